@@ -1,0 +1,21 @@
+"""`python -m benchmarks`: run every benchmark module listed in BENCHMARKS, in order."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# One line per benchmark module; each has main(argv) -> int.
+BENCHMARKS: tuple[str, ...] = ()
+
+
+def main() -> int:
+    status = 0
+    for name in BENCHMARKS:
+        print(f"== {name}", flush=True)
+        status |= importlib.import_module(name).main([])
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

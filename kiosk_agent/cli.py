@@ -1,0 +1,66 @@
+"""The `kiosk-agent` command: one subcommand module each under ``kiosk_agent/commands/``.
+
+Each command module has ``register(subparsers)`` that only declares arguments; the
+work (and heavy imports such as cryptography or requests) happens when the command
+runs, so `kiosk-agent ui` stays small in memory. User mistakes raise ``UserError``
+or ``ConfigError`` and print a plain message without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from kiosk_agent import __version__
+from kiosk_agent.config import ConfigError
+from kiosk_agent.errors import UserError
+
+# One line per command module; the order is the order in `kiosk-agent --help`.
+COMMAND_MODULES = ("kiosk_agent.commands.config_cmd",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kiosk-agent",
+        description=(
+            "Safety agent for internet-café PCs: a safety notice at each session start, "
+            "hotline blocklists enforced by a local DNS resolver, and anonymized counts "
+            "sent to a regional server."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"kiosk-agent {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except UserError as e:
+        print(f"kiosk-agent: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of `kiosk-agent`, one module each (see ``kiosk_agent.cli``)."""

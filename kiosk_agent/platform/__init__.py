@@ -1,0 +1,28 @@
+"""The operating system behind one interface (``base.Platform``); chosen once, here.
+
+Until every concept class is among the bases of ``LinuxPlatform`` / ``WindowsPlatform``
+the returned object does not satisfy the whole ``Platform`` protocol yet (hence the
+ignores below, which mypy flags as unused once it does)."""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+
+from kiosk_agent.platform.base import Platform
+
+
+@cache
+def current() -> Platform:
+    """The ``Platform`` for the running OS (Linux or Windows)."""
+    if sys.platform == "win32":
+        from kiosk_agent.platform.windows import WindowsPlatform
+
+        return WindowsPlatform()  # type: ignore[return-value]
+    from kiosk_agent.platform.linux import LinuxPlatform
+
+    return LinuxPlatform()  # type: ignore[return-value]
+
+
+def is_windows() -> bool:
+    return sys.platform == "win32"

@@ -1,0 +1,146 @@
+"""The documented interface to the operating system; one implementation per OS.
+
+Nothing outside ``kiosk_agent/platform/`` tests ``sys.platform``: code asks
+``kiosk_agent.platform.current()`` for a ``Platform`` and calls these methods.
+Each OS module is a ``Platform`` assembled from small per-concept classes
+(``linux_dns.py``, ``windows_dns.py``, ...), so each concept stays one small file.
+
+Commands are run through a ``CommandRunner`` so tests can substitute a fake and check
+the exact commands an implementation would issue (the Windows paths cannot run here).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+class CommandRunner(Protocol):
+    def __call__(self, argv: Sequence[str], *, timeout: float = 30.0) -> CommandResult: ...
+
+
+def run_command(argv: Sequence[str], *, timeout: float = 30.0) -> CommandResult:
+    """The real runner: no shell, captured text output, never raises for a non-zero exit."""
+    try:
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError:
+        return CommandResult(127, "", f"{argv[0]}: command not found")
+    except subprocess.TimeoutExpired:
+        return CommandResult(124, "", f"{argv[0]}: timed out after {timeout}s")
+    return CommandResult(done.returncode, done.stdout, done.stderr)
+
+
+class PlatformError(Exception):
+    """An OS operation failed; the message says which and why, in plain words."""
+
+
+@dataclass(frozen=True)
+class DnsSnapshot:
+    """The system's DNS servers, per interface where the OS has that notion.
+
+    ``interfaces`` maps an interface (Linux link name or Windows adapter alias) to its
+    servers; ``global_servers`` are servers not tied to one interface (resolv.conf).
+    ``method`` records how they were read, so a restore writes them back the same way.
+    """
+
+    method: str
+    global_servers: tuple[str, ...] = ()
+    interfaces: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def all_servers(self) -> tuple[str, ...]:
+        seen: dict[str, None] = dict.fromkeys(self.global_servers)
+        for servers in self.interfaces.values():
+            seen.update(dict.fromkeys(servers))
+        return tuple(seen)
+
+
+class DnsSettings(Protocol):
+    """Reading and changing which DNS servers the operating system uses."""
+
+    def read_dns(self) -> DnsSnapshot:
+        """The servers the system uses now."""
+        ...
+
+    def point_dns_at(self, servers: Sequence[str]) -> None:
+        """Make the system use ``servers`` (the agent's listen addresses) for every interface."""
+        ...
+
+    def restore_dns(self, snapshot: DnsSnapshot) -> None:
+        """Put back what ``read_dns`` returned before the agent changed anything."""
+        ...
+
+
+@dataclass(frozen=True)
+class DesktopSession:
+    """A logged-in desktop session: an opaque id that changes with each new login."""
+
+    session_id: str
+    user_hash: str  # a hash, never the account name: it only has to tell sessions apart
+    started: float  # epoch seconds, as reported by the OS
+
+
+class SessionSignals(Protocol):
+    """What the session watcher needs from the OS to notice a new customer."""
+
+    def desktop_sessions(self) -> list[DesktopSession]:
+        """The desktop sessions logged in now."""
+        ...
+
+    def idle_seconds(self) -> float | None:
+        """Seconds since the last keyboard or mouse input in this desktop, or None if unknown."""
+        ...
+
+
+@dataclass(frozen=True)
+class InstallLayout:
+    """Where an installed agent lives. ``root`` is "/" for a real install or a test prefix."""
+
+    root: Path
+    program_dir: Path
+    config_path: Path
+    state_dir: Path
+
+
+class ServiceManager(Protocol):
+    """Registering the privileged service and the per-user UI with the OS."""
+
+    def install_service(self, layout: InstallLayout, executable: Path) -> list[str]:
+        """Register and enable the service to start at boot and restart on failure.
+
+        Returns the human-readable steps taken, one per line, for the installer's log.
+        """
+        ...
+
+    def install_ui_autostart(self, layout: InstallLayout, executable: Path) -> list[str]:
+        """Start ``kiosk-agent ui`` in every user's desktop session at login."""
+        ...
+
+    def start(self, layout: InstallLayout) -> list[str]:
+        """Start the service (and, where possible, the UI in running sessions)."""
+        ...
+
+    def uninstall(self, layout: InstallLayout) -> list[str]:
+        """Stop and remove the service and the UI autostart entries."""
+        ...
+
+    def service_running(self, layout: InstallLayout) -> bool | None:
+        """Whether the service is running, or None if that cannot be told."""
+        ...
+
+
+class Platform(DnsSettings, SessionSignals, ServiceManager, Protocol):
+    """Everything the agent asks of the operating system."""
+
+    name: str

@@ -1,0 +1,11 @@
+"""Linux: the ``Platform`` assembled from the per-concept Linux classes.
+
+Each concept (DNS settings, session signals, service registration) lives in its own
+``linux_*.py`` module and is added to ``LinuxPlatform``'s bases here.
+"""
+
+from __future__ import annotations
+
+
+class LinuxPlatform:
+    name = "linux"

@@ -1,0 +1,11 @@
+"""Windows: the ``Platform`` assembled from the per-concept Windows classes.
+
+Each concept (DNS settings, session signals, service registration) lives in its own
+``windows_*.py`` module and is added to ``WindowsPlatform``'s bases here.
+"""
+
+from __future__ import annotations
+
+
+class WindowsPlatform:
+    name = "windows"

@@ -1,0 +1,1 @@
+"""Anonymized counts: events, counters, the durable outbox and the uploader."""

@@ -1,0 +1,150 @@
+"""Typed events and the in-process bus that carries them to subscribers.
+
+Each event's docstring is its spec. Events carry no name, URL, address, user or time:
+only the small vocabulary that the counters fold into reportable counts. Subscribers
+run in a fixed order; one subscriber's exception is logged and contained, so a
+crashing toast or counter never reaches the resolver that published the event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of all events. ``event_type`` names the event type on the wire (control API)."""
+
+    event_type: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": self.event_type, **asdict(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked(Event):
+    """A query or request was blocked; ``category`` is the list category id (never the name)."""
+
+    event_type: ClassVar[str] = "blocked"
+    category: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeShown(Event):
+    """The safety notice appeared on screen in ``locale``."""
+
+    event_type: ClassVar[str] = "notice_shown"
+    locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeAcknowledged(Event):
+    """The customer pressed the notice's acknowledge button while it showed ``locale``."""
+
+    event_type: ClassVar[str] = "notice_ack"
+    locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted(Event):
+    """A customer session began; ``trigger`` is login, idle_reset, billing_hook or agent_start."""
+
+    event_type: ClassVar[str] = "session_started"
+    trigger: str
+
+
+@dataclass(frozen=True, slots=True)
+class TamperDetected(Event):
+    """Something tried to get around the filter; ``kind`` is e.g. doh, dns_settings,
+    operator_pause, service_stopped."""
+
+    event_type: ClassVar[str] = "tamper"
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class P2PSeen(Event):
+    """A peer-to-peer client or tracker was seen; ``kind`` is the client family, e.g.
+    bittorrent, ed2k, gnutella, tracker."""
+
+    event_type: ClassVar[str] = "p2p_seen"
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRejected(Event):
+    """A feed bundle was not applied; ``reason`` is the FeedError code (bad_signature,
+    rollback, expired, truncated, ...). The last good list stays in force."""
+
+    event_type: ClassVar[str] = "feed_rejected"
+    reason: str
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.event_type: cls
+    for cls in (
+        Blocked,
+        NoticeShown,
+        NoticeAcknowledged,
+        SessionStarted,
+        TamperDetected,
+        P2PSeen,
+        FeedRejected,
+    )
+}
+
+
+def event_from_dict(data: object) -> Event:
+    """Rebuild an event from ``Event.to_dict`` output; raises ``ValueError`` on anything else."""
+    if not isinstance(data, dict):
+        raise ValueError("event must be an object")
+    cls = EVENT_TYPES.get(str(data.get("type")))
+    if cls is None:
+        raise ValueError(f"unknown event type {data.get('type')!r}")
+    fields = {k: v for k, v in data.items() if k != "type"}
+    expected = {f.name for f in dataclasses.fields(cls)}
+    if set(fields) != expected or not all(isinstance(v, str) and v for v in fields.values()):
+        raise ValueError(
+            f"event {cls.event_type} needs exactly the string fields {sorted(expected)}"
+        )
+    return cls(**fields)
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Delivers each published event to every subscriber, in subscription order.
+
+    ``publish`` runs subscribers in the publisher's thread, so subscribers must be quick
+    (count, enqueue); a subscriber's exception is logged and the others still run.
+    """
+
+    def __init__(self) -> None:
+        self._subscribers: tuple[Subscriber, ...] = ()
+        self._lock = threading.Lock()
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Add ``subscriber``; returns a function that removes it again."""
+        with self._lock:
+            self._subscribers = (*self._subscribers, subscriber)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        for subscriber in self._subscribers:  # tuple snapshot: safe against concurrent subscribe
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("event subscriber %r failed on %s", subscriber, event.event_type)

@@ -1,0 +1,279 @@
+"""The report contract shared by the kiosk's uploader and the regional server.
+
+One reader (``parse_report``) and one exception (``ReportError``) for upload bodies;
+the counter vocabulary is fixed here, so a name the server does not know is rejected
+instead of silently widening what a kiosk may send. Also the request-signing string
+and the enrollment messages, so both sides build them with the same code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+SCHEMA_VERSION = 1
+MAX_BODY_BYTES = 64 * 1024
+"""Largest upload body (compressed or not) a server accepts, and the most a kiosk sends."""
+MAX_INFLATED_BYTES = 256 * 1024
+MAX_COUNTERS = 512
+MAX_COUNT = 10**9
+
+# The counter vocabulary. Each name is <family>.<detail>; details are short lowercase
+# tokens, never free text, so a report cannot carry a site name or a person.
+_TOKEN = r"[a-z0-9_]{1,32}"
+COUNTER_PATTERNS: dict[str, re.Pattern[str]] = {
+    "sessions": re.compile(r"sessions\.(login|idle_reset|billing_hook|agent_start)"),
+    "notices.shown": re.compile(r"notices\.shown\.[a-z]{2,3}"),
+    "notices.acknowledged": re.compile(r"notices\.acknowledged"),
+    "blocked": re.compile(rf"blocked\.{_TOKEN}"),
+    "tamper": re.compile(rf"tamper\.{_TOKEN}"),
+    "p2p": re.compile(rf"p2p\.{_TOKEN}"),
+    "feeds.rejected": re.compile(rf"feeds\.rejected\.{_TOKEN}"),
+}
+
+REPORT_KEYS = frozenset(
+    {
+        "report_id",
+        "kiosk_id",
+        "period_start",
+        "period_days",
+        "counts",
+        "agent_version",
+        "feed_versions",
+    }
+)
+OPTIONAL_REPORT_KEYS = frozenset({"schema", "merged_reports"})
+
+_KIOSK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_LIST_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_VERSION = re.compile(r"[A-Za-z0-9_.+-]{1,32}")
+
+# Request signing (kiosk -> server). See signing_string().
+HEADER_KIOSK_ID = "X-Kiosk-Id"
+HEADER_TIMESTAMP = "X-Kiosk-Timestamp"
+HEADER_SIGNATURE = "X-Kiosk-Signature"
+SIGNATURE_WINDOW_SECONDS = 900
+"""Server accepts a signed request whose timestamp is within this many seconds of its own
+clock. Kiosks correct their clock from the server's ``Date`` header before signing."""
+
+
+class ReportError(ValueError):
+    """An upload body that is not a valid report; the message says what is wrong."""
+
+
+def is_counter_name(name: str) -> bool:
+    """True if ``name`` belongs to the fixed counter vocabulary."""
+    return any(p.fullmatch(name) for p in COUNTER_PATTERNS.values())
+
+
+@dataclass(frozen=True)
+class Report:
+    """The counts of one period accumulated since the kiosk's previous report.
+
+    ``period_start`` is a UTC, hour-aligned time; ``period_days`` is 1 for a day,
+    1/24 for an hour, or more when old reports were merged while the server was
+    unreachable (``merged_reports`` then says how many were summed).
+    """
+
+    report_id: str
+    kiosk_id: str
+    period_start: datetime
+    period_days: float
+    counts: dict[str, int]
+    agent_version: str
+    feed_versions: dict[str, int] = field(default_factory=dict)
+    merged_reports: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "report_id": self.report_id,
+            "kiosk_id": self.kiosk_id,
+            "period_start": format_period_start(self.period_start),
+            "period_days": self.period_days,
+            "counts": dict(sorted(self.counts.items())),
+            "agent_version": self.agent_version,
+            "feed_versions": dict(sorted(self.feed_versions.items())),
+        }
+        if self.merged_reports != 1:
+            data["merged_reports"] = self.merged_reports
+        return data
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def format_period_start(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00Z")
+
+
+def _parse_period_start(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ReportError("period_start must be a string like 2026-11-27T00:00:00Z")
+    try:
+        parsed = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise ReportError("period_start must look like 2026-11-27T00:00:00Z") from None
+    if parsed.minute or parsed.second:
+        raise ReportError("period_start must be aligned to a whole hour")
+    if not 2020 <= parsed.year <= 2100:
+        raise ReportError("period_start is outside 2020-2100")
+    return parsed
+
+
+def decode_body(body: bytes, content_encoding: str | None = None) -> bytes:
+    """Inflate a gzip body (by header or magic) within ``MAX_INFLATED_BYTES``."""
+    if len(body) > MAX_BODY_BYTES:
+        raise ReportError(f"body larger than {MAX_BODY_BYTES} bytes")
+    encoding = (content_encoding or "").strip().lower()
+    if encoding not in ("", "identity", "gzip"):
+        raise ReportError(f"unsupported Content-Encoding {content_encoding!r}; use gzip")
+    if encoding == "gzip" or body[:2] == b"\x1f\x8b":
+        d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            out = d.decompress(body, MAX_INFLATED_BYTES + 1)
+        except zlib.error:
+            raise ReportError("body is not valid gzip") from None
+        if len(out) > MAX_INFLATED_BYTES:
+            raise ReportError(f"body inflates to more than {MAX_INFLATED_BYTES} bytes")
+        if not d.eof:
+            raise ReportError("gzip body is truncated")
+        return out
+    return body
+
+
+def encode_body(report: Report) -> bytes:
+    """The gzip-compressed upload body for ``report`` (mtime 0: same report, same bytes)."""
+    return gzip.compress(report.to_bytes(), compresslevel=9, mtime=0)
+
+
+def parse_report(body: bytes, content_encoding: str | None = None) -> Report:
+    """Validate an upload body (gzip or plain JSON) into a ``Report``.
+
+    Raises ``ReportError`` only, with a message a kiosk can log.
+    """
+    raw = decode_body(body, content_encoding)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ReportError("body is not valid UTF-8 JSON") from None
+    return report_from_json(data)
+
+
+def report_from_json(data: object) -> Report:
+    if not isinstance(data, dict):
+        raise ReportError("report must be a JSON object")
+    keys = set(data)
+    missing = REPORT_KEYS - keys
+    if missing:
+        raise ReportError(f"missing keys: {', '.join(sorted(missing))}")
+    extra = keys - REPORT_KEYS - OPTIONAL_REPORT_KEYS
+    if extra:
+        raise ReportError(f"unknown keys: {', '.join(sorted(map(str, extra)))[:200]}")
+    if data.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise ReportError(f"schema must be {SCHEMA_VERSION}")
+
+    report_id = data["report_id"]
+    try:
+        if not isinstance(report_id, str) or str(uuid.UUID(report_id)) != report_id.lower():
+            raise ValueError
+    except ValueError:
+        raise ReportError("report_id must be a UUID") from None
+    kiosk_id = data["kiosk_id"]
+    if not isinstance(kiosk_id, str) or not _KIOSK_ID.fullmatch(kiosk_id):
+        raise ReportError("kiosk_id must be 1-64 letters, digits, '-' or '_'")
+    period_start = _parse_period_start(data["period_start"])
+    period_days = data["period_days"]
+    if (
+        isinstance(period_days, bool)
+        or not isinstance(period_days, int | float)
+        or not (1 / 24 - 1e-9 <= period_days <= 366)
+    ):
+        raise ReportError("period_days must be a number from 1/24 to 366")
+    agent_version = data["agent_version"]
+    if not isinstance(agent_version, str) or not _VERSION.fullmatch(agent_version):
+        raise ReportError("agent_version must be a short version string")
+
+    counts = data["counts"]
+    if not isinstance(counts, dict) or len(counts) > MAX_COUNTERS:
+        raise ReportError(f"counts must be an object of at most {MAX_COUNTERS} counters")
+    for name, value in counts.items():
+        if not is_counter_name(name):
+            raise ReportError(f"unknown counter name {name[:80]!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+            raise ReportError(f"counter {name!r} must be an integer from 0 to {MAX_COUNT}")
+
+    feed_versions = data["feed_versions"]
+    if not isinstance(feed_versions, dict) or len(feed_versions) > 32:
+        raise ReportError("feed_versions must be an object of at most 32 lists")
+    for list_id, version in feed_versions.items():
+        if not _LIST_ID.fullmatch(list_id):
+            raise ReportError(f"bad list id {list_id[:80]!r} in feed_versions")
+        if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version < 2**63:
+            raise ReportError(f"feed version of {list_id!r} must be a non-negative integer")
+
+    merged = data.get("merged_reports", 1)
+    if isinstance(merged, bool) or not isinstance(merged, int) or not 1 <= merged <= 100_000:
+        raise ReportError("merged_reports must be an integer from 1 to 100000")
+
+    return Report(
+        report_id=report_id.lower(),
+        kiosk_id=kiosk_id,
+        period_start=period_start,
+        period_days=float(period_days),
+        counts=dict(counts),
+        agent_version=agent_version,
+        feed_versions=dict(feed_versions),
+        merged_reports=merged,
+    )
+
+
+def signing_string(method: str, path: str, timestamp: int | str, body: bytes) -> bytes:
+    """What a kiosk signs with its Ed25519 key and the server verifies.
+
+    ``METHOD \\n PATH \\n TIMESTAMP \\n sha256-hex(body as sent)``; the path is the
+    request path without the query string; the timestamp is Unix seconds.
+    """
+    digest = hashlib.sha256(body).hexdigest()
+    return f"{method.upper()}\n{path}\n{int(timestamp)}\n{digest}".encode("ascii")
+
+
+@dataclass(frozen=True)
+class EnrollRequest:
+    """``POST /api/v1/enroll`` body: a one-time code and the kiosk's public key."""
+
+    code: str
+    public_key: str  # "ed25519:<base64 of the 32 raw bytes>"
+    cafe_name: str = ""
+    agent_version: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "code": self.code,
+            "public_key": self.public_key,
+            "cafe_name": self.cafe_name,
+            "agent_version": self.agent_version,
+        }
+
+
+@dataclass(frozen=True)
+class EnrollResponse:
+    """The server's answer to an enrollment: the kiosk's pseudonymous id and its region."""
+
+    kiosk_id: str
+    region: str
+    country: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"kiosk_id": self.kiosk_id, "region": self.region, "country": self.country}
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,109 @@
+"""The privileged service: the parts that must keep running whatever the customer does.
+
+The service is a set of components sharing one asyncio loop and one event bus. Each
+component starts, stops and reports its status; ``build_components`` is the one place
+that decides which run and in what order (start in order, stop in reverse).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from kiosk_agent.config import Config
+from kiosk_agent.reporting.events import EventBus
+
+log = logging.getLogger(__name__)
+
+
+class Component(Protocol):
+    """One part of the service (resolver, updater, watchdog, control API, uploader, ...)."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Bind sockets, open files, start background tasks; raise if it cannot run."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop tasks and close resources; must not raise."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-serializable summary for `kiosk-agent status` and the tray."""
+        ...
+
+
+@dataclass
+class ServiceContext:
+    """What every component may use: the config, the bus, and the service's own state."""
+
+    config: Config
+    bus: EventBus = field(default_factory=EventBus)
+    components: dict[str, Component] = field(default_factory=dict)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.config.state_dir
+
+
+ComponentFactory = Callable[[ServiceContext], Component | None]
+
+
+def build_components(ctx: ServiceContext) -> list[Component]:
+    """The service's components in start order; a factory may return None (feature off).
+
+    Ordering rules:
+    - reporting first, so counters see every event the filter publishes from its first query;
+    - the index/updater before the resolver, so the resolver answers from the last good
+      list from its first query;
+    - the control API last, so the UI never sees a half-started service.
+    """
+    factories: list[ComponentFactory] = []
+    components: list[Component] = []
+    for factory in factories:
+        component = factory(ctx)
+        if component is not None:
+            ctx.components[component.name] = component
+            components.append(component)
+    return components
+
+
+class Service:
+    """Runs components until SIGTERM / SIGINT, then stops them in reverse order."""
+
+    def __init__(self, ctx: ServiceContext, components: list[Component]) -> None:
+        self.ctx = ctx
+        self.components = components
+        self._stopping = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self, ready: Callable[[], None] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.request_stop)
+        started: list[Component] = []
+        try:
+            for component in self.components:
+                await component.start()
+                started.append(component)
+                log.info("started %s", component.name)
+            if ready is not None:
+                ready()
+            await self._stopping.wait()
+        finally:
+            for component in reversed(started):
+                try:
+                    await component.stop()
+                except Exception:
+                    log.exception("stopping %s failed", component.name)
+            log.info("service stopped")

@@ -1,0 +1,1 @@
+"""The regional server: kiosk enrollment, signed report ingest, feeds, coordinators' dashboard."""

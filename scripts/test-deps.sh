@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite needs and starts the services it uses.
+# As root it installs what is missing; otherwise it only reports, and the tests that
+# need a missing tool skip with a reason (under CI=true they fail instead).
+set -euo pipefail
+
+PACKAGES=(
+  xvfb xauth xdotool            # the notice window on a virtual screen
+  fonts-noto-core               # Noto fonts for every shipped script
+  chromium chromium-driver      # dashboard tests in headless Chromium
+  postgresql                    # the regional server on PostgreSQL
+  dnsmasq dnsperf               # DNS peer and load generator for resolver tests/benchmarks
+  binutils                      # objdump, for PyInstaller
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "not root: cannot install ${missing[*]}; tests that need them will skip" >&2
+  fi
+fi
+
+# dnsmasq's Debian package starts a system instance on port 53; the tests start their
+# own on loopback ports, so the system one is not needed.
+if [ "$(id -u)" = "0" ] && command -v systemctl >/dev/null && systemctl is-active -q dnsmasq 2>/dev/null; then
+  systemctl stop dnsmasq || true
+fi

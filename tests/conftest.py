@@ -1,0 +1,60 @@
+"""Shared fixtures: running the CLI as a subprocess, and skipping for missing tools.
+
+``require_tool`` skips a test whose external tool (Xvfb, dnsmasq, chromium, ...) is
+missing, except under ``CI=true``: CI installs every tool, so a missing one fails there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip (locally) or fail (under CI=true) when ``condition`` is false."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
+def require_tool(name: str) -> str:
+    """Path of the executable ``name``; skips locally / fails in CI when it is missing."""
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/sbin/{name}") if os.access(p, os.X_OK)), None
+    )
+    require(path is not None, f"{name} is not installed (make test installs it as root)")
+    assert path is not None
+    return path
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_cli(
+    args: Sequence[str], *, input: str | None = None, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `kiosk-agent ARGS` from this checkout in a subprocess and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk_agent", *args],
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=timeout,
+        env=cli_env(),
+        cwd=cwd or REPO_ROOT,
+        check=False,
+    )

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from kiosk_agent.reporting.events import (
+    EVENT_TYPES,
+    Blocked,
+    Event,
+    EventBus,
+    FeedRejected,
+    NoticeAcknowledged,
+    NoticeShown,
+    P2PSeen,
+    SessionStarted,
+    TamperDetected,
+    event_from_dict,
+)
+
+
+def test_subscribers_run_in_order_and_failures_are_contained(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bus = EventBus()
+    seen: list[str] = []
+
+    def first(e: Event) -> None:
+        seen.append("first")
+
+    def broken(e: Event) -> None:
+        raise RuntimeError("toast crashed")
+
+    def last(e: Event) -> None:
+        seen.append("last")
+
+    bus.subscribe(first)
+    bus.subscribe(broken)
+    unsubscribe = bus.subscribe(last)
+    with caplog.at_level(logging.ERROR):
+        bus.publish(Blocked("csam"))
+    assert seen == ["first", "last"]
+    assert "toast crashed" in caplog.text
+    unsubscribe()
+    bus.publish(Blocked("csam"))
+    assert seen == ["first", "last", "first"]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Blocked("csam"),
+        NoticeShown("ar"),
+        NoticeAcknowledged("sw"),
+        SessionStarted("login"),
+        TamperDetected("doh"),
+        P2PSeen("bittorrent"),
+        FeedRejected("bad_signature"),
+    ],
+)
+def test_wire_round_trip(event: Event) -> None:
+    assert event_from_dict(event.to_dict()) == event
+
+
+def test_every_type_registered_once() -> None:
+    assert len(EVENT_TYPES) == 7
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        [],
+        {"type": "nope"},
+        {"type": "blocked"},
+        {"type": "blocked", "category": 3},
+        {"type": "blocked", "category": "x", "url": "http://a.test/"},
+    ],
+)
+def test_bad_wire_events_rejected(bad: object) -> None:
+    with pytest.raises(ValueError):
+        event_from_dict(bad)

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kiosk_agent.config import (
+    ConfigError,
+    HostPort,
+    config_from_mapping,
+    load_config,
+    parse_config,
+    parse_duration,
+    parse_host_port,
+)
+from tests.conftest import REPO_ROOT, run_cli
+
+EXAMPLE = REPO_ROOT / "config" / "agent.example.yaml"
+KEY = "ed25519:" + "A" * 43 + "="
+
+
+def test_example_config_is_valid_and_documents_every_key() -> None:
+    config = load_config(EXAMPLE)
+    assert config.cafe.country == "KE"
+    assert config.filter.listen == (HostPort("127.0.0.1", 53),)
+    text = EXAMPLE.read_text()
+    # Every field of every section appears in the example file.
+    import dataclasses
+
+    def fields(obj: Any, prefix: str = "") -> list[str]:
+        out = []
+        for f in dataclasses.fields(obj):
+            if f.name == "source":
+                continue
+            value = getattr(obj, f.name)
+            out.append(f.name)
+            if dataclasses.is_dataclass(value) and not isinstance(value, HostPort):
+                out.extend(fields(value))
+        return out
+
+    for name in fields(config):
+        assert f"{name}:" in text, f"config/agent.example.yaml does not document {name}"
+
+
+def test_defaults_from_empty_document() -> None:
+    config = parse_config("")
+    assert config.filter.block_answer == "nxdomain"
+    assert config.filter.manage_system_dns is False
+    assert config.notices.min_display == 8.0
+
+
+def test_all_errors_reported_at_once_with_key_value_and_allowed() -> None:
+    text = """
+cafe: {country: kenya, languages: []}
+filter:
+  listen: ["127.0.0.1:99999"]
+  block_answer: refuse
+  update_every: often
+  feeds:
+    - url: ftp://x
+      trust: [nope]
+notices: {triggers: [login, lunch]}
+reporting: {max_link_utilization: 3}
+control: {listen: "0.0.0.0:8053"}
+bogus: 1
+"""
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    problems = info.value.problems
+    joined = "\n".join(problems)
+    for fragment in (
+        "cafe.country: 'kenya'",
+        "cafe.languages: []",
+        "filter.listen:",
+        "filter.block_answer: 'refuse' is not allowed; expected nxdomain or sinkhole",
+        "filter.update_every: 'often'",
+        "filter.feeds[0].url: 'ftp://x'",
+        "filter.feeds[0].trust: ['nope']",
+        "notices.triggers:",
+        "reporting.max_link_utilization: 3",
+        "control.listen: '0.0.0.0:8053'",
+        "bogus: unknown key",
+    ):
+        assert fragment in joined, fragment
+    assert len(problems) == 11
+
+
+def test_yaml_syntax_error_names_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("cafe: {name: [\n")
+    assert "line" in info.value.problems[0]
+
+
+def test_feed_needs_url_and_trust() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("filter: {feeds: [{}]}")
+    joined = "\n".join(info.value.problems)
+    assert "filter.feeds[0].url" in joined and "filter.feeds[0].trust" in joined
+
+
+def test_valid_feed() -> None:
+    config = parse_config(
+        f"filter: {{feeds: [{{url: 'file:///srv/feed', trust: ['{KEY}']}}], "
+        "upstreams: ['127.0.0.1:5300', auto]}"
+    )
+    assert config.filter.feeds[0].trust == (KEY,)
+    assert config.filter.upstreams == ("127.0.0.1:5300", "auto")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("8s", 8), ("10m", 600), ("6h", 21600), ("30d", 2592000), (45, 45), ("250ms", 0.25)],
+)
+def test_parse_duration(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "soon", "-1s", True, None, "5 years"])
+def test_parse_duration_rejects(bad: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_parse_host_port() -> None:
+    assert parse_host_port("127.0.0.1:53") == HostPort("127.0.0.1", 53)
+    assert parse_host_port("[::1]:5353") == HostPort("::1", 5353)
+    assert parse_host_port("::1", 53) == HostPort("::1", 53)
+    assert str(HostPort("::1", 53)) == "[::1]:53"
+    for bad in ("localhost:53", "1.2.3.4:0", "[::1", "1.2.3.4"):
+        with pytest.raises(ValueError):
+            parse_host_port(bad)
+
+
+def test_config_check_cli(tmp_path: Path) -> None:
+    ok = run_cli(["config", "check", str(EXAMPLE)])
+    assert ok.returncode == 0 and "config OK" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("filter: {block_answer: refuse}\nnotices: {min_display: forever}\n")
+    done = run_cli(["config", "check", str(bad)])
+    assert done.returncode == 1
+    assert "filter.block_answer" in done.stderr and "notices.min_display" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+section_keys = st.sampled_from(
+    ["state_dir", "cafe", "operator", "filter", "notices", "reporting", "control", "x"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(section_keys, yaml_values, max_size=7))
+def test_fuzz_mapping_only_raises_config_error(data: dict[str, Any]) -> None:
+    try:
+        config_from_mapping(data)
+    except ConfigError as e:
+        assert e.problems and all(isinstance(p, str) for p in e.problems)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_fuzz_text_only_raises_config_error(text: str) -> None:
+    with contextlib.suppress(ConfigError):
+        parse_config(text)
+
+
+def test_round_trip_of_example_via_yaml() -> None:
+    data = yaml.safe_load(EXAMPLE.read_text())
+    assert config_from_mapping(data).cafe.name == load_config(EXAMPLE).cafe.name
