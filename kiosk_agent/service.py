@@ -65,7 +65,10 @@ def build_components(ctx: ServiceContext) -> list[Component]:
       list from its first query;
     - the control API last, so the UI never sees a half-started service.
     """
-    factories: list[ComponentFactory] = []
+    from kiosk_agent.control import create_control
+    from kiosk_agent.filter.resolver.component import create_resolver
+
+    factories: list[ComponentFactory] = [create_resolver, create_control]
     components: list[Component] = []
     for factory in factories:
         component = factory(ctx)
