@@ -37,7 +37,7 @@ from kiosk_agent.direct_dns import DnsLookupError, UpstreamLookup
 log = logging.getLogger(__name__)
 
 SAVED_DNS_FILE = "dns-before-install.json"
-"""``{"servers": ["192.0.2.1", "[2001:db8::1]:53", ...]}``: what the OS used before install."""
+"""The OS's DNS servers from before install, saved by the installer (docs/contracts.md)."""
 DEFAULT_TIMEOUT = (10.0, 30.0)
 """(connect, read) seconds when a caller gives no timeout: slow links, but never forever."""
 
@@ -49,7 +49,10 @@ class NoUpstreamError(Exception):
 def read_saved_servers(state_dir: Path) -> list[HostPort]:
     """The servers in ``state_dir/dns-before-install.json``; [] if the file is absent.
 
-    Entries that are not IP addresses (optionally with a port) are skipped with a warning.
+    The installer (``kiosk_agent/platform/saved_dns.py``) writes the OS's DNS snapshot
+    there: ``{"method", "global_servers": [...], "interfaces": {name: [...]}}``; a plain
+    ``{"servers": [...]}`` is read too. Entries that are not IP addresses (optionally with
+    a port) are skipped with a warning.
     """
     path = Path(state_dir) / SAVED_DNS_FILE
     try:
@@ -59,16 +62,27 @@ def read_saved_servers(state_dir: Path) -> list[HostPort]:
     except (OSError, ValueError) as e:
         log.warning("cannot read %s: %s", path, e)
         return []
-    servers = data.get("servers") if isinstance(data, dict) else None
-    if not isinstance(servers, list):
-        log.warning("%s has no 'servers' list", path)
-        return []
+    listed: list[object] = []
+    if isinstance(data, dict):
+        for key in ("servers", "global_servers"):
+            if isinstance(data.get(key), list):
+                listed += data[key]
+        interfaces = data.get("interfaces")
+        if isinstance(interfaces, dict):
+            for servers in interfaces.values():
+                if isinstance(servers, list):
+                    listed += servers
+    if not listed:
+        log.warning("%s lists no DNS servers", path)
     out: list[HostPort] = []
-    for item in servers:
+    for item in listed:
         try:
-            out.append(parse_host_port(str(item), 53))
+            server = parse_host_port(str(item), 53)
         except ValueError:
             log.warning("%s: skipping %r, not an IP address", path, item)
+            continue
+        if server not in out:
+            out.append(server)
     return out
 
 

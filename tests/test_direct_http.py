@@ -160,6 +160,19 @@ def test_no_upstream_is_a_clear_error(tmp_path: Path) -> None:
         upstream_servers(config)
 
 
+def test_installer_snapshot_format(tmp_path: Path) -> None:
+    (tmp_path / SAVED_DNS_FILE).write_text(
+        json.dumps(
+            {
+                "method": "resolv.conf",
+                "global_servers": ["192.0.2.53"],
+                "interfaces": {"eth0": ["192.0.2.54", "192.0.2.53"]},
+            }
+        )
+    )
+    assert [str(s) for s in read_saved_servers(tmp_path)] == ["192.0.2.53:53", "192.0.2.54:53"]
+
+
 def test_saved_file_garbage_is_ignored(tmp_path: Path) -> None:
     (tmp_path / SAVED_DNS_FILE).write_text("[1, 2")
     assert read_saved_servers(tmp_path) == []
