@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "kiosk_agent.commands.config_cmd",
     "kiosk_agent.commands.service_cmd",
     "kiosk_agent.commands.status_cmd",
+    "kiosk_agent.commands.session_cmd",
 )
 
 

@@ -155,7 +155,9 @@ class PinGuard:
     locked_until: float = 0.0
     _verify: Callable[[str, str | None], bool] | None = field(default=None, repr=False)
 
-    def check(self, pin: object) -> None:
+    async def check(self, pin: object) -> None:
+        """Raise ``HttpError`` unless ``pin`` is right; scrypt runs off the event loop so
+        DNS answers never wait for it."""
         if self.stored is None:
             raise HttpError(403, "no operator PIN is set on this kiosk; run the install wizard")
         now = self.clock()
@@ -164,7 +166,7 @@ class PinGuard:
         verify = self._verify
         if verify is None:
             verify = _verify_pin
-        if not isinstance(pin, str) or not verify(pin, self.stored):
+        if not isinstance(pin, str) or not await asyncio.to_thread(verify, pin, self.stored):
             self.failures += 1
             if self.failures >= PIN_FAILURES_BEFORE_LOCK:
                 self.locked_until = now + PIN_LOCK_SECONDS
@@ -320,7 +322,7 @@ class ControlServer:
             ("GET", "today"),
         ):
             raise HttpError(404, f"no such operator action: {request.method} {action}")
-        self.pins.check(pin)
+        await self.pins.check(pin)
         components = self.ctx.components
         if action == "update-now":
             updater = components.get("updater")
@@ -345,12 +347,9 @@ class ControlServer:
 
 
 def _verify_pin(pin: str, stored: str | None) -> bool:
-    # kiosk_agent.pin (the install wizard's scrypt hashing) is imported only when an
-    # operator action needs it.
-    import importlib
+    from kiosk_agent.pin import verify_pin  # hashlib.scrypt: imported when first needed
 
-    module = importlib.import_module("kiosk_agent.pin")
-    return bool(module.verify_pin(pin, stored))
+    return verify_pin(pin, stored)
 
 
 async def _read_request(reader: asyncio.StreamReader) -> Request:

@@ -17,7 +17,7 @@ import pytest
 
 from kiosk_agent.config import Config as AgentConfig
 from kiosk_agent.config import ControlConfig, HostPort, OperatorConfig
-from kiosk_agent.control import TOKEN_FILE, ControlServer
+from kiosk_agent.control import TOKEN_FILE, ControlServer, HttpError
 from kiosk_agent.reporting.events import Blocked, Event, NoticeShown, TamperDetected
 from kiosk_agent.service import ServiceContext
 from tests.filter.resolver.helpers import free_port
@@ -182,3 +182,15 @@ def test_resolver_pause_counts_as_tamper(tmp_path: Path) -> None:
         assert seen == [TamperDetected("operator_pause")]
 
     asyncio.run(main())
+
+
+def test_real_scrypt_pin_hash(tmp_path: Path) -> None:
+    from kiosk_agent.control import PinGuard
+    from kiosk_agent.pin import hash_pin
+
+    guard = PinGuard(hash_pin("2468", n=2**10))
+    asyncio.run(guard.check("2468"))
+    with pytest.raises(HttpError):
+        asyncio.run(guard.check("1357"))
+    with pytest.raises(HttpError):
+        asyncio.run(PinGuard(None).check("2468"))

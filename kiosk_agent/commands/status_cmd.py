@@ -28,38 +28,29 @@ def register(sub: Any) -> None:
 
 def _status(args: argparse.Namespace) -> int:
     import json
-    import urllib.error
-    import urllib.request
 
     from kiosk_agent.config import load_config
     from kiosk_agent.control import TOKEN_FILE
+    from kiosk_agent.control_client import ControlAuthError, ControlClient, ControlError
     from kiosk_agent.errors import UserError
     from kiosk_agent.status import describe
 
     config = load_config(args.config)
     token_path = config.state_dir / TOKEN_FILE
-    try:
-        token = token_path.read_text(encoding="utf-8").strip()
-    except OSError:
+    if not token_path.exists():
         raise UserError(
             f"the service does not seem to be running (no {token_path}); "
             "start it with `kiosk-agent service`",
             exit_code=3,
-        ) from None
-    url = f"http://{config.control.listen}/v1/status"
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        )
     try:
-        with opener.open(request, timeout=5) as response:
-            status = json.loads(response.read())
-    except urllib.error.HTTPError as e:
-        raise UserError(f"the service refused the status request (HTTP {e.code})", 3) from None
-    except (urllib.error.URLError, OSError, ValueError) as e:
+        status = ControlClient.from_config(config).status()
+    except ControlAuthError:
         raise UserError(
-            f"the service is not answering at {config.control.listen}: "
-            f"{getattr(e, 'reason', e)}; is it running?",
-            exit_code=3,
+            f"the service refused the token in {token_path}; is another service running?", 3
         ) from None
+    except ControlError as e:
+        raise UserError(f"{e}; is the service running?", exit_code=3) from None
     if args.json:
         print(json.dumps(status, indent=2, sort_keys=True))
     else:

@@ -69,10 +69,12 @@ def configured_upstreams(
     """The upstreams to use now.
 
     ``auto`` takes the saved pre-install servers; when none were saved (development, a
-    config written by hand) it falls back to ``system_servers`` (what the OS uses now).
+    config written by hand) and the agent does not manage the system's DNS, it falls
+    back to ``system_servers`` (what the OS uses now, which then is not us). This is the
+    rule ``direct_http.upstream_servers`` follows too; this module avoids its imports.
     """
     auto = saved_servers(state_dir or config.state_dir) if "auto" in config.filter.upstreams else []
-    if "auto" in config.filter.upstreams and not auto:
+    if "auto" in config.filter.upstreams and not auto and not config.filter.manage_system_dns:
         auto = list(system_servers)
         if auto:
             log.warning("no saved pre-install DNS servers; 'auto' uses the system's: %s", auto)
