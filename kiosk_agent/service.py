@@ -67,8 +67,11 @@ def build_components(ctx: ServiceContext) -> list[Component]:
     """
     from kiosk_agent.control import create_control
     from kiosk_agent.filter.resolver.component import create_resolver
+    from kiosk_agent.filter.watchdog import create_watchdog
 
-    factories: list[ComponentFactory] = [create_resolver, create_control]
+    # The watchdog after the resolver: the system is pointed at the agent only once the
+    # agent answers.
+    factories: list[ComponentFactory] = [create_resolver, create_watchdog, create_control]
     components: list[Component] = []
     for factory in factories:
         component = factory(ctx)
