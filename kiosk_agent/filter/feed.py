@@ -56,6 +56,7 @@ __all__ = [
     "public_key_string",
     "read_bundle",
     "read_header",
+    "verify_signature",
 ]
 
 MAGIC = b"KAFEED"
@@ -439,6 +440,32 @@ def _verify(key: str, message: bytes, signature: bytes) -> None:
         raise BadSignature("signature does not match") from None
 
 
+def _verified(src: _Source, trusted_keys: Iterable[str]) -> BundleHeader:
+    header, hlen = _read_header(src)
+    if header.key not in set(trusted_keys):
+        raise UntrustedKey(f"signed by {header.key}, which is not trusted")
+    _verify(header.key, bytes(src.read(0, hlen)), bytes(src.read(hlen, SIG_LEN)))
+    body_start = hlen + SIG_LEN
+    if src.size() < body_start + header.body_length:
+        raise Truncated("data ends inside the body")
+    if src.size() > body_start + header.body_length:
+        raise BadFormat("bytes after the body")
+    digest = hashlib.sha256()
+    for pos in range(0, header.body_length, 1 << 20):
+        digest.update(src.read(body_start + pos, min(1 << 20, header.body_length - pos)))
+    if digest.hexdigest() != header.body_sha256:
+        raise BadSignature("body does not match its signed digest")
+    return header
+
+
+def verify_signature(
+    data: bytes | bytearray | memoryview | Path | str, trusted_keys: Iterable[str]
+) -> BundleHeader:
+    """Check format, trusted key, signature and body digest only (no expiry, rollback or
+    base checks): for a server publishing bundles. Raises ``FeedError``."""
+    return _verified(_source(data), trusted_keys)
+
+
 def read_bundle(
     data: bytes | bytearray | memoryview | Path | str,
     trusted_keys: Iterable[str],
@@ -455,22 +482,7 @@ def read_bundle(
     and (``validate``) that every section decodes. Raises a ``FeedError`` subclass.
     """
     src = _source(data)
-    header, hlen = _read_header(src)
-    if header.key not in set(trusted_keys):
-        raise UntrustedKey(f"signed by {header.key}, which is not trusted")
-    signed = bytes(src.read(0, hlen))
-    signature = bytes(src.read(hlen, SIG_LEN))
-    _verify(header.key, signed, signature)
-    body_start = hlen + SIG_LEN
-    if src.size() < body_start + header.body_length:
-        raise Truncated("data ends inside the body")
-    if src.size() > body_start + header.body_length:
-        raise BadFormat("bytes after the body")
-    digest = hashlib.sha256()
-    for pos in range(0, header.body_length, 1 << 20):
-        digest.update(src.read(body_start + pos, min(1 << 20, header.body_length - pos)))
-    if digest.hexdigest() != header.body_sha256:
-        raise BadSignature("body does not match its signed digest")
+    header = _verified(src, trusted_keys)
     clock = time.time() if now is None else now
     if clock >= header.expires:
         raise Expired(f"expired at {header.expires}, clock says {int(clock)}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,11 +171,28 @@ def read_source_file(
     path: Path | str,
     *,
     max_bad_lines: int = DEFAULT_MAX_BAD_LINES,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SourceResult:
-    """``read_source`` over a UTF-8 text file (undecodable bytes count as bad lines)."""
+    """``read_source`` over a UTF-8 text file (undecodable bytes make a line bad).
+
+    ``progress(bytes_read, total_bytes)`` is called every 64k lines and at the end.
+    """
+    p = Path(path)
     try:
-        with open(path, encoding="utf-8", errors="replace", newline=None) as f:
-            return read_source(f, max_bad_lines=max_bad_lines, progress=progress)
+        total = p.stat().st_size
+        with p.open("rb") as f:
+            done = 0
+
+            def lines() -> Iterator[str]:
+                nonlocal done
+                for raw in f:
+                    done += len(raw)
+                    yield raw.decode("utf-8", errors="replace")
+
+            def tick(_: int) -> None:
+                if progress is not None:
+                    progress(done, total)
+
+            return read_source(lines(), max_bad_lines=max_bad_lines, progress=tick)
     except OSError as e:
-        raise SourceError(f"cannot read {path}: {e.strerror}") from None
+        raise SourceError(f"cannot read {path}: {e.strerror or e}") from None
