@@ -6,8 +6,9 @@ Each concept (DNS settings, session signals, service registration) lives in its 
 
 from __future__ import annotations
 
+from kiosk_agent.platform.linux_dns import LinuxDns
 from kiosk_agent.platform.linux_services import LinuxServices
 
 
-class LinuxPlatform(LinuxServices):
+class LinuxPlatform(LinuxDns, LinuxServices):
     name = "linux"

@@ -6,8 +6,9 @@ Each concept (DNS settings, session signals, service registration) lives in its 
 
 from __future__ import annotations
 
+from kiosk_agent.platform.windows_dns import WindowsDns
 from kiosk_agent.platform.windows_services import WindowsServices
 
 
-class WindowsPlatform(WindowsServices):
+class WindowsPlatform(WindowsDns, WindowsServices):
     name = "windows"

@@ -14,7 +14,7 @@ from kiosk_agent.filter.resolver.blockanswer import BlockAnswers
 from kiosk_agent.filter.resolver.blocklist import Blocklist, HostIndex
 from kiosk_agent.filter.resolver.bypass_guard import BypassGuard
 from kiosk_agent.filter.resolver.cache import Cache
-from kiosk_agent.filter.resolver.handler import Handler
+from kiosk_agent.filter.resolver.handler import FilterSwitch, Handler
 from kiosk_agent.filter.resolver.upstream import Upstream
 from kiosk_agent.reporting.events import EventBus
 
@@ -28,6 +28,7 @@ class Chain:
     blocklist: Blocklist
     cache: Cache
     upstream: Upstream
+    switch: FilterSwitch
 
     def status(self) -> dict[str, object]:
         return {
@@ -41,8 +42,10 @@ def build_chain(
     upstreams: Sequence[HostPort],
     current_index: Callable[[], HostIndex | None],
     bus: EventBus | None = None,
+    switch: FilterSwitch | None = None,
 ) -> Chain:
     """bypass guard -> blocklist -> cache -> upstream, each rule explained where it is made."""
+    switch = switch or FilterSwitch()
     answers = BlockAnswers(
         config.block_answer, sinkhole=config.blockpage_listen.host, ttl=config.block_ttl
     )
@@ -54,10 +57,15 @@ def build_chain(
     # The blocklist comes BEFORE the cache: a name added to the list is blocked on its
     # next query even if an answer for it is still cached, and block answers are never
     # cached by us (they are cheap to make and must follow list updates at once).
-    blocklist = Blocklist(cache, current_index, answers, bus)
+    blocklist = Blocklist(cache, current_index, answers, bus, switch)
     # The bypass guard comes first: the DoH canary must get NXDOMAIN whatever any list
     # or cache says, and DoH hosts are blocked even before a hotline list is loaded.
-    guard = BypassGuard(blocklist, config.doh_hosts, answers, bus)
+    guard = BypassGuard(blocklist, config.doh_hosts, answers, bus, switch)
     return Chain(
-        head=guard, bypass_guard=guard, blocklist=blocklist, cache=cache, upstream=upstream
+        head=guard,
+        bypass_guard=guard,
+        blocklist=blocklist,
+        cache=cache,
+        upstream=upstream,
+        switch=switch,
     )
