@@ -22,6 +22,7 @@ from kiosk_agent.errors import UserError
 COMMAND_MODULES = (
     "kiosk_agent.commands.config_cmd",
     "kiosk_agent.commands.session_cmd",
+    "kiosk_agent.commands.notices_cmd",
 )
 
 
