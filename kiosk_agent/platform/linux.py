@@ -7,7 +7,8 @@ Each concept (DNS settings, session signals, service registration) lives in its 
 from __future__ import annotations
 
 from kiosk_agent.platform.linux_services import LinuxServices
+from kiosk_agent.platform.linux_sessions import LinuxSessionSignals
 
 
-class LinuxPlatform(LinuxServices):
+class LinuxPlatform(LinuxServices, LinuxSessionSignals):
     name = "linux"
