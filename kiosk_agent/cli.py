@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "kiosk_agent.commands.status_cmd",
     "kiosk_agent.commands.session_cmd",
     "kiosk_agent.commands.feed_cmd",
+    "kiosk_agent.commands.notices_cmd",
 )
 
 
