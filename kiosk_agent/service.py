@@ -65,7 +65,9 @@ def build_components(ctx: ServiceContext) -> list[Component]:
       list from its first query;
     - the control API last, so the UI never sees a half-started service.
     """
-    factories: list[ComponentFactory] = []
+    from kiosk_agent.reporting.component import make_reporting_component
+
+    factories: list[ComponentFactory] = [make_reporting_component]
     components: list[Component] = []
     for factory in factories:
         component = factory(ctx)
