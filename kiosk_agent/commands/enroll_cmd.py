@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
 def _enroll(args: argparse.Namespace) -> int:
     from kiosk_agent import __version__
     from kiosk_agent.clock import clock_for
-    from kiosk_agent.direct_http import NoUpstreamError, session_for_config
+    from kiosk_agent.direct_http import session_for_config
     from kiosk_agent.reporting.identity import EnrollError, enroll
 
     config = load_config_arg(args)
@@ -38,10 +38,7 @@ def _enroll(args: argparse.Namespace) -> int:
     if not str(args.code).strip():
         raise UserError("--code is empty: ask the regional coordinator for a one-time code")
     clock = clock_for(config.state_dir)
-    try:
-        session = session_for_config(config, clock=clock)
-    except NoUpstreamError as e:
-        raise UserError(str(e)) from None
+    session = session_for_config(config, clock=clock)
     try:
         enrollment = enroll(
             config.state_dir,
