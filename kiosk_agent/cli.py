@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "kiosk_agent.commands.session_cmd",
     "kiosk_agent.commands.feed_cmd",
     "kiosk_agent.commands.notices_cmd",
+    "kiosk_agent.commands.enroll_cmd",
+    "kiosk_agent.commands.report_cmd",
 )
 
 
