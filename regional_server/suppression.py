@@ -2,9 +2,16 @@
 
 Primary suppression hides every count below the threshold (zero included: "fewer than
 5" must not become "exactly 0 or 1" by elimination). Secondary suppression then makes
-sure no hidden cell can be recovered by subtraction from the totals shown beside it:
-every *line* (a row or column together with its total) holds either no hidden cell or
-at least two. That is the standard rule statistical offices apply to published tables.
+sure no hidden cell can be recovered from the totals shown beside it:
+
+1. every *line* (a row or column with its total) holds no hidden cell or at least two
+   (the usual rule of statistical offices), and
+2. no hidden cell is a *bridge* in the graph whose nodes are the lines and whose edges
+   are the hidden cells. Rule 1 alone is not enough: a hidden cell joining two groups
+   of hidden cells can be solved for by adding and subtracting line totals. A cell on
+   a cycle can move by +d, -d around the cycle with every total unchanged, so its
+   value stays unknown. Lines without a shown total impose nothing and are merged
+   into one free node.
 """
 
 from __future__ import annotations
@@ -88,20 +95,32 @@ def suppress_small_cells(
     hidden = {(i, j) for i in range(len(ext)) for j in range(width) if ext[i][j] < threshold}
     hidden |= {c for c in force if 0 <= c[0] < len(ext) and 0 <= c[1] < width}
 
+    def cost(c: tuple[int, int]) -> tuple[bool, int]:
+        # Hide the smallest interior cell (it costs the reader least); a total only
+        # when the line has nothing else left, e.g. the line of totals itself.
+        return (c[0] in margin_rows or c[1] in margin_cols, ext[c[0]][c[1]])
+
     changed = True
     while changed:
         changed = False
         for line in lines:
             if sum(c in hidden for c in line) != 1:
                 continue
-            candidates = [c for c in line if c not in hidden]
-            # Hide the smallest interior cell (it costs the reader least); a total only
-            # when the line has nothing else left, e.g. the line of totals itself.
-            candidates.sort(
-                key=lambda c: (c[0] in margin_rows or c[1] in margin_cols, ext[c[0]][c[1]])
-            )
-            hidden.add(candidates[0])
+            hidden.add(min((c for c in line if c not in hidden), key=cost))
             changed = True
+        if changed:
+            continue
+        bridge = _find_bridge(hidden, row_lines=row_totals, col_lines=col_totals)
+        if bridge is not None:
+            i, j = bridge
+            neighbours = [
+                c
+                for c in [(i, k) for k in range(width)] + [(k, j) for k in range(len(ext))]
+                if c not in hidden
+            ]
+            if neighbours:
+                hidden.add(min(neighbours, key=cost))
+                changed = True
 
     def shown(i: int, j: int) -> int | None:
         return None if (i, j) in hidden else ext[i][j]
@@ -113,3 +132,55 @@ def suppress_small_cells(
     if row_totals and col_totals:
         grand = shown(n_rows, n_cols)
     return SuppressedTable(out_cells, out_row_totals, out_col_totals, grand, threshold)
+
+
+def _find_bridge(
+    hidden: set[tuple[int, int]], *, row_lines: bool, col_lines: bool
+) -> tuple[int, int] | None:
+    """A hidden cell whose value the line totals determine (a bridge), or None.
+
+    Nodes: ``("r", i)`` for a row that is a line, ``("c", j)`` for a column that is
+    a line, and ``"free"`` for every row or column without a total. Edges: hidden cells.
+    """
+    if not hidden:
+        return None
+    edges: list[tuple[object, object, tuple[int, int]]] = []
+    for i, j in sorted(hidden):
+        a: object = ("r", i) if row_lines else "free"
+        b: object = ("c", j) if col_lines else "free"
+        edges.append((a, b, (i, j)))
+    adj: dict[object, list[tuple[object, int]]] = {}
+    for idx, (a, b, _c) in enumerate(edges):
+        adj.setdefault(a, []).append((b, idx))
+        adj.setdefault(b, []).append((a, idx))
+    order: dict[object, int] = {}
+    low: dict[object, int] = {}
+    counter = 0
+    for root in adj:
+        if root in order:
+            continue
+        # Iterative Tarjan: (node, edge used to reach it, iterator position).
+        order[root] = low[root] = counter
+        counter += 1
+        stack: list[tuple[object, int, int]] = [(root, -1, 0)]
+        while stack:
+            node, via, pos = stack[-1]
+            if pos < len(adj[node]):
+                stack[-1] = (node, via, pos + 1)
+                nxt, eid = adj[node][pos]
+                if eid == via:
+                    continue
+                if nxt in order:
+                    low[node] = min(low[node], order[nxt])
+                else:
+                    order[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append((nxt, eid, 0))
+            else:
+                stack.pop()
+                if stack:
+                    parent = stack[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                    if low[node] > order[parent]:
+                        return edges[via][2]
+    return None

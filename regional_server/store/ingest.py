@@ -40,8 +40,10 @@ def store_report(conn: Connection, report: Report, region_id: int, country: str,
         agent_version=report.agent_version,
         feed_versions=json.dumps(report.feed_versions, sort_keys=True, separators=(",", ":")),
     )
-    result = conn.execute(stmt.on_conflict_do_nothing(index_elements=["report_id"]))
-    if result.rowcount == 0:
+    inserted = conn.execute(
+        stmt.on_conflict_do_nothing(index_elements=["report_id"]).returning(reports.c.report_id)
+    ).first()
+    if inserted is None:
         owner = conn.execute(
             select(reports.c.kiosk_id).where(reports.c.report_id == report.report_id)
         ).scalar_one_or_none()
