@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -171,14 +172,14 @@ def test_oversize_body(client: TestClient, engine: Engine, world: World, clock: 
     r = client.post(REPORTS_PATH, content=body, headers=signed_headers(kiosk, body, int(clock())))
     assert r.status_code == 413 and r.json()["error"] == "body_too_large"
 
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         for _ in range(MAX_BODY_BYTES // 1000 + 2):
             yield b"y" * 1000
 
     # Without Content-Length (chunked): cut off while reading.
     r = client.post(
         REPORTS_PATH, content=chunks(), headers=signed_headers(kiosk, b"", int(clock()))
-    )  # type: ignore[arg-type]
+    )
     assert r.status_code == 413
 
 
