@@ -1,9 +1,10 @@
 """The wizard's words in the operator's language, from the notice locale files.
 
-The ``wizard`` section of ``kiosk_agent/notices/locales/<code>.yaml`` holds them; a key
-missing there (or a locale not shipped) falls back to English, so the wizard never shows
-an empty question. Installer-only messages (steps, errors) are English: they are for the
-person who troubleshoots, and a log in one language is easier to share.
+The ``wizard`` section of ``kiosk_agent/notices/locales/<code>.yaml`` (read with
+``kiosk_agent.notices.locales``) holds them; a key missing there, a broken placeholder,
+or a locale not shipped falls back to English, so the wizard never shows an empty
+question. Installer-only messages (steps, errors) are English: they are for whoever
+troubleshoots, and a log in one language is easier to share.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "notices" / "locales"
+from kiosk_agent.notices.locales import LOCALES_DIR, LocaleError, fill, load_all, load_locale
 
 ENGLISH: dict[str, str] = {
     "title": "Install the café safety agent",
@@ -54,42 +53,29 @@ class WizardStrings:
     def text(self, key: str, **values: object) -> str:
         template = self.strings.get(key) or ENGLISH[key]
         try:
-            return template.format(**values)
-        except (KeyError, IndexError, ValueError):
-            return ENGLISH[key].format(**values)
+            return fill(template, values)
+        except ValueError:  # a translation with a placeholder English does not fill
+            return fill(ENGLISH[key], values)
 
 
 def available_languages(locales_dir: Path = LOCALES_DIR) -> dict[str, str]:
-    """Locale code -> the language's own name, for every shipped locale file."""
+    """Locale code -> the language's own name, for every readable shipped locale."""
     found = {"en": "English"}
-    for path in sorted(locales_dir.glob("*.yaml")) if locales_dir.is_dir() else []:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            name = data["language"]["name"]
-        except (OSError, yaml.YAMLError, KeyError, TypeError):
-            continue
-        if isinstance(name, str) and name.strip():
-            found[path.stem] = name.strip()
+    for code, locale in load_all(locales_dir).items():
+        if locale.name.strip():
+            found[code] = locale.name.strip()
     return found
 
 
 def load_strings(code: str, locales_dir: Path = LOCALES_DIR) -> WizardStrings:
     """The wizard strings for ``code``, English for whatever that locale lacks."""
-    path = locales_dir / f"{code}.yaml"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        data = None
-    if not isinstance(data, dict):
+        locale = load_locale(code, locales_dir)
+    except LocaleError:
         return WizardStrings("en", "English", "ltr", dict(ENGLISH))
-    wizard = data.get("wizard") if isinstance(data.get("wizard"), dict) else {}
-    language = data.get("language") if isinstance(data.get("language"), dict) else {}
-    assert isinstance(wizard, dict) and isinstance(language, dict)
     strings = dict(ENGLISH)
-    strings.update({k: v for k, v in wizard.items() if isinstance(v, str) and v.strip()})
-    return WizardStrings(
-        code=code,
-        native_name=str(language.get("name") or code),
-        direction=str(language.get("direction") or "ltr"),
-        strings=strings,
-    )
+    for key in ENGLISH:
+        text = locale.strings.get(f"wizard.{key}", "")
+        if text.strip():
+            strings[key] = text
+    return WizardStrings(locale.code, locale.name or code, locale.direction, strings)

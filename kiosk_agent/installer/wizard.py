@@ -22,12 +22,8 @@ from kiosk_agent.installer.answers import (
     check_server,
     split_languages,
 )
-from kiosk_agent.installer.strings import (
-    LOCALES_DIR,
-    WizardStrings,
-    available_languages,
-    load_strings,
-)
+from kiosk_agent.installer.strings import WizardStrings, available_languages, load_strings
+from kiosk_agent.notices.locales import LOCALES_DIR
 from kiosk_agent.pin import validate_pin
 
 

@@ -8,13 +8,16 @@ from kiosk_agent.installer.strings import ENGLISH, available_languages, load_str
 from kiosk_agent.installer.wizard import Current, run_wizard, scripted_io
 from kiosk_agent.pin import hash_pin
 
+META = "reviewed: false\n"
+LTR = "direction: ltr, script: Latn"
+
 
 def _locales(tmp_path: Path) -> Path:
     d = tmp_path / "locales"
     d.mkdir()
-    (d / "en.yaml").write_text("language: {name: English, direction: ltr}\nwizard: {}\n")
+    (d / "en.yaml").write_text(f"{META}language: {{name: English, {LTR}}}\nwizard: {{}}\n")
     (d / "fr.yaml").write_text(
-        "language: {name: Français, direction: ltr}\n"
+        f"{META}language: {{name: Français, {LTR}}}\n"
         'wizard: {cafe_name: "Quel est le nom de votre cybercafé ?", done: "Terminé !"}\n'
     )
     return d
@@ -105,5 +108,17 @@ def test_strings_fall_back_to_english(tmp_path: Path) -> None:
 
 def test_broken_placeholder_in_a_locale_falls_back(tmp_path: Path) -> None:
     d = _locales(tmp_path)
-    (d / "fr.yaml").write_text('language: {name: Français}\nwizard: {failed: "Échec : {erreur}"}\n')
+    (d / "fr.yaml").write_text(
+        f'{META}language: {{name: Français, {LTR}}}\nwizard: {{failed: "Échec : {{erreur}}"}}\n'
+    )
     assert load_strings("fr", d).text("failed", error="x") == ENGLISH["failed"].format(error="x")
+
+
+def test_shipped_locales_carry_the_wizard() -> None:
+    languages = available_languages()
+    assert len(languages) >= 15 and languages["fr"] == "Français"
+    for code in languages:
+        if code != "en":
+            s = load_strings(code)
+            assert s.text("title") != ENGLISH["title"], code
+            assert s.text("failed", error="X").count("X") == 1, code
