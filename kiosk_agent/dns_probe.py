@@ -69,3 +69,39 @@ def wait_until_answering(
             return time.monotonic() - start
         time.sleep(interval)
     return None
+
+
+def addresses_in(packet: bytes) -> list[str]:
+    """The IPv4 addresses of the A records in an answer's answer section (validated)."""
+    from kiosk_agent.filter.resolver import wire
+
+    try:
+        info = wire.parse_answer(packet)
+    except wire.FormError:
+        return []
+    found = []
+    for ttl_at in info.ttl_offsets[: info.ancount]:
+        rtype = struct.unpack_from("!H", packet, ttl_at - 4)[0]
+        rdlen = struct.unpack_from("!H", packet, ttl_at + 4)[0]
+        if rtype == 1 and rdlen == 4:
+            found.append(socket.inet_ntoa(packet[ttl_at + 6 : ttl_at + 10]))
+    return found
+
+
+def resolve(address: HostPort, name: str, *, timeout: float = 2.0) -> tuple[int, list[str]] | None:
+    """Ask ``address`` for ``name``'s A records: ``(rcode, addresses)``, or None on no answer."""
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    qid, packet = build_query(name)
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(packet, (address.host, address.port))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                data = sock.recv(4096)
+                code = reply_code(data, qid)
+                if code is not None:
+                    return code, addresses_in(data)
+        except OSError:
+            return None
+    return None
