@@ -32,8 +32,13 @@ DEMO_RECORDS: dict[str, str] = {
 TTL = 300
 
 
-def answer_for(packet: bytes, records: Mapping[str, str]) -> bytes | None:
-    """The reply to one query packet, or None to drop it (an answer, or unreadable)."""
+def answer_for(
+    packet: bytes, records: Mapping[str, str], seen: set[str] | None = None
+) -> bytes | None:
+    """The reply to one query packet, or None to drop it (an answer, or unreadable).
+
+    ``seen`` collects the names asked (the demo shows that listed names never arrive).
+    """
     try:
         _qid, flags, qdcount, _an, _ns, _ar = wire.read_header(packet)
     except wire.FormError:
@@ -46,6 +51,8 @@ def answer_for(packet: bytes, records: Mapping[str, str]) -> bytes | None:
         query = wire.parse_query(packet)
     except wire.FormError:
         return wire.formerr_for(packet)
+    if seen is not None:
+        seen.add(query.name)
     address = records.get(query.name)
     if address is None:
         return wire.make_response(query, wire.NXDOMAIN, authority=wire.soa_rr(TTL))
@@ -63,6 +70,7 @@ class DemoUpstream:
     ) -> None:
         self.records = dict(DEMO_RECORDS if records is None else records)
         self.queries = 0  # how many queries reached the upstream (the demo shows it)
+        self.names_seen: set[str] = set()  # the demo checks no listed name got here
         self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._udp.bind((host, port))
         bound = self._udp.getsockname()
@@ -92,7 +100,7 @@ class DemoUpstream:
             except OSError:
                 return
             self.queries += 1
-            reply = answer_for(packet, self.records)
+            reply = answer_for(packet, self.records, self.names_seen)
             if reply is not None:
                 with contextlib.suppress(OSError):
                     self._udp.sendto(reply, peer)
@@ -120,7 +128,7 @@ class DemoUpstream:
                     if packet is None:
                         return
                     self.queries += 1
-                    reply = answer_for(packet, self.records)
+                    reply = answer_for(packet, self.records, self.names_seen)
                     if reply is None:
                         return
                     conn.sendall(struct.pack("!H", len(reply)) + reply)
