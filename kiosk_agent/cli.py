@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "kiosk_agent.commands.notices_cmd",
     "kiosk_agent.commands.enroll_cmd",
     "kiosk_agent.commands.report_cmd",
+    "kiosk_agent.commands.install_cmd",
+    "kiosk_agent.commands.demo_cmd",
 )
 
 
