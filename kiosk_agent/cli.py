@@ -19,7 +19,10 @@ from kiosk_agent.config import ConfigError
 from kiosk_agent.errors import UserError
 
 # One line per command module; the order is the order in `kiosk-agent --help`.
-COMMAND_MODULES = ("kiosk_agent.commands.config_cmd",)
+COMMAND_MODULES = (
+    "kiosk_agent.commands.config_cmd",
+    "kiosk_agent.commands.session_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

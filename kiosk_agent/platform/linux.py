@@ -6,6 +6,8 @@ Each concept (DNS settings, session signals, service registration) lives in its 
 
 from __future__ import annotations
 
+from kiosk_agent.platform.linux_services import LinuxServices
 
-class LinuxPlatform:
+
+class LinuxPlatform(LinuxServices):
     name = "linux"

@@ -6,6 +6,8 @@ Each concept (DNS settings, session signals, service registration) lives in its 
 
 from __future__ import annotations
 
+from kiosk_agent.platform.windows_services import WindowsServices
 
-class WindowsPlatform:
+
+class WindowsPlatform(WindowsServices):
     name = "windows"
