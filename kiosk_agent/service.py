@@ -69,10 +69,12 @@ def build_components(ctx: ServiceContext) -> list[Component]:
     from kiosk_agent.filter.blockpage import create_blockpage
     from kiosk_agent.filter.resolver.component import create_resolver
     from kiosk_agent.filter.watchdog import create_watchdog
+    from kiosk_agent.reporting.component import make_reporting_component
 
     # The watchdog after the resolver: the system is pointed at the agent only once the
     # agent answers.
     factories: list[ComponentFactory] = [
+        make_reporting_component,
         create_resolver,
         create_watchdog,
         create_blockpage,

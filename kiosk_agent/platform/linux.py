@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from kiosk_agent.platform.linux_dns import LinuxDns
 from kiosk_agent.platform.linux_services import LinuxServices
+from kiosk_agent.platform.linux_sessions import LinuxSessionSignals
 
 
-class LinuxPlatform(LinuxDns, LinuxServices):
+class LinuxPlatform(LinuxDns, LinuxSessionSignals, LinuxServices):
     name = "linux"

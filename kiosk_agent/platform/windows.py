@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from kiosk_agent.platform.windows_dns import WindowsDns
 from kiosk_agent.platform.windows_services import WindowsServices
+from kiosk_agent.platform.windows_sessions import WindowsSessionSignals
 
 
-class WindowsPlatform(WindowsDns, WindowsServices):
+class WindowsPlatform(WindowsDns, WindowsSessionSignals, WindowsServices):
     name = "windows"
