@@ -68,6 +68,7 @@ def build_components(ctx: ServiceContext) -> list[Component]:
     from kiosk_agent.control import create_control
     from kiosk_agent.filter.blockpage import create_blockpage
     from kiosk_agent.filter.resolver.component import create_resolver
+    from kiosk_agent.filter.updater import create_updater
     from kiosk_agent.filter.watchdog import create_watchdog
     from kiosk_agent.reporting.component import make_reporting_component
 
@@ -75,6 +76,7 @@ def build_components(ctx: ServiceContext) -> list[Component]:
     # agent answers.
     factories: list[ComponentFactory] = [
         make_reporting_component,
+        create_updater,
         create_resolver,
         create_watchdog,
         create_blockpage,
