@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "kiosk_agent.commands.config_cmd",
     "kiosk_agent.commands.session_cmd",
     "kiosk_agent.commands.notices_cmd",
+    "kiosk_agent.commands.ui_cmd",
 )
 
 
