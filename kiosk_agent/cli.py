@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "kiosk_agent.commands.report_cmd",
     "kiosk_agent.commands.install_cmd",
     "kiosk_agent.commands.demo_cmd",
+    "kiosk_agent.commands.ui_cmd",
 )
 
 
