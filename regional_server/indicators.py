@@ -231,7 +231,11 @@ def _regions_table(
         # The blocked table hid its grand total; the same number must stay hidden here.
         force = frozenset({(len(regions), _REGION_COUNTS.index("blocked"))})
     table = suppress_small_cells(
-        [[f[k] for k in _REGION_COUNTS] for f in fam], threshold, col_totals=True, force=force
+        [[f[k] for k in _REGION_COUNTS] for f in fam],
+        threshold,
+        col_totals=True,
+        force=force,
+        columns=len(_REGION_COUNTS),
     )
     columns = [
         *(Column(k, "count") for k in _REGION_COUNTS),
