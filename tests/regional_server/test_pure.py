@@ -68,7 +68,8 @@ def test_chart_breaks_line_at_hidden_points_and_escapes_names() -> None:
     svg = line_chart({"<b>": [1, None, 3, 4]}, ["W1", "W2", "W3", "W4"], "Title & co")
     assert svg.count("<polyline") == 1  # only W3-W4 are joined
     assert "&lt;b&gt;" in svg and "Title &amp; co" in svg
-    assert nice_max(7) == 10 and nice_max(0) == 1 and nice_max(230) == 250
+    assert nice_max(7) == 8 and nice_max(0) == 1 and nice_max(230) == 250
+    assert nice_max(100) == 100 and nice_max(3960) == 4000
 
 
 def test_settings_file_and_environment(tmp_path: Path) -> None:
