@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
-from kiosk_agent.filter.resolver.handler import Answer, Handler, Link
+from kiosk_agent.filter.resolver.handler import Answer, FilterSwitch, Handler, Link
 from kiosk_agent.filter.resolver.wire import Query
 from kiosk_agent.reporting.events import Blocked, EventBus, TamperDetected
 
@@ -35,8 +35,10 @@ class BypassGuard(Link):
         doh_hosts: Iterable[str],
         answers: BlockAnswers,
         bus: EventBus | None = None,
+        switch: FilterSwitch | None = None,
     ) -> None:
         super().__init__(next)
+        self.switch = switch or FilterSwitch()
         self.doh_hosts = frozenset(h.strip(".").lower() for h in doh_hosts)
         self.answers = answers
         self.bus = bus
@@ -54,7 +56,7 @@ class BypassGuard(Link):
         if name == DOH_CANARY:
             self.canary_answered += 1
             return self.answers.nxdomain(query)
-        if self.is_doh_host(name):
+        if self.switch.on and self.is_doh_host(name):
             self.doh_blocked += 1
             if self.bus is not None and self.recent.first(name):
                 self.bus.publish(Blocked(BYPASS_CATEGORY))

@@ -14,7 +14,7 @@ from kiosk_agent.filter.resolver.blockanswer import BlockAnswers
 from kiosk_agent.filter.resolver.blocklist import Blocklist, HostIndex
 from kiosk_agent.filter.resolver.bypass_guard import BypassGuard
 from kiosk_agent.filter.resolver.cache import Cache
-from kiosk_agent.filter.resolver.handler import Handler
+from kiosk_agent.filter.resolver.handler import FilterSwitch, Handler
 from kiosk_agent.filter.resolver.p2p_watch import P2PWatch
 from kiosk_agent.filter.resolver.suspect import SuspectHosts
 from kiosk_agent.filter.resolver.upstream import Upstream
@@ -32,6 +32,7 @@ class Chain:
     upstream: Upstream
     p2p_watch: P2PWatch
     suspect_hosts: SuspectHosts
+    switch: FilterSwitch
 
     def status(self) -> dict[str, object]:
         return {
@@ -52,9 +53,11 @@ def build_chain(
     upstreams: Sequence[HostPort],
     current_index: Callable[[], HostIndex | None],
     bus: EventBus | None = None,
+    switch: FilterSwitch | None = None,
 ) -> Chain:
     """bypass guard -> blocklist -> p2p watch -> suspect hosts -> cache -> upstream, each
     rule explained where it is made."""
+    switch = switch or FilterSwitch()
     answers = BlockAnswers(
         config.block_answer, sinkhole=config.blockpage_listen.host, ttl=config.block_ttl
     )
@@ -73,18 +76,19 @@ def build_chain(
         current_index,
         proxy.http_listen.host if proxy.enabled else None,
         ttl=config.block_ttl,
+        switch=switch,
     )
     # The P2P watch comes BEFORE the cache, so tracker queries are seen even when their
     # answer is cached, and AFTER the blocklist and bypass guard, whose answers for a
     # name also on a hotline list take precedence.
-    p2p = P2PWatch(suspect, config.p2p, answers, bus)
+    p2p = P2PWatch(suspect, config.p2p, answers, bus, switch)
     # The blocklist comes BEFORE the cache: a name added to the list is blocked on its
     # next query even if an answer for it is still cached, and block answers are never
     # cached by us (they are cheap to make and must follow list updates at once).
-    blocklist = Blocklist(p2p, current_index, answers, bus)
+    blocklist = Blocklist(p2p, current_index, answers, bus, switch)
     # The bypass guard comes first: the DoH canary must get NXDOMAIN whatever any list
     # or cache says, and DoH hosts are blocked even before a hotline list is loaded.
-    guard = BypassGuard(blocklist, config.doh_hosts, answers, bus)
+    guard = BypassGuard(blocklist, config.doh_hosts, answers, bus, switch)
     return Chain(
         head=guard,
         bypass_guard=guard,
@@ -93,4 +97,5 @@ def build_chain(
         upstream=upstream,
         p2p_watch=p2p,
         suspect_hosts=suspect,
+        switch=switch,
     )

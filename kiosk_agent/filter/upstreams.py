@@ -1,0 +1,81 @@
+"""Which upstream resolvers the agent uses: ``filter.upstreams`` with ``auto`` expanded.
+
+``auto`` means the servers the operating system used before the agent was installed,
+saved by the installer in ``state_dir/dns-before-install.json`` (a ``DnsSnapshot``:
+``{"method", "global_servers": [...], "interfaces": {name: [...]}}``). The agent's own
+listen addresses are never an upstream: that would be a loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from kiosk_agent.config import Config, HostPort, parse_host_port
+
+log = logging.getLogger(__name__)
+
+SAVED_DNS_FILE = "dns-before-install.json"
+
+
+def saved_servers(state_dir: Path) -> list[str]:
+    """The server addresses saved before install, in order; [] when none were saved."""
+    path = state_dir / SAVED_DNS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as e:
+        log.warning("cannot read %s: %s", path, e)
+        return []
+    out: list[str] = []
+    if isinstance(data, dict):
+        for key in ("servers", "global_servers"):
+            if isinstance(data.get(key), list):
+                out += [str(s) for s in data[key]]
+        if isinstance(data.get("interfaces"), dict):
+            for servers in data["interfaces"].values():
+                if isinstance(servers, list):
+                    out += [str(s) for s in servers]
+    return out
+
+
+def expand_upstreams(
+    configured: Sequence[str], auto: Iterable[str], own: Iterable[HostPort]
+) -> list[HostPort]:
+    """``configured`` with ``auto`` replaced by ``auto``'s servers, minus ``own``, deduplicated."""
+    own_set = set(own)
+    own_hosts = {a.host for a in own_set if a.port == 53}
+    out: list[HostPort] = []
+    for item in configured:
+        for text in auto if item == "auto" else [item]:
+            try:
+                address = parse_host_port(text, 53)
+            except ValueError:
+                log.warning("skipping upstream %r: not an IP address", text)
+                continue
+            if address in own_set or (address.port == 53 and address.host in own_hosts):
+                continue
+            if address not in out:
+                out.append(address)
+    return out
+
+
+def configured_upstreams(
+    config: Config, system_servers: Iterable[str] = (), state_dir: Path | None = None
+) -> list[HostPort]:
+    """The upstreams to use now.
+
+    ``auto`` takes the saved pre-install servers; when none were saved (development, a
+    config written by hand) and the agent does not manage the system's DNS, it falls
+    back to ``system_servers`` (what the OS uses now, which then is not us). This is the
+    rule ``direct_http.upstream_servers`` follows too; this module avoids its imports.
+    """
+    auto = saved_servers(state_dir or config.state_dir) if "auto" in config.filter.upstreams else []
+    if "auto" in config.filter.upstreams and not auto and not config.filter.manage_system_dns:
+        auto = list(system_servers)
+        if auto:
+            log.warning("no saved pre-install DNS servers; 'auto' uses the system's: %s", auto)
+    return expand_upstreams(config.filter.upstreams, auto, config.filter.listen)
