@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "kiosk_agent.commands.install_cmd",
     "kiosk_agent.commands.demo_cmd",
     "kiosk_agent.commands.ui_cmd",
+    "kiosk_agent.commands.run_cmd",
 )
 
 
