@@ -13,6 +13,7 @@ control service on loopback. Measures, per run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import select
@@ -67,7 +68,8 @@ class Service(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        with contextlib.suppress(BrokenPipeError):  # the UI stopped while its poll was pending
+            self.wfile.write(data)
 
     def do_GET(self) -> None:
         if self.path.startswith("/v1/events"):
