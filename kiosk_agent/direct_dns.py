@@ -277,8 +277,10 @@ class UpstreamLookup:
         *,
         timeout: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
+        no_servers_message: str | None = None,
     ) -> None:
         self.servers = tuple(servers)
+        self._no_servers_message = no_servers_message or "no upstream DNS servers are configured"
         self.timeout = timeout
         self._monotonic = monotonic
         self._cache: dict[str, tuple[float, tuple[str, ...]]] = {}
@@ -297,7 +299,7 @@ class UpstreamLookup:
         if cached is not None and cached[0] > now:
             return cached[1]
         if not self.servers:
-            raise DnsLookupError("no upstream DNS servers are configured")
+            raise DnsLookupError(self._no_servers_message)
         encode_name(name)  # reject bad names before any packet leaves
         failures: list[str] = []
         for server in self.servers:

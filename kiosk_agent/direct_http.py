@@ -223,6 +223,7 @@ def direct_session(
     dns_timeout: float = 2.0,
     clock: Clock | None = None,
     headers: Mapping[str, str] | None = None,
+    no_upstream_message: str | None = None,
 ) -> requests.Session:
     """A ``requests.Session`` that resolves names through ``servers`` only.
 
@@ -231,7 +232,7 @@ def direct_session(
     """
     from kiosk_agent import __version__
 
-    lookup = UpstreamLookup(servers, timeout=dns_timeout)
+    lookup = UpstreamLookup(servers, timeout=dns_timeout, no_servers_message=no_upstream_message)
     session = requests.Session()
     session.trust_env = False
     adapter = DirectResolvingAdapter(lookup, max_retries=0)
@@ -247,9 +248,19 @@ def direct_session(
 
 
 def session_for_config(config: Config, *, clock: Clock | None = None) -> requests.Session:
-    """``direct_session`` with the config's upstreams, timeout and ``reporting.ca_bundle``."""
+    """``direct_session`` with the config's upstreams, timeout and ``reporting.ca_bundle``.
+
+    With no upstream known the session still works for IP-literal URLs; a name lookup
+    then fails with ``NoUpstreamError``'s explanation.
+    """
+    try:
+        servers = upstream_servers(config)
+        missing = None
+    except NoUpstreamError as e:
+        servers, missing = [], str(e)
     return direct_session(
-        upstream_servers(config),
+        servers,
+        no_upstream_message=missing,
         ca_bundle=config.reporting.ca_bundle,
         dns_timeout=config.filter.upstream_timeout,
         clock=clock,

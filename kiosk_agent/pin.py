@@ -29,14 +29,14 @@ class PinFormatError(ValueError):
 def validate_pin(pin: str) -> str | None:
     """Why ``pin`` is not acceptable as an operator PIN, or None if it is.
 
-    4-12 characters so an operator can type it on a tray menu; digits or letters.
+    4-12 digits (ASCII), typed on any keyboard layout and in the tray's PIN box.
     """
+    if not pin.isascii() or not pin.isdigit():
+        return "the PIN may contain only digits"
     if not 4 <= len(pin) <= 12:
-        return "the PIN must have 4 to 12 characters"
-    if not pin.isalnum():
-        return "the PIN may contain only digits and letters"
+        return "the PIN needs 4 to 12 digits"
     if len(set(pin)) == 1:
-        return "the PIN must not repeat one character only"
+        return "the PIN must not repeat one digit only"
     return None
 
 

@@ -45,7 +45,8 @@ def test_config_accepts_the_stored_hash() -> None:
 
 
 @pytest.mark.parametrize(
-    ("pin", "ok"), [("4821", True), ("12", False), ("1111", False), ("12 34", False)]
+    ("pin", "ok"),
+    [("4821", True), ("12", False), ("1111", False), ("12 34", False), ("abcd", False)],
 )
 def test_validate_pin(pin: str, ok: bool) -> None:
     assert (validate_pin(pin) is None) == ok

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
-from kiosk_agent.filter.resolver.handler import Answer, Handler, Link
+from kiosk_agent.filter.resolver.handler import Answer, FilterSwitch, Handler, Link
 from kiosk_agent.filter.resolver.wire import Query
 from kiosk_agent.reporting.events import Blocked, EventBus
 
@@ -36,8 +36,10 @@ class Blocklist(Link):
         current_index: Callable[[], HostIndex | None],
         answers: BlockAnswers,
         bus: EventBus | None = None,
+        switch: FilterSwitch | None = None,
     ) -> None:
         super().__init__(next)
+        self.switch = switch or FilterSwitch()
         self.current_index = current_index
         self.answers = answers
         self.bus = bus
@@ -46,7 +48,7 @@ class Blocklist(Link):
 
     def resolve(self, query: Query) -> Answer:
         index = self.current_index()
-        if index is not None and query.name:
+        if index is not None and query.name and self.switch.on:
             category = index.lookup_host(query.name)
             if category is not None:
                 self.blocked += 1

@@ -10,18 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
-from kiosk_agent.filter.resolver.handler import Answer, Handler, Link
+from kiosk_agent.filter.resolver.handler import Answer, FilterSwitch, Handler, Link
 from kiosk_agent.filter.resolver.wire import Query
 from kiosk_agent.reporting.events import Blocked, EventBus, TamperDetected
 
 DOH_CANARY = "use-application-dns.net"
 BYPASS_CATEGORY = "bypass"
-
-
-def suffixes(name: str) -> list[str]:
-    """``a.b.c`` -> ``["a.b.c", "b.c", "c"]``."""
-    parts = name.split(".")
-    return [".".join(parts[i:]) for i in range(len(parts))]
 
 
 class BypassGuard(Link):
@@ -35,8 +29,10 @@ class BypassGuard(Link):
         doh_hosts: Iterable[str],
         answers: BlockAnswers,
         bus: EventBus | None = None,
+        switch: FilterSwitch | None = None,
     ) -> None:
         super().__init__(next)
+        self.switch = switch or FilterSwitch()
         self.doh_hosts = frozenset(h.strip(".").lower() for h in doh_hosts)
         self.answers = answers
         self.bus = bus
@@ -45,16 +41,24 @@ class BypassGuard(Link):
         self.doh_blocked = 0
 
     def is_doh_host(self, name: str) -> bool:
-        if not self.doh_hosts:
+        hosts = self.doh_hosts
+        if not hosts:
             return False
-        return any(s in self.doh_hosts for s in suffixes(name))
+        # Walk the parent domains without building a list: this runs for every query.
+        while True:
+            if name in hosts:
+                return True
+            dot = name.find(".")
+            if dot < 0:
+                return False
+            name = name[dot + 1 :]
 
     def resolve(self, query: Query) -> Answer:
         name = query.name
         if name == DOH_CANARY:
             self.canary_answered += 1
             return self.answers.nxdomain(query)
-        if self.is_doh_host(name):
+        if self.switch.on and self.is_doh_host(name):
             self.doh_blocked += 1
             if self.bus is not None and self.recent.first(name):
                 self.bus.publish(Blocked(BYPASS_CATEGORY))

@@ -31,6 +31,19 @@ class Handler(Protocol):
         ...
 
 
+class FilterSwitch:
+    """Whether filtering links act; the operator's pause turns them off for a while.
+
+    A paused link stays in the chain and passes queries on (one attribute read per
+    query); the canary answer stays on, since it only keeps browsers on this resolver.
+    """
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = True
+
+
 class Link:
     """Base for handlers that may pass a query on: holds ``next``."""
 

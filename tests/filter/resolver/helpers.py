@@ -166,12 +166,21 @@ class ScriptedUpstream:
         return bytes(r.to_wire(max_size=65535))
 
     def start(self) -> HostPort:
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        udp.bind(("127.0.0.1", 0))
-        port = udp.getsockname()[1]
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        tcp.bind(("127.0.0.1", port))
+        for _ in range(50):  # the UDP port's number may be taken for TCP: try another
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                tcp.close()
+                udp.close()
+                continue
+            break
+        else:
+            raise RuntimeError("no free port pair")
         tcp.listen(16)
         self.address = HostPort("127.0.0.1", port)
 
