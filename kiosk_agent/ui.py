@@ -24,7 +24,7 @@ import queue
 import threading
 import time
 import tkinter as tk
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kiosk_agent.config import Config
@@ -304,9 +304,9 @@ def _open_url(url: str) -> None:
     webbrowser.open(url)
 
 
-def warm_up(languages: list[str]) -> None:
-    """Load the fonts the café's languages use, so the first notice appears without that
-    delay (only those: each font costs memory for as long as the UI runs)."""
+def warm_up(languages: Sequence[str] = ()) -> None:
+    """Load the fonts the café's ``languages`` use (and Latin), so the first notice
+    appears without that delay; only those: each font costs memory while the UI runs."""
     from kiosk_agent.notices.render import coverage
 
     for script in {"Latn", *(load_locale(code).script for code in languages)}:
