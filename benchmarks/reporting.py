@@ -8,6 +8,7 @@ and a byte-counting TCP relay in front of it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import tempfile
 import threading
@@ -72,10 +73,8 @@ class CountingRelay:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def close(self) -> None:
         self.sock.close()

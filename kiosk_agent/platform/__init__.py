@@ -21,7 +21,7 @@ def current() -> Platform:
         return WindowsPlatform()  # type: ignore[return-value]
     from kiosk_agent.platform.linux import LinuxPlatform
 
-    return LinuxPlatform()  # type: ignore[return-value]
+    return LinuxPlatform()
 
 
 def is_windows() -> bool:
