@@ -6,7 +6,10 @@ import importlib
 import sys
 
 # One line per benchmark module; each has main(argv) -> int.
-BENCHMARKS: tuple[str, ...] = ("benchmarks.startup_bench",)
+BENCHMARKS: tuple[str, ...] = (
+    "benchmarks.reporting",
+    "benchmarks.startup_bench",
+)
 
 
 def main() -> int:
