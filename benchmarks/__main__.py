@@ -6,7 +6,6 @@ import importlib
 import sys
 
 # One line per benchmark module; each has main(argv) -> int.
-# One module per line, so parallel additions merge cleanly.
 BENCHMARKS: tuple[str, ...] = (
     "benchmarks.reporting",
     "benchmarks.resolver_bench",
