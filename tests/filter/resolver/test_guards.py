@@ -132,3 +132,20 @@ def test_names_needing_canonicalization_take_the_general_path() -> None:
     for name in ("1.2.3.4", "0x7f.1", "xn--caf-dma.test", "a..b", "é.test"):
         if host_hashes(name) is not None:
             assert name == "xn--caf-dma.test"  # punycode is already canonical
+
+
+def test_remembered_decisions_follow_a_list_swap() -> None:
+    class Holder:
+        def __init__(self) -> None:
+            self.indexes: tuple[FakeIndex, ...] = (FakeIndex({"b.test": "c"}),)
+
+        def lookup_host(self, host: str) -> str | None:
+            return next((c for i in self.indexes if (c := i.lookup_host(host))), None)
+
+    holder = Holder()
+    link = Blocklist(Next(), lambda: holder, BlockAnswers())
+    assert msg(link.resolve(q("x.b.test"))).rcode() == 3
+    assert msg(link.resolve(q("x.b.test", "AAAA"))).rcode() == 3  # remembered
+    holder.indexes = (FakeIndex({"other.test": "c"}),)  # a swap: a new tuple
+    assert link.resolve(q("x.b.test")) == b"passed"
+    assert msg(link.resolve(q("other.test"))).rcode() == 3
