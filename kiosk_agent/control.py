@@ -128,22 +128,34 @@ class TodayCounts:
         self._clock = clock
         self.since = clock()
         self._day = self._today()
+        self._recheck_at = clock() + 60  # the day is looked at again at most once a minute
         self._counts: dict[str, int] = {}
+        self._names: dict[Event, str | None] = {}
         self._lock = threading.Lock()
 
     def _today(self) -> str:
         return time.strftime("%Y-%m-%d", time.localtime(self._clock()))
 
     def __call__(self, event: Event) -> None:
-        from kiosk_agent.reporting.counters import counter_name
+        # On the resolver's hot path: events are frozen and few distinct, so each one's
+        # counter name (blocked.csam, sessions.login, ...) is worked out once.
+        try:
+            name = self._names[event]
+        except KeyError:
+            from kiosk_agent.reporting.counters import counter_name
 
-        name = counter_name(event)  # the report vocabulary: blocked.csam, sessions.login, ...
+            name = counter_name(event)
+            if len(self._names) < 1024:
+                self._names[event] = name
         if name is None:
             return
         with self._lock:
-            today = self._today()
-            if today != self._day:
-                self._day, self._counts, self.since = today, {}, self._clock()
+            now = self._clock()
+            if now >= self._recheck_at:
+                self._recheck_at = now + 60
+                today = self._today()
+                if today != self._day:
+                    self._day, self._counts, self.since = today, {}, now
             self._counts[name] = self._counts.get(name, 0) + 1
 
     def snapshot(self) -> dict[str, Any]:
