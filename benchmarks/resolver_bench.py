@@ -308,7 +308,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tmp,
                 "upstream",
                 up_port,
-                ["address=/cached.test/192.0.2.2", "address=/fwd.test/192.0.2.1", "cache-size=0"],
+                [
+                    "address=/cached.test/192.0.2.2",
+                    "address=/fwd.test/192.0.2.1",
+                    "cache-size=0",
+                    "local-ttl=300",  # dnsmasq gives its own records TTL 0 by default
+                ],
             )
             procs.append(upstream)
             time.sleep(0.3)
