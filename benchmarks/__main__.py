@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # One line per benchmark module; each has main(argv) -> int.
-BENCHMARKS: tuple[str, ...] = ()
+BENCHMARKS: tuple[str, ...] = ("benchmarks.index_bench",)
 
 
 def main() -> int:
