@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # One line per benchmark module; each has main(argv) -> int.
-BENCHMARKS: tuple[str, ...] = ("benchmarks.index_bench",)
+BENCHMARKS: tuple[str, ...] = ("benchmarks.index_bench", "benchmarks.feed_bench")
 
 
 def main() -> int:
