@@ -11,6 +11,8 @@ BENCHMARKS: tuple[str, ...] = (
     "benchmarks.resolver_bench",
     "benchmarks.notices_ui",
     "benchmarks.startup_bench",
+    "benchmarks.index_bench",
+    "benchmarks.feed_bench",
 )
 
 
