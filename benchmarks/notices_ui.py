@@ -123,7 +123,7 @@ def one_run(idle: float) -> dict[str, float]:
     (tmp / "agent.yaml").write_text(
         f"state_dir: {tmp}\n"
         "cafe: {name: Bench, country: KE, region: KE-NBO, languages: [sw, en]}\n"
-        "notices: {triggers: [billing_hook], min_gap: 0, min_display: 8s}\n"
+        "notices: {triggers: [login, idle_reset, billing_hook], min_gap: 0, min_display: 8s}\n"
         f'control: {{listen: "127.0.0.1:{httpd.server_address[1]}"}}\n'
     )
     env = {**os.environ, "DISPLAY": display, "PYTHONPATH": str(REPO)}
