@@ -8,7 +8,9 @@ import sys
 # One line per benchmark module; each has main(argv) -> int.
 BENCHMARKS: tuple[str, ...] = (
     "benchmarks.reporting",
+    "benchmarks.resolver_bench",
     "benchmarks.notices_ui",
+    "benchmarks.startup_bench",
 )
 
 
