@@ -74,7 +74,8 @@ class Service(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.startswith("/v1/events"):
             events: list[dict[str, Any]] = []
-            if Service.fire.wait(5):
+            wait = float(self.path.partition("wait=")[2] or 0)
+            if wait > 0 and Service.fire.wait(min(wait, 5)):
                 Service.fire.clear()
                 Service.seq += 1
                 events = [{"seq": Service.seq, "type": "session_signal", "trigger": "billing_hook"}]
