@@ -73,7 +73,7 @@ class ProxyComponent:
             ctx.bus.publish,
             settings=settings
             or ProxySettings(max_connections=cfg.max_connections, idle_timeout=cfg.idle_timeout),
-            block_page=locale_block_pages(ctx.config.cafe.languages),
+            block_page=locale_block_pages(ctx.config.cafe.languages, ctx.config.cafe.country),
             visits=self.visits,
         )
         self._unsubscribe: Callable[[], None] | None = None

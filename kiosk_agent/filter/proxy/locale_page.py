@@ -1,19 +1,18 @@
-"""Block page words from the notice locales, in the language the customer reads.
+"""The block page in the language the customer reads, for requests the proxy blocks.
 
-The browser's ``Accept-Language`` picks among the café's configured languages; the
-café's first language is the fallback, and English the last resort.
+It is the same page as the sinkhole's (``kiosk_agent.filter.blockpage``: words from the
+notice locales, the country's helpline), chosen by the browser's ``Accept-Language``
+among the café's languages (the café's first language as fallback). Unlike the sinkhole
+page it has no ``?lang=`` links: on a page served in place of a listed URL, such a link
+would request a different URL of the same suspect host.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 
-from kiosk_agent.filter.proxy.page import ENGLISH, BlockPageSource, BlockPageText
-
-log = logging.getLogger(__name__)
+from kiosk_agent.filter.proxy.page import BlockPageSource
 
 _TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*")
 _Q = re.compile(r"q=(0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)")
@@ -47,38 +46,28 @@ def preferred_languages(header: str | None) -> list[str]:
     return out
 
 
-def choose_language(accept_language: str | None, cafe_languages: Sequence[str]) -> str:
-    """The first wanted language the café offers, else the café's first language."""
-    offered = list(cafe_languages)
+def choose_language(accept_language: str | None, offered: Sequence[str]) -> str:
+    """The first wanted language among ``offered``, else the first offered (else English)."""
     for code in preferred_languages(accept_language):
         if code in offered:
             return code
-    return offered[0] if offered else ENGLISH.lang
+    return offered[0] if offered else "en"
 
 
-@lru_cache(maxsize=32)
-def _text_for(code: str) -> BlockPageText:
-    from kiosk_agent.notices.locales import LocaleError, load_locale
+def locale_block_pages(cafe_languages: Sequence[str], country: str) -> BlockPageSource:
+    """A ``BlockPageSource`` for the café: texts loaded at the first block, pages cached."""
+    rendered: dict[str, bytes] = {}
+    order: list[str] = []
 
-    try:
-        loc = load_locale(code)
-        return BlockPageText(
-            lang=loc.code,
-            title=loc.text("block_page.title"),
-            body=loc.text("block_page.body"),
-            direction=loc.direction,
-            extra=(loc.text("notice.helpline_general"), loc.text("notice.report_general")),
-        )
-    except (LocaleError, KeyError, ValueError) as e:
-        log.warning("block page locale %s unusable (%s); using English", code, type(e).__name__)
-        return ENGLISH
+    def source(accept_language: str | None) -> bytes:
+        from kiosk_agent.filter.blockpage import load_page_texts, render_page
 
-
-def locale_block_pages(cafe_languages: Sequence[str]) -> BlockPageSource:
-    """A ``BlockPageSource`` for the café's languages (texts loaded once, then cached)."""
-    languages = tuple(cafe_languages)
-
-    def source(accept_language: str | None) -> BlockPageText:
-        return _text_for(choose_language(accept_language, languages))
+        if not order:
+            texts = load_page_texts(cafe_languages, country)  # English always included
+            for code, text in texts.items():
+                rendered[code] = render_page(text, []).encode("utf-8")
+            order.extend(c for c in cafe_languages if c in rendered)
+            order.extend(c for c in rendered if c not in order)
+        return rendered[choose_language(accept_language, order)]
 
     return source

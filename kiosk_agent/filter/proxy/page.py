@@ -1,8 +1,8 @@
 """The HTTP responses the proxy makes itself: the block page and short error answers.
 
-The block page's words come from a ``BlockPageText`` function (the notice locales'
-``block_page`` section when they are available); the page never names the blocked
-site or the list entry.
+The block page's HTML comes from a ``BlockPageSource`` (in the service: the same page
+as ``kiosk_agent.filter.blockpage``, from the notice locales; here a minimal English
+fallback). The page never names the blocked site or the list entry.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ ENGLISH = BlockPageText(
     extra=("Want to talk to someone? In many countries you can call 116 111 for free.",),
 )
 
-BlockPageSource = Callable[[str | None], BlockPageText]
-"""Picks the block page text for a request's ``Accept-Language`` value (None if absent)."""
+BlockPageSource = Callable[[str | None], bytes]
+"""The block page HTML for a request's ``Accept-Language`` value (None if absent)."""
 
 
-def english_only(_accept_language: str | None) -> BlockPageText:
-    return ENGLISH
+def english_only(_accept_language: str | None) -> bytes:
+    return block_page_html(ENGLISH)
 
 
 def block_page_html(text: BlockPageText) -> bytes:
@@ -57,9 +57,8 @@ def block_page_html(text: BlockPageText) -> bytes:
     return page.encode("utf-8")
 
 
-def block_response(text: BlockPageText, keep_alive: bool) -> bytes:
-    """The whole HTTP response for a blocked request: 403, never cached."""
-    body = block_page_html(text)
+def block_response(body: bytes, keep_alive: bool) -> bytes:
+    """The whole HTTP response for a blocked request with HTML ``body``: 403, never cached."""
     head = (
         "HTTP/1.1 403 Forbidden\r\n"
         "Content-Type: text/html; charset=utf-8\r\n"

@@ -274,8 +274,8 @@ class FilteringProxy:
             self.publish(Blocked(category))
             # With a request body still unread, closing is simpler and safer than draining.
             keep = head.keep_alive and isinstance(head.framing, http.NoBody)
-            text = self.block_page(_first(head.headers.get_all("accept-language")))
-            await send(writer, block_response(text, keep), idle)
+            page = self.block_page(_first(head.headers.get_all("accept-language")))
+            await send(writer, block_response(page, keep), idle)
             return keep
         if held.origin is not None and not held.origin.usable_for(host):
             held.drop()

@@ -76,11 +76,12 @@ def build_chain(
         current_index,
         proxy.http_listen.host if proxy.enabled else None,
         ttl=config.block_ttl,
+        switch=switch,
     )
     # The P2P watch comes BEFORE the cache, so tracker queries are seen even when their
     # answer is cached, and AFTER the blocklist and bypass guard, whose answers for a
     # name also on a hotline list take precedence.
-    p2p = P2PWatch(suspect, config.p2p, answers, bus)
+    p2p = P2PWatch(suspect, config.p2p, answers, bus, switch)
     # The blocklist comes BEFORE the cache: a name added to the list is blocked on its
     # next query even if an answer for it is still cached, and block answers are never
     # cached by us (they are cheap to make and must follow list updates at once).

@@ -10,7 +10,7 @@ from __future__ import annotations
 from kiosk_agent.config import P2PConfig
 from kiosk_agent.filter.p2p import P2P_CATEGORY, TRACKER_KIND, SessionSightings, TrackerMatcher
 from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
-from kiosk_agent.filter.resolver.handler import Answer, Handler, Link
+from kiosk_agent.filter.resolver.handler import Answer, FilterSwitch, Handler, Link
 from kiosk_agent.filter.resolver.wire import Query
 from kiosk_agent.reporting.events import Blocked, EventBus
 
@@ -26,8 +26,10 @@ class P2PWatch(Link):
         config: P2PConfig,
         answers: BlockAnswers,
         bus: EventBus | None = None,
+        switch: FilterSwitch | None = None,
     ) -> None:
         super().__init__(next)
+        self.switch = switch or FilterSwitch()
         self.block = config.policy == "block"
         self.matcher = TrackerMatcher(extra=config.tracker_hosts)
         self.answers = answers
@@ -43,7 +45,7 @@ class P2PWatch(Link):
         self.seen += 1
         if self.sightings is not None:
             self.sightings.seen(TRACKER_KIND)
-        if not self.block:
+        if not self.block or not self.switch.on:  # paused: still counted, not blocked
             return self.next.resolve(query)
         self.blocked += 1
         if self.bus is not None and self.recent.first(query.name):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 
-from kiosk_agent.filter.resolver.handler import Answer, Handler, Link
+from kiosk_agent.filter.resolver.handler import Answer, FilterSwitch, Handler, Link
 from kiosk_agent.filter.resolver.wire import (
     NOERROR,
     TYPE_A,
@@ -32,7 +32,8 @@ _HIDDEN_TYPES = frozenset({TYPE_AAAA, TYPE_SVCB, TYPE_HTTPS})
 class SuspectHosts(Link):
     """Answers A queries for suspect hosts with ``proxy_address``; passes everything else.
 
-    With no proxy address (proxy disabled) or no index, the link passes every query on.
+    With no proxy address (proxy disabled), no index, or filtering paused by the operator,
+    the link passes every query on.
     The index is fetched per query so a list swap applies at once; an index without
     ``suspect_host`` (no URL-level entries) is passed by.
     """
@@ -45,8 +46,10 @@ class SuspectHosts(Link):
         current_index: Callable[[], object | None],
         proxy_address: str | None,
         ttl: int = 60,
+        switch: FilterSwitch | None = None,
     ) -> None:
         super().__init__(next)
+        self.switch = switch or FilterSwitch()
         self.current_index = current_index
         self.ttl = ttl
         self._a: bytes | None = None
@@ -59,7 +62,7 @@ class SuspectHosts(Link):
         self.redirected = 0
 
     def resolve(self, query: Query) -> Answer:
-        if self._a is None or not query.name:
+        if self._a is None or not query.name or not self.switch.on:
             return self.next.resolve(query)
         if query.qtype != TYPE_A and query.qtype not in _HIDDEN_TYPES:
             return self.next.resolve(query)

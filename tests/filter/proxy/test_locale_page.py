@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -10,7 +12,7 @@ from kiosk_agent.filter.proxy.locale_page import (
     locale_block_pages,
     preferred_languages,
 )
-from kiosk_agent.filter.proxy.page import block_page_html, block_response
+from kiosk_agent.filter.proxy.page import block_response, english_only
 from kiosk_agent.notices.locales import load_locale
 
 
@@ -37,19 +39,24 @@ def test_choose_language() -> None:
 
 
 def test_pages_in_the_cafe_languages() -> None:
-    source = locale_block_pages(["sw", "ar"])
-    sw = source("sw-KE")
-    assert sw.lang == "sw" and sw.title == load_locale("sw").text("block_page.title")
-    ar = source("ar")
-    assert ar.direction == "rtl"
-    page = block_page_html(ar).decode()
-    assert 'dir="rtl"' in page and ar.title in page
-    assert source("de").lang == "sw"  # the café's first language
-    response = block_response(sw, keep_alive=True)
+    source = locale_block_pages(["sw", "ar"], "KE")
+    sw = source("sw-KE").decode()
+    assert 'lang="sw"' in sw and html.escape(load_locale("sw").text("block_page.title")) in sw
+    ar = source("ar").decode()
+    assert 'dir="rtl"' in ar
+    assert 'lang="sw"' in source("de").decode()  # the café's first language
+    assert 'lang="en"' in source("en").decode()  # English is always there
+    assert "?lang=" not in sw  # no links to other URLs of a suspect host
+    response = block_response(source(None), keep_alive=True)
     head, body = response.split(b"\r\n\r\n", 1)
     assert f"Content-Length: {len(body)}".encode() in head
     assert b"Connection: keep-alive" in head
 
 
 def test_unknown_locale_falls_back_to_english() -> None:
-    assert locale_block_pages(["zz"])(None).lang == "en"
+    assert 'lang="en"' in locale_block_pages(["zz"], "ZZ")(None).decode()
+
+
+def test_minimal_english_page() -> None:
+    page = english_only("sw").decode()
+    assert "<h1>This page is blocked</h1>" in page
