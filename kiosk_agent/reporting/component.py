@@ -218,7 +218,8 @@ def _peaks_from_meta(data: object) -> dict[int, tuple[float, float]]:
 
 
 def feed_versions_from(ctx: ServiceContext) -> FeedVersions:
-    """Applied feed versions, from any component whose status has ``feed_versions``."""
+    """Applied feed versions from the other components' status: ``feed_versions``
+    (``{list_id: version}``) or the updater's ``lists`` (``[{list_id, version}]``)."""
 
     def collect() -> dict[str, int]:
         versions: dict[str, int] = {}
@@ -226,13 +227,20 @@ def feed_versions_from(ctx: ServiceContext) -> FeedVersions:
             if name == ReportingComponent.name:
                 continue
             try:
-                found = component.status().get("feed_versions")
+                status = component.status()
             except Exception:
                 continue
+            found = status.get("feed_versions")
             if isinstance(found, dict):
                 versions.update(
                     {str(k): v for k, v in found.items() if isinstance(v, int) and v >= 0}
                 )
+            # The feed updater's form: "lists": [{"list_id": ..., "version": ...}, ...]
+            for item in status.get("lists") or []:
+                if isinstance(item, dict):
+                    list_id, version = item.get("list_id"), item.get("version")
+                    if isinstance(list_id, str) and isinstance(version, int) and version >= 0:
+                        versions[list_id] = version
         return versions
 
     return collect
