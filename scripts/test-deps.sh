@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  xvfb xauth xdotool            # the notice window on a virtual screen
+  xvfb xauth xdotool libxss1    # the notice window on a virtual screen; X11 idle time (libXss)
   fonts-noto-core               # Noto fonts for every shipped script
   chromium chromium-driver      # dashboard tests in headless Chromium
   postgresql                    # the regional server on PostgreSQL
