@@ -13,6 +13,7 @@ BENCHMARKS: tuple[str, ...] = (
     "benchmarks.startup_bench",
     "benchmarks.index_bench",
     "benchmarks.feed_bench",
+    "benchmarks.server_bench",
 )
 
 
