@@ -8,6 +8,8 @@ import sys
 # One line per benchmark module; each has main(argv) -> int.
 BENCHMARKS: tuple[str, ...] = (
     "benchmarks.reporting",
+    "benchmarks.resolver_bench",
+    "benchmarks.notices_ui",
     "benchmarks.startup_bench",
 )
 

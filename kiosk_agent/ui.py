@@ -24,8 +24,7 @@ import queue
 import threading
 import time
 import tkinter as tk
-import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kiosk_agent.config import Config
@@ -92,6 +91,7 @@ class UiApp:
             min_display=config.notices.min_display,
             font_size=config.notices.font_size,
             on_event=self.report,
+            on_close=self._after_notice,
         )
         self.watcher = SessionWatcher(signals, Policy.from_config(config.notices), self._on_session)
         self.tray: Tray | None = (
@@ -140,6 +140,9 @@ class UiApp:
         """Queue a UI event for the service (never blocks the caller)."""
         self.outbox.append(event)
         self._outbox_wake.set()
+
+    def _after_notice(self) -> None:
+        self.root.after(500, trim_memory)
 
     # -- tray ----------------------------------------------------------------------------
 
@@ -296,13 +299,41 @@ class UiApp:
 
 
 def _open_url(url: str) -> None:
+    import webbrowser  # rarely used: not loaded at start
+
     webbrowser.open(url)
 
 
-def warm_up() -> None:
-    """Load the fonts the notice uses, so the first notice appears without that delay."""
-    from kiosk_agent.notices.render import SCRIPT_FONTS, coverage, font
+def warm_up(languages: Sequence[str] = ()) -> None:
+    """Load the fonts the café's ``languages`` use (and Latin), so the first notice
+    appears without that delay; only those: each font costs memory while the UI runs."""
+    from kiosk_agent.notices.render import coverage
 
-    for script in SCRIPT_FONTS:
+    for script in {"Latn", *(load_locale(code).script for code in languages)}:
         coverage(script)
-        font(script, 22)
+
+
+def _libc() -> Any:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name else None
+
+
+def limit_malloc_arenas() -> None:
+    """One malloc arena per thread would keep each thread's freed memory resident; the UI
+    has six mostly idle threads, so two shared arenas are plenty (glibc; no-op elsewhere)."""
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
+    if mallopt is not None:
+        mallopt(-8, 2)  # M_ARENA_MAX
+
+
+def trim_memory() -> None:
+    """Hand freed heap back to the OS (glibc keeps it otherwise): the notice's large
+    images are freed when it closes, and the UI then idles for hours."""
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None) if libc is not None else None
+    if trim is not None:
+        trim(0)
