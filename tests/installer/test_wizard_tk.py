@@ -122,6 +122,7 @@ def test_run_gui_installs_in_a_thread_and_reports(
 
     windows: list[wizard_tk.WizardWindow] = []
     logs: list[str] = []
+    polls: list[int] = []
     original = wizard_tk.WizardWindow.__init__
 
     def capture(self: wizard_tk.WizardWindow, *args: object, **kwargs: object) -> None:
@@ -145,11 +146,15 @@ def test_run_gui_installs_in_a_thread_and_reports(
 
     def finish() -> None:
         w = windows[0]
-        if w.result is None:  # the install thread has not reported yet
+        if w.result is None and len(polls) < 100:  # the install thread has not reported yet
+            polls.append(1)
             w.root.after(100, finish)
             return
         logs.append(w.log.get("1.0", "end"))  # asserted after the loop: Tk swallows errors
-        w.button.invoke()  # "Finish" closes the window
+        if w.result is None:
+            w.root.destroy()  # never reported: fail below instead of hanging
+        else:
+            w.button.invoke()  # "Finish" closes the window
 
     monkeypatch.setattr(wizard_tk.WizardWindow, "__init__", capture)
     fake = _FakeInstaller(fail)
