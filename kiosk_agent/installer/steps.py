@@ -321,7 +321,7 @@ class Installer:
         running = self.services.service_running(layout)
         if running is not None:
             self._detail("service running" if running else "service NOT running")
-        argv = self._agent_command(["status"])
+        argv = self._agent_command(["status", "--config", str(layout.config_path)])
         if self.dry_run:
             self._detail(f"ran {shlex.join(argv)}")
         result = self.runner(argv, timeout=30)
