@@ -79,7 +79,12 @@ class RecordingRunner:
         return CommandResult(0, "", "")
 
 
-_DRY_VERBS = {"wrote": "would write", "ran": "would run", "removed": "would remove"}
+_DRY_VERBS = {
+    "wrote": "would write",
+    "ran": "would run",
+    "removed": "would remove",
+    "set": "would set",
+}
 
 
 @dataclass
