@@ -6,7 +6,12 @@ import importlib
 import sys
 
 # One line per benchmark module; each has main(argv) -> int.
-BENCHMARKS: tuple[str, ...] = ()
+BENCHMARKS: tuple[str, ...] = (
+    "benchmarks.reporting",
+    "benchmarks.resolver_bench",
+    "benchmarks.notices_ui",
+    "benchmarks.startup_bench",
+)
 
 
 def main() -> int:

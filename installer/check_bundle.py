@@ -25,6 +25,7 @@ REQUIRED_MODULES = (
     "pystray",
     "tkinter",
     "PIL.ImageTk",
+    "PIL._tkinter_finder",
     "yaml",
     "cryptography.hazmat.primitives.asymmetric.ed25519",
 )

@@ -30,6 +30,8 @@ COMMAND_MODULES = (
     "kiosk_agent.commands.report_cmd",
     "kiosk_agent.commands.install_cmd",
     "kiosk_agent.commands.demo_cmd",
+    "kiosk_agent.commands.ui_cmd",
+    "kiosk_agent.commands.run_cmd",
 )
 
 

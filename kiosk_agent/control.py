@@ -55,24 +55,29 @@ class EventLog:
     """The recent events with sequence numbers, for the UI's long poll.
 
     ``append`` may be called from any thread (the bus publishes in the publisher's
-    thread); waiters are woken on the loop's thread.
+    thread) and is cheap: it stores the event object as it is (the resolver may publish
+    thousands a second) and wakes the loop only when a long poll is waiting. Items are
+    turned into JSON-ready dicts when a poll reads them.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, backlog: int = EVENT_BACKLOG) -> None:
         self._loop = loop
-        self._items: deque[dict[str, Any]] = deque(maxlen=backlog)
+        self._items: deque[tuple[int, Event | dict[str, Any]]] = deque(maxlen=backlog)
         self._seq = 0
         self._lock = threading.Lock()
         self._changed = asyncio.Event()
+        self._waiters = 0
 
     @property
     def last_seq(self) -> int:
         return self._seq
 
-    def append(self, item: dict[str, Any]) -> None:
+    def append(self, item: Event | dict[str, Any]) -> None:
         with self._lock:
             self._seq += 1
-            self._items.append({"seq": self._seq, **item})
+            self._items.append((self._seq, item))
+        if not self._waiters:
+            return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -89,19 +94,26 @@ class EventLog:
 
     def after(self, seq: int) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(i) for i in self._items if i["seq"] > seq]
+            items = [(n, item) for n, item in self._items if n > seq]
+        return [
+            {"seq": n, **(item.to_dict() if isinstance(item, Event) else item)} for n, item in items
+        ]
 
     async def wait_after(self, seq: int, wait: float) -> list[dict[str, Any]]:
         deadline = time.monotonic() + wait
-        while True:
-            items = self.after(seq)
-            remaining = deadline - time.monotonic()
-            if items or remaining <= 0:
-                return items
-            changed = self._changed
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await changed.wait()
+        self._waiters += 1
+        try:
+            while True:
+                changed = self._changed  # taken before reading: a wake-up is never missed
+                items = self.after(seq)
+                remaining = deadline - time.monotonic()
+                if items or remaining <= 0:
+                    return items
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await changed.wait()
+        finally:
+            self._waiters -= 1
 
 
 class HttpError(Exception):
@@ -200,7 +212,7 @@ class ControlServer:
         loop = asyncio.get_running_loop()
         self.events = EventLog(loop)
         events = self.events
-        self._unsubscribe = self.ctx.bus.subscribe(lambda e: events.append(e.to_dict()))
+        self._unsubscribe = self.ctx.bus.subscribe(events.append)
         listen = self.ctx.config.control.listen
         self._server = await asyncio.start_server(self._serve, listen.host, listen.port)
         sock = self._server.sockets[0].getsockname()

@@ -1,18 +1,18 @@
 """Client of the service's loopback control API (docs/contracts.md), standard library only.
 
 The UI process (tray, notice window, toasts) and `kiosk-agent session-start` use it. It
-imports neither requests nor cryptography, so the UI stays small in memory; proxies from
-the environment are ignored, because the API is on loopback.
+speaks HTTP/1.1 over a plain socket: the API is plain HTTP on loopback, and
+``http.client`` / ``urllib.request`` would pull ``ssl`` and ``email`` into the UI process
+(about 7 MB of its 40 MB budget, measured). For the same reason it imports neither
+requests nor cryptography. No proxy is ever involved.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
+import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +57,6 @@ class ControlClient:
     base: str
     token: str
     timeout: float = 5.0
-    _opener: urllib.request.OpenerDirector = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        # No proxies: a café's HTTP proxy setting must never see (or break) loopback calls.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     @classmethod
     def from_config(cls, config: Config, timeout: float = 5.0) -> ControlClient:
@@ -79,7 +74,7 @@ class ControlClient:
 
         Returns ``(next, events)``: pass ``next`` as ``after`` to the following call.
         """
-        query = urllib.parse.urlencode({"after": after, "wait": f"{wait:g}"})
+        query = f"after={int(after)}&wait={wait:g}"
         body = self._json("GET", f"/v1/events?{query}", timeout=wait + self.timeout)
         events = body.get("events")
         nxt = body.get("next")
@@ -120,27 +115,26 @@ class ControlClient:
         timeout: float | None = None,
     ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
-        data = None
+        data = b""
         if body is not None:
             data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         if pin is not None:
             headers["X-Operator-Pin"] = pin
-        request = urllib.request.Request(self.base + path, data, headers, method=method)
+        host, port = split_base(self.base)
         try:
-            with self._opener.open(request, timeout=timeout or self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as e:
-            detail = _error_detail(e)
-            cls = ControlAuthError if e.code in (401, 403) else ControlError
-            raise cls(f"{method} {path}: HTTP {e.code}{detail}", e.code) from None
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
+            raw = _exchange(host, port, method, path, headers, data, timeout or self.timeout)
+        except OSError as e:
+            reason = e.strerror or e.__class__.__name__
             raise ControlError(f"the service is not reachable at {self.base}: {reason}") from None
-        if not raw:
+        status, payload = parse_response(raw)
+        if status >= 400:
+            cls = ControlAuthError if status in (401, 403) else ControlError
+            raise cls(f"{method} {path}: HTTP {status}{_error_detail(payload)}", status)
+        if not payload:
             return {}
         try:
-            parsed = json.loads(raw)
+            parsed = json.loads(payload)
         except ValueError:
             raise ControlError(f"{method} {path}: the answer is not JSON") from None
         if not isinstance(parsed, dict):
@@ -148,10 +142,107 @@ class ControlClient:
         return parsed
 
 
-def _error_detail(e: urllib.error.HTTPError) -> str:
+MAX_RESPONSE = 4 * 2**20
+
+
+def split_base(base: str) -> tuple[str, int]:
+    """``("127.0.0.1", 8053)`` from ``http://127.0.0.1:8053`` (or ``http://[::1]:8053``)."""
+    rest = base.removeprefix("http://").rstrip("/")
+    if rest.startswith("["):
+        host, _, port = rest[1:].partition("]:")
+    else:
+        host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        raise ControlError(f"not a control API address: {base!r}")
+    return host, int(port)
+
+
+def _exchange(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    timeout: float,
+) -> bytes:
+    """Send one request (``Connection: close``) and read the whole response."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines.append(f"Content-Length: {len(body)}")
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    chunks: list[bytes] = []
+    size = 0
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(request)
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_RESPONSE:
+                raise ControlError("the service's answer is too large")
+    return b"".join(chunks)
+
+
+def parse_response(raw: bytes) -> tuple[int, bytes]:
+    """(status, body) of an HTTP/1.x response read to the end; ``ControlError`` if malformed.
+
+    Understands ``Content-Length`` and ``Transfer-Encoding: chunked`` bodies, and bodies
+    ended by the connection closing.
+    """
+    head, sep, rest = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise ControlError("incomplete answer from the service")
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise ControlError("the service did not answer with HTTP")
+    status = int(parts[1])
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon:
+            raise ControlError("malformed header in the service's answer")
+        fields[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    if fields.get("transfer-encoding", "").lower() == "chunked":
+        return status, _dechunk(rest)
+    length = fields.get("content-length")
+    if length is not None:
+        if not length.isdigit() or int(length) > len(rest):
+            raise ControlError("truncated answer from the service")
+        return status, rest[: int(length)]
+    return status, rest
+
+
+def _dechunk(data: bytes) -> bytes:
+    out: list[bytes] = []
+    pos = 0
+    while True:
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            raise ControlError("truncated chunked answer")
+        size_text = data[pos:end].split(b";")[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise ControlError("malformed chunk size") from None
+        if size < 0:
+            raise ControlError("malformed chunk size")
+        if size == 0:
+            return b"".join(out)
+        start = end + 2
+        if start + size + 2 > len(data):
+            raise ControlError("truncated chunked answer")
+        out.append(data[start : start + size])
+        pos = start + size + 2
+
+
+def _error_detail(payload: bytes) -> str:
     try:
-        body = json.loads(e.read() or b"{}")
-    except (ValueError, OSError):
+        body = json.loads(payload or b"{}")
+    except ValueError:
         return ""
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return f": {body['error']}"

@@ -421,6 +421,8 @@ class Demo:
 
     def _resolver_address(self) -> HostPort:
         port = self.resolver_port
+        if port == 0:  # any free port (tests run in parallel)
+            return HostPort("127.0.0.1", free_port())
         if not port_is_free(port):
             new = free_port()
             self.say(f"\n   note: 127.0.0.1:{port} is taken on this machine; using port {new}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,46 +86,29 @@ def read_saved_servers(state_dir: Path) -> list[HostPort]:
     return out
 
 
-def _system_servers() -> list[HostPort]:
-    """The OS's current DNS servers (only used when nothing was saved at install)."""
+def _system_servers() -> Iterator[str]:
+    """The OS's current DNS servers, read only when iterated (only needed without a save)."""
     try:
         from kiosk_agent.platform import current
 
         snapshot = current().read_dns()
     except Exception as e:  # an unfinished platform module must not break uploads
         log.debug("cannot read the system DNS servers: %s", e)
-        return []
-    out: list[HostPort] = []
-    for server in snapshot.all_servers():
-        try:
-            out.append(parse_host_port(server, 53))
-        except ValueError:
-            continue
-    return out
+        return
+    yield from snapshot.all_servers()
 
 
 def upstream_servers(config: Config) -> list[HostPort]:
     """The configured upstreams with ``auto`` expanded, never the agent's own listeners.
 
-    ``auto`` means the servers saved by the installer in ``dns-before-install.json``; on
-    a machine where nothing was saved (development, ``manage_system_dns: false``) the
-    OS's current servers are used instead, because the OS is then not pointed at us.
-    Raises ``NoUpstreamError`` when none is left.
+    Same rule as the resolver (``kiosk_agent.filter.upstreams``): ``auto`` means the
+    servers saved by the installer in ``dns-before-install.json``; where nothing was
+    saved (development, ``manage_system_dns: false``) the OS's current servers, because
+    the OS is then not pointed at us. Raises ``NoUpstreamError`` when none is left.
     """
-    own = {(h.host, h.port) for h in config.filter.listen}
-    servers: list[HostPort] = []
-    for item in config.filter.upstreams:
-        if item == "auto":
-            found = read_saved_servers(config.state_dir)
-            if not found and not config.filter.manage_system_dns:
-                found = _system_servers()
-            servers += found
-        else:
-            servers.append(parse_host_port(item, 53))
-    result: list[HostPort] = []
-    for s in servers:
-        if (s.host, s.port) not in own and s not in result:
-            result.append(s)
+    from kiosk_agent.filter.upstreams import configured_upstreams
+
+    result = configured_upstreams(config, _system_servers())
     if not result:
         raise NoUpstreamError(
             "no upstream DNS server is known: set filter.upstreams to addresses like "

@@ -70,6 +70,7 @@ def build_components(ctx: ServiceContext) -> list[Component]:
     from kiosk_agent.filter.p2p import p2p_component
     from kiosk_agent.filter.proxy.component import create_proxy
     from kiosk_agent.filter.resolver.component import create_resolver
+    from kiosk_agent.filter.updater import create_updater
     from kiosk_agent.filter.watchdog import create_watchdog
     from kiosk_agent.reporting.component import make_reporting_component
 
@@ -79,6 +80,7 @@ def build_components(ctx: ServiceContext) -> list[Component]:
     # first answer, so it must already listen.
     factories: list[ComponentFactory] = [
         make_reporting_component,
+        create_updater,
         create_proxy,
         create_resolver,
         create_watchdog,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from email.utils import formatdate
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -19,24 +19,15 @@ from regional_server.admin import regions as admin_regions
 from regional_server.admin import users as admin_users
 from regional_server.api import enroll, reports
 from regional_server.api.errors import install_error_handlers
+from regional_server.api.upload_fastpath import UploadFastPath
 from regional_server.context import ServerContext
 from regional_server.dashboard import pages
 from regional_server.db.engine import make_engine
+from regional_server.headers import HeadersMiddleware
 from regional_server.settings import Settings
 from regional_server.web import LoginRequired, login_required_response
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-
-# Pages load nothing from elsewhere and run no script; SVG charts are inline markup.
-_SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
 
 
 def create_app(
@@ -45,7 +36,15 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The server app on ``settings`` (the database must be migrated: see ``init-db``)."""
+    context = ServerContext(settings, engine or make_engine(settings), clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.ingest_queue.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="kiosk-agent regional server",
         version=__version__,
         description=(
@@ -55,27 +54,12 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.ctx = ServerContext(settings, engine or make_engine(settings), clock)
+    app.state.ctx = context
     install_error_handlers(app)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, _exc: LoginRequired) -> Response:
         return login_required_response(request)
-
-    @app.middleware("http")
-    async def _headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        # Kiosks correct their clocks from Date (café PCs often have dead CMOS batteries).
-        response.headers["Date"] = formatdate(clock(), usegmt=True)
-        for name, value in _SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path.startswith(("/api/", "/export")) or response.headers.get(
-            "content-type", ""
-        ).startswith("text/html"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
 
     for router in (
         enroll.router,
@@ -88,4 +72,7 @@ def create_app(
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Added last = outermost: headers wrap everything, the upload fast path included.
+    app.add_middleware(UploadFastPath, ctx=context)
+    app.add_middleware(HeadersMiddleware, clock=clock)
     return app

@@ -61,9 +61,9 @@ def feed_file(feeds_dir: Path, list_id: str, name: str) -> Path:
     return path
 
 
-@router.api_route(
+@router.head("/feeds/{list_id}/{name}", include_in_schema=False)
+@router.get(
     "/feeds/{list_id}/{name}",
-    methods=["GET", "HEAD"],
     summary="A published feed file (manifest.json or a bundle)",
     responses={200: {"content": {"application/octet-stream": {}}}, 304: {}, 404: {}},
 )

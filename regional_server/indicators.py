@@ -30,6 +30,8 @@ class Row:
     """The row's id: an ISO week ``2026-W48``, a region code, ``total``."""
     label: str
     values: dict[str, Value]
+    kind: Kind | None = None
+    """Set when every value of the row is of one kind (a row of rates under counts)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ class Table:
     columns: list[Column]
     rows: list[Row]
     total: Row | None = None
+    extra: list[Row] = field(default_factory=list)
+    """Rows shown under the total (per-1,000-session rates of the total)."""
+
+    def footer(self) -> list[Row]:
+        return [*([self.total] if self.total else []), *self.extra]
 
 
 @dataclass(frozen=True)
@@ -214,10 +221,18 @@ def _blocked_table(
     total_values["blocked"] = blocked.grand_total
     sessions_total = weekly.total.values["sessions"] if weekly.total else None
     sessions = sessions_total if isinstance(sessions_total, int) else None
-    for j, c in enumerate(categories):
-        total_values[f"blocked.{c}.per_1000"] = per_thousand(blocked.col_totals[j], sessions)
-    columns_total = [*columns, *(Column(f"blocked.{c}.per_1000", "rate") for c in categories)]
-    return Table("blocked", columns_total, rows, Row("total", "total", total_values))
+    rates: dict[str, Value] = {
+        f"blocked.{c}": per_thousand(blocked.col_totals[j], sessions)
+        for j, c in enumerate(categories)
+    }
+    rates["blocked"] = per_thousand(blocked.grand_total, sessions)
+    return Table(
+        "blocked",
+        columns,
+        rows,
+        Row("total", "total", total_values),
+        [Row("per_1000", "per_1000", rates, kind="rate")],
+    )
 
 
 def _regions_table(
@@ -231,7 +246,11 @@ def _regions_table(
         # The blocked table hid its grand total; the same number must stay hidden here.
         force = frozenset({(len(regions), _REGION_COUNTS.index("blocked"))})
     table = suppress_small_cells(
-        [[f[k] for k in _REGION_COUNTS] for f in fam], threshold, col_totals=True, force=force
+        [[f[k] for k in _REGION_COUNTS] for f in fam],
+        threshold,
+        col_totals=True,
+        force=force,
+        columns=len(_REGION_COUNTS),
     )
     columns = [
         *(Column(k, "count") for k in _REGION_COUNTS),

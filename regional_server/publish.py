@@ -46,7 +46,7 @@ def publish_feed(engine: Engine, feeds_dir: Path, bundle_path: Path, now: int) -
     list_dir = feeds_dir / header.list_id
     list_dir.mkdir(parents=True, exist_ok=True)
     try:
-        manifest.publish(list_dir, data)
+        manifest.publish(list_dir, [data])
     except ValueError as e:
         raise PublishError(str(e)) from None
     with engine.begin() as conn:

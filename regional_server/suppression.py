@@ -56,6 +56,7 @@ def suppress_small_cells(
     row_totals: bool = False,
     col_totals: bool = True,
     force: frozenset[tuple[int, int]] = frozenset(),
+    columns: int | None = None,
 ) -> SuppressedTable:
     """Hide counts below ``threshold`` and enough others that none can be recovered.
 
@@ -63,10 +64,11 @@ def suppress_small_cells(
     row is shown (each column is a line); with ``row_totals`` a total column (each row
     is a line). ``force`` hides extra cells given as (row, column) of the table
     extended by its totals (used to keep a cell hidden that another table hid).
+    ``columns`` is the width of a table that has no rows.
     """
     check_threshold(threshold)
     n_rows = len(cells)
-    n_cols = len(cells[0]) if n_rows else 0
+    n_cols = len(cells[0]) if n_rows else (columns or 0)
     if any(len(r) != n_cols for r in cells):
         raise ValueError("cells must be a rectangular matrix")
     if any(v < 0 for r in cells for v in r):
@@ -78,10 +80,8 @@ def suppress_small_cells(
         for r in ext:
             r.append(sum(r))
     if col_totals:
-        ext.append(
-            [sum(ext[i][j] for i in range(n_rows)) for j in range(len(ext[0]) if ext else 0)]
-        )
-    width = len(ext[0]) if ext else 0
+        ext.append([sum(ext[i][j] for i in range(n_rows)) for j in range(n_cols + row_totals)])
+    width = n_cols + row_totals
     margin_rows = {n_rows} if col_totals else set()
     margin_cols = {n_cols} if row_totals else set()
 

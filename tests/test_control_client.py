@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -10,12 +11,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kiosk_agent.control_client import (
     ControlAuthError,
     ControlClient,
     ControlError,
+    parse_response,
     read_token,
+    split_base,
 )
 from kiosk_agent.reporting.events import NoticeShown
 
@@ -110,3 +115,53 @@ def test_read_token(tmp_path: Path) -> None:
         read_token(tmp_path)
     (tmp_path / "control.token").write_text(" abc\n")
     assert read_token(tmp_path) == "abc"
+
+
+def test_parse_response_lengths_chunks_and_close() -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}extra"
+    assert parse_response(ok) == (200, b"{}")
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'3\r\n{"a\r\n4;x=1\r\n": 1\r\n1\r\n}\r\n0\r\n\r\n'
+    )
+    assert parse_response(chunked) == (200, b'{"a": 1}')
+    assert parse_response(b"HTTP/1.0 404 Not Found\r\n\r\nnope") == (404, b"nope")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"HTTP/1.1 200 OK\r\n",
+        b"SSH-2.0-x\r\n\r\n",
+        b"HTTP/1.1 abc OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nbroken header\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+    ],
+)
+def test_parse_response_rejects_malformed_answers(raw: bytes) -> None:
+    with pytest.raises(ControlError):
+        parse_response(raw)
+
+
+@given(st.binary(max_size=300))
+def test_parse_response_never_fails_otherwise(raw: bytes) -> None:
+    with contextlib.suppress(ControlError):
+        parse_response(raw)
+
+
+@given(st.binary(max_size=200))
+def test_parse_response_fuzzed_bodies_after_a_valid_head(body: bytes) -> None:
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with contextlib.suppress(ControlError):
+        parse_response(head + body)
+
+
+def test_split_base() -> None:
+    assert split_base("http://127.0.0.1:8053") == ("127.0.0.1", 8053)
+    assert split_base("http://[::1]:8053/") == ("::1", 8053)
+    with pytest.raises(ControlError):
+        split_base("http://localhost")

@@ -3,7 +3,8 @@
 A small HTTP server on ``filter.blockpage_listen`` answers every path and every host
 name with one friendly page in the café's first language, with links to its other
 languages (``?lang=sw``). The words come from the notice locale files (``block_page.*``
-and the helpline / report lines), so translators maintain one set of files. The page
+and the country's helpline / report lines of ``notices/countries.yaml``), so translators
+maintain one set of files. The page
 names no site: the request's host is never read into the page, logged or stored.
 
 HTTPS cannot show this page: the browser expects a certificate for the blocked name,
@@ -20,8 +21,12 @@ import logging
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kiosk_agent.service import ServiceContext
+
+if TYPE_CHECKING:
+    from kiosk_agent.notices.locales import Locale
 
 log = logging.getLogger(__name__)
 
@@ -125,18 +130,12 @@ def load_page_texts(languages: Sequence[str], country: str) -> dict[str, PageTex
     return out
 
 
-def _contact_lines(locale: object, country: str) -> tuple[str, str]:
-    from kiosk_agent.notices.locales import Locale
+def _contact_lines(locale: Locale, country: str) -> tuple[str, str]:
+    """The country's sourced helpline and report lines, else the general guidance."""
+    from kiosk_agent.notices.countries import contact_lines, country_for
 
-    assert isinstance(locale, Locale)
-    try:  # the per-country helplines (kiosk_agent/notices/countries.py), where present
-        from kiosk_agent.notices import countries  # type: ignore[attr-defined, unused-ignore]
-
-        table = countries.load_countries()
-        lines = countries.contact_lines(locale, table.get(country), "block_page")
-        return str(lines.helpline), str(lines.report)
-    except (ImportError, AttributeError):
-        return locale.text("notice.helpline_general"), locale.text("notice.report_general")
+    lines = contact_lines(locale, country_for(country), "block_page")
+    return lines.helpline, lines.report
 
 
 class BlockPageServer:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
+import io
 import itertools
 import json
 import mmap
@@ -124,7 +125,7 @@ def _read_header(buf: bytes | mmap.mmap) -> tuple[dict[str, Any], int]:
         raise IndexError_("not a blocklist index (bad magic)")
     try:
         obj = json.loads(bytes(buf[_PREFIX.size : _PREFIX.size + hlen]).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise IndexError_(f"index header unreadable: {e}") from None
     if not isinstance(obj, dict) or obj.get("byteorder") != sys.byteorder:
         raise IndexError_("index header invalid or from another byte order")
@@ -173,14 +174,17 @@ class BlocklistIndex:
         names = {c.code: c.id for c in self.info.categories}
         blocks: list[tuple[str, _HashArray]] = []
         self._by_code: dict[int, _HashArray] = {}
+        self._offsets: dict[int, int] = {}
         self._suspect: _HashArray | None = None
         try:
             for a in obj["arrays"]:
                 code, count, off = int(a["code"]), int(a["count"]), int(a["offset"])
                 bits, toff = int(a["bits"]), int(a["table_offset"])
+                if not 0 <= bits <= _MAX_BITS or count < 0 or off < _PREFIX.size or toff < 0:
+                    raise IndexError_("index array description out of range")
                 if off % 8 or toff % 4 or off + 8 * count > len(buf):
                     raise IndexError_("index array outside the file")
-                if toff + 4 * ((1 << bits) + 1) > len(buf) or not 0 <= bits <= _MAX_BITS:
+                if toff + 4 * ((1 << bits) + 1) > len(buf):
                     raise IndexError_("index bucket table outside the file")
                 hv = whole[off : off + 8 * count].cast("Q")
                 tv = whole[toff : toff + 4 * ((1 << bits) + 1)].cast("I")
@@ -190,6 +194,7 @@ class BlocklistIndex:
                     raise IndexError_("index bucket table damaged")
                 arr = _HashArray(hv, tv, bits)
                 self._by_code[code] = arr
+                self._offsets[code] = off
                 if code == feed.SUSPECT:
                     self._suspect = arr if count else None
                 elif count:
@@ -256,6 +261,10 @@ class BlocklistIndex:
             return False
         return self.is_suspect_hashes(_hash(e) for e in exprs)
 
+    def offset(self, code: int) -> int:
+        """File offset of one code's hash array (0 when the code has none)."""
+        return self._offsets.get(code, 0)
+
     def array(self, code: int) -> memoryview:
         """The sorted hashes of one code (for streaming updates and tests)."""
         arr = self._by_code.get(code)
@@ -294,21 +303,71 @@ class BlocklistIndex:
 # -- writing ----------------------------------------------------------------------------
 
 
-def _write_array(f: BinaryIO, chunks: Iterable[array[int] | memoryview]) -> int:
-    n = 0
-    for c in chunks:
-        f.write(c)
-        n += len(c)
-    return n
+class _ArrayWriter:
+    """Writes one sorted hash array in chunks and builds its bucket table on the way.
+
+    Each chunk's bucket boundaries come from a bisect in the chunk itself, so the table
+    costs no second pass over the file and no mapping of the new index.
+    """
+
+    def __init__(self, f: BinaryIO, bits: int) -> None:
+        self.f = f
+        self.bits = bits
+        self.shift = 64 - bits
+        self.table = array("I", [0]) * ((1 << bits) + 1)
+        self.written = 0
+        self.next_bucket = 0
+
+    def write(self, chunk: array[int] | memoryview) -> None:
+        n = len(chunk)
+        if not n:
+            return
+        last_bucket = chunk[n - 1] >> self.shift
+        for b in range(self.next_bucket, last_bucket + 1):
+            self.table[b] = self.written + bisect.bisect_left(chunk, b << self.shift)
+        self.next_bucket = last_bucket + 1
+        self.f.write(chunk)
+        self.written += n
+
+    def finish(self) -> array[int]:
+        for b in range(self.next_bucket, (1 << self.bits) + 1):
+            self.table[b] = self.written
+        return self.table
+
+
+_COPY_ENTRIES = 1 << 17  # 1 MiB of hashes per read when copying unchanged runs
+
+
+def _copy_runs(
+    old_file: io.BufferedReader, base: int, start: int, stop: int
+) -> Iterator[memoryview]:
+    """Entries [start, stop) of an old index array at file offset ``base``, read in pieces
+    into one reused buffer (read with a file handle, not the mapping: no resident copy)."""
+    buf = bytearray(8 * _COPY_ENTRIES)
+    view = memoryview(buf)
+    old_file.seek(base + 8 * start)
+    left = stop - start
+    while left > 0:
+        want = 8 * min(left, _COPY_ENTRIES)
+        got = old_file.readinto(view[:want])
+        if not got or got % 8:
+            raise IndexError_("old index ends early")
+        piece = view[:got].cast("Q")
+        try:
+            yield piece
+        finally:
+            piece.release()
+        left -= got // 8
 
 
 def _merge(
-    old: memoryview, removed: array[int], added: array[int]
+    old: memoryview, old_file: io.BufferedReader, base: int, removed: array[int], added: array[int]
 ) -> Iterator[array[int] | memoryview]:
-    """``old`` minus ``removed`` plus ``added`` in sorted order, as slices and small arrays.
+    """``old`` minus ``removed`` plus ``added`` in sorted order, as chunks.
 
-    Unchanged runs of ``old`` are passed through as memoryview slices (no per-entry
-    objects); raises ``BaseMismatch`` when a removed hash is missing or an added one present.
+    Positions are found by bisect in the mapping (a few pages each); unchanged runs are
+    read from ``old_file`` (the array starts at ``base``). Raises ``BaseMismatch`` when a
+    removed hash is missing or an added one already present.
     """
     n = len(old)
     events: list[tuple[int, int, int]] = []  # (position in old, 0 add / 1 remove, hash)
@@ -330,7 +389,7 @@ def _merge(
             if pending:
                 yield pending
                 pending = array("Q")
-            yield old[cur:pos]
+            yield from _copy_runs(old_file, base, cur, pos)
             cur = pos
         if kind == 0:
             pending.append(h)
@@ -339,22 +398,7 @@ def _merge(
     if pending:
         yield pending
     if cur < n:
-        yield old[cur:]
-
-
-def _bucket_table(hashes: memoryview, bits: int) -> array[int]:
-    shift = 64 - bits
-    n = len(hashes)
-    table = array("I", [0]) * ((1 << bits) + 1)
-    if bits == 0:
-        table[1] = n
-        return table
-    lo = 0
-    for b in range(1, 1 << bits):
-        lo = bisect.bisect_left(hashes, b << shift, lo)
-        table[b] = lo
-    table[1 << bits] = n
-    return table
+        yield from _copy_runs(old_file, base, cur, n)
 
 
 def _layout(counts: dict[int, int], header: dict[str, Any]) -> tuple[bytes, list[dict[str, int]]]:
@@ -428,23 +472,37 @@ def apply_bundle(path: Path | str, bundle: feed.Bundle) -> IndexInfo:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
-            with os.fdopen(fd, "w+b") as f:
+            with os.fdopen(fd, "w+b") as f, contextlib.ExitStack() as stack:
+                old_file = stack.enter_context(old.path.open("rb")) if old else None
                 f.write(head)
+                tables = []
                 for a in arrays:
                     code = a["code"]
                     sec = bundle.section("add", code)
-                    if old is None:
+                    if old is None or old_file is None:
                         chunks: Iterable[array[int] | memoryview] = (
                             bundle.iter_section(sec) if sec else ()
                         )
                     else:
                         chunks = _merge(
-                            old.array(code), bundle.hashes(code, "remove"), bundle.hashes(code)
+                            old.array(code),
+                            old_file,
+                            old.offset(code),
+                            bundle.hashes(code, "remove"),
+                            bundle.hashes(code),
                         )
-                    if f.tell() != a["offset"] or _write_array(f, chunks) != a["count"]:
+                    writer = _ArrayWriter(f, a["bits"])
+                    if f.tell() != a["offset"]:
+                        raise AssertionError("index layout mismatch")
+                    for chunk in chunks:
+                        writer.write(chunk)
+                    if writer.written != a["count"]:
                         raise feed.BaseMismatch(f"entry count of code {code} does not match")
-                f.flush()
-                _write_tables(f, arrays)
+                    tables.append(writer.finish())
+                for a, table in zip(arrays, tables, strict=True):
+                    if f.tell() != a["table_offset"]:
+                        raise AssertionError("index layout mismatch")
+                    f.write(table)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o644)
@@ -461,25 +519,6 @@ def apply_bundle(path: Path | str, bundle: feed.Bundle) -> IndexInfo:
         if old is not None:
             old.close()
     return read_index_info(target)
-
-
-def _write_tables(f: BinaryIO, arrays: Sequence[dict[str, int]]) -> None:
-    """Append each array's bucket table, reading the hashes back through a mapping."""
-    size = f.tell()
-    with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as m:
-        whole = memoryview(m)
-        try:
-            for a in arrays:
-                hv = whole[a["offset"] : a["offset"] + 8 * a["count"]].cast("Q")
-                try:
-                    table = _bucket_table(hv, a["bits"])
-                finally:
-                    hv.release()
-                if f.tell() != a["table_offset"]:
-                    raise AssertionError("index layout mismatch")
-                f.write(table.tobytes())
-        finally:
-            whole.release()
 
 
 def build_index(path: Path | str, bundles: Sequence[feed.Bundle]) -> IndexInfo:
@@ -521,6 +560,16 @@ class IndexHolder:
             *(i for i in self._indexes if i.list_id != index.list_id),
             index,
         )
+
+    def update(self, path: Path | str, bundle: feed.Bundle) -> IndexInfo:
+        """Apply a verified bundle to the index file at ``path`` and swap to the result.
+
+        Lookups go on against the old index until the swap. On any error the old index
+        (file and mapping) stays in use.
+        """
+        info = apply_bundle(path, bundle)
+        self.swap(BlocklistIndex.open(path))
+        return info
 
     def remove(self, list_id: str) -> None:
         self._indexes = tuple(i for i in self._indexes if i.list_id != list_id)

@@ -36,6 +36,11 @@ _HOSTS_SKIP = frozenset(
     }
 )
 _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
+# A plain lowercase name of two or more labels starting with a letter: nothing to normalize.
+_PLAIN_NAME = re.compile(
+    r"^(?=[a-z])(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+"
+    r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z"
+)
 _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}\Z")
 _ADBLOCK = re.compile(r"^\|\|([^/^$|*]+)\^(?:\|)?(?:\$(?:important|all|document))?\Z")
 
@@ -64,6 +69,9 @@ class SourceResult:
 
 def _host(name: str) -> str:
     """A list host name in canonical form, or ValueError with the reason."""
+    plain = name.lower().rstrip(".")
+    if _PLAIN_NAME.match(plain) and len(plain) <= 253:
+        return plain  # the common case, without the general canonicalization
     if not name or any(c.isspace() for c in name):
         raise ValueError("not a host name")
     try:
@@ -86,6 +94,9 @@ def parse_line(line: str) -> list[str]:
     Raises ValueError, with a short reason, for a line that is none of the known forms.
     """
     text = line.strip().lstrip("\ufeff")
+    plain = text.lower()
+    if _PLAIN_NAME.match(plain) and len(plain) <= 253:
+        return [plain + "/"]  # a plain domain line: most of every list
     if not text or text[0] in "#!" or text.startswith("[Adblock"):
         return []
     if text.startswith("||"):

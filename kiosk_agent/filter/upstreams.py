@@ -1,14 +1,13 @@
 """Which upstream resolvers the agent uses: ``filter.upstreams`` with ``auto`` expanded.
 
 ``auto`` means the servers the operating system used before the agent was installed,
-saved by the installer in ``state_dir/dns-before-install.json`` (a ``DnsSnapshot``:
-``{"method", "global_servers": [...], "interfaces": {name: [...]}}``). The agent's own
+saved by the installer in ``state_dir/dns-before-install.json``
+(``kiosk_agent/platform/saved_dns.py``). The agent's own
 listen addresses are never an upstream: that would be a loop.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -17,29 +16,13 @@ from kiosk_agent.config import Config, HostPort, parse_host_port
 
 log = logging.getLogger(__name__)
 
-SAVED_DNS_FILE = "dns-before-install.json"
-
 
 def saved_servers(state_dir: Path) -> list[str]:
     """The server addresses saved before install, in order; [] when none were saved."""
-    path = state_dir / SAVED_DNS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as e:
-        log.warning("cannot read %s: %s", path, e)
-        return []
-    out: list[str] = []
-    if isinstance(data, dict):
-        for key in ("servers", "global_servers"):
-            if isinstance(data.get(key), list):
-                out += [str(s) for s in data[key]]
-        if isinstance(data.get("interfaces"), dict):
-            for servers in data["interfaces"].values():
-                if isinstance(servers, list):
-                    out += [str(s) for s in servers]
-    return out
+    from kiosk_agent.platform.saved_dns import load_snapshot
+
+    snapshot = load_snapshot(state_dir)
+    return [] if snapshot is None else list(snapshot.all_servers())
 
 
 def expand_upstreams(

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kiosk_agent.atomic import write_text_atomic
 from kiosk_agent.config import HostPort
-from kiosk_agent.filter.upstreams import SAVED_DNS_FILE
 from kiosk_agent.platform.base import DnsSettings, DnsSnapshot, PlatformError
+from kiosk_agent.platform.saved_dns import load_snapshot, save_snapshot
 from kiosk_agent.reporting.events import TamperDetected
 from kiosk_agent.service import ServiceContext
 
@@ -45,32 +43,11 @@ def points_at_agent(snapshot: DnsSnapshot, ours: Sequence[str]) -> bool:
 
 
 def save_pre_install(state_dir: Path, snapshot: DnsSnapshot, ours: Sequence[str]) -> bool:
-    """Write the pre-install servers unless already saved or they are already ours."""
-    path = state_dir / SAVED_DNS_FILE
-    if path.exists() or points_at_agent(snapshot, ours):
+    """Save the pre-install servers unless already saved or they are already ours."""
+    if load_snapshot(state_dir) is not None or points_at_agent(snapshot, ours):
         return False
-    data = {
-        "method": snapshot.method,
-        "global_servers": list(snapshot.global_servers),
-        "interfaces": {k: list(v) for k, v in snapshot.interfaces.items()},
-    }
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+    save_snapshot(state_dir, snapshot)
     return True
-
-
-def load_pre_install(state_dir: Path) -> DnsSnapshot | None:
-    try:
-        data = json.loads((state_dir / SAVED_DNS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    interfaces = data.get("interfaces") or {}
-    return DnsSnapshot(
-        str(data.get("method", "")),
-        tuple(str(s) for s in data.get("global_servers") or ()),
-        {str(k): tuple(str(s) for s in v) for k, v in interfaces.items()},
-    )
 
 
 class DnsWatchdog:

@@ -242,6 +242,9 @@ class Installer:
         if self.dns is None:
             self._detail("skipped: this build cannot read the system's DNS settings")
             return
+        if not layout.register_with_os:
+            self._detail(f"not saved: installed into the prefix {layout.root}")
+            return
         if load_snapshot(layout.on_disk(layout.state_dir)) is not None:
             self._detail("kept the settings saved by the first install")
             return

@@ -9,24 +9,28 @@ binding has to be installed; under Wayland or without a display it is unknown (N
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import hashlib
 import os
 import threading
 import time
 from collections.abc import Iterable
 from typing import Protocol
 
-import psutil
-
 from kiosk_agent.platform.base import CommandRunner, DesktopSession, run_command
 
 GRAPHICAL_TYPES = ("x11", "wayland", "mir")
 
 
+try:
+    # CPython's built-in BLAKE2: hashlib would load OpenSSL's libcrypto (3 MB resident,
+    # measured) into the UI process for this one digest.
+    from _blake2 import blake2s as _digest
+except ImportError:  # pragma: no cover - other Pythons
+    from hashlib import blake2s as _digest
+
+
 def user_hash(name: str) -> str:
     """Tells sessions apart without keeping the account name."""
-    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+    return _digest(name.encode("utf-8"), digest_size=8).hexdigest()
 
 
 def parse_loginctl_sessions(text: str) -> list[str]:
@@ -116,6 +120,8 @@ class XIdle:
     def _open(self) -> bool:
         if self._dpy is not None:
             return True
+        import ctypes.util  # pulls in subprocess/shutil helpers: only when first needed
+
         name = self.display or os.environ.get("DISPLAY")
         x11_path = ctypes.util.find_library("X11")
         xss_path = ctypes.util.find_library("Xss")
@@ -194,6 +200,8 @@ class LinuxSessionSignals:
                     if session is not None:
                         sessions.append(session)
             return sessions
+        import psutil  # only where logind is missing: the UI process stays smaller
+
         return sessions_from_utmp(psutil.users())
 
     def idle_seconds(self) -> float | None:

@@ -6,6 +6,7 @@ rather than pretending to know it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
@@ -15,19 +16,22 @@ from markupsafe import Markup
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 
 
-def nice_max(value: float) -> float:
-    """A round axis maximum at or above ``value`` (1, 2, 2.5, 5 x 10^n)."""
+def nice_step(value: float, intervals: int = 5) -> float:
+    """A round grid step (1, 2 or 5 x 10^n) so that ``intervals`` steps reach ``value``."""
     if value <= 0:
         return 1.0
-    step = 1.0
-    while step * 10 <= value:
-        step *= 10
-    while step > value:
-        step /= 10
-    for m in (1, 2, 2.5, 5, 10):
-        if m * step >= value:
+    target = value / intervals
+    step = 10.0 ** math.floor(math.log10(target))
+    for m in (1, 2, 5, 10):
+        if m * step >= target:
             return m * step
     return 10 * step
+
+
+def nice_max(value: float) -> float:
+    """The top of the axis: a whole number of round steps at or above ``value``."""
+    step = nice_step(value)
+    return max(step, math.ceil(value / step - 1e-9) * step)
 
 
 def _fmt(v: float) -> str:
@@ -64,8 +68,9 @@ def line_chart(
         f'class="chart" role="img" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
     ]
-    for k in range(5):
-        v = ymax * k / 4
+    step = nice_step(ymax)
+    for k in range(round(ymax / step) + 1):
+        v = step * k
         yy = y(v)
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" '

@@ -67,17 +67,20 @@ def _json_table(table: Table, threshold: int) -> dict[str, Any]:
             "key": r.key,
             "label": r.label,
             "values": {
-                c.key: _json_value(r.values[c.key], c.kind, threshold)
+                c.key: _json_value(r.values[c.key], r.kind or c.kind, threshold)
                 for c in table.columns
                 if c.key in r.values
             },
         }
 
-    return {
+    out: dict[str, Any] = {
         "columns": [{"key": c.key, "kind": c.kind} for c in table.columns],
         "rows": [row(r) for r in table.rows],
         "total": row(table.total) if table.total else None,
     }
+    if table.extra:
+        out["extra"] = [row(r) for r in table.extra]
+    return out
 
 
 def to_json(data: DashboardData) -> dict[str, Any]:

@@ -26,16 +26,20 @@ def upstream() -> Iterator[ScriptedUpstream]:
     up.stop()
 
 
-def write_config(tmp: Path, upstream: HostPort) -> tuple[Path, HostPort]:
+def write_config(
+    tmp: Path, upstream: HostPort, extra: str = "", feeds: str = ""
+) -> tuple[Path, HostPort]:
     dns_port, control_port = free_port(), free_port()
     config = tmp / "agent.yaml"
     config.write_text(
         f"""
 state_dir: {tmp / "state"}
+{extra}
 filter:
   listen: ["127.0.0.1:{dns_port}"]
   upstreams: ["{upstream}"]
   upstream_timeout: 1s
+{feeds}
 control:
   listen: "127.0.0.1:{control_port}"
 """
@@ -100,3 +104,63 @@ def test_service_reports_a_taken_port_plainly(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "cannot listen on 127.0.0.1" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_protected_with_a_feed_and_operator_actions(
+    tmp_path: Path, upstream: ScriptedUpstream
+) -> None:
+    from kiosk_agent.config import load_config
+    from kiosk_agent.control_client import ControlAuthError, ControlClient
+    from kiosk_agent.filter import manifest
+    from kiosk_agent.pin import hash_pin
+    from tests.filter.feed_helpers import keypair
+    from tests.filter.test_updater import entries, full
+
+    priv, pub = keypair()
+    feed_dir = tmp_path / "feed"
+    manifest.publish(feed_dir, [full(priv, entries("blocked.test"), 1)])
+    feeds = f"""  feeds:
+    - url: {feed_dir.as_uri()}
+      trust: ["{pub}"]"""
+    pin = hash_pin("2468", n=2**10)
+    config, dns_addr = write_config(
+        tmp_path, upstream.address, extra=f'operator: {{pin_scrypt: "{pin}"}}', feeds=feeds
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiosk_agent", "service", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=REPO_ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        assert "running" in proc.stdout.readline()
+        client = ControlClient.from_config(load_config(config))
+        deadline = time.monotonic() + 20
+        while not client.status()["protected"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status = client.status()
+        assert status["protected"] is True, status["problems"]
+        assert status["filter"]["index_entries"] == 1
+        assert ask(dns_addr, "www.blocked.test").rcode() == dns.rcode.NXDOMAIN
+        words = run_cli(["status", "--config", str(config)])
+        assert words.returncode == 0
+        assert words.stdout.startswith("Protected, list updated less than a minute ago.")
+        assert "List hotline: version 1" in words.stdout
+
+        with pytest.raises(ControlAuthError):
+            client.pause("0000", minutes=1)
+        client.pause("2468", minutes=1)
+        assert ask(dns_addr, "www.blocked.test").rcode() == 0  # paused: passes through
+        status = client.status()
+        assert status["protected"] is False
+        assert "paused" in status["problems"][0]
+        _, events = client.events(0, wait=0)
+        assert any(e.get("type") == "tamper" and e.get("kind") == "operator_pause" for e in events)
+        assert client.update_now("2468")["status"] == "update started"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err

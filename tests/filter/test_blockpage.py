@@ -48,6 +48,7 @@ def test_texts_come_from_the_locale_files() -> None:
     assert texts["en"].title == "This page is blocked"
     assert texts["ar"].direction == "rtl"
     assert texts["sw"].title and texts["sw"].title != texts["en"].title
+    assert "116" in texts["en"].helpline  # Kenya's sourced helpline number
 
 
 def test_serves_the_page_for_any_path(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ from array import array
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kiosk_agent.filter import feed, index
 from kiosk_agent.filter.index import BlocklistIndex, IndexHolder, apply_bundle, build_index
@@ -87,8 +89,12 @@ def test_delta_update(v1: Path) -> None:
         assert idx.lookup_url("http://forum.example/t/1") == "grooming"
 
 
-def test_delta_equals_full(tmp_path: Path) -> None:
+@pytest.mark.parametrize("copy_entries", [7, 1 << 17])
+def test_delta_equals_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, copy_entries: int
+) -> None:
     """Applying v1 + delta(v1->v2) gives the same arrays as the full v2."""
+    monkeypatch.setattr(index, "_COPY_ENTRIES", copy_entries)  # unchanged runs in pieces
     base = entries(random_hashes(20000, 1), random_hashes(3000, 2), suspects=random_hashes(50, 3))
     kept = array("Q", base.hashes[1][::2])
     new = entries(
@@ -104,6 +110,12 @@ def test_delta_equals_full(tmp_path: Path) -> None:
             assert ia.array(code).tobytes() == ib.array(code).tobytes()
             assert array("Q", ia.array(code)) == new.hashes[code]
         assert ia.info.counts == ib.info.counts
+        # every entry is found through the bucket tables, and random misses are not
+        for code in (1, 2):
+            blocks = dict(ia._blocks)
+            arr = blocks[CATS[code - 1].id]
+            assert all(h in arr for h in new.hashes[code])
+            assert not any(h in arr for h in random_hashes(2000, 99))
 
 
 def test_delta_against_the_wrong_index(v1: Path, tmp_path: Path) -> None:
@@ -156,8 +168,8 @@ def test_holder_swaps_while_readers_look_up(tmp_path: Path) -> None:
     threads = [threading.Thread(target=reader) for _ in range(3)]
     for t in threads:
         t.start()
-    apply_bundle(path, _read(delta(KEY, e1, e2, 1, 2), applied=1))
-    holder.swap(BlocklistIndex.open(path))
+    info = holder.update(path, _read(delta(KEY, e1, e2, 1, 2), applied=1))
+    assert info.version == 2
     stop.set()
     for t in threads:
         t.join()
@@ -182,3 +194,35 @@ def test_holder_over_several_lists(tmp_path: Path) -> None:
     assert holder.lookup_host("evil.example") == "csam"
     assert holder.lookup_host("fine.example") is None
     assert hash_int("doh.example/") in set(holder.indexes[0].array(1))
+
+
+_SMALL = b""
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8))
+def test_damaged_files_fail_cleanly(
+    tmp_path_factory: pytest.TempPathFactory, flips: list[tuple[int, int]]
+) -> None:
+    global _SMALL
+    base = tmp_path_factory.getbasetemp() / "fuzz"
+    base.mkdir(exist_ok=True)
+    if not _SMALL:
+        src = base / "small.idx"
+        build_index(src, [_read(full(KEY, _entries(LIST_V1)))])
+        _SMALL = src.read_bytes()
+    data = bytearray(_SMALL)
+    for pos, value in flips:
+        data[pos % len(data)] = value
+    path = base / "damaged.idx"
+    path.write_bytes(bytes(data))
+    try:
+        idx = BlocklistIndex.open(path)
+    except index.IndexError_:
+        return
+    with idx:
+        idx.lookup_host("evil.example")
+        idx.lookup_url("http://www.pages.example/a/b.html?x=1")
+        idx.suspect_host("www.pages.example")

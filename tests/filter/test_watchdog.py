@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 from kiosk_agent.config import Config, FilterConfig, HostPort
-from kiosk_agent.filter.watchdog import DnsWatchdog, load_pre_install, points_at_agent
+from kiosk_agent.filter.watchdog import DnsWatchdog, points_at_agent
 from kiosk_agent.platform.base import DnsSnapshot
 from kiosk_agent.platform.linux import LinuxPlatform
 from kiosk_agent.platform.linux_dns import parse_resolv_conf
+from kiosk_agent.platform.saved_dns import load_snapshot
 from kiosk_agent.reporting.events import Event, TamperDetected
 from kiosk_agent.service import ServiceContext
 
@@ -48,7 +49,7 @@ def test_restores_a_changed_resolv_conf(tmp_path: Path) -> None:
         await dog.start()
         try:
             assert parse_resolv_conf(conf.read_text()) == ("127.0.0.1",)
-            saved = load_pre_install(ctx.state_dir)
+            saved = load_snapshot(ctx.state_dir)
             assert saved is not None and saved.all_servers() == ("192.168.1.1",)
             # a customer (or malware) points the PC at a public resolver
             conf.write_text("nameserver 192.0.2.99\n")

@@ -87,3 +87,57 @@ def test_install_into_prefix_copies_itself(executable: Path, tmp_path: Path) -> 
     installed = root / "opt/kiosk-agent/kiosk-agent"
     assert installed.read_bytes() == executable.read_bytes()
     assert (root / "opt/kiosk-agent/agent.example.yaml").is_file()
+
+
+DEMO_KEY = REPO_ROOT / "config" / "demo" / "DEMO-feed-signing.key"
+
+
+def _demo_trust() -> str:
+    pub = (REPO_ROOT / "config" / "demo" / "DEMO-feed-signing.pub").read_text()
+    return next(line for line in pub.splitlines() if line.startswith("ed25519:"))
+
+
+def test_feed_build_verify_check(executable: Path, tmp_path: Path) -> None:
+    listed = tmp_path / "DEMO-list.txt"
+    listed.write_text("blocked-demo.test\nunsafe-chat.example\n")
+    bundle = tmp_path / "demo.bundle"
+    done = _run(
+        executable, "feed", "build", "--key", str(DEMO_KEY), "--list-id", "demo",
+        "--version", "1", "--category", f"abuse={listed}", "--out", str(bundle),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    trust = _demo_trust()
+    done = _run(executable, "feed", "verify", str(bundle), "--trust", trust)
+    assert done.returncode == 0 and done.stdout.startswith("OK"), done.stdout + done.stderr
+    other = "ed25519:" + "A" * 43 + "="
+    done = _run(executable, "feed", "verify", str(bundle), "--trust", other)
+    assert done.returncode == 1
+    done = _run(
+        executable, "feed", "check", str(bundle), "--trust", trust, "x.blocked-demo.test",
+        "news.example",
+    )  # fmt: skip
+    assert done.stdout.splitlines() == ["x.blocked-demo.test blocked abuse", "news.example allowed"]
+
+
+def test_notices_check(executable: Path) -> None:
+    done = _run(executable, "notices", "check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "15 locales OK" in done.stdout
+
+
+def test_notice_window_renders_from_the_executable(executable: Path, tmp_path: Path) -> None:
+    """Tk, Pillow's ImageTk (which loads PIL._tkinter_finder by name) and the fonts."""
+    xvfb_run = require_tool("xvfb-run")
+    shot = tmp_path / "km.png"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DISPLAY")}
+    done = subprocess.run(
+        [xvfb_run, "-a", "-s", "-screen 0 1024x768x24", str(executable), "notices", "show",
+         "--locale", "km", "--country", "KE", "--screenshot", str(shot)],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    from PIL import Image
+
+    with Image.open(shot) as im:
+        colors = im.convert("L").getcolors(maxcolors=1 << 16)
+    assert colors is not None and len(colors) > 20  # text was drawn, not a blank window

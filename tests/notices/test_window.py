@@ -18,7 +18,7 @@ from kiosk_agent.notices.locales import shipped_codes
 from kiosk_agent.notices.window import NoticeWindow
 from kiosk_agent.reporting.events import Event, NoticeAcknowledged, NoticeShown
 from tests.conftest import REPO_ROOT, run_cli
-from tests.notices.xvfb import xvfb
+from tests.notices.xvfb import shared_xvfb
 
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 UPDATE_SCREENSHOTS = os.environ.get("KIOSK_UPDATE_SCREENSHOTS") == "1"
@@ -32,10 +32,9 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture(scope="module")
-def display() -> Iterator[str]:
-    with xvfb(1024, 768) as name:
-        yield name
+@pytest.fixture
+def display() -> str:
+    return shared_xvfb(1024, 768)
 
 
 @pytest.fixture
@@ -149,22 +148,21 @@ def test_switching_language_changes_the_text(root: tk.Tk) -> None:
     window.close()
 
 
-def test_wide_screen(display: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    with xvfb(1366, 768) as wide:
-        monkeypatch.setenv("DISPLAY", wide)
-        r = tk.Tk()
-        r.withdraw()
-        try:
-            events: list[Event] = []
-            window = make(r, ["km", "en"], events)
-            window.show()
-            pump(r)
-            shot = window.capture()
-            assert shot.size == (1366, 768)
-            assert ink(shot) > 20_000
-            window.close()
-        finally:
-            r.destroy()
+def test_wide_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", shared_xvfb(1366, 768))
+    r = tk.Tk()
+    r.withdraw()
+    try:
+        events: list[Event] = []
+        window = make(r, ["km", "en"], events)
+        window.show()
+        pump(r)
+        shot = window.capture()
+        assert shot.size == (1366, 768)
+        assert ink(shot) > 20_000
+        window.close()
+    finally:
+        r.destroy()
 
 
 def test_notices_show_screenshot_command(display: str, tmp_path: Path) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import select
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from tests.conftest import require_tool
 
@@ -51,3 +53,22 @@ def xvfb(width: int = 1024, height: int = 768) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+_shared: dict[tuple[int, int], tuple[str, Any]] = {}
+
+
+def shared_xvfb(width: int = 1024, height: int = 768) -> str:
+    """An Xvfb that lives until this test process exits (one per screen size).
+
+    Tk keeps its connection to a display open after the last window on it is destroyed;
+    if that X server then goes away, the next Tk call in the process dies of an X I/O
+    error. Tests that open Tk windows therefore share displays that outlive them.
+    """
+    key = (width, height)
+    if key not in _shared:
+        context = xvfb(width, height)
+        display = context.__enter__()
+        _shared[key] = (display, context)
+        atexit.register(context.__exit__, None, None, None)
+    return _shared[key][0]

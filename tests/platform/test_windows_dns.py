@@ -101,3 +101,11 @@ def test_netsh_fallback() -> None:
         "netsh", "interface", "ip", "add", "dns", "name=E", "127.0.0.2", "index=2"
     ]  # fmt: skip
     assert restore_commands("E", [])[0][-1].endswith("-ResetServerAddresses")
+
+
+def test_both_platforms_satisfy_the_whole_interface() -> None:
+    from kiosk_agent.platform.base import Platform
+    from kiosk_agent.platform.linux import LinuxPlatform
+
+    platforms: list[Platform] = [WindowsPlatform(), LinuxPlatform()]  # checked by mypy
+    assert [p.name for p in platforms] == ["windows", "linux"]

@@ -78,9 +78,9 @@ def test_closed_period_is_cut_and_uploaded(tmp_path: Path) -> None:
             ctx.bus.publish(Blocked("csam"))
             for _ in range(100):
                 await asyncio.sleep(0.1)
-                if server.state.counts:
-                    break
-            status = component.status()
+                status = component.status()
+                if server.state.counts and status["reports_waiting"] == 0:
+                    break  # stored and acknowledged
             await component.stop()
             assert status["reports_waiting"] == 0, status
 

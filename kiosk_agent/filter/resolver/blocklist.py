@@ -8,12 +8,15 @@ index loaded (no list yet) the link passes everything on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
 from kiosk_agent.filter.resolver.handler import Answer, FilterSwitch, Handler, Link
 from kiosk_agent.filter.resolver.wire import Query
+from kiosk_agent.filter.urls import MAX_HOST_SUFFIXES
 from kiosk_agent.reporting.events import Blocked, EventBus
 
 
@@ -23,6 +26,50 @@ class HostIndex(Protocol):
     def lookup_host(self, host: str) -> object:
         """The category id if ``host`` or a parent domain is listed, else None."""
         ...
+
+
+class HashLookup(Protocol):
+    """One list's index: is any of these entry hashes listed?"""
+
+    def lookup_hashes(self, hashes: Iterable[int]) -> object:
+        """The category id of the first listed hash, or None."""
+        ...
+
+
+# Names that need no canonicalization: lowercase, starting with a letter (so no IPv4
+# form), non-empty labels. For them the entry hashes are made here directly; anything
+# else goes through the index's own ``lookup_host`` (full URL canonicalization).
+_PLAIN_NAME = re.compile(r"[a-z][a-z0-9_-]*(?:\.[a-z0-9_-]+)*\Z")
+
+
+def host_hashes(name: str) -> list[int] | None:
+    """The entry hashes of ``host/`` for ``name`` and its parent domains (the exact host,
+    then suffixes from the last five labels down to two), exactly as
+    ``urls.host_expressions`` + ``urls.hash_int`` make them; None when ``name`` needs the
+    general path."""
+    if not _PLAIN_NAME.match(name):
+        return None
+    labels = name.split(".")
+    hosts = [name]
+    for i in range(max(1, len(labels) - MAX_HOST_SUFFIXES), len(labels) - 1):
+        hosts.append(".".join(labels[i:]))
+    sha256 = hashlib.sha256
+    return [int.from_bytes(sha256((h + "/").encode()).digest()[:8], "big") for h in hosts]
+
+
+def lookup_name(index: HostIndex, name: str) -> object:
+    """``index.lookup_host(name)``, hashing the name once for all lists of an
+    ``IndexHolder`` (``indexes`` of ``lookup_hashes``) when it is a plain DNS name."""
+    indexes: Sequence[HashLookup] | None = getattr(index, "indexes", None)
+    if indexes is not None:
+        hashes = host_hashes(name)
+        if hashes is not None:
+            for idx in indexes:
+                category = idx.lookup_hashes(hashes)
+                if category is not None:
+                    return category
+            return None
+    return index.lookup_host(name)
 
 
 class Blocklist(Link):
@@ -49,7 +96,7 @@ class Blocklist(Link):
     def resolve(self, query: Query) -> Answer:
         index = self.current_index()
         if index is not None and query.name and self.switch.on:
-            category = index.lookup_host(query.name)
+            category = lookup_name(index, query.name)
             if category is not None:
                 self.blocked += 1
                 if self.bus is not None and self.recent.first(query.name):

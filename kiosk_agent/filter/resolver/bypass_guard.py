@@ -18,12 +18,6 @@ DOH_CANARY = "use-application-dns.net"
 BYPASS_CATEGORY = "bypass"
 
 
-def suffixes(name: str) -> list[str]:
-    """``a.b.c`` -> ``["a.b.c", "b.c", "c"]``."""
-    parts = name.split(".")
-    return [".".join(parts[i:]) for i in range(len(parts))]
-
-
 class BypassGuard(Link):
     """NXDOMAIN for the DoH canary; block answers for DoH hosts; pass the rest on."""
 
@@ -47,9 +41,17 @@ class BypassGuard(Link):
         self.doh_blocked = 0
 
     def is_doh_host(self, name: str) -> bool:
-        if not self.doh_hosts:
+        hosts = self.doh_hosts
+        if not hosts:
             return False
-        return any(s in self.doh_hosts for s in suffixes(name))
+        # Walk the parent domains without building a list: this runs for every query.
+        while True:
+            if name in hosts:
+                return True
+            dot = name.find(".")
+            if dot < 0:
+                return False
+            name = name[dot + 1 :]
 
     def resolve(self, query: Query) -> Answer:
         name = query.name

@@ -30,9 +30,9 @@ class Chain:
     blocklist: Blocklist
     cache: Cache
     upstream: Upstream
+    switch: FilterSwitch
     p2p_watch: P2PWatch
     suspect_hosts: SuspectHosts
-    switch: FilterSwitch
 
     def status(self) -> dict[str, object]:
         return {
@@ -95,7 +95,7 @@ def build_chain(
         blocklist=blocklist,
         cache=cache,
         upstream=upstream,
+        switch=switch,
         p2p_watch=p2p,
         suspect_hosts=suspect,
-        switch=switch,
     )

@@ -263,31 +263,32 @@ def parse_query(data: bytes) -> Query:
     qid, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(data, 0)
     if qdcount != 1:
         raise BadQuestion(f"question count {qdcount}, a query has one")
-    # Hand-inlined label walk: queries carry no compression in the question.
+    # Hand-inlined label walk: queries carry no compression in the question. Only the
+    # label lengths are visited here; the text is made from the whole name at once.
     end = len(data)
     pos = 12
-    labels: list[str] = []
+    dots: list[int] = []
     while True:
         if pos >= end:
             raise Truncated("question name cut short")
         length = data[pos]
         if length == 0:
-            pos += 1
             break
         if length > 63:
             raise BadLabel(f"label type or length {length:#x} in the question")
-        nxt = pos + 1 + length
-        if nxt > end:
+        dots.append(pos - 13)  # where this label's length byte lands in the text
+        pos += 1 + length
+        if pos > end:
             raise Truncated("question label cut short")
-        labels.append(_label_text(data[pos + 1 : nxt]))
-        pos = nxt
-    if pos - 12 > MAX_NAME_LEN:
+    if pos - 11 > MAX_NAME_LEN:
         raise BadLabel("name longer than 255 bytes")
-    if pos + 4 > end:
+    qend = pos + 5
+    if qend > end:
         raise Truncated("question type/class cut short")
-    qtype, qclass = struct.unpack_from("!HH", data, pos)
-    qend = pos + 4
+    qtype, qclass = _QTYPE_CLASS.unpack_from(data, pos + 1)
     question = data[12:qend]
+    wire_name = question[:-5].lower()
+    name = _name_text(wire_name, dots)
     edns = False
     do = False
     udp_size = DEFAULT_UDP_SIZE
@@ -303,21 +304,43 @@ def parse_query(data: bytes) -> Query:
                 udp_size = rclass
                 do = bool(ttl & 0x8000)
             r.pos += rdlen
-    name = ".".join(labels)
     ebits = (1 if edns else 0) | (2 if do else 0) | (4 if flags & CD else 0)
     return Query(
-        raw=data,
-        id=qid,
-        flags=flags,
-        name=name,
-        qtype=qtype,
-        qclass=qclass,
-        question=question,
-        edns=edns,
-        udp_size=udp_size,
-        do=do,
-        key=(question[:-4].lower(), qtype, qclass, ebits),
+        data,
+        qid,
+        flags,
+        name,
+        qtype,
+        qclass,
+        question,
+        edns,
+        udp_size,
+        do,
+        (wire_name, qtype, qclass, ebits),
     )
+
+
+_QTYPE_CLASS = struct.Struct("!HH")
+_PLAIN_OR_DOT = _PLAIN + b"."
+
+
+def _name_text(wire_name: bytes, dots: list[int]) -> str:
+    """Dotted text of a lowercase wire name (without its root byte) whose length bytes
+    sit at ``dots`` (the first at -1)."""
+    if not dots:
+        return ""
+    text = bytearray(wire_name[1:])
+    for at in dots[1:]:
+        text[at] = 0x2E
+    # Fast path: printable ASCII only, and every dot is a label boundary.
+    if not text.translate(None, _PLAIN_OR_DOT) and text.count(b".") == len(dots) - 1:
+        return text.decode("ascii")
+    labels = []
+    starts = [d + 1 for d in dots]
+    for i, start in enumerate(starts):
+        stop = dots[i + 1] if i + 1 < len(dots) else len(text)
+        labels.append(_label_text(wire_name[start + 1 : stop + 1]))
+    return ".".join(labels)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dns.message
 import dns.rcode
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
-from kiosk_agent.filter.resolver.blocklist import Blocklist
+from kiosk_agent.filter.resolver.blocklist import Blocklist, host_hashes
 from kiosk_agent.filter.resolver.bypass_guard import BypassGuard
 from kiosk_agent.filter.resolver.handler import Answer
 from kiosk_agent.filter.resolver.wire import Query, parse_query
@@ -112,3 +114,21 @@ def test_failing_subscriber_never_reaches_the_resolver() -> None:
     bus.subscribe(boom)
     link = Blocklist(Next(), lambda: FakeIndex({"b.test": "c"}), BlockAnswers(), bus)
     assert msg(link.resolve(q("b.test"))).rcode() == 3
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.from_regex(r"[a-z0-9_-]{1,12}(\.[a-z0-9_-]{1,12}){0,7}", fullmatch=True))
+def test_fast_host_hashes_equal_the_index_canonical_ones(name: str) -> None:
+    from kiosk_agent.filter.urls import hash_int, host_expressions
+
+    fast = host_hashes(name)
+    if fast is not None:
+        assert fast == [hash_int(e) for e in host_expressions(name)]
+    else:
+        assert not name[0].isalpha()
+
+
+def test_names_needing_canonicalization_take_the_general_path() -> None:
+    for name in ("1.2.3.4", "0x7f.1", "xn--caf-dma.test", "a..b", "é.test"):
+        if host_hashes(name) is not None:
+            assert name == "xn--caf-dma.test"  # punycode is already canonical

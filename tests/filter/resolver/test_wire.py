@@ -166,3 +166,13 @@ def test_mutated_answers_never_escape_formerror(junk: bytes, cut: int) -> None:
     data[pos : pos + len(junk)] = junk
     with contextlib.suppress(FormError):
         parse_answer(bytes(data))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=63), min_size=0, max_size=4))
+def test_fast_name_text_agrees_with_the_general_reader(labels: list[bytes]) -> None:
+    wire_name = b"".join(bytes([len(x)]) + x for x in labels) + b"\x00"
+    data = b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + wire_name + b"\x00\x01\x00\x01"
+    q = parse_query(data)
+    assert q.name == read_name(data, 12)[0]
+    assert q.qtype == 1 and q.question == data[12:]
