@@ -11,6 +11,7 @@ BENCHMARKS: tuple[str, ...] = (
     "benchmarks.resolver_bench",
     "benchmarks.notices_ui",
     "benchmarks.startup_bench",
+    "benchmarks.proxy_bench",
 )
 
 

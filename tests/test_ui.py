@@ -80,6 +80,8 @@ def service() -> Iterator[str]:
             {"seq": 1, "type": "session_signal", "trigger": "billing_hook"},
             {"seq": 2, "type": "blocked", "category": "c1"},
             {"seq": 3, "type": "blocked", "category": "c1"},
+            # An HTTPS visit the URL proxy let through: counted, not a block, no toast.
+            {"seq": 4, "type": "blocked", "category": "url_unverifiable"},
         ]
     ]
     FakeService.posted = []
