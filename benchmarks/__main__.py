@@ -14,6 +14,7 @@ BENCHMARKS: tuple[str, ...] = (
     "benchmarks.index_bench",
     "benchmarks.feed_bench",
     "benchmarks.server_bench",
+    "benchmarks.proxy_bench",
 )
 
 
