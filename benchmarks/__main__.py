@@ -6,7 +6,14 @@ import importlib
 import sys
 
 # One line per benchmark module; each has main(argv) -> int.
-BENCHMARKS: tuple[str, ...] = ("benchmarks.index_bench", "benchmarks.feed_bench")
+BENCHMARKS: tuple[str, ...] = (
+    "benchmarks.index_bench",
+    "benchmarks.feed_bench",
+    "benchmarks.reporting",
+    "benchmarks.resolver_bench",
+    "benchmarks.notices_ui",
+    "benchmarks.startup_bench",
+)
 
 
 def main() -> int:

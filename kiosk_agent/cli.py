@@ -21,7 +21,17 @@ from kiosk_agent.errors import UserError
 # One line per command module; the order is the order in `kiosk-agent --help`.
 COMMAND_MODULES = (
     "kiosk_agent.commands.config_cmd",
+    "kiosk_agent.commands.service_cmd",
+    "kiosk_agent.commands.status_cmd",
+    "kiosk_agent.commands.session_cmd",
     "kiosk_agent.commands.feed_cmd",
+    "kiosk_agent.commands.notices_cmd",
+    "kiosk_agent.commands.enroll_cmd",
+    "kiosk_agent.commands.report_cmd",
+    "kiosk_agent.commands.install_cmd",
+    "kiosk_agent.commands.demo_cmd",
+    "kiosk_agent.commands.ui_cmd",
+    "kiosk_agent.commands.run_cmd",
 )
 
 

@@ -65,7 +65,29 @@ def build_components(ctx: ServiceContext) -> list[Component]:
       list from its first query;
     - the control API last, so the UI never sees a half-started service.
     """
-    factories: list[ComponentFactory] = []
+    from kiosk_agent.control import create_control
+    from kiosk_agent.filter.blockpage import create_blockpage
+    from kiosk_agent.filter.p2p import p2p_component
+    from kiosk_agent.filter.proxy.component import create_proxy
+    from kiosk_agent.filter.resolver.component import create_resolver
+    from kiosk_agent.filter.updater import create_updater
+    from kiosk_agent.filter.watchdog import create_watchdog
+    from kiosk_agent.reporting.component import make_reporting_component
+
+    # The watchdog after the resolver: the system is pointed at the agent only once the
+    # agent answers.
+    # The URL proxy before the resolver: the resolver sends suspect hosts to it from its
+    # first answer, so it must already listen.
+    factories: list[ComponentFactory] = [
+        make_reporting_component,
+        create_updater,
+        create_proxy,
+        create_resolver,
+        create_watchdog,
+        create_blockpage,
+        p2p_component,
+        create_control,
+    ]
     components: list[Component] = []
     for factory in factories:
         component = factory(ctx)

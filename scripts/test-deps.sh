@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  xvfb xauth xdotool            # the notice window on a virtual screen
+  xvfb xauth xdotool libxss1    # the notice window on a virtual screen; X11 idle time (libXss)
   fonts-noto-core               # Noto fonts for every shipped script
   chromium chromium-driver      # dashboard tests in headless Chromium
   postgresql                    # the regional server on PostgreSQL
@@ -32,4 +32,22 @@ fi
 # own on loopback ports, so the system one is not needed.
 if [ "$(id -u)" = "0" ] && command -v systemctl >/dev/null && systemctl is-active -q dnsmasq 2>/dev/null; then
   systemctl stop dnsmasq || true
+fi
+
+# PostgreSQL for the regional server's storage tests: start Debian's cluster and create
+# the test role and database (tests make a fresh schema each; see tests/regional_server).
+# KIOSK_TEST_PG_URL overrides where the tests connect.
+if [ "$(id -u)" = "0" ] && command -v pg_lsclusters >/dev/null; then
+  pg_version="$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1}')"
+  if [ -n "$pg_version" ]; then
+    pg_ctlcluster "$pg_version" main start 2>/dev/null || true
+    for _ in $(seq 1 30); do
+      runuser -u postgres -- pg_isready -q -h 127.0.0.1 && break
+      sleep 0.5
+    done
+    runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='kiosk_test'" | grep -q 1 \
+      || runuser -u postgres -- psql -qc "CREATE ROLE kiosk_test LOGIN PASSWORD 'kiosk_test'"
+    runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_database WHERE datname='kiosk_test'" | grep -q 1 \
+      || runuser -u postgres -- psql -qc "CREATE DATABASE kiosk_test OWNER kiosk_test"
+  fi
 fi

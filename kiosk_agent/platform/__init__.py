@@ -1,8 +1,4 @@
-"""The operating system behind one interface (``base.Platform``); chosen once, here.
-
-Until every concept class is among the bases of ``LinuxPlatform`` / ``WindowsPlatform``
-the returned object does not satisfy the whole ``Platform`` protocol yet (hence the
-ignores below, which mypy flags as unused once it does)."""
+"""The operating system behind one interface (``base.Platform``); chosen once, here."""
 
 from __future__ import annotations
 
@@ -18,10 +14,10 @@ def current() -> Platform:
     if sys.platform == "win32":
         from kiosk_agent.platform.windows import WindowsPlatform
 
-        return WindowsPlatform()  # type: ignore[return-value]
+        return WindowsPlatform()
     from kiosk_agent.platform.linux import LinuxPlatform
 
-    return LinuxPlatform()  # type: ignore[return-value]
+    return LinuxPlatform()
 
 
 def is_windows() -> bool:

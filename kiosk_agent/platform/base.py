@@ -105,16 +105,51 @@ class SessionSignals(Protocol):
 
 @dataclass(frozen=True)
 class InstallLayout:
-    """Where an installed agent lives. ``root`` is "/" for a real install or a test prefix."""
+    """Where an installed agent lives. ``root`` is "/" for a real install or a test prefix.
+
+    ``program_dir``, ``config_path``, ``ui_config_path`` and ``state_dir`` are the paths as
+    the installed system sees them (what the service unit and the config name); files are
+    written at ``on_disk(path)``, under ``root`` (like ``DESTDIR`` for packaging).
+    ``ui_config_path`` is the config without the operator section, readable by the
+    customer's account for ``kiosk-agent ui`` (the full config, with the PIN hash, is
+    readable by the service only). ``register_with_os`` is False when installing into a
+    prefix: the units are written but nothing is enabled or started on this machine.
+    """
 
     root: Path
     program_dir: Path
     config_path: Path
     state_dir: Path
+    ui_config_path: Path | None = None
+    executable_name: str = "kiosk-agent"
+    register_with_os: bool = True
+
+    @property
+    def executable(self) -> Path:
+        """The installed program, as the system sees it."""
+        return self.program_dir / self.executable_name
+
+    def on_disk(self, path: Path) -> Path:
+        """Where ``path`` (a path on the installed system) is written under ``root``."""
+        if self.root == Path("/"):
+            return path
+        # A Windows path ("C:\\Program Files\\...") goes to "C/Program Files/..." under a prefix.
+        text = str(path).replace("\\", "/")
+        parts = [p.rstrip(":") for p in text.split("/") if p and p != "."]
+        return self.root.joinpath(*parts)
 
 
 class ServiceManager(Protocol):
     """Registering the privileged service and the per-user UI with the OS."""
+
+    def install_layout(self, root: Path) -> InstallLayout:
+        """The standard locations on this OS (program, config, state), under ``root``."""
+        ...
+
+    def protect_files(self, layout: InstallLayout) -> list[str]:
+        """Restrict the config and ``state_dir`` to the service account and administrators
+        (the UI config and the control token stay readable by users)."""
+        ...
 
     def install_service(self, layout: InstallLayout, executable: Path) -> list[str]:
         """Register and enable the service to start at boot and restart on failure.

@@ -1,0 +1,469 @@
+"""Regional server benchmarks, on SQLite and PostgreSQL (loopback only).
+
+1. Ingest: ``kiosk-server serve --workers W`` in a subprocess; a single-process asyncio
+   client sends pre-signed gzip reports from enrolled kiosks over keep-alive
+   connections and counts stored reports per second.
+2. Dashboard: 10,000 kiosks x 365 daily reports loaded directly with SQL (3.65M
+   reports, their rollups, kiosk coverage); then p50/p95 of the dashboard page, the CSV
+   and the JSON, as an admin (50 regions) and as a coordinator (1 region).
+
+    python -m benchmarks.server_bench [--db sqlite|postgresql|both] [--kiosks 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import Engine, create_engine, text
+
+from kiosk_agent.reporting.schema import Report, encode_body, signing_string
+from regional_server.auth.sessions import create_session
+from regional_server.db.engine import make_engine
+from regional_server.db.migrate import upgrade
+from regional_server.rollup import week_start
+from regional_server.settings import Settings
+from regional_server.store.codes import create_code
+from regional_server.store.kiosks import enroll
+from regional_server.store.regions import create_region
+from regional_server.store.users import create_user
+
+REPO = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get(
+    "KIOSK_TEST_PG_URL", "postgresql+psycopg://kiosk_test:kiosk_test@127.0.0.1:5432/kiosk_test"
+)
+DAY = 86400
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def database(kind: str, folder: Path) -> Iterator[tuple[Settings, str]]:
+    """Fresh settings for ``kind``: a SQLite file, or a new schema in PostgreSQL."""
+    if kind == "sqlite":
+        yield Settings(data_dir=folder, password_scrypt_n=2**12), ""
+        return
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    try:
+        yield Settings(data_dir=folder, database_url=url, password_scrypt_n=2**12), url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@contextmanager
+def server(settings: Settings, url: str, workers: int) -> Iterator[int]:
+    port = free_port()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO)
+    env["KIOSK_SERVER_DATA"] = str(settings.data_dir)
+    if url:
+        env["KIOSK_SERVER_DB"] = url
+    else:
+        env.pop("KIOSK_SERVER_DB", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "regional_server",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("server did not start") from None
+                time.sleep(0.2)
+        time.sleep(1.0 if workers > 1 else 0.2)  # let every worker start
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+# ---------------------------------------------------------------- ingest
+
+
+def enroll_kiosks(engine: Engine, n: int) -> list[tuple[str, Ed25519PrivateKey]]:
+    now = int(time.time())
+    out = []
+    with engine.begin() as conn:
+        region = create_region(conn, "KE-NBO", "Nairobi", "KE", now)
+        code = create_code(conn, region.id, n, now + DAY, now, None)
+        for _ in range(n):
+            key = Ed25519PrivateKey.generate()
+            raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            from kiosk_agent.reporting.schema import EnrollRequest
+
+            r = enroll(conn, EnrollRequest(code, "ed25519:" + base64.b64encode(raw).decode()), now)
+            out.append((r.kiosk_id, key))
+    return out
+
+
+def signed_requests(kiosks: list[tuple[str, Ed25519PrivateKey]], n: int) -> list[bytes]:
+    rng = random.Random(1)
+    ts = int(time.time())
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    out = []
+    for i in range(n):
+        kiosk_id, key = kiosks[i % len(kiosks)]
+        report = Report(
+            str(uuid.uuid4()),
+            kiosk_id,
+            start - timedelta(days=1 + i // len(kiosks)),
+            1,
+            {
+                "sessions.login": rng.randint(10, 80),
+                "notices.shown.en": rng.randint(10, 80),
+                "notices.acknowledged": rng.randint(5, 60),
+                "blocked.csam": rng.randint(0, 5),
+                "blocked.malware": rng.randint(0, 9),
+                "tamper.dns_changed": rng.randint(0, 1),
+                "p2p.bittorrent": rng.randint(0, 3),
+            },
+            "0.1.0",
+            {"hotline": 40},
+        )
+        body = encode_body(report)
+        sig = base64.b64encode(key.sign(signing_string("POST", "/api/v1/reports", ts, body)))
+        head = (
+            "POST /api/v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nContent-Encoding: gzip\r\n"
+            f"X-Kiosk-Id: {kiosk_id}\r\nX-Kiosk-Timestamp: {ts}\r\n"
+            f"X-Kiosk-Signature: {sig.decode()}\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        out.append(head.encode() + body)
+    return out
+
+
+async def _send_all(port: int, requests: list[bytes], concurrency: int) -> dict[int, int]:
+    statuses: dict[int, int] = defaultdict(int)
+    queue = iter(requests)
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for req in queue:
+                writer.write(req)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                statuses[status] += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return dict(statuses)
+
+
+def bench_ingest(kind: str, n: int, workers: int, concurrency: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, database(kind, Path(tmp)) as (settings, url):
+        engine = make_engine(settings)
+        upgrade(engine)
+        kiosks = enroll_kiosks(engine, 500)
+        engine.dispose()
+        requests = signed_requests(kiosks, n)
+        with server(settings, url, workers) as port:
+            asyncio.run(_send_all(port, requests[:200], concurrency))  # warm up
+            t0 = time.perf_counter()
+            statuses = asyncio.run(_send_all(port, requests[200:], concurrency))
+            elapsed = time.perf_counter() - t0
+        stored = statuses.get(201, 0)
+        return {
+            "db": kind,
+            "workers": workers,
+            "concurrency": concurrency,
+            "reports": n - 200,
+            "statuses": statuses,
+            "seconds": round(elapsed, 2),
+            "reports_per_s": round(stored / elapsed),
+        }
+
+
+# ---------------------------------------------------------------- dashboard
+
+
+def _variants(rng: random.Random, n: int) -> list[dict[str, int]]:
+    out = []
+    for _ in range(n):
+        s = rng.randint(10, 70)
+        out.append(
+            {
+                k: v
+                for k, v in {
+                    "sessions.login": s,
+                    "notices.shown.sw": s // 2,
+                    "notices.shown.en": s - s // 2,
+                    "notices.acknowledged": int(s * rng.uniform(0.5, 0.95)),
+                    "blocked.csam": rng.choice((0, 0, 0, 1)),
+                    "blocked.grooming": rng.choice((0, 0, 1)),
+                    "blocked.malware": rng.randint(0, 4),
+                    "tamper.dns_changed": rng.choice((0,) * 9 + (1,)),
+                    "p2p.bittorrent": rng.choice((0, 0, 1, 2)),
+                }.items()
+                if v
+            }
+        )
+    return out
+
+
+def load_year(engine: Engine, kiosks: int, days: int, regions: int = 50) -> dict[str, Any]:
+    """Load ``kiosks`` x ``days`` daily reports and their rollups straight into the tables."""
+    rng = random.Random(2)
+    now = int(time.time())
+    today = datetime.now(UTC).date()
+    variants = _variants(rng, 400)
+    variant_json = [json.dumps(v, sort_keys=True, separators=(",", ":")) for v in variants]
+    countries = ["KE", "SN", "TZ", "UG", "CM"]
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        region_ids = []
+        for r in range(regions):
+            cc = countries[r % len(countries)]
+            region = create_region(conn, f"{cc}-R{r:02d}", f"Region {r}", cc, now)
+            region_ids.append((region.id, cc))
+        create_user(conn, "admin@example.org", "benchmark password", "admin", [], now, 2**12)
+        create_user(
+            conn, "coord@example.org", "benchmark password", "coordinator", ["KE-R00"], now, 2**12
+        )
+    kiosk_rows, feed_rows = [], []
+    silent = set(rng.sample(range(kiosks), kiosks * 3 // 100))
+    for k in range(kiosks):
+        region_id, _cc = region_ids[k % regions]
+        last = now - (20 * DAY if k in silent else DAY // 2)
+        kiosk_rows.append(
+            (
+                f"k-{k:016x}",
+                region_id,
+                f"ed25519:bench{k}",
+                f"Café {k}",
+                "0.1.0",
+                now - 400 * DAY,
+                last,
+            )
+        )
+        feed_rows.append((f"k-{k:016x}", "hotline", 40 if k % 10 else 39))
+    multiplicity: dict[tuple[int, date, int], int] = defaultdict(int)
+
+    def report_rows() -> Iterator[tuple[Any, ...]]:
+        for k in range(kiosks):
+            region_id, _cc = region_ids[k % regions]
+            stop = 20 if k in silent else 0
+            kid = f"k-{k:016x}"
+            for d in range(days, stop, -1):
+                day = today - timedelta(days=d)
+                v = (k * 31 + d) % len(variants)
+                multiplicity[(region_id, week_start(day), v)] += 1
+                start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+                yield (
+                    str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    kid,
+                    start + DAY + 3600,
+                    start,
+                    1.0,
+                    variant_json[v],
+                    "0.1.0",
+                    '{"hotline":40}',
+                )
+
+    raw: Any = engine.raw_connection()
+    try:
+        cur: Any = raw.cursor()
+        kiosk_sql = (
+            "INSERT INTO kiosks (id, region_id, public_key, cafe_name, agent_version, "
+            "enrolled_at, last_report_at) VALUES "
+        )
+        report_cols = (
+            "report_id, kiosk_id, received_at, period_start, period_days, counts, "
+            "agent_version, feed_versions"
+        )
+        if engine.dialect.name == "sqlite":
+            cur.executemany(kiosk_sql + "(?,?,?,?,?,?,?)", kiosk_rows)
+            cur.executemany("INSERT INTO kiosk_feeds VALUES (?,?,?)", feed_rows)
+            rows = report_rows()
+            while True:
+                batch = [r for _, r in zip(range(100_000), rows, strict=False)]
+                if not batch:
+                    break
+                cur.executemany(
+                    f"INSERT INTO reports ({report_cols}) VALUES (?,?,?,?,?,?,?,?)", batch
+                )
+        else:
+            with cur.copy(
+                "COPY kiosks (id, region_id, public_key, cafe_name, agent_version, enrolled_at, "
+                "last_report_at) FROM STDIN"
+            ) as copy:
+                for krow in kiosk_rows:
+                    copy.write_row(krow)
+            with cur.copy("COPY kiosk_feeds FROM STDIN") as copy:
+                for frow in feed_rows:
+                    copy.write_row(frow)
+            with cur.copy(f"COPY reports ({report_cols}) FROM STDIN") as copy:
+                for row in report_rows():
+                    copy.write_row(row)
+        totals: dict[tuple[int, date, str], int] = defaultdict(int)
+        for (region_id, week, v), m in multiplicity.items():
+            for name, value in variants[v].items():
+                totals[(region_id, week, name)] += m * value
+        country_of = dict(region_ids)
+        rollup = [(r, w, c, country_of[r], t) for (r, w, c), t in totals.items()]
+        if engine.dialect.name == "sqlite":
+            cur.executemany(
+                "INSERT INTO rollup_weekly (region_id, week_start, counter, country, total) "
+                "VALUES (?,?,?,?,?)",
+                [(r, w.isoformat(), c, cc, t) for r, w, c, cc, t in rollup],
+            )
+        else:
+            with cur.copy(
+                "COPY rollup_weekly (region_id, week_start, counter, country, total) FROM STDIN"
+            ) as copy:
+                for rrow in rollup:
+                    copy.write_row(rrow)
+        raw.commit()
+        if engine.dialect.name == "postgresql":
+            raw.driver_connection.autocommit = True
+            cur = raw.cursor()
+            cur.execute("ANALYZE")
+        else:
+            cur.execute("ANALYZE")
+            raw.commit()
+    finally:
+        raw.close()
+    return {
+        "reports": sum(multiplicity.values()),
+        "rollup_rows": len(rollup),
+        "load_seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def _session(engine: Engine, email: str) -> str:
+    with engine.begin() as conn:
+        user_id = conn.execute(
+            text("SELECT id FROM users WHERE email = :e"), {"e": email}
+        ).scalar_one()
+        return create_session(conn, user_id, int(time.time()), 12)
+
+
+def _latency(port: int, path: str, cookie: str, n: int) -> dict[str, float]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    times = []
+    for i in range(n + 3):
+        t0 = time.perf_counter()
+        conn.request("GET", path, headers={"Cookie": f"ks_session={cookie}"})
+        resp = conn.getresponse()
+        body = resp.read()
+        elapsed = (time.perf_counter() - t0) * 1000
+        if resp.status != 200:
+            raise RuntimeError(f"{path}: {resp.status} {body[:200]!r}")
+        if i >= 3:
+            times.append(elapsed)
+    conn.close()
+    times.sort()
+    return {
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
+        "max_ms": round(times[-1], 1),
+        "bytes": len(body),
+    }
+
+
+def bench_dashboard(kind: str, kiosks: int, days: int, n: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, database(kind, Path(tmp)) as (settings, url):
+        engine = make_engine(settings)
+        upgrade(engine)
+        loaded = load_year(engine, kiosks, days)
+        admin = _session(engine, "admin@example.org")
+        coord = _session(engine, "coord@example.org")
+        engine.dispose()
+        year_ago = (datetime.now(UTC).date() - timedelta(days=days)).isoformat()
+        out: dict[str, Any] = {"db": kind, **loaded}
+        with server(settings, url, 1) as port:
+            for label, path, cookie in (
+                ("page, admin, 12 weeks, 50 regions", "/", admin),
+                ("page, admin, 1 year, 50 regions", f"/?from={year_ago}", admin),
+                ("page, coordinator, 1 region", "/", coord),
+                ("CSV, admin, 12 weeks", "/export.csv", admin),
+                ("CSV, admin, 1 year", f"/export.csv?from={year_ago}", admin),
+                ("JSON, admin, 12 weeks", "/api/v1/indicators", admin),
+            ):
+                out[label] = _latency(port, path, cookie, n)
+        return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--ingest", type=int, default=6000, help="reports to upload")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers for ingest")
+    parser.add_argument("--concurrency", type=int, default=32, help="client connections")
+    parser.add_argument("--kiosks", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--requests", type=int, default=40, help="requests per latency figure")
+    parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--skip-dashboard", action="store_true")
+    args = parser.parse_args(argv)
+    kinds = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
+    for kind in kinds:
+        if not args.skip_ingest:
+            print(
+                json.dumps(bench_ingest(kind, args.ingest, args.workers, args.concurrency)),
+                flush=True,
+            )
+        if not args.skip_dashboard:
+            print(
+                json.dumps(bench_dashboard(kind, args.kiosks, args.days, args.requests), indent=1),
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the one-file `dist/kiosk-agent` with PyInstaller (`make exe`).
+#
+# On Linux the pystray hook of pyinstaller-hooks-contrib imports pystray to find its
+# backends, and that needs an X display: headless it fails with DisplayNameError and the
+# backends are silently left out. So the build runs under xvfb-run when there is no display.
+# Usage: bash installer/build.sh [DISTDIR]   (default: dist/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
+fi
+DIST="${1:-dist}"
+WORK="${KIOSK_BUILD_WORK:-build/pyinstaller}"
+
+run() {
+  if [ -z "${DISPLAY:-}" ] && command -v xvfb-run >/dev/null; then
+    xvfb-run -a -s "-screen 0 1024x768x24" "$@"
+  else
+    "$@"
+  fi
+}
+
+run "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
+  --distpath "$DIST" --workpath "$WORK" installer/kiosk-agent.spec
+
+EXE="$DIST/kiosk-agent"
+[ -f "$EXE.exe" ] && EXE="$EXE.exe"
+"$PY" installer/check_bundle.py "$EXE" "$WORK"

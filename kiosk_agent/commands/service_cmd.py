@@ -1,0 +1,55 @@
+"""`kiosk-agent service --config PATH`: run the privileged service until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from kiosk_agent.commands.status_cmd import DEFAULT_CONFIG
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "service",
+        help="run the filter service (resolver, updater, watchdog, control API)",
+        description=(
+            "Run the privileged service: the local DNS filter, the feed updater, the "
+            "tamper watchdog, the block page and the control API. Stops cleanly on "
+            "SIGTERM or Ctrl-C."
+        ),
+    )
+    p.add_argument(
+        "--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})"
+    )
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+
+    from kiosk_agent.config import load_config
+    from kiosk_agent.errors import UserError
+    from kiosk_agent.service import Service, ServiceContext, build_components
+
+    config = load_config(args.config)
+    try:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(
+            f"cannot create the state folder {config.state_dir}: {e.strerror}"
+        ) from None
+    ctx = ServiceContext(config)
+
+    async def main() -> None:
+        service = Service(ctx, build_components(ctx))
+        try:
+            await service.run(ready=lambda: print("kiosk-agent service running", flush=True))
+        except OSError as e:
+            raise UserError(f"the service cannot start: {e}") from None
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    print("kiosk-agent service stopped", file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,58 @@
+"""`kiosk-agent status [--json]`: is this kiosk protected? Asks the running service."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+DEFAULT_CONFIG = (
+    r"C:\ProgramData\kiosk-agent\agent.yaml"
+    if sys.platform == "win32"
+    else "/etc/kiosk-agent/agent.yaml"
+)
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "status",
+        help="show whether the kiosk is protected",
+        description="Ask the running service whether this kiosk is protected, in plain words.",
+    )
+    p.add_argument(
+        "--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})"
+    )
+    p.add_argument("--json", action="store_true", help="print the status object as JSON")
+    p.set_defaults(handler=_status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from kiosk_agent.config import load_config
+    from kiosk_agent.control import TOKEN_FILE
+    from kiosk_agent.control_client import ControlAuthError, ControlClient, ControlError
+    from kiosk_agent.errors import UserError
+    from kiosk_agent.status import describe
+
+    config = load_config(args.config)
+    token_path = config.state_dir / TOKEN_FILE
+    if not token_path.exists():
+        raise UserError(
+            f"the service does not seem to be running (no {token_path}); "
+            "start it with `kiosk-agent service`",
+            exit_code=3,
+        )
+    try:
+        status = ControlClient.from_config(config).status()
+    except ControlAuthError:
+        raise UserError(
+            f"the service refused the token in {token_path}; is another service running?", 3
+        ) from None
+    except ControlError as e:
+        raise UserError(f"{e}; is the service running?", exit_code=3) from None
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        print(describe(status))
+    return 0 if status.get("protected") else 2

@@ -1,0 +1,53 @@
+"""`kiosk-agent ui --config PATH`: the notice, tray icon and toasts in the user's session."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    from kiosk_agent.commands.session_cmd import default_config
+
+    p: argparse.ArgumentParser = sub.add_parser(
+        "ui",
+        help="run the notice, tray icon and toasts in this desktop session",
+        description=(
+            "Run in the customer's desktop session: show the safety notice when a session "
+            "starts, a tray icon with the protection status, and a toast when a page is "
+            "blocked. Talks to `kiosk-agent service` over its loopback control API."
+        ),
+    )
+    p.add_argument("--config", default=default_config(), help="agent config (default: %(default)s)")
+    p.add_argument("--no-tray", action="store_true", help="no tray icon (notice and toasts only)")
+    p.set_defaults(handler=_ui)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    import logging
+    import tkinter as tk
+
+    from kiosk_agent.config import load_config
+    from kiosk_agent.control_client import ControlClient, ControlError
+    from kiosk_agent.errors import UserError
+    from kiosk_agent.platform import current
+    from kiosk_agent.ui import UiApp, limit_malloc_arenas, trim_memory, warm_up
+
+    limit_malloc_arenas()  # before any thread starts
+
+    config = load_config(args.config)
+    try:
+        client: ControlClient | None = ControlClient.from_config(config)
+    except ControlError as e:
+        # The service writes the token when it starts; the notice works without it.
+        logging.getLogger(__name__).warning("%s; running without the service", e)
+        client = None
+    try:
+        root = tk.Tk(className="kiosk-agent")
+    except tk.TclError as e:
+        raise UserError(f"cannot open a window (no display?): {e}") from None
+    app = UiApp(config, client, current(), root=root, with_tray=not args.no_tray)
+    warm_up(app.languages)
+    root.after(5000, trim_memory)  # after start-up's garbage is freed
+    app.run()
+    return 0

@@ -1,0 +1,342 @@
+"""`kiosk-agent install`: the steps, each printed as it happens.
+
+Every step is idempotent, so running the installer again repairs an install (the unit,
+the autostart entry and the program are rewritten; the DNS settings saved at the first
+install are kept). ``--dry-run`` runs the very same steps against a scratch folder with a
+command runner that only records, and prints what it would do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kiosk_agent.atomic import write_atomic, write_text_atomic
+from kiosk_agent.config import Config, HostPort, config_from_mapping
+from kiosk_agent.errors import UserError
+from kiosk_agent.installer import config_writer
+from kiosk_agent.installer.answers import Answers
+from kiosk_agent.platform.base import (
+    CommandResult,
+    CommandRunner,
+    DnsSettings,
+    InstallLayout,
+    PlatformError,
+    ServiceManager,
+)
+from kiosk_agent.platform.saved_dns import load_snapshot, save_snapshot, saved_dns_path
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
+EXAMPLE_CONFIG_NAMES = ("config/agent.example.yaml", "kiosk_agent/agent.example.yaml")
+
+
+def find_example_config() -> Path | None:
+    """``agent.example.yaml``: in the one-file program's bundle or the source checkout."""
+    bases = [Path(getattr(sys, "_MEIPASS", PACKAGE_ROOT)), PACKAGE_ROOT]
+    for base in bases:
+        for name in EXAMPLE_CONFIG_NAMES:
+            if (base / name).is_file():
+                return base / name
+    return None
+
+
+def source_program() -> Path | None:
+    """The one-file program running now, or None when running from Python sources."""
+    if getattr(sys, "frozen", False):
+        return Path(sys.executable)
+    return None
+
+
+def launcher_script() -> str:
+    """For a source checkout (no one-file program): a script that runs this Python."""
+    return (
+        "#!/bin/sh\n"
+        "# kiosk-agent from Python sources, written by `kiosk-agent install`.\n"
+        "# A release installs the one-file program here instead (see installer/README.md).\n"
+        f"PYTHONPATH={shlex.quote(str(PACKAGE_ROOT))} "
+        f'exec {shlex.quote(sys.executable)} -m kiosk_agent "$@"\n'
+    )
+
+
+class RecordingRunner:
+    """For ``--dry-run``: records commands and answers success without running anything."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def __call__(self, argv: Sequence[str], *, timeout: float = 30.0) -> CommandResult:
+        self.calls.append(list(argv))
+        return CommandResult(0, "", "")
+
+
+_DRY_VERBS = {"wrote": "would write", "ran": "would run", "removed": "would remove"}
+
+
+@dataclass
+class Installer:
+    """Installs the agent according to ``layout``.
+
+    ``services`` registers the service and UI; ``dns`` reads and changes the system's DNS
+    settings (None when this build cannot); ``runner`` runs the installed program for
+    ``enroll`` and ``status``; ``wait_for_resolver`` returns the seconds until the
+    agent's resolver answered, or None.
+    """
+
+    layout: InstallLayout
+    services: ServiceManager
+    dns: DnsSettings | None
+    runner: CommandRunner
+    say: Callable[[str], None] = print
+    program: Path | None = None
+    wait_for_resolver: Callable[[HostPort], float | None] | None = None
+    dry_run: bool = False
+
+    _step: int = 0
+    _steps_total: int = 9
+
+    # -- output -------------------------------------------------------------------------
+
+    def _title(self, text: str) -> None:
+        self._step += 1
+        self.say(f"[{self._step}/{self._steps_total}] {text}")
+
+    def _detail(self, line: str) -> None:
+        if self.dry_run:
+            verb, _, rest = line.partition(" ")
+            if verb in _DRY_VERBS:
+                line = f"{_DRY_VERBS[verb]} {rest}"
+        self.say(f"      {line}")
+
+    def _details(self, lines: list[str]) -> None:
+        for line in lines:
+            self._detail(line)
+
+    # -- the steps ----------------------------------------------------------------------
+
+    def install(self, answers: Answers) -> Config:
+        """Run every step; returns the installed config. Raises ``UserError`` on failure."""
+        if self.dry_run:
+            with self._scratch() as installer:
+                installer.say(f"dry run: nothing is changed; installing into {self.layout.root}")
+                return installer._install(answers)
+        return self._install(answers)
+
+    @contextmanager
+    def _scratch(self) -> Iterator[Installer]:
+        with tempfile.TemporaryDirectory(prefix="kiosk-agent-dry-run-") as tmp:
+            # The same platform class, with a runner that only records.
+            services: Any = type(self.services)()
+            services.runner = RecordingRunner()
+            scratch = dataclasses.replace(self.layout, root=Path(tmp))
+            # Copy what a repair would read (the current config, the saved DNS settings).
+            for path in (self.layout.config_path, saved_dns_path(self.layout.state_dir)):
+                real = self.layout.on_disk(path)
+                if real.is_file():
+                    scratch.on_disk(path).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(real, scratch.on_disk(path))
+            yield dataclasses.replace(
+                self, layout=scratch, services=services, runner=RecordingRunner()
+            )
+
+    def _install(self, answers: Answers) -> Config:
+        layout = self.layout
+        try:
+            self._copy_program()
+            data = self._write_config(answers)
+            config = config_from_mapping(data, str(layout.config_path))
+            self._save_dns(config)
+            self._title("Register the service (starts at boot, restarts on failure)")
+            self._details(self.services.install_service(layout, layout.executable))
+            self._title("Register the notice and tray for every desktop login")
+            self._details(self.services.install_ui_autostart(layout, layout.executable))
+            self._title("Start the service")
+            self._details(self.services.start(layout))
+            self._point_dns(config)
+            self._enroll(answers)
+            self._status()
+        except PlatformError as e:
+            raise UserError(f"install stopped: {e}. Fix this and run the installer again.") from e
+        except OSError as e:
+            where = f" ({e.filename})" if e.filename else ""
+            raise UserError(
+                f"install stopped: {e.strerror or e}{where}. "
+                "Run it as administrator (root), then again to finish."
+            ) from e
+        return config
+
+    def _copy_program(self) -> None:
+        layout = self.layout
+        self._title(f"Copy the program to {layout.program_dir}")
+        target = layout.on_disk(layout.executable)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = self.program or source_program()
+        if source is None:
+            if layout.executable_name.endswith(".exe"):
+                raise UserError(
+                    "run the installer from the one-file kiosk-agent.exe "
+                    "(or pass --program PATH); see installer/README.md"
+                )
+            write_text_atomic(target, launcher_script(), 0o755)
+            self._detail(f"wrote {layout.executable} (runs this Python: a source checkout)")
+        elif source.resolve() == target.resolve():
+            self._detail(f"{layout.executable} is already in place (running from it)")
+        else:
+            # Copy under a temporary name, then rename: a running service keeps its file.
+            write_atomic(target, source.read_bytes(), 0o755)
+            size = target.stat().st_size / 2**20
+            self._detail(f"wrote {layout.executable} ({size:.1f} MiB)")
+        for name in ("kiosk-agent.png", "kiosk-agent.ico"):
+            if (ASSETS / name).is_file():
+                write_atomic(
+                    layout.on_disk(layout.program_dir / name), (ASSETS / name).read_bytes()
+                )
+        example = find_example_config()
+        if example is not None:
+            write_atomic(
+                layout.on_disk(layout.program_dir / "agent.example.yaml"), example.read_bytes()
+            )
+            self._detail(f"wrote {layout.program_dir / 'agent.example.yaml'} (every key explained)")
+
+    def _write_config(self, answers: Answers) -> dict[str, Any]:
+        layout = self.layout
+        self._title("Write the settings and the state folder")
+        config_file = layout.on_disk(layout.config_path)
+        existing_text = config_file.read_text(encoding="utf-8") if config_file.is_file() else None
+        existing = config_writer.read_existing(existing_text)
+        if existing_text is not None and existing is None:
+            self._detail(f"{layout.config_path} was unreadable: replaced")
+        data = config_writer.installed_config(answers, layout, existing)
+        state = layout.on_disk(layout.state_dir)
+        state.mkdir(parents=True, exist_ok=True)
+        self._detail(f"state folder {layout.state_dir}")
+        write_text_atomic(config_file, config_writer.render(data), 0o600)
+        self._detail(f"wrote {layout.config_path} (readable by the service only: PIN hash)")
+        if layout.ui_config_path is not None:
+            write_text_atomic(
+                layout.on_disk(layout.ui_config_path),
+                config_writer.render(config_writer.ui_config(data), config_writer.UI_HEADER),
+                0o644,
+            )
+            self._detail(f"wrote {layout.ui_config_path} (for the notice and tray)")
+        self._details(self.services.protect_files(layout))
+        if not data["filter"].get("feeds"):
+            self._detail(
+                "note: no blocklist feed is configured yet; add filter.feeds "
+                "(url and the publisher's key from your coordinator) and run install again"
+            )
+        return data
+
+    def _save_dns(self, config: Config) -> None:
+        layout = self.layout
+        self._title("Save the current DNS settings (restored at uninstall)")
+        if self.dns is None:
+            self._detail("skipped: this build cannot read the system's DNS settings")
+            return
+        if not layout.register_with_os:
+            self._detail(f"not saved: installed into the prefix {layout.root}")
+            return
+        if load_snapshot(layout.on_disk(layout.state_dir)) is not None:
+            self._detail("kept the settings saved by the first install")
+            return
+        snapshot = self.dns.read_dns()
+        own = {hp.host for hp in config.filter.listen}
+        servers = snapshot.all_servers()
+        if servers and set(servers) <= own:
+            self._detail(
+                "the system already uses the agent and nothing was saved before: "
+                "upstreams: [auto] has no servers; name them in filter.upstreams"
+            )
+            return
+        save_snapshot(layout.on_disk(layout.state_dir), snapshot)
+        shown = ", ".join(servers) or "none"
+        self._detail(f"wrote {saved_dns_path(layout.state_dir)} ({snapshot.method}: {shown})")
+
+    def _point_dns(self, config: Config) -> None:
+        self._title("Point this PC's DNS at the agent")
+        if not self.layout.register_with_os:
+            self._detail(f"not changed: installed into the prefix {self.layout.root}")
+            return
+        if self.dns is None:
+            self._detail("skipped: this build cannot change the system's DNS settings")
+            return
+        listen = [hp for hp in config.filter.listen if hp.port == 53]
+        if not listen:
+            self._detail("not changed: filter.listen has no address on port 53")
+            return
+        if self.dry_run:
+            self._detail(f"would point DNS at {', '.join(hp.host for hp in listen)}")
+            return
+        waited = self.wait_for_resolver(listen[0]) if self.wait_for_resolver else 0.0
+        if waited is None:
+            # Pointing the PC at a resolver that does not answer would cut its internet.
+            self._detail(
+                f"the agent's resolver did not answer on {listen[0]}: DNS left unchanged "
+                "(the service points it there itself once it answers)"
+            )
+            return
+        self.dns.point_dns_at([hp.host for hp in listen])
+        self._detail(f"the system now resolves through {', '.join(hp.host for hp in listen)}")
+
+    def _agent_command(self, args: list[str]) -> list[str]:
+        return [str(self.layout.executable), *args]
+
+    def _enroll(self, answers: Answers) -> None:
+        self._title("Enroll with the regional server")
+        layout = self.layout
+        if not answers.enrollment_code or not answers.server:
+            self._detail("no enrollment code: enroll later with `kiosk-agent enroll`")
+            return
+        config = str(layout.config_path)
+        code = answers.enrollment_code
+        argv = self._agent_command(
+            ["enroll", "--config", config, "--server", answers.server, "--code", code]
+        )
+        if not layout.register_with_os:
+            self._detail(f"not enrolled in a prefix install; on the PC run: {shlex.join(argv)}")
+            return
+        result = self.runner(argv, timeout=120)
+        self._detail(f"ran {shlex.join(argv[:2])} --server {answers.server} --code ****")
+        for line in (result.stdout + result.stderr).strip().splitlines():
+            self._detail(line)
+        if result.returncode != 0:
+            self._detail("enrollment did not succeed; the PC is protected anyway. Later run:")
+            self._detail(f"  {shlex.join(argv[:-2])} --code CODE")
+
+    def _status(self) -> None:
+        self._title("Status")
+        layout = self.layout
+        if not layout.register_with_os:
+            self._detail(f"installed into {layout.root}; nothing was started on this machine")
+            return
+        running = self.services.service_running(layout)
+        if running is not None:
+            self._detail("service running" if running else "service NOT running")
+        argv = self._agent_command(["status"])
+        if self.dry_run:
+            self._detail(f"ran {shlex.join(argv)}")
+        result = self.runner(argv, timeout=30)
+        for line in (result.stdout + result.stderr).strip().splitlines():
+            self._detail(line)
+
+
+def is_administrator() -> bool:
+    """Whether this process may install system-wide (root, or an elevated Windows token)."""
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is not None:
+        return bool(geteuid() == 0)
+    try:
+        import ctypes
+
+        return bool(ctypes.windll.shell32.IsUserAnAdmin())  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return False

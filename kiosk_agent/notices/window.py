@@ -1,0 +1,330 @@
+"""The safety notice: a full-screen, top-most Tk window showing Pillow-drawn text.
+
+Tk only arranges images here (see ``render.py`` for why Tk must not draw the text). The
+window offers the café's languages as buttons with their native names, keeps the
+acknowledge button disabled for ``min_display`` seconds while a countdown runs, and is
+fully keyboard operable: Tab / Shift-Tab move between buttons, Return or Space presses
+the focused one, Left / Right switch language. It needs nothing from the network.
+
+Events: ``NoticeShown(locale)`` when it appears, ``NoticeAcknowledged(locale)`` when the
+customer acknowledges it (in the language shown at that moment).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import tkinter as tk
+from collections.abc import Callable, Sequence
+
+from PIL import Image, ImageTk
+
+from kiosk_agent.notices.countries import Country
+from kiosk_agent.notices.layout import (
+    ACK,
+    ACK_DISABLED,
+    BACKGROUND,
+    LANG,
+    LANG_SELECTED,
+    TEXT,
+    TITLE,
+    WHITE,
+    Frame,
+    fit_body,
+    font_px,
+    notice_content,
+    render_button,
+)
+from kiosk_agent.notices.locales import REFERENCE, Locale, load_locale
+from kiosk_agent.notices.render import TextStyle, render_text
+from kiosk_agent.reporting.events import Event, NoticeAcknowledged, NoticeShown
+
+log = logging.getLogger(__name__)
+
+FOCUS = "#f2994a"
+TICK_MS = 200
+
+
+def _hex(color: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*color)
+
+
+class NoticeWindow:
+    """Shows the notice in a ``Toplevel`` of ``master``; reusable for every session."""
+
+    def __init__(
+        self,
+        master: tk.Tk,
+        *,
+        languages: Sequence[str],
+        country: Country | None,
+        min_display: float,
+        font_size: int,
+        on_event: Callable[[Event], None] = lambda event: None,
+        on_close: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+        size: tuple[int, int] | None = None,
+    ) -> None:
+        self.master = master
+        self.languages = [c for c in dict.fromkeys(languages)] or [REFERENCE]
+        self.country = country
+        self.min_display = min_display
+        self.font_size = font_size
+        self.on_event = on_event
+        self.on_close = on_close
+        self.clock = clock
+        self.size = size
+        self.top: tk.Toplevel | None = None
+        self.locale: Locale = load_locale(self.languages[0])
+        self.shown_at = 0.0
+        self.ack_enabled = False
+        self._images: dict[str, ImageTk.PhotoImage] = {}
+        self._last_seconds: int | None = None
+        self._tick_id: str | None = None
+        self.lang_buttons: dict[str, tk.Button] = {}
+        self.body: tk.Label | None = None
+        self.wait_label: tk.Label | None = None
+        self.ack_button: tk.Button | None = None
+        self.lang_bar: tk.Frame | None = None
+        width, height = self.screen_size()
+        self.frame = Frame(width, height, font_px(font_size, width, height))
+        self._ack_images: dict[bool, ImageTk.PhotoImage] = {}
+
+    # -- public ----------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.top is not None
+
+    def show(self, locale: str | None = None) -> None:
+        """Open the notice (or bring it back to the front with a fresh countdown)."""
+        if locale is not None:
+            self.locale = load_locale(locale if locale in self.languages else self.languages[0])
+            if locale not in self.languages:
+                log.info("locale %s is not among the café's languages", locale)
+        if self.top is None:
+            self._build()
+        assert self.top is not None
+        self.shown_at = self.clock()
+        self.ack_enabled = False
+        self._last_seconds = None
+        self._refresh()
+        self.top.deiconify()
+        self.top.lift()
+        self.top.focus_force()
+        self.on_event(NoticeShown(self.locale.code))
+        self._tick()
+
+    def set_locale(self, code: str) -> None:
+        """Switch the notice to ``code`` (the countdown keeps running)."""
+        if code == self.locale.code or self.top is None:
+            return
+        self.locale = load_locale(code)
+        self._refresh()
+        button = self.lang_buttons.get(code)
+        if button is not None:
+            button.focus_set()
+
+    def acknowledge(self) -> None:
+        """The customer pressed the acknowledge button (ignored until it is enabled)."""
+        if not self.ack_enabled or self.top is None:
+            return
+        self.on_event(NoticeAcknowledged(self.locale.code))
+        self.close()
+
+    def close(self) -> None:
+        if self._tick_id is not None and self.top is not None:
+            self.top.after_cancel(self._tick_id)
+            self._tick_id = None
+        if self.top is not None:
+            self.top.destroy()
+            self.top = None
+        self._images.clear()
+        self.on_close()
+
+    def screen_size(self) -> tuple[int, int]:
+        if self.size is not None:
+            return self.size
+        return self.master.winfo_screenwidth(), self.master.winfo_screenheight()
+
+    # -- building ----------------------------------------------------------------------
+
+    def _build(self) -> None:
+        width, height = self.screen_size()
+        top = tk.Toplevel(self.master, background=_hex(BACKGROUND))
+        top.title("Safety notice")
+        top.geometry(f"{width}x{height}+0+0")
+        if self.size is None:
+            top.attributes("-fullscreen", True)
+        top.attributes("-topmost", True)
+        # Only the acknowledge button closes it: no close box, no Escape.
+        top.protocol("WM_DELETE_WINDOW", lambda: None)
+        top.bind("<Return>", self._press_focused)
+        top.bind("<KP_Enter>", self._press_focused)
+        top.bind("<Left>", lambda e: self._step_language(-1))
+        top.bind("<Right>", lambda e: self._step_language(+1))
+        self.top = top
+        self.frame = Frame(width, height, font_px(self.font_size, width, height))
+
+        self.lang_bar = tk.Frame(top, background=_hex(BACKGROUND), height=self.frame.top_bar)
+        self.lang_bar.pack(side=tk.TOP, fill=tk.X, pady=(8, 0))
+        bottom = tk.Frame(top, background=_hex(BACKGROUND), height=self.frame.bottom_bar)
+        bottom.pack(side=tk.BOTTOM, fill=tk.X, pady=(0, 16))
+        self.body = tk.Label(top, background=_hex(BACKGROUND), borderwidth=0)
+        self.body.pack(side=tk.TOP, expand=True)
+        self.wait_label = tk.Label(bottom, background=_hex(BACKGROUND), borderwidth=0)
+        self.wait_label.pack(side=tk.TOP, pady=(0, 6))
+        self.ack_button = self._button(bottom, self.acknowledge)
+        self.ack_button.pack(side=tk.TOP)
+
+    def _button(self, parent: tk.Misc, command: Callable[[], None]) -> tk.Button:
+        return tk.Button(
+            parent,
+            command=command,
+            relief=tk.FLAT,
+            borderwidth=0,
+            padx=0,
+            pady=0,
+            background=_hex(BACKGROUND),
+            activebackground=_hex(BACKGROUND),
+            highlightthickness=4,
+            highlightbackground=_hex(BACKGROUND),
+            highlightcolor=FOCUS,
+            takefocus=True,
+            cursor="hand2",
+        )
+
+    def _photo(self, key: str, image: Image.Image) -> ImageTk.PhotoImage:
+        photo = ImageTk.PhotoImage(image, master=self.top)
+        self._images[key] = photo  # Tk shows nothing once Python drops the reference
+        return photo
+
+    def _refresh(self) -> None:
+        """Redraw everything that depends on the language."""
+        assert self.top is not None and self.body is not None and self.ack_button is not None
+        loc, frame = self.locale, self.frame
+        content = notice_content(loc, self.country)
+        body, _size = fit_body(content, frame)
+        self.body.configure(image=self._photo("body", body.image))
+        self._build_language_bar()
+        self._ack_images = {
+            enabled: self._photo(
+                f"ack{enabled}",
+                render_button(
+                    content.acknowledge,
+                    loc.script,
+                    loc.is_rtl,
+                    int(frame.font_px * 1.1),
+                    WHITE,
+                    ACK if enabled else ACK_DISABLED,
+                    int(frame.width * 0.6),
+                ),
+            )
+            for enabled in (False, True)
+        }
+        self._last_seconds = None
+        self._update_ack()
+
+    def _build_language_bar(self) -> None:
+        assert self.lang_bar is not None
+        for child in self.lang_bar.winfo_children():
+            child.destroy()
+        self.lang_buttons = {}
+        if len(self.languages) < 2:
+            return
+        rtl = self.locale.is_rtl
+        size = max(14, int(self.frame.font_px * 0.85))
+        row = tk.Frame(self.lang_bar, background=_hex(BACKGROUND))
+        row.pack()
+        for code in self.languages:
+            loc = load_locale(code)
+            selected = code == self.locale.code
+            face = render_button(
+                loc.name,
+                loc.script,
+                loc.is_rtl,
+                size,
+                WHITE if selected else TITLE,
+                LANG_SELECTED if selected else LANG,
+                400,
+            )
+            button = self._button(row, functools.partial(self.set_locale, code))
+            button.configure(image=self._photo(f"lang-{code}", face))
+            button.pack(side=tk.RIGHT if rtl else tk.LEFT, padx=4)
+            self.lang_buttons[code] = button
+
+    # -- countdown ----------------------------------------------------------------------
+
+    def remaining(self) -> float:
+        return max(0.0, self.min_display - (self.clock() - self.shown_at))
+
+    def _tick(self) -> None:
+        self._tick_id = None
+        if self.top is None:
+            return
+        self._update_ack()
+        if not self.ack_enabled:
+            self._tick_id = self.top.after(TICK_MS, self._tick)
+
+    def _update_ack(self) -> None:
+        assert self.ack_button is not None and self.wait_label is not None
+        left = self.remaining()
+        enabled = left <= 0
+        if enabled and not self.ack_enabled:
+            self.ack_enabled = True
+            self.ack_button.configure(image=self._ack_images[True], takefocus=True, cursor="hand2")
+            self.wait_label.configure(image="", height=1)
+            self.ack_button.focus_set()
+        elif not enabled:
+            self.ack_enabled = False
+            # Not Tk's DISABLED state: on X11 it stipples the image into a grey mesh. The
+            # grey face, no focus stop and acknowledge() ignoring presses do the same job.
+            self.ack_button.configure(
+                image=self._ack_images[False], takefocus=False, cursor="watch"
+            )
+            seconds = int(left + 0.999)
+            if seconds != self._last_seconds:
+                self._last_seconds = seconds
+                loc = self.locale
+                text = loc.text("notice.wait", seconds=seconds)
+                image = render_text(
+                    text,
+                    loc.script,
+                    TextStyle(self.frame.font_px, TEXT),
+                    max_width=self.frame.width - 2 * self.frame.margin,
+                    rtl=loc.is_rtl,
+                    background=BACKGROUND,
+                    center=True,
+                )
+                self.wait_label.configure(image=self._photo("wait", image))
+        elif self._ack_images:
+            self.ack_button.configure(image=self._ack_images[True])
+
+    # -- keyboard -----------------------------------------------------------------------
+
+    def _press_focused(self, event: tk.Event[tk.Misc]) -> str:
+        widget = event.widget
+        if isinstance(widget, tk.Button):
+            widget.invoke()
+        return "break"
+
+    def _step_language(self, step: int) -> None:
+        if len(self.languages) < 2:
+            return
+        if self.locale.is_rtl:
+            step = -step  # the bar runs right to left
+        i = self.languages.index(self.locale.code) if self.locale.code in self.languages else 0
+        self.set_locale(self.languages[(i + step) % len(self.languages)])
+
+    # -- testing and previews ---------------------------------------------------------
+
+    def capture(self) -> Image.Image:
+        """A screenshot of the window as it is on screen (X11 or Windows)."""
+        from PIL import ImageGrab
+
+        assert self.top is not None
+        self.top.update()
+        x, y = self.top.winfo_rootx(), self.top.winfo_rooty()
+        w, h = self.top.winfo_width(), self.top.winfo_height()
+        return ImageGrab.grab(bbox=(x, y, x + w, y + h))

@@ -1,0 +1,306 @@
+"""The reporting part of the service: counters on the bus, flushes, cuts and uploads.
+
+``Reporting`` also backs the CLI (`kiosk-agent report show`, `report upload --now`),
+which opens the same outbox from another process: SQLite's locking keeps the two
+consistent, and the server's de-duplication by ``report_id`` makes a report sent by
+both count once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kiosk_agent import __version__
+from kiosk_agent.clock import Clock, clock_for
+from kiosk_agent.config import Config
+from kiosk_agent.reporting.counters import PERIOD_SECONDS, Counters
+from kiosk_agent.reporting.identity import KioskKey, load_enrollment
+from kiosk_agent.reporting.outbox import Outbox, OutboxError, flush_counters
+from kiosk_agent.reporting.uploader import LinkMonitor, LinkReading, RoundResult, Uploader
+
+if TYPE_CHECKING:
+    import requests
+
+    from kiosk_agent.service import ServiceContext
+
+log = logging.getLogger(__name__)
+
+FeedVersions = Callable[[], dict[str, int]]
+
+
+class Reporting:
+    """Counters, outbox and uploader for one state dir (blocking calls; no event loop)."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        feed_versions: FeedVersions | None = None,
+        session_factory: Callable[[], requests.Session] | None = None,
+        link: LinkMonitor | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.state_dir = config.state_dir
+        self.clock = clock or clock_for(config.state_dir)
+        self.period_seconds = PERIOD_SECONDS[config.reporting.period]
+        self.counters = Counters(self.clock.now, config.reporting.period)
+        self.outbox = Outbox.in_state_dir(config.state_dir)
+        self.key = KioskKey.load_or_create(config.state_dir)
+        self.feed_versions = feed_versions or dict
+        self._session_factory = session_factory
+        self._session: requests.Session | None = None
+        self.link = link or LinkMonitor(peaks=_peaks_from_meta(self.outbox.get_meta("peaks")))
+        self.rng = rng
+        self.last_flush_error: str | None = None
+        self.last_round: RoundResult | None = None
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+        self.outbox.close()
+
+    # -- counting and cutting -----------------------------------------------------------
+
+    def flush(self) -> int:
+        """Write counted events to the outbox; on failure keep them in memory. Returns n."""
+        try:
+            written = flush_counters(self.counters, self.outbox)
+        except OutboxError as e:
+            if self.last_flush_error is None:
+                log.error("could not write counts to the outbox (kept in memory): %s", e)
+            self.last_flush_error = str(e)
+            return 0
+        self.last_flush_error = None
+        return written
+
+    def cut(self, *, all_periods: bool) -> list[str]:
+        """Cut reports (closed periods, or all) and keep the outbox within its bound."""
+        now = self.clock.now()
+        made = self.outbox.cut(
+            now,
+            all_periods=all_periods,
+            agent_version=__version__,
+            feed_versions=self.feed_versions(),
+        )
+        merged = self.outbox.enforce_bound(self.config.reporting.max_reports, now)
+        if merged:
+            log.info(
+                "outbox over %d reports: merged %d old ones into coarser periods",
+                self.config.reporting.max_reports,
+                merged,
+            )
+        return made
+
+    def maintain(self) -> None:
+        """One tick of the service: flush, cut closed periods, sample the link."""
+        self.flush()
+        try:
+            self.cut(all_periods=False)
+        except OutboxError as e:
+            log.error("could not cut reports: %s", e)
+        self.sample_link()
+
+    def sample_link(self) -> LinkReading | None:
+        now = self.clock.now()
+        try:
+            reading = self.link.sample(time.monotonic(), int(now // 86400))
+        except Exception as e:  # psutil can fail on exotic systems: then we never send
+            log.debug("cannot read interface counters: %s", e)
+            return None
+        return reading
+
+    # -- uploading ----------------------------------------------------------------------
+
+    def session(self) -> requests.Session:
+        if self._session is None:
+            if self._session_factory is not None:
+                self._session = self._session_factory()
+            else:
+                from kiosk_agent.direct_http import session_for_config
+
+                self._session = session_for_config(self.config, clock=self.clock)
+        return self._session
+
+    def upload(
+        self, *, operator: bool = False, force: bool = False, cut_all: bool = False
+    ) -> RoundResult:
+        """One upload round. ``operator``: the "send now" button (link gate off)."""
+        server = self.config.reporting.server
+        if server is None:
+            return RoundResult("no_server", reason="reporting.server is not set")
+        if cut_all:
+            self.flush()
+            self.cut(all_periods=True)
+        try:
+            session = self.session()
+        except Exception as e:  # no upstream DNS known: a state, not a crash
+            return RoundResult("failed", reason=str(e))
+        uploader = Uploader(
+            self.outbox,
+            self.key,
+            self.clock,
+            session,
+            server=server,
+            max_utilization=self.config.reporting.max_link_utilization,
+            daily_budget=self.config.reporting.daily_budget_bytes,
+            offpeak=self.config.reporting.offpeak,
+            rng=self.rng,
+        )
+        result = uploader.run_round(
+            load_enrollment(self.state_dir),
+            self.link.reading(),
+            ignore_link=operator,
+            ignore_budget=force,
+            ignore_backoff=operator,
+        )
+        self.last_round = result
+        with contextlib.suppress(OutboxError):
+            self.outbox.set_meta({"peaks": {str(d): p for d, p in self.link.peaks.items()}})
+        return result
+
+    def status(self) -> dict[str, Any]:
+        enrollment = load_enrollment(self.state_dir)
+        meta = self.outbox.summary().meta
+        return {
+            "enrolled": enrollment is not None,
+            "kiosk_id": enrollment.kiosk_id if enrollment else None,
+            "reports_waiting": self.outbox.report_count(),
+            "events_in_memory": self.counters.pending_total(),
+            "last_upload": meta.get("last_upload"),
+            "last_error": meta.get("last_error") or self.last_flush_error,
+            "deferrals": meta.get("deferrals", {}),
+            "clock_offset_seconds": round(self.clock.offset, 1),
+        }
+
+
+def _peaks_from_meta(data: object) -> dict[int, tuple[float, float]]:
+    peaks: dict[int, tuple[float, float]] = {}
+    if isinstance(data, dict):
+        for day, pair in data.items():
+            with contextlib.suppress(ValueError, TypeError):
+                peaks[int(day)] = (float(pair[0]), float(pair[1]))
+    return peaks
+
+
+def feed_versions_from(ctx: ServiceContext) -> FeedVersions:
+    """Applied feed versions, from any component whose status has ``feed_versions``."""
+
+    def collect() -> dict[str, int]:
+        versions: dict[str, int] = {}
+        for name, component in ctx.components.items():
+            if name == ReportingComponent.name:
+                continue
+            try:
+                found = component.status().get("feed_versions")
+            except Exception:
+                continue
+            if isinstance(found, dict):
+                versions.update(
+                    {str(k): v for k, v in found.items() if isinstance(v, int) and v >= 0}
+                )
+        return versions
+
+    return collect
+
+
+class ReportingComponent:
+    """The service component: subscribes counters first, flushes every ``flush_every``,
+    uploads every ``upload_every`` (with jitter) and after failures per the backoff."""
+
+    name = "reporting"
+
+    def __init__(self, ctx: ServiceContext, **reporting_kwargs: Any) -> None:
+        self.ctx = ctx
+        self._kwargs = reporting_kwargs
+        self.reporting: Reporting | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._upload_now = asyncio.Event()
+
+    async def start(self) -> None:
+        kwargs = {"feed_versions": feed_versions_from(self.ctx), **self._kwargs}
+        self.reporting = await asyncio.to_thread(Reporting, self.ctx.config, **kwargs)
+        self._unsubscribe = self.ctx.bus.subscribe(self.reporting.counters)
+        self._tasks = [
+            asyncio.create_task(self._flush_loop(), name="reporting-flush"),
+            asyncio.create_task(self._upload_loop(), name="reporting-upload"),
+        ]
+
+    def request_upload(self) -> None:
+        """Start an upload round soon (a period closed, or the operator asked)."""
+        self._upload_now.set()
+
+    async def _flush_loop(self) -> None:
+        assert self.reporting is not None
+        every = self.ctx.config.reporting.flush_every
+        while True:
+            await asyncio.sleep(every)
+            before = self.reporting.outbox.report_count()
+            await asyncio.to_thread(self.reporting.maintain)
+            if self.reporting.outbox.report_count() > before:
+                self.request_upload()
+
+    async def _upload_loop(self) -> None:
+        assert self.reporting is not None
+        every = self.ctx.config.reporting.upload_every
+        # Let the link monitor see a few windows before the first decision.
+        await asyncio.sleep(min(every, 3 * self.ctx.config.reporting.flush_every))
+        while True:
+            try:
+                result = await asyncio.to_thread(self.reporting.upload)
+                log.debug("upload round: %s %s", result.outcome, result.reason)
+            except Exception:
+                log.exception("upload round failed")
+            wait = every * (0.75 + 0.5 * self.reporting.rng())
+            next_try = float(self.reporting.outbox.get_meta("next_attempt_at", 0.0))
+            if next_try:
+                wait = max(wait, next_try - self.reporting.clock.now())
+            self._upload_now.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._upload_now.wait(), timeout=max(1.0, wait))
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.reporting is None:
+            return
+        reporting = self.reporting
+
+        def final() -> None:
+            reporting.flush()
+            try:
+                reporting.cut(all_periods=True)  # a report is cut at shutdown
+            except OutboxError as e:
+                log.error("could not cut reports at shutdown: %s", e)
+            reporting.close()
+
+        try:
+            await asyncio.to_thread(final)
+        except Exception:
+            log.exception("reporting shutdown failed")
+
+    def status(self) -> dict[str, Any]:
+        if self.reporting is None:
+            return {"running": False}
+        try:
+            return {"running": True, **self.reporting.status()}
+        except Exception as e:
+            return {"running": True, "error": str(e)}
+
+
+def make_reporting_component(ctx: ServiceContext) -> ReportingComponent:
+    """``build_components`` factory: always on (counts are kept even without a server)."""
+    return ReportingComponent(ctx)

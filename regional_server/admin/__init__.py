@@ -1,0 +1,1 @@
+"""Admin pages: users, regions, enrollment codes (codes also for coordinators)."""

@@ -1,0 +1,78 @@
+"""The ASGI application: ``create_app(settings)`` wires routes, errors and headers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from kiosk_agent import __version__
+from regional_server import feeds
+from regional_server.admin import codes as admin_codes
+from regional_server.admin import regions as admin_regions
+from regional_server.admin import users as admin_users
+from regional_server.api import enroll, reports
+from regional_server.api.errors import install_error_handlers
+from regional_server.api.upload_fastpath import UploadFastPath
+from regional_server.context import ServerContext
+from regional_server.dashboard import pages
+from regional_server.db.engine import make_engine
+from regional_server.headers import HeadersMiddleware
+from regional_server.settings import Settings
+from regional_server.web import LoginRequired, login_required_response
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(
+    settings: Settings,
+    engine: Engine | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """The server app on ``settings`` (the database must be migrated: see ``init-db``)."""
+    context = ServerContext(settings, engine or make_engine(settings), clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.ingest_queue.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="kiosk-agent regional server",
+        version=__version__,
+        description=(
+            "Kiosk enrollment and signed report upload (/api/v1), published feeds "
+            "(/feeds), and the coordinators' indicators (/api/v1/indicators, /export.csv)."
+        ),
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.ctx = context
+    install_error_handlers(app)
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, _exc: LoginRequired) -> Response:
+        return login_required_response(request)
+
+    for router in (
+        enroll.router,
+        reports.router,
+        feeds.router,
+        pages.router,
+        admin_codes.router,
+        admin_users.router,
+        admin_regions.router,
+    ):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Added last = outermost: headers wrap everything, the upload fast path included.
+    app.add_middleware(UploadFastPath, ctx=context)
+    app.add_middleware(HeadersMiddleware, clock=clock)
+    return app

@@ -1,0 +1,1 @@
+"""Coordinators' authentication: passwords, sessions, CSRF tokens, login rate limits."""

@@ -1,0 +1,226 @@
+"""The ``kiosk-server`` command: serve, init-db, and the administrator's one-off tasks."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from kiosk_agent.errors import UserError
+from regional_server.settings import ENV_CONFIG, Settings, SettingsError, load_settings
+
+_DURATION = re.compile(r"(\d+)\s*([dhw]?)")
+
+
+def parse_expiry(value: str) -> int:
+    """Seconds from ``30d``, ``12h``, ``2w`` or a number of days."""
+    match = _DURATION.fullmatch(value.strip().lower())
+    if not match or int(match.group(1)) <= 0:
+        raise UserError(f"--expires {value!r}: use a duration such as 30d, 12h or 2w")
+    unit = {"": 86400, "d": 86400, "h": 3600, "w": 7 * 86400}[match.group(2)]
+    return int(match.group(1)) * unit
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return load_settings(args.config)
+    except SettingsError as e:
+        raise UserError(str(e)) from None
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from regional_server.db.engine import make_engine
+    from regional_server.db.migrate import upgrade
+
+    engine = make_engine(settings)
+    upgrade(engine)
+    return engine
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _engine(settings)
+    print(f"database ready: {settings.db_url.split('@')[-1]}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    _engine(settings).dispose()
+    if args.config:
+        os.environ[ENV_CONFIG] = str(Path(args.config).resolve())
+    uvicorn.run(
+        "regional_server.asgi:create_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        # The app sets Date itself (also under test clients); uvicorn would add a second.
+        date_header=False,
+        server_header=False,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        log_level="info",
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_create_region(args: argparse.Namespace) -> int:
+    from regional_server.store.regions import RegionError, create_region
+
+    engine = _engine(_settings(args))
+    try:
+        with engine.begin() as conn:
+            region = create_region(conn, args.code, args.name, args.country, int(time.time()))
+    except RegionError as e:
+        raise UserError(str(e)) from None
+    print(f"region {region.code} ({region.name}, {region.country}) created")
+    return 0
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != first:
+            raise UserError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from regional_server.store.users import UserError as AccountError
+    from regional_server.store.users import create_user
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    password = _read_password()
+    try:
+        with engine.begin() as conn:
+            user = create_user(
+                conn,
+                args.email,
+                password,
+                args.role,
+                args.region or [],
+                int(time.time()),
+                settings.password_scrypt_n,
+            )
+    except AccountError as e:
+        raise UserError(str(e)) from None
+    regions = ", ".join(user.region_codes) or "all regions"
+    print(f"{user.role} {user.email} created ({regions})")
+    return 0
+
+
+def cmd_create_code(args: argparse.Namespace) -> int:
+    from regional_server.store.codes import MAX_USES, create_code
+    from regional_server.store.regions import get_region
+
+    engine = _engine(_settings(args))
+    if not 1 <= args.uses <= MAX_USES:
+        raise UserError(f"--uses must be from 1 to {MAX_USES}")
+    lifetime = parse_expiry(args.expires)
+    now = int(time.time())
+    with engine.begin() as conn:
+        region = get_region(conn, args.region)
+        if region is None:
+            raise UserError(f"unknown region {args.region}; create it with create-region")
+        code = create_code(conn, region.id, args.uses, now + lifetime, now, None)
+    print(code)
+    return 0
+
+
+def cmd_publish_feed(args: argparse.Namespace) -> int:
+    from regional_server.publish import PublishError, publish_feed
+
+    settings = _settings(args)
+    engine = _engine(settings)
+    try:
+        result = publish_feed(engine, settings.feeds_path, Path(args.bundle), int(time.time()))
+    except PublishError as e:
+        raise UserError(str(e)) from None
+    print(result)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kiosk-server",
+        description="The regional server: kiosk enrollment and reports, feeds, dashboard.",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"YAML settings file (default ${ENV_CONFIG}); KIOSK_SERVER_DB overrides the URL",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the server (migrates the database first)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (1)")
+    p.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="trust X-Forwarded-For from --forwarded-allow-ips (behind a reverse proxy)",
+    )
+    p.add_argument("--forwarded-allow-ips", default="127.0.0.1", help="proxies to trust")
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("init-db", help="create or upgrade the database schema")
+    p.set_defaults(handler=cmd_init_db)
+
+    p = sub.add_parser("create-region", help="add a region")
+    p.add_argument("code", metavar="CODE", help="region code, e.g. KE-NBO")
+    p.add_argument("name", metavar="NAME", help="region name, e.g. Nairobi")
+    p.add_argument("--country", required=True, metavar="CC", help="ISO country code, e.g. KE")
+    p.set_defaults(handler=cmd_create_region)
+
+    p = sub.add_parser(
+        "create-user", help="add a user; the password is prompted for or read from stdin"
+    )
+    p.add_argument("email", metavar="EMAIL")
+    p.add_argument("--role", required=True, choices=("admin", "coordinator"))
+    p.add_argument(
+        "--region", action="append", metavar="CODE", help="a region granted (repeatable)"
+    )
+    p.set_defaults(handler=cmd_create_user)
+
+    p = sub.add_parser("create-enrollment-code", help="make a one-time code; prints it")
+    p.add_argument("--region", required=True, metavar="CODE")
+    p.add_argument("--uses", type=int, default=1, help="how many kiosks may use it (1)")
+    p.add_argument("--expires", default="30d", help="lifetime such as 30d, 12h, 2w (30d)")
+    p.set_defaults(handler=cmd_create_code)
+
+    p = sub.add_parser("publish-feed", help="publish a signed bundle under /feeds")
+    p.add_argument("bundle", metavar="BUNDLEFILE", help="a bundle made by kiosk-agent feed build")
+    p.set_defaults(handler=cmd_publish_feed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except UserError as e:
+        print(f"kiosk-server: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The coordinators' dashboard: server-rendered pages, SVG charts, CSV and JSON."""

@@ -1,0 +1,113 @@
+"""Inline SVG line charts, drawn on the server: no script, no front-end build.
+
+A ``None`` point is a hidden (suppressed) or undefined value: the line breaks there
+rather than pretending to know it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from html import escape
+
+from markupsafe import Markup
+
+# Colour-blind-safe palette (Okabe-Ito).
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+
+
+def nice_step(value: float, intervals: int = 5) -> float:
+    """A round grid step (1, 2 or 5 x 10^n) so that ``intervals`` steps reach ``value``."""
+    if value <= 0:
+        return 1.0
+    target = value / intervals
+    step = 10.0 ** math.floor(math.log10(target))
+    for m in (1, 2, 5, 10):
+        if m * step >= target:
+            return m * step
+    return 10 * step
+
+
+def nice_max(value: float) -> float:
+    """The top of the axis: a whole number of round steps at or above ``value``."""
+    step = nice_step(value)
+    return max(step, math.ceil(value / step - 1e-9) * step)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.0f}" if v >= 10 or v == int(v) else f"{v:.1f}"
+
+
+def line_chart(
+    series: Mapping[str, Sequence[float | int | None]],
+    x_labels: Sequence[str],
+    title: str,
+    *,
+    width: int = 640,
+    height: int = 260,
+    y_max: float | None = None,
+) -> Markup:
+    """An accessible SVG line chart of ``series`` over ``x_labels``; scales to its box."""
+    left, right, top, bottom = 48, 12, 12, 42
+    legend_rows = (len(series) + 2) // 3
+    height += 18 * legend_rows
+    plot_w = width - left - right
+    plot_h = height - top - bottom - 18 * legend_rows
+    values = [v for s in series.values() for v in s if v is not None]
+    ymax = y_max if y_max is not None else nice_max(max(values, default=0))
+    n = max(len(x_labels), 1)
+
+    def x(i: int) -> float:
+        return left + (plot_w * (i + 0.5) / n)
+
+    def y(v: float) -> float:
+        return top + plot_h - plot_h * (v / ymax if ymax else 0)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'class="chart" role="img" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+    ]
+    step = nice_step(ymax)
+    for k in range(round(ymax / step) + 1):
+        v = step * k
+        yy = y(v)
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" '
+            'stroke="#ddd" stroke-width="1"/>'
+            f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end" font-size="11" '
+            f'fill="#444">{_fmt(v)}</text>'
+        )
+    every = max(1, (n + 7) // 8)
+    for i, label in enumerate(x_labels):
+        if i % every == 0 or i == n - 1:
+            parts.append(
+                f'<text x="{x(i):.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
+                f'font-size="11" fill="#444">{escape(label[-3:] if n > 8 else label)}</text>'
+            )
+    for idx, (name, points) in enumerate(series.items()):
+        colour = PALETTE[idx % len(PALETTE)]
+        segments: list[list[tuple[float, float]]] = [[]]
+        for i, point in enumerate(points):
+            if point is None:
+                segments.append([])
+            else:
+                segments[-1].append((x(i), y(float(point))))
+        for seg in segments:
+            if len(seg) > 1:
+                pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in seg)
+                parts.append(
+                    f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>'
+                )
+            for a, b in seg:
+                parts.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2.5" fill="{colour}"/>')
+        row, col = divmod(idx, 3)
+        lx = left + col * (plot_w / 3)
+        ly = top + plot_h + 34 + row * 18
+        parts.append(
+            f'<rect x="{lx:.1f}" y="{ly - 9}" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{lx + 16:.1f}" y="{ly + 1}" font-size="12" fill="#222">'
+            f"{escape(name)}</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -1,0 +1,206 @@
+"""The dashboard's words in English and French; the user picks the language.
+
+``?lang=fr`` on any page sets a cookie; without one, ``Accept-Language`` decides.
+A key missing in a language falls back to English (a test checks none is missing).
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("en", "fr")
+LANG_COOKIE = "ks_lang"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "app_title": "Café safety indicators",
+        "login_title": "Sign in",
+        "email": "E-mail",
+        "password": "Password",
+        "sign_in": "Sign in",
+        "sign_out": "Sign out",
+        "bad_login": "Wrong e-mail or password.",
+        "bad_csrf": "The form expired. Please try again.",
+        "locked_out": "Too many attempts. Try again in {minutes} min.",
+        "dashboard": "Dashboard",
+        "admin_users": "Users",
+        "admin_regions": "Regions",
+        "admin_codes": "Enrollment codes",
+        "filters": "Filters",
+        "region": "Region",
+        "all_regions": "All my regions",
+        "country": "Country",
+        "all_countries": "All countries",
+        "date_from": "From",
+        "date_to": "To",
+        "apply": "Show",
+        "download_csv": "Download CSV",
+        "json": "JSON",
+        "weekly_title": "Indicators per week",
+        "blocked_title": "Blocked attempts by category",
+        "regions_title": "Regions",
+        "week": "Week",
+        "total": "Total",
+        "sessions": "Sessions",
+        "notices_shown": "Notices shown",
+        "notices_acknowledged": "Notices acknowledged",
+        "ack_rate": "Acknowledgement rate (%)",
+        "blocked": "Blocked attempts",
+        "blocked_per_1000": "Blocked per 1,000 sessions",
+        "tamper": "Tamper attempts",
+        "tamper_per_1000": "Tamper per 1,000 sessions",
+        "p2p": "P2P sightings",
+        "per_1000": "per 1,000 sessions",
+        "kiosks_enrolled": "Kiosks enrolled",
+        "kiosks_active": "Active (7 days)",
+        "kiosks_on_newest": "On newest list",
+        "coverage_title": "Kiosk coverage",
+        "chart_blocked": "Blocked attempts per week, by category",
+        "chart_ack": "Notice acknowledgement rate per week (%)",
+        "silent_title": "Kiosks silent for more than {days} days",
+        "silent_none": "Every kiosk has reported in the last {days} days.",
+        "silent_more": "{shown} of {total} shown.",
+        "kiosk_id": "Kiosk",
+        "cafe_name": "Café",
+        "last_report": "Last report",
+        "never": "never (enrolled {date})",
+        "suppressed_note": (
+            "Counts below {threshold} are shown as <{threshold}; some other cells are hidden "
+            "too, so that a hidden count cannot be worked out from the totals."
+        ),
+        "no_data": "No reports in this period.",
+        "no_regions": "No region is granted to your account yet; ask an administrator.",
+        "role": "Role",
+        "regions": "Regions",
+        "active": "Active",
+        "save": "Save",
+        "create": "Create",
+        "new_user": "New user",
+        "new_region": "New region",
+        "new_code": "New enrollment code",
+        "code": "Code",
+        "name": "Name",
+        "uses": "Uses",
+        "uses_left": "Uses left",
+        "expires": "Expires",
+        "expires_days": "Valid for (days)",
+        "revoke": "Revoke",
+        "revoked": "revoked",
+        "code_created": "New code (shown only once): {code}",
+        "saved": "Saved.",
+        "yes": "yes",
+        "no": "no",
+        "language": "Language",
+        "signed_in_as": "Signed in as {email}",
+        "latest_lists": "Newest list versions",
+    },
+    "fr": {
+        "app_title": "Indicateurs de sécurité des cybercafés",
+        "login_title": "Connexion",
+        "email": "Adresse e-mail",
+        "password": "Mot de passe",
+        "sign_in": "Se connecter",
+        "sign_out": "Se déconnecter",
+        "bad_login": "Adresse e-mail ou mot de passe incorrect.",
+        "bad_csrf": "Le formulaire a expiré. Veuillez réessayer.",
+        "locked_out": "Trop de tentatives. Réessayez dans {minutes} min.",
+        "dashboard": "Tableau de bord",
+        "admin_users": "Utilisateurs",
+        "admin_regions": "Régions",
+        "admin_codes": "Codes d'inscription",
+        "filters": "Filtres",
+        "region": "Région",
+        "all_regions": "Toutes mes régions",
+        "country": "Pays",
+        "all_countries": "Tous les pays",
+        "date_from": "Du",
+        "date_to": "Au",
+        "apply": "Afficher",
+        "download_csv": "Télécharger le CSV",
+        "json": "JSON",
+        "weekly_title": "Indicateurs par semaine",
+        "blocked_title": "Tentatives bloquées par catégorie",
+        "regions_title": "Régions",
+        "week": "Semaine",
+        "total": "Total",
+        "sessions": "Sessions",
+        "notices_shown": "Avis affichés",
+        "notices_acknowledged": "Avis acceptés",
+        "ack_rate": "Taux d'acceptation (%)",
+        "blocked": "Tentatives bloquées",
+        "blocked_per_1000": "Bloquées pour 1 000 sessions",
+        "tamper": "Tentatives de contournement",
+        "tamper_per_1000": "Contournements pour 1 000 sessions",
+        "p2p": "Détections P2P",
+        "per_1000": "pour 1 000 sessions",
+        "kiosks_enrolled": "Postes inscrits",
+        "kiosks_active": "Actifs (7 jours)",
+        "kiosks_on_newest": "Liste à jour",
+        "coverage_title": "Couverture des postes",
+        "chart_blocked": "Tentatives bloquées par semaine et par catégorie",
+        "chart_ack": "Taux d'acceptation des avis par semaine (%)",
+        "silent_title": "Postes silencieux depuis plus de {days} jours",
+        "silent_none": "Tous les postes ont envoyé un rapport ces {days} derniers jours.",
+        "silent_more": "{shown} sur {total} affichés.",
+        "kiosk_id": "Poste",
+        "cafe_name": "Cybercafé",
+        "last_report": "Dernier rapport",
+        "never": "jamais (inscrit le {date})",
+        "suppressed_note": (
+            "Les nombres inférieurs à {threshold} sont affichés <{threshold} ; d'autres "
+            "cases sont masquées aussi, pour qu'aucun nombre masqué ne se déduise des totaux."
+        ),
+        "no_data": "Aucun rapport sur cette période.",
+        "no_regions": "Aucune région n'est encore attribuée à votre compte ; "
+        "demandez à un administrateur.",
+        "role": "Rôle",
+        "regions": "Régions",
+        "active": "Actif",
+        "save": "Enregistrer",
+        "create": "Créer",
+        "new_user": "Nouvel utilisateur",
+        "new_region": "Nouvelle région",
+        "new_code": "Nouveau code d'inscription",
+        "code": "Code",
+        "name": "Nom",
+        "uses": "Utilisations",
+        "uses_left": "Utilisations restantes",
+        "expires": "Expire le",
+        "expires_days": "Valable (jours)",
+        "revoke": "Révoquer",
+        "revoked": "révoqué",
+        "code_created": "Nouveau code (affiché une seule fois) : {code}",
+        "saved": "Enregistré.",
+        "yes": "oui",
+        "no": "non",
+        "language": "Langue",
+        "signed_in_as": "Connecté : {email}",
+        "latest_lists": "Dernières versions des listes",
+    },
+}
+
+
+def translate(lang: str, key: str, **values: object) -> str:
+    """The text of ``key`` in ``lang`` (English if missing), with ``values`` filled in."""
+    text = MESSAGES.get(lang, MESSAGES["en"]).get(key) or MESSAGES["en"].get(key, key)
+    return text.format(**values) if values else text
+
+
+def choose_language(query: str | None, cookie: str | None, accept_language: str | None) -> str:
+    """The page language: ``?lang=``, then the cookie, then ``Accept-Language``, then en."""
+    for candidate in (query, cookie):
+        if candidate in LANGUAGES:
+            return candidate
+    for part in (accept_language or "").split(",")[:10]:
+        tag = part.split(";")[0].strip().lower()[:2]
+        if tag in LANGUAGES:
+            return tag
+    return "en"
+
+
+def column_label(lang: str, key: str) -> str:
+    """Label of an indicator column, including ``blocked.<category>`` columns."""
+    if key.startswith("blocked.") and key.endswith(".per_1000"):
+        category = key[len("blocked.") : -len(".per_1000")]
+        return f"{category} ({translate(lang, 'per_1000')})"
+    if key.startswith("blocked."):
+        return key[len("blocked.") :]
+    return translate(lang, key)

@@ -1,0 +1,252 @@
+"""Login, logout, the dashboard page, and the same data as CSV and JSON."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from regional_server.api.errors import ApiError
+from regional_server.auth.csrf import tokens_match
+from regional_server.auth.passwords import dummy_hash, verify_password
+from regional_server.auth.ratelimit import (
+    clear_failures,
+    failure_keys,
+    failure_limits,
+    latest_lock,
+    record_failure,
+)
+from regional_server.auth.sessions import (
+    PRELOGIN_COOKIE,
+    SESSION_COOKIE,
+    CurrentUser,
+    create_session,
+    end_session,
+    new_token,
+)
+from regional_server.context import ServerContext, get_ctx
+from regional_server.dashboard.charts import line_chart
+from regional_server.dashboard.export import to_csv, to_json
+from regional_server.dashboard.filters import FilterError, Filters, parse_filters
+from regional_server.dashboard.i18n import translate
+from regional_server.dashboard.view import DashboardData, build_dashboard
+from regional_server.store.users import credentials
+from regional_server.web import check_csrf, language_of, optional_user, render, require_user
+
+router = APIRouter()
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after login: only a path on this site (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target[:2000]
+
+
+def _login_page(
+    request: Request, ctx: ServerContext, *, error: str = "", status: int = 200, next_url: str = "/"
+) -> Response:
+    token = request.cookies.get(PRELOGIN_COOKIE)
+    fresh = not token or len(token) > 100
+    if fresh:
+        token = new_token()
+    response = render(
+        request,
+        "login.html",
+        {"csrf_token": token, "error": error, "next": safe_next(next_url)},
+        status=status,
+    )
+    if fresh:
+        response.set_cookie(
+            PRELOGIN_COOKIE,
+            token or "",
+            httponly=True,
+            samesite="strict",
+            secure=ctx.settings.secure_cookies,
+            path="/login",
+        )
+    return response
+
+
+@router.get("/login", include_in_schema=False)
+def login_form(
+    request: Request,
+    ctx: Annotated[ServerContext, Depends(get_ctx)],
+    user: Annotated[CurrentUser | None, Depends(optional_user)],
+    next: Annotated[str, Query(max_length=2000)] = "/",
+) -> Response:
+    if user is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return _login_page(request, ctx, next_url=next)
+
+
+@router.post("/login", include_in_schema=False)
+def login_submit(
+    request: Request,
+    ctx: Annotated[ServerContext, Depends(get_ctx)],
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    lang = language_of(request)
+    if not tokens_match(request.cookies.get(PRELOGIN_COOKIE), csrf_token):
+        return _login_page(
+            request, ctx, error=translate(lang, "bad_csrf"), status=403, next_url=next
+        )
+    settings = ctx.settings
+    client = request.client.host if request.client else "unknown"
+    now = ctx.now()
+    limits = failure_limits(email, client, settings.login_max_failures)
+    with ctx.engine.connect() as conn:
+        wait = latest_lock(conn, limits, now, settings.login_window_seconds)
+        cred = credentials(conn, email)
+    if wait:
+        message = translate(lang, "locked_out", minutes=math.ceil(wait / 60))
+        response = _login_page(request, ctx, error=message, status=429, next_url=next)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    # Verify against a dummy hash for unknown accounts: the same time either way.
+    ok = verify_password(password, cred[1] if cred else dummy_hash())
+    if not (ok and cred and cred[2]):
+        with ctx.engine.begin() as conn:
+            record_failure(conn, failure_keys(email, client), now, settings.login_window_seconds)
+        return _login_page(
+            request, ctx, error=translate(lang, "bad_login"), status=401, next_url=next
+        )
+    with ctx.engine.begin() as conn:
+        clear_failures(conn, email)
+        token = create_session(conn, cred[0], now, settings.session_hours)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(settings.session_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+    )
+    response.delete_cookie(PRELOGIN_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+def logout(
+    request: Request,
+    user: Annotated[CurrentUser, Depends(require_user)],
+    ctx: Annotated[ServerContext, Depends(get_ctx)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    check_csrf(user, csrf_token)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    with ctx.engine.begin() as conn:
+        end_session(conn, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+def load_view(
+    ctx: ServerContext,
+    user: CurrentUser,
+    region: list[str],
+    country: str | None,
+    date_from: str | None,
+    date_to: str | None,
+) -> DashboardData:
+    """Parse the filters and gather the view; bad filters become 400/404 errors."""
+    now = ctx.now()
+    today = datetime.fromtimestamp(now, UTC).date()
+    try:
+        filters: Filters = parse_filters(region, country, date_from, date_to, today)
+        with ctx.engine.connect() as conn:
+            return build_dashboard(
+                conn,
+                user,
+                filters,
+                now,
+                ctx.settings.suppression_threshold,
+                ctx.settings.silent_after_days,
+            )
+    except FilterError as e:
+        raise ApiError(e.status, "not_found" if e.status == 404 else "bad_filter", str(e)) from None
+
+
+_REGION_Q = Query([], max_length=40)
+_COUNTRY_Q = Query(None, max_length=8)
+_FROM_Q = Query(None, alias="from", max_length=20)
+_TO_Q = Query(None, alias="to", max_length=20)
+
+
+@router.get("/", include_in_schema=False)
+def dashboard(
+    request: Request,
+    user: Annotated[CurrentUser, Depends(require_user)],
+    ctx: Annotated[ServerContext, Depends(get_ctx)],
+    region: list[str] = _REGION_Q,
+    country: str | None = _COUNTRY_Q,
+    date_from: str | None = _FROM_Q,
+    date_to: str | None = _TO_Q,
+) -> Response:
+    data = load_view(ctx, user, region, country, date_from, date_to)
+    lang = language_of(request)
+    ind = data.indicators
+    labels = data.week_labels
+    charts = {
+        "blocked": line_chart(ind.blocked_series, labels, translate(lang, "chart_blocked")),
+        "ack": line_chart(
+            {translate(lang, "ack_rate"): ind.ack_rate_series},
+            labels,
+            translate(lang, "chart_ack"),
+            y_max=100,
+        ),
+    }
+    return render(
+        request,
+        "dashboard.html",
+        {"data": data, "ind": ind, "charts": charts, "query": data.filters.query()},
+        user=user,
+    )
+
+
+@router.get(
+    "/export.csv",
+    summary="The dashboard's cells as CSV (long format: table,row,column,value)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, 400: {}, 401: {}, 404: {}},
+)
+def export_csv(
+    user: Annotated[CurrentUser, Depends(require_user)],
+    ctx: Annotated[ServerContext, Depends(get_ctx)],
+    region: list[str] = _REGION_Q,
+    country: str | None = _COUNTRY_Q,
+    date_from: str | None = _FROM_Q,
+    date_to: str | None = _TO_Q,
+) -> Response:
+    data = load_view(ctx, user, region, country, date_from, date_to)
+    name = f"indicators_{data.filters.date_from}_{data.filters.date_to}.csv"
+    return Response(
+        to_csv(data),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get(
+    "/api/v1/indicators",
+    summary="The dashboard's indicators as JSON (same parameters as the page)",
+    responses={400: {}, 401: {}, 404: {}},
+)
+def indicators_json(
+    user: Annotated[CurrentUser, Depends(require_user)],
+    ctx: Annotated[ServerContext, Depends(get_ctx)],
+    region: list[str] = _REGION_Q,
+    country: str | None = _COUNTRY_Q,
+    date_from: str | None = _FROM_Q,
+    date_to: str | None = _TO_Q,
+) -> JSONResponse:
+    data = load_view(ctx, user, region, country, date_from, date_to)
+    return JSONResponse(to_json(data))

@@ -1,0 +1,77 @@
+"""Everything one dashboard view shows, gathered from the rollups (never raw reports)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Connection
+
+from regional_server.auth.sessions import CurrentUser
+from regional_server.dashboard.filters import Filters, select_regions
+from regional_server.indicators import Coverage, Indicators, compute_indicators
+from regional_server.rollup import week_label, weeks_between
+from regional_server.store.kiosks import SilentKiosk, coverage, newest_versions, silent_kiosks
+from regional_server.store.regions import Region, list_regions
+from regional_server.store.rollups import totals_by_region, totals_by_week
+
+SILENT_SHOWN = 200
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    filters: Filters
+    allowed_regions: list[Region]
+    regions: list[Region]
+    weeks: list[date]
+    indicators: Indicators
+    silent_total: int
+    silent: list[SilentKiosk]
+    newest: dict[str, int]
+    silent_days: int
+
+    @property
+    def week_labels(self) -> list[str]:
+        return [week_label(w) for w in self.weeks]
+
+    @property
+    def countries(self) -> list[str]:
+        return sorted({r.country for r in self.allowed_regions})
+
+
+def build_dashboard(
+    conn: Connection,
+    user: CurrentUser,
+    filters: Filters,
+    now: int,
+    threshold: int,
+    silent_days: int = 7,
+) -> DashboardData:
+    """Gather the indicators, coverage and silent kiosks for ``user`` and ``filters``.
+
+    Raises ``FilterError`` (404) for a region outside the user's grant.
+    """
+    allowed = list_regions(conn, user.region_ids)
+    regions = select_regions(filters, allowed)
+    ids = frozenset(r.id for r in regions)
+    weeks = weeks_between(filters.date_from, filters.date_to)
+    by_week = totals_by_week(conn, ids, weeks[0], weeks[-1]) if ids else {}
+    by_region = totals_by_region(conn, ids, weeks[0], weeks[-1]) if ids else {}
+    cov = coverage(conn, ids, now) if ids else {}
+    indicators = compute_indicators(
+        [(week_label(w), by_week.get(w, {})) for w in weeks],
+        [(r.code, r.name, by_region.get(r.id, {}), cov.get(r.id, Coverage())) for r in regions],
+        threshold,
+    )
+    total, silent = silent_kiosks(conn, ids, now, silent_days, SILENT_SHOWN) if ids else (0, [])
+    return DashboardData(
+        filters,
+        allowed,
+        regions,
+        weeks,
+        indicators,
+        total,
+        silent,
+        newest_versions(conn) if ids else {},
+        silent_days,
+    )

@@ -1,0 +1,1 @@
+"""Storage: table definitions, engine creation (SQLite or PostgreSQL) and migrations."""

@@ -1,0 +1,142 @@
+"""The tables, as SQLAlchemy Core ``Table`` objects (ingest runs on Core for speed).
+
+Times are Unix seconds in ``BigInteger`` columns: SQLite has no time zones, and one
+representation on both databases keeps comparisons and indexes simple. The migration
+in ``regional_server/migrations/versions`` creates exactly these tables.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+regions = Table(
+    "regions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("country", String(2), nullable=False, index=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+user_regions = Table(
+    "user_regions",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("region_id", Integer, ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    # Only a hash of the cookie value is stored: a copy of the database opens no session.
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(400), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_login_failures_key_at", "key", "at"),
+)
+
+enrollment_codes = Table(
+    "enrollment_codes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(8), nullable=False),
+    Column("region_id", Integer, ForeignKey("regions.id", ondelete="CASCADE"), nullable=False),
+    Column("uses_left", Integer, nullable=False),
+    Column("uses_total", Integer, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+kiosks = Table(
+    "kiosks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("region_id", Integer, ForeignKey("regions.id", ondelete="CASCADE"), nullable=False),
+    Column("public_key", String(100), nullable=False, unique=True),
+    Column("cafe_name", String(200), nullable=False),
+    Column("agent_version", String(32), nullable=False),
+    Column("enrolled_at", BigInteger, nullable=False),
+    Column("last_report_at", BigInteger, nullable=True),
+    Index("ix_kiosks_region_last_report", "region_id", "last_report_at"),
+)
+
+kiosk_feeds = Table(
+    "kiosk_feeds",
+    metadata,
+    Column("kiosk_id", String(64), ForeignKey("kiosks.id", ondelete="CASCADE"), primary_key=True),
+    Column("list_id", String(64), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    # The kiosk's UUID: the unique key makes a retried upload count once.
+    Column("report_id", String(36), primary_key=True),
+    Column("kiosk_id", String(64), ForeignKey("kiosks.id", ondelete="CASCADE"), nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("period_start", BigInteger, nullable=False),
+    Column("period_days", Float, nullable=False),
+    Column("counts", Text, nullable=False),
+    Column("agent_version", String(32), nullable=False),
+    Column("feed_versions", Text, nullable=False),
+)
+
+rollup_weekly = Table(
+    "rollup_weekly",
+    metadata,
+    Column("region_id", Integer, ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True),
+    Column("week_start", Date, primary_key=True),
+    Column("counter", String(64), primary_key=True),
+    Column("country", String(2), nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Index("ix_rollup_country_week", "country", "week_start"),
+)
+
+feed_lists = Table(
+    "feed_lists",
+    metadata,
+    Column("list_id", String(64), primary_key=True),
+    Column("latest_version", BigInteger, nullable=False),
+    Column("published_at", BigInteger, nullable=False),
+)

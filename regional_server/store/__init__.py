@@ -1,0 +1,1 @@
+"""Database operations, one concept per module; callers pass a Connection (in a transaction)."""

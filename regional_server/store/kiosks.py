@@ -1,0 +1,188 @@
+"""Enrolled kiosks: enrollment, the key an upload is checked against, coverage, silence."""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, exists, func, insert, select, union_all
+
+from kiosk_agent.reporting.schema import EnrollRequest, EnrollResponse
+from regional_server.db.models import feed_lists, kiosk_feeds, kiosks, regions
+from regional_server.indicators import Coverage
+from regional_server.store.codes import CodeError, check_code_region, redeem_code
+
+_PUBLIC_KEY = re.compile(r"ed25519:([A-Za-z0-9+/]{43}=)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_VERSION = re.compile(r"[A-Za-z0-9_.+-]{0,32}")
+DAY = 86400
+
+
+class EnrollError(ValueError):
+    """An enrollment refused; ``code`` is a short reason, the message says what to do."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True)
+class KioskAuth:
+    """What verifying and storing an upload needs to know about its kiosk."""
+
+    kiosk_id: str
+    public_key: bytes
+    region_id: int
+    country: str
+
+
+@dataclass(frozen=True)
+class SilentKiosk:
+    kiosk_id: str
+    cafe_name: str
+    region_code: str
+    last_report_at: int | None
+    enrolled_at: int
+
+
+def parse_public_key(value: str) -> bytes:
+    """The 32 raw bytes of an ``ed25519:BASE64`` key, or ``EnrollError``."""
+    match = _PUBLIC_KEY.fullmatch(value) if isinstance(value, str) else None
+    raw = base64.b64decode(match.group(1)) if match else b""
+    if len(raw) != 32:
+        raise EnrollError("bad_public_key", "public_key must be ed25519:<base64 of 32 bytes>")
+    return raw
+
+
+def new_kiosk_id() -> str:
+    # Pseudonymous and unguessable: it names no café, PC or person.
+    return "k-" + secrets.token_hex(8)
+
+
+def enroll(conn: Connection, request: EnrollRequest, now: int) -> EnrollResponse:
+    """Enroll a kiosk with a one-time code; a retry with the same key gets the same id."""
+    parse_public_key(request.public_key)
+    cafe = _CONTROL.sub("", request.cafe_name).strip()[:200]
+    version = request.agent_version if _VERSION.fullmatch(request.agent_version or "") else ""
+    existing = conn.execute(
+        select(kiosks.c.id, kiosks.c.region_id).where(kiosks.c.public_key == request.public_key)
+    ).first()
+    if existing is not None:
+        # The kiosk lost our answer and retried: same code, same key -> same kiosk, and
+        # the retry does not use up another use of the code.
+        if check_code_region(conn, request.code, now) != existing.region_id:
+            raise EnrollError("key_enrolled", "this public key is already enrolled", 409)
+        return _response(conn, existing.id, existing.region_id)
+    try:
+        region_id = redeem_code(conn, request.code, now)
+    except CodeError as e:
+        raise EnrollError(e.code, str(e), 403) from None
+    kiosk_id = new_kiosk_id()
+    conn.execute(
+        insert(kiosks).values(
+            id=kiosk_id,
+            region_id=region_id,
+            public_key=request.public_key,
+            cafe_name=cafe,
+            agent_version=version,
+            enrolled_at=now,
+            last_report_at=None,
+        )
+    )
+    return _response(conn, kiosk_id, region_id)
+
+
+def _response(conn: Connection, kiosk_id: str, region_id: int) -> EnrollResponse:
+    row = conn.execute(select(regions).where(regions.c.id == region_id)).one()
+    return EnrollResponse(kiosk_id=kiosk_id, region=row.code, country=row.country)
+
+
+def kiosk_auth(conn: Connection, kiosk_id: str) -> KioskAuth | None:
+    row = conn.execute(
+        select(kiosks.c.public_key, kiosks.c.region_id, regions.c.country)
+        .join(regions, regions.c.id == kiosks.c.region_id)
+        .where(kiosks.c.id == kiosk_id)
+    ).first()
+    if row is None:
+        return None
+    return KioskAuth(kiosk_id, parse_public_key(row.public_key), row.region_id, row.country)
+
+
+def _newest_subquery() -> Any:
+    both = union_all(
+        select(kiosk_feeds.c.list_id, func.max(kiosk_feeds.c.version).label("v")).group_by(
+            kiosk_feeds.c.list_id
+        ),
+        select(feed_lists.c.list_id, feed_lists.c.latest_version.label("v")),
+    ).subquery()
+    return select(both.c.list_id, func.max(both.c.v).label("v")).group_by(both.c.list_id)
+
+
+def newest_versions(conn: Connection) -> dict[str, int]:
+    """The newest version of each list: published here, or reported by any kiosk."""
+    return {r[0]: int(r[1]) for r in conn.execute(_newest_subquery())}
+
+
+def coverage(conn: Connection, region_ids: frozenset[int], now: int) -> dict[int, Coverage]:
+    """Per region: kiosks enrolled, reporting in the last 7 days, on the newest lists.
+
+    A kiosk is on the newest lists when it reported at least one list and every list
+    it reported is at the newest version known for that list.
+    """
+    ids = sorted(region_ids)
+    active_since = now - 7 * DAY
+    counts = conn.execute(
+        select(
+            kiosks.c.region_id,
+            func.count(),
+            func.sum(case((kiosks.c.last_report_at > active_since, 1), else_=0)),
+        )
+        .where(kiosks.c.region_id.in_(ids))
+        .group_by(kiosks.c.region_id)
+    )
+    out = {i: Coverage() for i in ids}
+    for region_id, enrolled, active in counts:
+        out[region_id] = Coverage(int(enrolled), int(active or 0), 0)
+    newest = _newest_subquery().subquery()
+    has_any = exists().where(kiosk_feeds.c.kiosk_id == kiosks.c.id)
+    outdated = exists().where(
+        and_(
+            kiosk_feeds.c.kiosk_id == kiosks.c.id,
+            kiosk_feeds.c.list_id == newest.c.list_id,
+            kiosk_feeds.c.version < newest.c.v,
+        )
+    )
+    rows = conn.execute(
+        select(kiosks.c.region_id, func.count())
+        .where(kiosks.c.region_id.in_(ids), has_any, ~outdated)
+        .group_by(kiosks.c.region_id)
+    )
+    for region_id, on_newest in rows:
+        c = out[region_id]
+        out[region_id] = Coverage(c.enrolled, c.active, int(on_newest))
+    return out
+
+
+def silent_kiosks(
+    conn: Connection, region_ids: frozenset[int], now: int, days: int = 7, limit: int = 500
+) -> tuple[int, list[SilentKiosk]]:
+    """Kiosks with no report for more than ``days`` days (never-reporting ones once they
+    have been enrolled that long): the total, and the ``limit`` silent the longest."""
+    since = now - days * DAY
+    last = func.coalesce(kiosks.c.last_report_at, kiosks.c.enrolled_at)
+    where = (kiosks.c.region_id.in_(sorted(region_ids)), last <= since)
+    total = conn.execute(select(func.count()).select_from(kiosks).where(*where)).scalar_one()
+    rows = conn.execute(
+        select(kiosks, regions.c.code.label("region_code"))
+        .join(regions, regions.c.id == kiosks.c.region_id)
+        .where(*where)
+        .order_by(last, kiosks.c.id)
+        .limit(limit)
+    )
+    return int(total), [
+        SilentKiosk(r.id, r.cafe_name, r.region_code, r.last_report_at, r.enrolled_at) for r in rows
+    ]

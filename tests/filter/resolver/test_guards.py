@@ -1,0 +1,134 @@
+"""Bypass guard and blocklist links with a mock ``next`` and a fake index."""
+
+from __future__ import annotations
+
+import dns.message
+import dns.rcode
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
+from kiosk_agent.filter.resolver.blocklist import Blocklist, host_hashes
+from kiosk_agent.filter.resolver.bypass_guard import BypassGuard
+from kiosk_agent.filter.resolver.handler import Answer
+from kiosk_agent.filter.resolver.wire import Query, parse_query
+from kiosk_agent.reporting.events import Blocked, Event, EventBus, TamperDetected
+from tests.filter.resolver.helpers import FakeIndex
+
+
+class Next:
+    name = "next"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def resolve(self, query: Query) -> Answer:
+        self.seen.append(query.name)
+        return b"passed"
+
+    def status(self) -> dict[str, object]:
+        return {}
+
+
+def q(name: str, rdtype: str = "A") -> Query:
+    return parse_query(bytes(dns.message.make_query(name, rdtype).to_wire()))
+
+
+def msg(answer: Answer) -> dns.message.Message:
+    assert isinstance(answer, bytes)
+    return dns.message.from_wire(answer)
+
+
+def collect(bus: EventBus) -> list[Event]:
+    events: list[Event] = []
+    bus.subscribe(events.append)
+    return events
+
+
+def test_canary_and_doh_hosts() -> None:
+    bus, nxt = EventBus(), Next()
+    events = collect(bus)
+    guard = BypassGuard(nxt, ["dns.google", "Cloudflare-DNS.com."], BlockAnswers(), bus)
+    assert msg(guard.resolve(q("use-application-dns.net."))).rcode() == dns.rcode.NXDOMAIN
+    assert events == []  # the canary is routine, not tampering
+    assert msg(guard.resolve(q("DNS.GOOGLE"))).rcode() == dns.rcode.NXDOMAIN
+    assert msg(guard.resolve(q("mozilla.cloudflare-dns.com", "AAAA"))).rcode() == 3
+    assert events == [Blocked("bypass"), TamperDetected("doh")] * 2
+    assert guard.resolve(q("example.org")) == b"passed"
+    assert guard.resolve(q("notdns.google.example")) == b"passed"
+
+
+def test_no_doh_hosts_passes_through() -> None:
+    nxt = Next()
+    guard = BypassGuard(nxt, [], BlockAnswers())
+    assert guard.resolve(q("dns.google")) == b"passed"
+
+
+def test_blocklist_blocks_every_type_and_subdomains() -> None:
+    bus, nxt = EventBus(), Next()
+    events = collect(bus)
+    index = FakeIndex({"blocked.test": "csam"})
+    link = Blocklist(nxt, lambda: index, BlockAnswers(ttl=60), bus)
+    for name, rdtype in [
+        ("blocked.test", "A"),
+        ("WWW.Blocked.Test.", "MX"),
+        ("x.blocked.test", "TXT"),
+    ]:
+        r = msg(link.resolve(q(name, rdtype)))
+        assert r.rcode() == dns.rcode.NXDOMAIN
+        assert r.authority[0].ttl == 60
+    assert events == [Blocked("csam")] * 3
+    assert link.resolve(q("notblocked.test")) == b"passed"
+
+
+def test_blocklist_without_index_passes_through() -> None:
+    link = Blocklist(Next(), lambda: None, BlockAnswers())
+    assert link.resolve(q("blocked.test")) == b"passed"
+
+
+def test_sinkhole_answers() -> None:
+    index = FakeIndex({"blocked.test": "csam"})
+    link = Blocklist(Next(), lambda: index, BlockAnswers("sinkhole", "127.0.0.9", ttl=60))
+    a = msg(link.resolve(q("blocked.test", "A")))
+    assert a.rcode() == 0 and a.answer[0][0].address == "127.0.0.9" and a.answer[0].ttl == 60
+    aaaa = msg(link.resolve(q("blocked.test", "AAAA")))
+    assert aaaa.rcode() == 0 and not aaaa.answer  # NODATA: the block page has no IPv6
+    mx = msg(link.resolve(q("blocked.test", "MX")))
+    assert mx.rcode() == 0 and not mx.answer
+
+
+def test_repeated_attempts_count_once() -> None:
+    clock = [0.0]
+    recent = RecentNames(window=10, clock=lambda: clock[0])
+    assert recent.first("a.test") and not recent.first("a.test")
+    clock[0] = 11
+    assert recent.first("a.test")
+
+
+def test_failing_subscriber_never_reaches_the_resolver() -> None:
+    bus = EventBus()
+
+    def boom(_: Event) -> None:
+        raise RuntimeError("toast crashed")
+
+    bus.subscribe(boom)
+    link = Blocklist(Next(), lambda: FakeIndex({"b.test": "c"}), BlockAnswers(), bus)
+    assert msg(link.resolve(q("b.test"))).rcode() == 3
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.from_regex(r"[a-z0-9_-]{1,12}(\.[a-z0-9_-]{1,12}){0,7}", fullmatch=True))
+def test_fast_host_hashes_equal_the_index_canonical_ones(name: str) -> None:
+    from kiosk_agent.filter.urls import hash_int, host_expressions
+
+    fast = host_hashes(name)
+    if fast is not None:
+        assert fast == [hash_int(e) for e in host_expressions(name)]
+    else:
+        assert not name[0].isalpha()
+
+
+def test_names_needing_canonicalization_take_the_general_path() -> None:
+    for name in ("1.2.3.4", "0x7f.1", "xn--caf-dma.test", "a..b", "é.test"):
+        if host_hashes(name) is not None:
+            assert name == "xn--caf-dma.test"  # punycode is already canonical

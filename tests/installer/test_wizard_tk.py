@@ -1,0 +1,94 @@
+"""The wizard window on a virtual screen (Xvfb)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from kiosk_agent.installer.answers import Answers
+from kiosk_agent.installer.wizard import Current
+from kiosk_agent.pin import hash_pin
+from tests.conftest import require_tool
+
+
+@pytest.fixture(scope="session")
+def display() -> Iterator[str]:
+    """One virtual screen for the session: Tk keeps its X connection open after destroy(),
+    and Xlib ends the process if that server goes away under it."""
+    xvfb = require_tool("Xvfb")
+    proc = subprocess.Popen(
+        [xvfb, "-displayfd", "1", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    number = proc.stdout.readline().strip()
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = f":{number}"
+    try:
+        yield os.environ["DISPLAY"]
+    finally:
+        if old is None:
+            del os.environ["DISPLAY"]
+        else:
+            os.environ["DISPLAY"] = old
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+def test_form_validates_and_returns_answers(display: str) -> None:
+    import tkinter as tk
+
+    from kiosk_agent.installer.wizard_tk import WizardWindow
+
+    root = tk.Tk()
+    try:
+        w = WizardWindow(root, Current(), "en")
+        got: list[Answers] = []
+        w.on_submit = got.append
+        w.vars["cafe_name"].set("Sunrise")
+        w.vars["country"].set("ke")
+        w.vars["region"].set("KE-NBO")
+        w.vars["languages"].set("sw en")
+        w.vars["pin"].set("4821")
+        w.vars["pin_again"].set("4822")
+        w.submit()
+        assert got == [] and "not the same" in w.problem.cget("text")
+        w.vars["pin_again"].set("4821")
+        w.vars["country"].set("Kenya")
+        w.submit()
+        assert got == [] and "two capital letters" in w.problem.cget("text")
+        w.vars["country"].set("ke")
+        w.submit()
+        assert len(got) == 1
+        a = got[0]
+        assert (a.country, a.languages, a.pin, a.server) == ("KE", ("sw", "en"), "4821", None)
+        assert w.button.cget("state") == "disabled"
+    finally:
+        root.destroy()
+
+
+def test_repair_keeps_the_pin_and_relabels_on_language_change(display: str) -> None:
+    import tkinter as tk
+
+    from kiosk_agent.installer.wizard_tk import WizardWindow
+
+    stored = hash_pin("4821")
+    root = tk.Tk()
+    try:
+        w = WizardWindow(root, Current("Sunrise", "KE", "KE-NBO", ("sw",), stored), "en")
+        got: list[Answers] = []
+        w.on_submit = got.append
+        assert w.vars["cafe_name"].get() == "Sunrise"
+        assert "Enter keeps" in w.labels["pin"].cget("text")
+        w.submit()
+        assert got[0].pin is None and got[0].pin_scrypt == stored
+        w.append("[1/9] Copy the program")
+        assert "[1/9]" in w.log.get("1.0", "end")
+    finally:
+        root.destroy()

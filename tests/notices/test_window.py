@@ -1,0 +1,190 @@
+"""The real notice window on a private Xvfb: every locale drawn, countdown, language switch,
+keyboard, right-to-left layout, both screen sizes, and the `notices show` command."""
+
+from __future__ import annotations
+
+import os
+import time
+import tkinter as tk
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops
+
+from kiosk_agent.notices.countries import country_for
+from kiosk_agent.notices.layout import BACKGROUND
+from kiosk_agent.notices.locales import shipped_codes
+from kiosk_agent.notices.window import NoticeWindow
+from kiosk_agent.reporting.events import Event, NoticeAcknowledged, NoticeShown
+from tests.conftest import REPO_ROOT, run_cli
+from tests.notices.xvfb import shared_xvfb
+
+SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+UPDATE_SCREENSHOTS = os.environ.get("KIOSK_UPDATE_SCREENSHOTS") == "1"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def display() -> str:
+    return shared_xvfb(1024, 768)
+
+
+@pytest.fixture
+def root(display: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tk.Tk]:
+    monkeypatch.setenv("DISPLAY", display)
+    r = tk.Tk()
+    r.withdraw()
+    try:
+        yield r
+    finally:
+        r.destroy()
+
+
+def pump(root: tk.Misc, seconds: float = 0.3) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        root.update()
+        time.sleep(0.02)
+
+
+def changed(a: Image.Image, b: Image.Image) -> int:
+    """How many pixels of ``a`` and ``b`` differ clearly."""
+    diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB")).convert("L")
+    return diff.point(lambda v: 255 if v > 20 else 0).histogram()[255]
+
+
+def ink(img: Image.Image) -> int:
+    """How many pixels differ clearly from the notice background."""
+    return changed(img, Image.new("RGB", img.size, BACKGROUND))
+
+
+def make(
+    root: tk.Tk,
+    languages: list[str],
+    events: list[Event],
+    clock: FakeClock | None = None,
+    min_display: float = 8.0,
+) -> NoticeWindow:
+    return NoticeWindow(
+        root,
+        languages=languages,
+        country=country_for("KE"),
+        min_display=min_display,
+        font_size=22,
+        on_event=events.append,
+        clock=clock or FakeClock(),
+    )
+
+
+def test_every_locale_is_drawn_full_screen(root: tk.Tk, tmp_path: Path) -> None:
+    for code in shipped_codes():
+        events: list[Event] = []
+        window = make(root, [code, "en"], events)
+        window.show()
+        pump(root, 0.15)
+        shot = window.capture()
+        assert shot.size == (1024, 768), code
+        assert ink(shot) > 20_000, f"{code}: the screenshot is nearly blank"
+        assert events == [NoticeShown(code)]
+        if UPDATE_SCREENSHOTS and code in ("en", "ar", "am", "km"):
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shot.save(SCREENSHOTS / f"notice-{code}.png", optimize=True)
+        window.close()
+
+
+def test_acknowledge_is_disabled_until_min_display(root: tk.Tk) -> None:
+    clock = FakeClock()
+    events: list[Event] = []
+    window = make(root, ["sw", "en"], events, clock, min_display=8.0)
+    window.show()
+    pump(root)
+    assert not window.ack_enabled
+    assert window.ack_button is not None
+    assert not window.ack_button.cget("takefocus")
+    window.ack_button.invoke()  # pressing early does nothing
+    pump(root, 0.1)
+    assert window.is_open and events == [NoticeShown("sw")]
+    clock.now += 7.5
+    pump(root)
+    assert not window.ack_enabled
+    clock.now += 0.6
+    pump(root)
+    assert window.ack_enabled
+    assert root.focus_get() is window.ack_button  # Return now acknowledges
+    window.ack_button.event_generate("<Return>")
+    pump(root, 0.1)
+    assert events == [NoticeShown("sw"), NoticeAcknowledged("sw")]
+    assert not window.is_open
+
+
+def test_switching_language_changes_the_text(root: tk.Tk) -> None:
+    events: list[Event] = []
+    window = make(root, ["en", "sw", "ar"], events)
+    window.show()
+    pump(root)
+    before = window.capture()
+    en_x, ar_x = (window.lang_buttons[c].winfo_rootx() for c in ("en", "ar"))
+    assert en_x < ar_x  # left to right: the café's first language on the left
+    window.lang_buttons["sw"].invoke()
+    pump(root)
+    after = window.capture()
+    assert window.locale.code == "sw"
+    assert changed(before, after) > 10_000
+    # Keyboard: Right moves to the next language (Arabic), whose bar runs right to left.
+    assert window.top is not None
+    window.top.event_generate("<Right>")
+    pump(root)
+    assert window.locale.code == "ar"
+    en_x, ar_x = (window.lang_buttons[c].winfo_rootx() for c in ("en", "ar"))
+    assert en_x > ar_x  # right to left: the bar is mirrored, the first language on the right
+    window.close()
+
+
+def test_wide_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", shared_xvfb(1366, 768))
+    r = tk.Tk()
+    r.withdraw()
+    try:
+        events: list[Event] = []
+        window = make(r, ["km", "en"], events)
+        window.show()
+        pump(r)
+        shot = window.capture()
+        assert shot.size == (1366, 768)
+        assert ink(shot) > 20_000
+        window.close()
+    finally:
+        r.destroy()
+
+
+def test_notices_show_screenshot_command(display: str, tmp_path: Path) -> None:
+    out = tmp_path / "am.png"
+    env_display = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = display
+    try:
+        done = run_cli(
+            ["notices", "show", "--locale", "am", "--country", "ET", "--screenshot", str(out)]
+        )
+    finally:
+        if env_display is None:
+            del os.environ["DISPLAY"]
+        else:
+            os.environ["DISPLAY"] = env_display
+    assert done.returncode == 0, done.stderr
+    with Image.open(out) as img:
+        assert img.size == (1024, 768)
+        assert ink(img) > 20_000
+
+
+def test_notices_show_rejects_unknown_locale() -> None:
+    done = run_cli(["notices", "show", "--locale", "xx", "--screenshot", "/dev/null"])
+    assert done.returncode == 1
+    assert "no notice in language 'xx'" in done.stderr

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import dataclasses
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from kiosk_agent.platform.base import CommandResult, InstallLayout
+from kiosk_agent.platform.windows import WindowsPlatform
+from kiosk_agent.platform.windows_services import (
+    RUN_KEY,
+    TASK_NAME,
+    WindowsServices,
+    command_line,
+    render_task_xml,
+    ui_run_value,
+)
+from tests.platform.fake_runner import FakeRunner
+
+NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
+
+
+def _platform(runner: FakeRunner) -> WindowsServices:
+    p = WindowsPlatform()
+    p.runner = runner  # type: ignore[attr-defined]
+    return p
+
+
+def _layout(root: Path, *, live: bool = True) -> InstallLayout:
+    return dataclasses.replace(WindowsServices().install_layout(root), register_with_os=live)
+
+
+def test_standard_layout_uses_windows_paths(tmp_path: Path) -> None:
+    layout = _layout(tmp_path)
+    assert str(layout.program_dir) == "C:\\Program Files\\kiosk-agent"
+    assert layout.on_disk(layout.config_path) == tmp_path / "C/ProgramData/kiosk-agent/agent.yaml"
+
+
+def test_task_xml_runs_as_system_at_boot_and_restarts() -> None:
+    layout = _layout(Path("/tmp/unused"))
+    root = ET.fromstring(render_task_xml(layout).split("\n", 1)[1])
+    assert root.find("t:Principals/t:Principal/t:UserId", NS).text == "S-1-5-18"  # type: ignore[union-attr]
+    assert root.find("t:Triggers/t:BootTrigger", NS) is not None
+    assert root.find("t:Settings/t:RestartOnFailure/t:Count", NS).text == "999"  # type: ignore[union-attr]
+    assert root.find("t:Settings/t:ExecutionTimeLimit", NS).text == "PT0S"  # type: ignore[union-attr]
+    assert root.find("t:Settings/t:MultipleInstancesPolicy", NS).text == "IgnoreNew"  # type: ignore[union-attr]
+    command = root.find("t:Actions/t:Exec/t:Command", NS)
+    arguments = root.find("t:Actions/t:Exec/t:Arguments", NS)
+    assert command is not None and arguments is not None
+    assert command.text == "C:\\Program Files\\kiosk-agent\\kiosk-agent.exe"
+    assert arguments.text == "service --config C:\\ProgramData\\kiosk-agent\\agent.yaml"
+
+
+def test_install_writes_utf16_xml_and_creates_task(tmp_path: Path) -> None:
+    runner = FakeRunner()
+    p = _platform(runner)
+    layout = _layout(tmp_path)
+    p.install_service(layout, layout.executable)
+    xml_file = tmp_path / "C/Program Files/kiosk-agent/kiosk-agent-task.xml"
+    assert xml_file.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff")
+    assert "<BootTrigger>" in xml_file.read_bytes().decode("utf-16")
+    assert runner.calls == [
+        [
+            "schtasks",
+            "/Create",
+            "/TN",
+            TASK_NAME,
+            "/XML",
+            "C:\\Program Files\\kiosk-agent\\kiosk-agent-task.xml",
+            "/F",
+        ]
+    ]
+
+
+def test_ui_autostart_via_hklm_run() -> None:
+    runner = FakeRunner()
+    p = _platform(runner)
+    layout = _layout(Path("/tmp/unused"))
+    p.install_ui_autostart(layout, layout.executable)
+    value = (
+        '"C:\\Program Files\\kiosk-agent\\kiosk-agent.exe" ui'
+        " --config C:\\ProgramData\\kiosk-agent\\ui.yaml"
+    )
+    assert ui_run_value(layout) == value
+    assert runner.calls == [
+        ["reg", "add", RUN_KEY, "/v", "kiosk-agent-ui", "/t", "REG_SZ", "/d", value, "/f"]
+    ]
+
+
+def test_protect_files_by_sid() -> None:
+    runner = FakeRunner()
+    _platform(runner).protect_files(_layout(Path("/tmp/unused")))
+    config_call = next(c for c in runner.calls if c[1].endswith("agent.yaml"))
+    assert config_call == [
+        "icacls",
+        "C:\\ProgramData\\kiosk-agent\\agent.yaml",
+        "/inheritance:r",
+        "/grant:r",
+        "*S-1-5-18:F",
+        "*S-1-5-32-544:F",
+    ]
+    assert all(c[0] == "icacls" for c in runner.calls)
+
+
+def test_start_and_uninstall_commands(tmp_path: Path) -> None:
+    runner = FakeRunner()
+    p = _platform(runner)
+    layout = _layout(tmp_path)
+    p.install_service(layout, layout.executable)
+    runner.calls.clear()
+    p.start(layout)
+    assert runner.calls == [["schtasks", "/Run", "/TN", TASK_NAME]]
+    runner.calls.clear()
+    p.uninstall(layout)
+    assert runner.programs() == ["schtasks", "schtasks", "reg", "taskkill"]
+    assert runner.calls[1] == ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"]
+    assert "PID ne " in runner.calls[3][-1] and "{self_pid}" not in runner.calls[3][-1]
+    assert not (tmp_path / "C/Program Files/kiosk-agent/kiosk-agent-task.xml").exists()
+
+
+def test_prefix_install_runs_nothing(tmp_path: Path) -> None:
+    runner = FakeRunner()
+    p = _platform(runner)
+    layout = _layout(tmp_path, live=False)
+    p.install_service(layout, layout.executable)
+    p.install_ui_autostart(layout, layout.executable)
+    p.start(layout)
+    p.protect_files(layout)
+    assert runner.calls == []
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        (CommandResult(0, "Running\r\n"), True),
+        (CommandResult(0, "Ready\r\n"), False),
+        (CommandResult(1, "", "not found"), None),
+    ],
+)
+def test_service_running(result: CommandResult, expected: bool | None) -> None:
+    p = _platform(FakeRunner(lambda argv: result))
+    assert p.service_running(_layout(Path("/tmp/unused"))) is expected
+
+
+def test_command_line_quoting() -> None:
+    assert command_line(["a b", "c", 'd"e']) == '"a b" c "d\\"e"'

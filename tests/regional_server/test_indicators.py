@@ -1,0 +1,95 @@
+"""Indicator definitions (pure functions over rolled-up counts)."""
+
+from __future__ import annotations
+
+from regional_server.indicators import (
+    Coverage,
+    compute_indicators,
+    family_totals,
+    format_value,
+    per_thousand,
+    percent,
+)
+
+
+def test_family_totals() -> None:
+    fam = family_totals(
+        {
+            "sessions.login": 10,
+            "sessions.idle_reset": 5,
+            "notices.shown.sw": 8,
+            "notices.shown.en": 7,
+            "notices.acknowledged": 12,
+            "blocked.csam": 3,
+            "blocked.malware": 2,
+            "tamper.dns_changed": 1,
+            "p2p.bittorrent": 4,
+            "feeds.rejected.bad_signature": 9,
+        }
+    )
+    assert fam == {
+        "sessions": 15,
+        "notices_shown": 15,
+        "notices_acknowledged": 12,
+        "blocked": 5,
+        "tamper": 1,
+        "p2p": 4,
+    }
+
+
+def test_rates() -> None:
+    assert per_thousand(25, 5000) == 5.0
+    assert per_thousand(None, 5000) is None and per_thousand(3, 0) is None
+    assert percent(30, 40) == 75.0 and percent(1, None) is None
+
+
+def test_tables_rates_and_suppression() -> None:
+    weeks = [
+        (
+            "2026-W47",
+            {
+                "sessions.login": 2000,
+                "notices.shown.en": 400,
+                "notices.acknowledged": 300,
+                "blocked.csam": 50,
+                "tamper.x": 10,
+            },
+        ),
+        (
+            "2026-W48",
+            {
+                "sessions.login": 1000,
+                "notices.shown.en": 200,
+                "notices.acknowledged": 180,
+                "blocked.csam": 30,
+                "tamper.x": 2,
+            },
+        ),
+    ]
+    regions = [
+        (
+            "KE-NBO",
+            "Nairobi",
+            {"sessions.login": 3000, "blocked.csam": 80, "tamper.x": 12},
+            Coverage(10, 8, 6),
+        ),
+    ]
+    ind = compute_indicators(weeks, regions, 5)
+    w47, w48 = ind.weekly.rows
+    assert w47.values["ack_rate"] == 75.0 and w47.values["blocked_per_1000"] == 25.0
+    # W48 tamper = 2 is hidden; W47's is hidden too, or the total (12) would reveal it.
+    assert w48.values["tamper"] is None and w48.values["tamper_per_1000"] is None
+    assert w47.values["tamper"] is None
+    assert ind.weekly.total is not None and ind.weekly.total.values["tamper"] == 12
+    assert ind.blocked_series == {"csam": [50, 30]}
+    assert ind.ack_rate_series == [75.0, 90.0]
+    assert ind.regions.total is not None
+    assert ind.regions.total.values["kiosks_active"] == 8
+    assert format_value(None, "count", 5) == "<5" and format_value(None, "rate", 5) == ""
+    assert format_value(2.25, "rate", 5) == "2.2" or format_value(2.25, "rate", 5) == "2.3"
+
+
+def test_empty_period() -> None:
+    ind = compute_indicators([("2026-W48", {})], [], 5)
+    assert ind.categories == [] and ind.regions.rows == []
+    assert ind.weekly.rows[0].values["sessions"] is None

@@ -1,0 +1,104 @@
+"""The reporting service component: subscribed to the bus, flushes, cuts, uploads, stops."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import requests
+
+from kiosk_agent.clock import Clock
+from kiosk_agent.config import config_from_mapping
+from kiosk_agent.reporting.component import Reporting, ReportingComponent
+from kiosk_agent.reporting.events import Blocked, NoticeShown, SessionStarted
+from kiosk_agent.reporting.identity import enroll
+from kiosk_agent.reporting.outbox import Outbox
+from kiosk_agent.reporting.uploader import LinkMonitor
+from kiosk_agent.service import ServiceContext, build_components
+from tests.reporting.report_server import ReportServer
+
+
+def _config(tmp_path: Path, server: str | None, period: str = "day") -> ServiceContext:
+    return ServiceContext(
+        config_from_mapping(
+            {
+                "state_dir": str(tmp_path),
+                "reporting": {"server": server, "flush_every": 1, "period": period},
+                "filter": {"upstreams": ["127.0.0.1:9"]},
+            }
+        )
+    )
+
+
+def _idle_link() -> LinkMonitor:
+    return LinkMonitor(read=lambda: (0, 0), min_window=0.0)
+
+
+def test_reporting_is_the_first_component(tmp_path: Path) -> None:
+    components = build_components(_config(tmp_path, None))
+    assert components[0].name == "reporting"
+
+
+def test_counts_survive_stop_and_are_cut_at_shutdown(tmp_path: Path) -> None:
+    ctx = _config(tmp_path, None)
+    component = ReportingComponent(ctx, link=_idle_link())
+
+    async def run() -> None:
+        await component.start()
+        ctx.bus.publish(SessionStarted("login"))
+        ctx.bus.publish(NoticeShown("sw"))
+        ctx.bus.publish(Blocked("csam"))
+        await asyncio.sleep(1.3)  # one flush
+        assert component.status()["events_in_memory"] == 0
+        ctx.bus.publish(Blocked("csam"))  # counted after the last flush: flushed at stop
+        await component.stop()
+
+    asyncio.run(run())
+    outbox = Outbox.in_state_dir(tmp_path)
+    [report] = outbox.all_reports()
+    assert report.counts == {"blocked.csam": 2, "notices.shown.sw": 1, "sessions.login": 1}
+    outbox.close()
+
+
+def test_closed_period_is_cut_and_uploaded(tmp_path: Path) -> None:
+    import time
+
+    with ReportServer({"C": ("KE-NBO", "KE")}) as server:
+        with requests.Session() as s:
+            enroll(tmp_path, server.url, "C", s, now=time.time())
+        ctx = _config(tmp_path, server.url, period="hour")
+        # The hour ends 1.5 s after start.
+        start = time.time()
+        hour_end = (start // 3600 + 1) * 3600
+        clock = Clock(None, system_time=lambda: hour_end - 1.5 + (time.time() - start))
+        component = ReportingComponent(ctx, clock=clock, link=_idle_link())
+
+        async def run() -> None:
+            await component.start()
+            ctx.bus.publish(Blocked("csam"))
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                status = component.status()
+                if server.state.counts and status["reports_waiting"] == 0:
+                    break  # stored and acknowledged
+            await component.stop()
+            assert status["reports_waiting"] == 0, status
+
+        asyncio.run(run())
+        assert server.state.counts == {"blocked.csam": 1}
+
+
+def test_operator_upload_from_another_process_view(tmp_path: Path) -> None:
+    import time
+
+    with ReportServer({"C": ("KE-NBO", "KE")}) as server:
+        with requests.Session() as s:
+            enroll(tmp_path, server.url, "C", s, now=time.time())
+        ctx = _config(tmp_path, server.url)
+        reporting = Reporting(ctx.config, link=_idle_link())
+        reporting.counters.count(Blocked("csam"))
+        result = reporting.upload(operator=True, cut_all=True)
+        assert (result.outcome, result.sent) == ("sent", 1)
+        assert reporting.status()["reports_waiting"] == 0
+        reporting.close()
+        assert server.state.counts == {"blocked.csam": 1}

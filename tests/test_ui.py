@@ -1,0 +1,136 @@
+"""The UI process: small imports, and the whole flow on a private Xvfb against a fake
+service (billing hook -> notice, blocked events -> one toast per 30 s, events posted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import tkinter as tk
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+
+from kiosk_agent.config import CafeConfig, Config, NoticesConfig
+from kiosk_agent.control_client import ControlClient
+from kiosk_agent.platform.base import DesktopSession
+from kiosk_agent.ui import UiApp
+from tests.conftest import cli_env
+from tests.notices.xvfb import shared_xvfb
+
+
+def test_ui_imports_neither_requests_nor_cryptography() -> None:
+    code = (
+        "import sys\n"
+        "import kiosk_agent.cli, kiosk_agent.ui, kiosk_agent.commands.ui_cmd\n"
+        "from kiosk_agent.cli import build_parser; build_parser()\n"
+        "import kiosk_agent.notices.window, kiosk_agent.notices.tray, kiosk_agent.notices.dialogs\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('requests', 'cryptography'))\n"
+        "print(','.join(bad))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
+class FakeService(BaseHTTPRequestHandler):
+    batches: ClassVar[list[list[dict[str, Any]]]] = []
+    posted: ClassVar[list[dict[str, Any]]] = []
+    first_events_at: ClassVar[list[float]] = []
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _reply(self, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/v1/events"):
+            if self.batches:
+                self.first_events_at.append(time.monotonic())
+                batch = self.batches.pop(0)
+                self._reply({"next": batch[-1]["seq"], "events": batch})
+            else:
+                time.sleep(0.3)
+                self._reply({"next": 99, "events": []})
+        else:
+            self._reply({"protected": True, "filter": {"lists": []}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.posted.append(json.loads(self.rfile.read(length)))
+        self._reply({"status": "published"})
+
+
+@pytest.fixture
+def service() -> Iterator[str]:
+    FakeService.batches = [
+        [
+            {"seq": 1, "type": "session_signal", "trigger": "billing_hook"},
+            {"seq": 2, "type": "blocked", "category": "c1"},
+            {"seq": 3, "type": "blocked", "category": "c1"},
+        ]
+    ]
+    FakeService.posted = []
+    FakeService.first_events_at = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeService)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class NoSignals:
+    def desktop_sessions(self) -> list[DesktopSession]:
+        return []
+
+    def idle_seconds(self) -> float | None:
+        return None
+
+
+def test_billing_hook_shows_the_notice_and_blocked_events_toast_once(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = Config(
+        cafe=CafeConfig(country="KE", languages=("sw", "en")),
+        notices=NoticesConfig(triggers=("billing_hook",), min_display=0.3, min_gap=0),
+    )
+    monkeypatch.setenv("DISPLAY", shared_xvfb(1024, 768))
+    root = tk.Tk()
+    app = UiApp(config, ControlClient(service, "t"), NoSignals(), root=root, with_tray=False)
+    try:
+        app.start()
+        deadline = time.monotonic() + 10
+        while not app.notice.is_open and time.monotonic() < deadline:
+            root.update()
+            time.sleep(0.01)
+        assert app.notice.is_open, "the notice never appeared"
+        latency = time.monotonic() - FakeService.first_events_at[0]
+        assert latency < 1.0, f"notice took {latency:.2f} s after the billing hook"
+        assert app.notice.locale.code == "sw"
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            root.update()
+            time.sleep(0.01)
+        assert app.toasts.top is not None  # one toast...
+        assert app.toast_gate.suppressed == 1  # ...and the second blocked event held back
+        posted_types = [p["type"] for p in FakeService.posted]
+        assert posted_types[:2] == ["session_started", "notice_shown"]
+        assert FakeService.posted[0]["trigger"] == "billing_hook"
+        assert FakeService.posted[1]["locale"] == "sw"
+    finally:
+        app.stop()
+        root.destroy()
