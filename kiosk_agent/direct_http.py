@@ -16,7 +16,6 @@ correct the agent's clock (``kiosk_agent.clock``).
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 from collections.abc import Iterator, Mapping, Sequence
@@ -47,39 +46,19 @@ class NoUpstreamError(Exception):
 
 
 def read_saved_servers(state_dir: Path) -> list[HostPort]:
-    """The servers in ``state_dir/dns-before-install.json``; [] if the file is absent.
+    """The servers the installer saved in ``state_dir/dns-before-install.json``.
 
-    The installer (``kiosk_agent/platform/saved_dns.py``) writes the OS's DNS snapshot
-    there: ``{"method", "global_servers": [...], "interfaces": {name: [...]}}``; a plain
-    ``{"servers": [...]}`` is read too. Entries that are not IP addresses (optionally with
-    a port) are skipped with a warning.
+    The file is the installer's DNS snapshot (``kiosk_agent/platform/saved_dns.py``);
+    [] if it is absent or unreadable. Entries that are not IP addresses are skipped.
     """
-    path = Path(state_dir) / SAVED_DNS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as e:
-        log.warning("cannot read %s: %s", path, e)
-        return []
-    listed: list[object] = []
-    if isinstance(data, dict):
-        for key in ("servers", "global_servers"):
-            if isinstance(data.get(key), list):
-                listed += data[key]
-        interfaces = data.get("interfaces")
-        if isinstance(interfaces, dict):
-            for servers in interfaces.values():
-                if isinstance(servers, list):
-                    listed += servers
-    if not listed:
-        log.warning("%s lists no DNS servers", path)
+    from kiosk_agent.filter.upstreams import saved_servers
+
     out: list[HostPort] = []
-    for item in listed:
+    for item in saved_servers(Path(state_dir)):
         try:
-            server = parse_host_port(str(item), 53)
+            server = parse_host_port(item, 53)
         except ValueError:
-            log.warning("%s: skipping %r, not an IP address", path, item)
+            log.warning("%s: skipping %r, not an IP address", SAVED_DNS_FILE, item)
             continue
         if server not in out:
             out.append(server)
