@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kiosk_agent.clock import Clock
 from kiosk_agent.config import HostPort, config_from_mapping
@@ -181,5 +183,15 @@ def test_installer_snapshot_format(tmp_path: Path) -> None:
 def test_saved_file_garbage_is_ignored(tmp_path: Path) -> None:
     (tmp_path / SAVED_DNS_FILE).write_text("[1, 2")
     assert saved_servers(tmp_path) == []
-    (tmp_path / SAVED_DNS_FILE).write_text('{"servers": "192.0.2.1"}')
+    (tmp_path / SAVED_DNS_FILE).write_text('{"method": "x", "global_servers": "192.0.2.1"}')
     assert saved_servers(tmp_path) == []
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_saved_file_parser_never_raises(tmp_path: Path, data: bytes) -> None:
+    (tmp_path / SAVED_DNS_FILE).write_bytes(data)
+    for server in saved_servers(tmp_path):
+        assert isinstance(server, str)
