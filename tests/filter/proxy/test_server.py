@@ -128,6 +128,9 @@ async def rig(tmp_path: Path, **overrides: Any) -> AsyncIterator[Rig]:
     finally:
         for writer in r.opened:
             writer.close()
+        for writer in r.opened:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 2)
         await proxy.stop()
         await origin.stop()
         await tls_origin.stop()
@@ -461,7 +464,11 @@ def test_broken_tls_clients(tmp_path: Path) -> None:
         reader, writer = await r.open_tls("site.example")
         writer.write(b"ok")
         assert await reader.readexactly(7) == b"echo:ok"
-        writer.close()
+        # A spliced client that goes quiet is cut after idle_timeout, origin side too.
+        async with asyncio.timeout(3):
+            assert await reader.read() == b""
         assert r.tls_origin.handshakes == 1
+        await asyncio.sleep(0.1)
+        assert r.proxy.stats.active == 0
 
     run(tmp_path, body, idle_timeout=1.0)
