@@ -74,7 +74,8 @@ class Service(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.startswith("/v1/events"):
             events: list[dict[str, Any]] = []
-            if Service.fire.wait(5):
+            wait = float(self.path.partition("wait=")[2] or 0)
+            if wait > 0 and Service.fire.wait(min(wait, 5)):
                 Service.fire.clear()
                 Service.seq += 1
                 events = [{"seq": Service.seq, "type": "session_signal", "trigger": "billing_hook"}]
@@ -123,7 +124,7 @@ def one_run(idle: float) -> dict[str, float]:
     (tmp / "agent.yaml").write_text(
         f"state_dir: {tmp}\n"
         "cafe: {name: Bench, country: KE, region: KE-NBO, languages: [sw, en]}\n"
-        "notices: {triggers: [billing_hook], min_gap: 0, min_display: 8s}\n"
+        "notices: {triggers: [login, idle_reset, billing_hook], min_gap: 0, min_display: 8s}\n"
         f'control: {{listen: "127.0.0.1:{httpd.server_address[1]}"}}\n'
     )
     env = {**os.environ, "DISPLAY": display, "PYTHONPATH": str(REPO)}

@@ -215,11 +215,17 @@ class UiApp:
     # -- service connections --------------------------------------------------------------
 
     def _event_stream(self) -> None:
-        after = 0
+        after: int | None = None
         while not self._stop.is_set():
             if self.client is None:
                 return
             try:
+                if after is None:
+                    # Start from "now": the backlog holds blocked events and session
+                    # signals from before this UI started; replaying them would show a
+                    # stale toast or notice.
+                    after, _backlog = self.client.events(0, 0)
+                    continue
                 after, events = self.client.events(after, EVENTS_WAIT)
             except ControlError:
                 self._stop.wait(RETRY_EVERY)
@@ -313,6 +319,11 @@ def warm_up(languages: Sequence[str] = ()) -> None:
 
     for script in {"Latn", *(load_locale(code).script for code in languages)}:
         coverage(script)
+
+
+def prepare_notice(notice: NoticeWindow) -> None:
+    """Lay out the café's first language once at start (see ``NoticeWindow.prepare``)."""
+    notice.prepare()
 
 
 def _libc() -> Any:

@@ -126,3 +126,24 @@ def test_full_disk_keeps_correction_in_memory(tmp_path: Path) -> None:
     clock = Clock(state, system_time=fake, monotonic=fake.monotonic)
     assert clock.observe_server_date(formatdate(REAL, usegmt=True))
     assert abs(clock.now() - REAL) < 1.5
+
+
+def test_corrections_end_epochs_and_are_saved(tmp_path: Path) -> None:
+    fake = FakeTime(REAL - TEN_YEARS)
+    clock = Clock(tmp_path, system_time=fake, monotonic=fake.monotonic)
+    seen: list[tuple[str, float]] = []
+    clock.add_listener(lambda epoch, step: seen.append((epoch, step)))
+    first = clock.epoch
+    clock.observe_server_date(formatdate(REAL, usegmt=True))
+    assert clock.epoch != first
+    assert seen == [(first, clock.corrections[first])]
+    assert abs(clock.corrections[first] - TEN_YEARS) < 2
+    again = Clock(tmp_path, system_time=fake, monotonic=fake.monotonic)
+    assert first in again.corrections and again.epoch not in again.corrections
+    # A correction saved by another process ends this process's epoch too.
+    other = Clock(tmp_path, system_time=fake, monotonic=fake.monotonic)
+    other.set_offset(clock.offset + 3600)
+    epoch_before = again.epoch
+    fake.mono += 61
+    again.now()
+    assert abs(again.corrections[epoch_before] - 3600) < 1

@@ -102,3 +102,23 @@ def test_operator_upload_from_another_process_view(tmp_path: Path) -> None:
         assert reporting.status()["reports_waiting"] == 0
         reporting.close()
         assert server.state.counts == {"blocked.csam": 1}
+
+
+def test_feed_versions_come_from_the_updater_status(tmp_path: Path) -> None:
+    from typing import Any
+
+    from kiosk_agent.reporting.component import feed_versions_from
+
+    class FakeUpdater:
+        name = "updater"
+
+        async def start(self) -> None: ...
+
+        async def stop(self) -> None: ...
+
+        def status(self) -> dict[str, Any]:
+            return {"lists": [{"list_id": "hotline-ke", "version": 42}, {"list_id": 3}]}
+
+    ctx = _config(tmp_path, None)
+    ctx.components["updater"] = FakeUpdater()
+    assert feed_versions_from(ctx)() == {"hotline-ke": 42}

@@ -49,12 +49,19 @@ def host_hashes(name: str) -> list[int] | None:
     general path."""
     if not _PLAIN_NAME.match(name):
         return None
+    expression = name.encode() + b"/"  # every suffix expression is a tail of this one
     labels = name.split(".")
-    hosts = [name]
-    for i in range(max(1, len(labels) - MAX_HOST_SUFFIXES), len(labels) - 1):
-        hosts.append(".".join(labels[i:]))
+    starts = [0]
+    offset = 0
+    for label in labels[: len(labels) - 2]:
+        offset += len(label) + 1
+        starts.append(offset)
+    # The exact host, then suffixes from the last MAX_HOST_SUFFIXES labels down to two.
+    first = max(1, len(labels) - MAX_HOST_SUFFIXES)
+    cut = [0, *starts[first:]] if len(labels) > 1 else [0]
     sha256 = hashlib.sha256
-    return [int.from_bytes(sha256((h + "/").encode()).digest()[:8], "big") for h in hosts]
+    from_bytes = int.from_bytes
+    return [from_bytes(sha256(expression[i:]).digest()[:8], "big") for i in dict.fromkeys(cut)]
 
 
 def lookup_name(index: HostIndex, name: str) -> object:
