@@ -80,19 +80,14 @@ def service() -> Iterator[str]:
         [
             {"seq": 1, "type": "session_signal", "trigger": "billing_hook"},
             {"seq": 2, "type": "blocked", "category": "c1"},
-<<<<<<< HEAD
         ],
         [
             {"seq": 3, "type": "session_signal", "trigger": "billing_hook"},
             {"seq": 4, "type": "blocked", "category": "c1"},
             {"seq": 5, "type": "blocked", "category": "c1"},
-        ],
-=======
-            {"seq": 3, "type": "blocked", "category": "c1"},
             # An HTTPS visit the URL proxy let through: counted, not a block, no toast.
-            {"seq": 4, "type": "blocked", "category": "url_unverifiable"},
-        ]
->>>>>>> i8-proxy
+            {"seq": 6, "type": "blocked", "category": "url_unverifiable"},
+        ],
     ]
     FakeService.posted = []
     FakeService.first_events_at = []
