@@ -443,7 +443,7 @@ class FilteringProxy:
                 return  # the client gave up while we connected
             assert pipe.origin.transport is not None
             pipe.origin.transport.write(bytes(reader.received))
-            pipe.attach_client(transport)
+            pipe.attach_client(transport, reader.got_eof)
             await pipe.done
         except TimeoutError:
             log.debug("tls connection timed out before its hello")

@@ -27,6 +27,7 @@ class HelloReader(asyncio.Protocol):
     def __init__(self, on_connected: Callable[[HelloReader, asyncio.Transport], None]) -> None:
         self.on_connected = on_connected
         self.transport: asyncio.Transport | None = None
+        self.got_eof = False
         self.received = bytearray()
         self.result: asyncio.Future[tls.ClientHello | None] = (
             asyncio.get_running_loop().create_future()
@@ -53,6 +54,7 @@ class HelloReader(asyncio.Protocol):
         self.result.set_result(hello)
 
     def eof_received(self) -> bool:
+        self.got_eof = True  # after a complete hello: a client that sent all and half-closed
         if not self.result.done():
             self.result.set_result(None)
         return True  # the owner closes
@@ -119,11 +121,15 @@ class Pipe:
         self.done: asyncio.Future[None] = self.loop.create_future()
         self._timer = self.loop.call_later(idle, self._check_idle)
 
-    def attach_client(self, transport: asyncio.Transport) -> None:
-        """Take over the client's transport (its hello reader is done) and start reading."""
+    def attach_client(self, transport: asyncio.Transport, got_eof: bool = False) -> None:
+        """Take over the client's transport (its hello reader is done) and start reading;
+        ``got_eof`` passes on an EOF the hello reader saw after the hello."""
         transport.set_protocol(self.client)
         self.client.connection_made(transport)
-        transport.resume_reading()
+        if got_eof:
+            self.client.eof_received()
+        else:
+            transport.resume_reading()
 
     def _check_idle(self) -> None:
         quiet = time.monotonic() - self.last_activity

@@ -472,3 +472,32 @@ def test_broken_tls_clients(tmp_path: Path) -> None:
         assert r.proxy.stats.active == 0
 
     run(tmp_path, body, idle_timeout=1.0)
+
+
+def test_garbage_never_stops_the_proxy(tmp_path: Path) -> None:
+    import random
+
+    rnd = random.Random(8)
+    good = get("/fine")
+    samples = [bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 300))) for _ in range(60)]
+    for _ in range(60):  # mutated valid requests
+        data = bytearray(good + b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        for _ in range(rnd.randint(1, 6)):
+            data[rnd.randrange(len(data))] = rnd.getrandbits(8)
+        samples.append(bytes(data))
+
+    async def body(r: Rig) -> None:
+        for data in samples:
+            reader, writer = await r.open()
+            writer.write(data)
+            writer.write_eof()
+            async with asyncio.timeout(3):
+                await reader.read()  # an answer or a close, never a hang
+            writer.close()
+        reader, writer = await r.open()
+        writer.write(good)
+        assert await reader.readexactly(len(ODD_RESPONSE)) == ODD_RESPONSE
+        await asyncio.sleep(0.1)
+        assert r.proxy.stats.active == 1
+
+    run(tmp_path, body, idle_timeout=2.0)
