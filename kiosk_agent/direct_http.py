@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import requests
@@ -30,51 +29,18 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util import connection as urllib3_connection
 
 from kiosk_agent.clock import Clock
-from kiosk_agent.config import Config, HostPort, parse_host_port
+from kiosk_agent.config import Config, HostPort
 from kiosk_agent.direct_dns import DnsLookupError, UpstreamLookup
+from kiosk_agent.platform.saved_dns import SAVED_DNS_FILE
 
 log = logging.getLogger(__name__)
 
-SAVED_DNS_FILE = "dns-before-install.json"
-"""The OS's DNS servers from before install, saved by the installer (docs/contracts.md)."""
 DEFAULT_TIMEOUT = (10.0, 30.0)
 """(connect, read) seconds when a caller gives no timeout: slow links, but never forever."""
 
 
 class NoUpstreamError(Exception):
     """No upstream DNS server is known for the agent's own lookups."""
-
-
-def read_saved_servers(state_dir: Path) -> list[HostPort]:
-    """The servers the installer saved in ``state_dir/dns-before-install.json``.
-
-    The file is the installer's DNS snapshot (``kiosk_agent/platform/saved_dns.py``);
-    [] if it is absent or unreadable. Entries that are not IP addresses are skipped.
-    """
-    from kiosk_agent.filter.upstreams import saved_servers
-
-    out: list[HostPort] = []
-    for item in saved_servers(Path(state_dir)):
-        try:
-            server = parse_host_port(item, 53)
-        except ValueError:
-            log.warning("%s: skipping %r, not an IP address", SAVED_DNS_FILE, item)
-            continue
-        if server not in out:
-            out.append(server)
-    return out
-
-
-def _system_servers() -> Iterator[str]:
-    """The OS's current DNS servers, read only when iterated (only needed without a save)."""
-    try:
-        from kiosk_agent.platform import current
-
-        snapshot = current().read_dns()
-    except Exception as e:  # an unfinished platform module must not break uploads
-        log.debug("cannot read the system DNS servers: %s", e)
-        return
-    yield from snapshot.all_servers()
 
 
 def upstream_servers(config: Config) -> list[HostPort]:
@@ -87,7 +53,7 @@ def upstream_servers(config: Config) -> list[HostPort]:
     """
     from kiosk_agent.filter.upstreams import configured_upstreams
 
-    result = configured_upstreams(config, _system_servers())
+    result = configured_upstreams(config)
     if not result:
         raise NoUpstreamError(
             "no upstream DNS server is known: set filter.upstreams to addresses like "
