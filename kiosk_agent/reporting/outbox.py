@@ -397,8 +397,8 @@ class Outbox:
         with self._transaction() as db:
             rows = db.execute(
                 "SELECT report_id, period_start, period_seconds, counts, feed_versions, "
-                "agent_version, merged_reports FROM reports WHERE maybe_delivered = 0 "
-                "AND sending = 0 AND rejected_until IS NULL AND clock_epoch = '' "
+                "agent_version, merged_reports, clock_epoch FROM reports "
+                "WHERE maybe_delivered = 0 AND sending = 0 AND rejected_until IS NULL "
                 "ORDER BY period_start, seq"
             ).fetchall()
             groups: dict[int, list[Any]] = {}
@@ -425,10 +425,15 @@ class Outbox:
                 start = min(m[1] for m in members)
                 end = max(m[1] + m[2] for m in members)
                 newest = max(members, key=lambda m: m[1])
+                # One epoch: a later correction of it still moves the merged report.
+                # Mixed epochs: merged as they are (the bound comes first; periods this
+                # old are weeks long, and an impossible one is still rescued by rekey).
+                epochs = {m[7] for m in members}
+                epoch = epochs.pop() if len(epochs) == 1 else ""
                 db.execute(
                     "INSERT INTO reports (report_id, period_start, period_seconds, counts, "
-                    "feed_versions, agent_version, merged_reports, created) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "feed_versions, agent_version, merged_reports, created, clock_epoch) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         str(uuid.uuid4()),
                         start,
@@ -438,6 +443,7 @@ class Outbox:
                         newest[5],
                         sum(m[6] for m in members),
                         now,
+                        epoch,
                     ),
                 )
                 db.executemany(

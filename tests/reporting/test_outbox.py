@@ -246,3 +246,17 @@ def test_rekey_rescues_implausible_periods_only_with_a_trusted_clock(outbox: Out
     assert outbox.rekey({}, DAY + 5, clock_trusted=True) == 1
     outbox.cut(DAY + 5, all_periods=True, agent_version="0.1.0")
     assert outbox.all_reports()[0].period_start == DAY
+
+
+def test_bound_merges_across_clock_epochs(outbox: Outbox) -> None:
+    # A long outage: one boot (epoch) per day, none ever corrected by a server.
+    for i in range(14):
+        outbox.flush({(DAY + i * D, "blocked.a"): 1}, D, f"boot-{i}")
+    outbox.flush({(DAY + 13 * D, "blocked.b"): 1}, D, "boot-13")
+    outbox.cut(DAY + 14 * D, all_periods=False, agent_version="0.1.0")
+    outbox.enforce_bound(2, DAY + 14 * D)
+    reports = outbox.all_reports()
+    assert len(reports) <= 2
+    assert all(r.clock_epoch == "" for r in reports)  # mixed epochs: merged as they are
+    assert sum(r.counts.get("blocked.a", 0) for r in reports) == 14
+    assert sum(r.merged_reports for r in reports) == 14
