@@ -722,6 +722,8 @@ class IndexHolder:
     def lookup_host(self, host: str) -> str | None:
         """Category id if any list blocks ``host`` or a parent domain, else None."""
         indexes = self._indexes
+        if len(indexes) == 1:  # the usual café: one list, hashed lazily (a hit needs one)
+            return indexes[0].lookup_host(host)
         if not indexes:
             return None
         try:
