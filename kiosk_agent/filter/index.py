@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
+import heapq
 import io
 import itertools
 import json
@@ -418,7 +419,8 @@ class _OldIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.file = path.open("rb")
+            self.file = path.open("rb")  # copies unchanged runs
+            self.lookup_file = path.open("rb")  # finds positions, interleaved with copies
         except OSError as e:
             raise IndexError_(f"cannot open index {path}: {e.strerror}") from None
         try:
@@ -430,7 +432,7 @@ class _OldIndex:
             self.info = _info(obj)
             self.arrays = {int(a["code"]): a for a in obj["arrays"]}
         except (KeyError, TypeError, ValueError, struct.error, IndexError_) as e:
-            self.file.close()
+            self.close()
             raise IndexError_(f"index damaged: {e}") from None
 
     def offset(self, code: int) -> int:
@@ -441,37 +443,39 @@ class _OldIndex:
         a = self.arrays.get(code)
         return int(a["count"]) if a else 0
 
-    def positions(self, code: int, hashes: Sequence[int]) -> list[tuple[int, bool]]:
-        """For each hash: its position in the code's array (or where it would go), and
-        whether it is there."""
+    def positions(self, code: int, hashes: Iterable[int]) -> Iterator[tuple[int, int, bool]]:
+        """For each hash (in the order given): (hash, its position in the code's array or
+        where it would go, whether it is there). Lazy, so a big delta costs no list."""
         a = self.arrays.get(code)
-        if a is None or not hashes:
-            return [(0, False) for _ in hashes]
+        if a is None:
+            for h in hashes:
+                yield h, 0, False
+            return
         bits, count, off = int(a["bits"]), int(a["count"]), int(a["offset"])
         table = array("I")
-        self.file.seek(int(a["table_offset"]))
+        f = self.lookup_file
+        f.seek(int(a["table_offset"]))
         try:
-            table.frombytes(self.file.read(4 * ((1 << bits) + 1)))
+            table.frombytes(f.read(4 * ((1 << bits) + 1)))
         except ValueError:
             raise IndexError_("index bucket table cut short") from None
         if len(table) != (1 << bits) + 1 or table[0] != 0 or table[-1] != count:
             raise IndexError_("index bucket table damaged")
         shift = 64 - bits
-        out = []
         for h in hashes:
             b = h >> shift
             lo, hi = table[b], table[b + 1]
             if not 0 <= lo <= hi <= count:
                 raise IndexError_("index bucket table damaged")
             bucket = array("Q")
-            self.file.seek(off + 8 * lo)
-            bucket.frombytes(self.file.read(8 * (hi - lo)))
+            f.seek(off + 8 * lo)
+            bucket.frombytes(f.read(8 * (hi - lo)))
             i = bisect.bisect_left(bucket, h)
-            out.append((lo + i, i < len(bucket) and bucket[i] == h))
-        return out
+            yield h, lo + i, i < len(bucket) and bucket[i] == h
 
     def close(self) -> None:
         self.file.close()
+        self.lookup_file.close()
 
 
 def _merge(
@@ -484,16 +488,22 @@ def _merge(
     """
     n = old.count(code)
     old_file, base = old.file, old.offset(code)
-    events: list[tuple[int, int, int]] = []  # (position in old, 0 add / 1 remove, hash)
-    for h, (i, found) in zip(removed, old.positions(code, removed), strict=True):
-        if not found:
-            raise feed.BaseMismatch("the delta removes an entry the index does not hold")
-        events.append((i, 1, h))
-    for h, (i, found) in zip(added, old.positions(code, added), strict=True):
-        if found:
-            raise feed.BaseMismatch("the delta adds an entry the index already holds")
-        events.append((i, 0, h))
-    events.sort()
+
+    def removals() -> Iterator[tuple[int, int, int]]:
+        for h, i, found in old.positions(code, removed):
+            if not found:
+                raise feed.BaseMismatch("the delta removes an entry the index does not hold")
+            yield i, 1, h
+
+    def additions() -> Iterator[tuple[int, int, int]]:
+        for h, i, found in old.positions(code, added):
+            if found:
+                raise feed.BaseMismatch("the delta adds an entry the index already holds")
+            yield i, 0, h
+
+    # (position in old, 0 add / 1 remove, hash), merged lazily: at a position the
+    # insertion (a smaller hash) comes before the removal of the entry there
+    events = heapq.merge(removals(), additions())
     cur = 0
     pending = array("Q")
     for pos, kind, h in events:
@@ -712,6 +722,8 @@ class IndexHolder:
     def lookup_host(self, host: str) -> str | None:
         """Category id if any list blocks ``host`` or a parent domain, else None."""
         indexes = self._indexes
+        if len(indexes) == 1:  # the usual café: one list, hashed lazily (a hit needs one)
+            return indexes[0].lookup_host(host)
         if not indexes:
             return None
         try:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from kiosk_agent.filter import feed, rice
 from kiosk_agent.filter.sources import SourceError, entries_from_sources, parse_line, read_source
-from kiosk_agent.filter.urls import hash_int
+from kiosk_agent.filter.urls import canonicalize, hash_int
 from tests.filter.feed_helpers import CATS, LATER, NOW, delta, entries, full, keypair, random_hashes
 
 KEY, PUB = keypair()
@@ -265,3 +265,27 @@ def test_read_source_bad_line_limit() -> None:
     with pytest.raises(SourceError, match=r"more than 2 bad lines .*line 1"):
         read_source(["x y"] * 3 + ["ok.example"], max_bad_lines=2)
     assert len(read_source(["x y"] * 2, max_bad_lines=2).bad_lines) == 2
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.lists(
+            st.sampled_from(
+                ["a", "B", "0", ".", "-", "_", "/", "?", "||", "^", "$", "#", " ", "0.0.0.0 ",
+                 "http://", "%2e", "é", "xn--", "example", "test", "\t", "!", "@@"]
+            ),
+            max_size=12,
+        ).map("".join),
+    )
+)  # fmt: skip
+def test_parse_line_gives_canonical_expressions_or_value_error(line: str) -> None:
+    try:
+        exprs = parse_line(line)
+    except ValueError:
+        return
+    for e in exprs:
+        host, slash, _ = e.partition("/")
+        assert slash and host and "." in host
+        assert canonicalize("http://" + e).split("://", 1)[1] == e
