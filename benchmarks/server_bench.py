@@ -52,6 +52,7 @@ PG_URL = os.environ.get(
     "KIOSK_TEST_PG_URL", "postgresql+psycopg://kiosk_test:kiosk_test@127.0.0.1:5432/kiosk_test"
 )
 DAY = 86400
+_PG = [False]  # whether the dashboard bench runs on PostgreSQL (its CPU is counted)
 
 
 def free_port() -> int:
@@ -431,12 +432,15 @@ def _session(engine: Engine, email: str) -> str:
         return create_session(conn, user_id, int(time.time()), 12)
 
 
-def _latency(port: int, path: str, cookie: str, n: int) -> dict[str, float]:
+def _latency(port: int, pid: int, path: str, cookie: str, n: int) -> dict[str, float]:
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     times = []
+    cpu0 = 0.0
     for i in range(n + 3):
+        if i == 3:
+            cpu0 = tree_cpu_seconds(pid) + (postgres_cpu_seconds() if _PG[0] else 0.0)
         t0 = time.perf_counter()
         conn.request("GET", path, headers={"Cookie": f"ks_session={cookie}"})
         resp = conn.getresponse()
@@ -446,9 +450,12 @@ def _latency(port: int, path: str, cookie: str, n: int) -> dict[str, float]:
             raise RuntimeError(f"{path}: {resp.status} {body[:200]!r}")
         if i >= 3:
             times.append(elapsed)
+    cpu = tree_cpu_seconds(pid) + (postgres_cpu_seconds() if _PG[0] else 0.0) - cpu0
     conn.close()
     times.sort()
     return {
+        # Server (and PostgreSQL) CPU per request: what it costs without other load.
+        "cpu_ms_per_request": round(cpu * 1000 / n, 1),
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
         "max_ms": round(times[-1], 1),
@@ -466,7 +473,8 @@ def bench_dashboard(kind: str, kiosks: int, days: int, n: int) -> dict[str, Any]
         engine.dispose()
         year_ago = (datetime.now(UTC).date() - timedelta(days=days)).isoformat()
         out: dict[str, Any] = {"db": kind, **loaded}
-        with server(settings, url, 1) as (port, _pid):
+        _PG[0] = bool(url)
+        with server(settings, url, 1) as (port, pid):
             for label, path, cookie in (
                 ("page, admin, 12 weeks, 50 regions", "/", admin),
                 ("page, admin, 1 year, 50 regions", f"/?from={year_ago}", admin),
@@ -475,7 +483,7 @@ def bench_dashboard(kind: str, kiosks: int, days: int, n: int) -> dict[str, Any]
                 ("CSV, admin, 1 year", f"/export.csv?from={year_ago}", admin),
                 ("JSON, admin, 12 weeks", "/api/v1/indicators", admin),
             ):
-                out[label] = _latency(port, path, cookie, n)
+                out[label] = _latency(port, pid, path, cookie, n)
         return out
 
 
