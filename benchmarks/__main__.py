@@ -7,6 +7,8 @@ import sys
 
 # One line per benchmark module; each has main(argv) -> int.
 BENCHMARKS: tuple[str, ...] = (
+    "benchmarks.index_bench",
+    "benchmarks.feed_bench",
     "benchmarks.reporting",
     "benchmarks.resolver_bench",
     "benchmarks.notices_ui",

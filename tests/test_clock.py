@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk_agent.clock import CLOCK_FILE, Clock, clock_for, parse_http_date
@@ -147,3 +147,23 @@ def test_corrections_end_epochs_and_are_saved(tmp_path: Path) -> None:
     fake.mono += 61
     again.now()
     assert abs(again.corrections[epoch_before] - 3600) < 1
+
+
+_values = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.binary(max_size=100)
+    | st.dictionaries(
+        st.sampled_from(["offset_seconds", "saved_at", "corrections"]),
+        _values | st.dictionaries(st.text(max_size=5), _values, max_size=3),
+    ).map(lambda d: json.dumps(d).encode())
+)
+def test_clock_file_parser_never_raises(tmp_path: Path, data: bytes) -> None:
+    (tmp_path / CLOCK_FILE).write_bytes(data)
+    clock = Clock(tmp_path)
+    assert isinstance(clock.offset, float)
+    assert all(isinstance(v, float) for v in clock.corrections.values())

@@ -92,9 +92,9 @@ def _run(args: argparse.Namespace) -> int:
             root = tk.Tk(className="kiosk-agent")
         except tk.TclError as e:
             raise UserError(f"cannot open a window (no display?): {e}") from None
-        warm_up()
         client = ControlClient.from_config(config)
         app = UiApp(config, client, current(), root=root, with_tray=not args.no_tray)
+        warm_up(app.languages)
         app.run()
     except KeyboardInterrupt:
         pass

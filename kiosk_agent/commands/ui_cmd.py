@@ -31,7 +31,7 @@ def _ui(args: argparse.Namespace) -> int:
     from kiosk_agent.control_client import ControlClient, ControlError
     from kiosk_agent.errors import UserError
     from kiosk_agent.platform import current
-    from kiosk_agent.ui import UiApp, limit_malloc_arenas, prepare_notice, trim_memory, warm_up
+    from kiosk_agent.ui import UiApp, limit_malloc_arenas, trim_memory, warm_up
 
     limit_malloc_arenas()  # before any thread starts
 
@@ -48,7 +48,6 @@ def _ui(args: argparse.Namespace) -> int:
         raise UserError(f"cannot open a window (no display?): {e}") from None
     app = UiApp(config, client, current(), root=root, with_tray=not args.no_tray)
     warm_up(app.languages)
-    prepare_notice(app.notice)
     root.after(5000, trim_memory)  # after start-up's garbage is freed
     app.run()
     return 0

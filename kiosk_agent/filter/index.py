@@ -407,25 +407,90 @@ def _copy_runs(
         left -= got // 8
 
 
-def _merge(
-    old: memoryview, old_file: io.BufferedReader, base: int, removed: array[int], added: array[int]
-) -> Iterator[array[int] | memoryview]:
-    """``old`` minus ``removed`` plus ``added`` in sorted order, as chunks.
+class _OldIndex:
+    """The index being updated, read through a file handle only.
 
-    Positions are found by bisect in the mapping (a few pages each); unchanged runs are
-    read from ``old_file`` (the array starts at ``base``). Raises ``BaseMismatch`` when a
+    A second mapping of the file would count its pages in resident memory a second time
+    (the readers' mapping already holds them), so positions are found by reading the
+    bucket table and then one bucket (~16 entries) per changed hash.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.file = path.open("rb")
+        except OSError as e:
+            raise IndexError_(f"cannot open index {path}: {e.strerror}") from None
+        try:
+            head = self.file.read(PAGE)
+            hlen = _PREFIX.unpack_from(head)[1] if len(head) >= _PREFIX.size else 0
+            if _PREFIX.size + hlen > len(head):
+                head += self.file.read(_PREFIX.size + hlen - len(head))
+            obj, _ = _read_header(head)
+            self.info = _info(obj)
+            self.arrays = {int(a["code"]): a for a in obj["arrays"]}
+        except (KeyError, TypeError, ValueError, struct.error, IndexError_) as e:
+            self.file.close()
+            raise IndexError_(f"index damaged: {e}") from None
+
+    def offset(self, code: int) -> int:
+        a = self.arrays.get(code)
+        return int(a["offset"]) if a else 0
+
+    def count(self, code: int) -> int:
+        a = self.arrays.get(code)
+        return int(a["count"]) if a else 0
+
+    def positions(self, code: int, hashes: Sequence[int]) -> list[tuple[int, bool]]:
+        """For each hash: its position in the code's array (or where it would go), and
+        whether it is there."""
+        a = self.arrays.get(code)
+        if a is None or not hashes:
+            return [(0, False) for _ in hashes]
+        bits, count, off = int(a["bits"]), int(a["count"]), int(a["offset"])
+        table = array("I")
+        self.file.seek(int(a["table_offset"]))
+        try:
+            table.frombytes(self.file.read(4 * ((1 << bits) + 1)))
+        except ValueError:
+            raise IndexError_("index bucket table cut short") from None
+        if len(table) != (1 << bits) + 1 or table[0] != 0 or table[-1] != count:
+            raise IndexError_("index bucket table damaged")
+        shift = 64 - bits
+        out = []
+        for h in hashes:
+            b = h >> shift
+            lo, hi = table[b], table[b + 1]
+            if not 0 <= lo <= hi <= count:
+                raise IndexError_("index bucket table damaged")
+            bucket = array("Q")
+            self.file.seek(off + 8 * lo)
+            bucket.frombytes(self.file.read(8 * (hi - lo)))
+            i = bisect.bisect_left(bucket, h)
+            out.append((lo + i, i < len(bucket) and bucket[i] == h))
+        return out
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _merge(
+    old: _OldIndex, code: int, removed: array[int], added: array[int]
+) -> Iterator[array[int] | memoryview]:
+    """The old array of ``code`` minus ``removed`` plus ``added`` in sorted order, as chunks.
+
+    Unchanged runs are read from the old file in pieces. Raises ``BaseMismatch`` when a
     removed hash is missing or an added one already present.
     """
-    n = len(old)
+    n = old.count(code)
+    old_file, base = old.file, old.offset(code)
     events: list[tuple[int, int, int]] = []  # (position in old, 0 add / 1 remove, hash)
-    for h in removed:
-        i = bisect.bisect_left(old, h)
-        if i >= n or old[i] != h:
+    for h, (i, found) in zip(removed, old.positions(code, removed), strict=True):
+        if not found:
             raise feed.BaseMismatch("the delta removes an entry the index does not hold")
         events.append((i, 1, h))
-    for h in added:
-        i = bisect.bisect_left(old, h)
-        if i < n and old[i] == h:
+    for h, (i, found) in zip(added, old.positions(code, added), strict=True):
+        if found:
             raise feed.BaseMismatch("the delta adds an entry the index already holds")
         events.append((i, 0, h))
     events.sort()
@@ -490,16 +555,18 @@ def apply_bundle(path: Path | str, bundle: feed.Bundle) -> IndexInfo:
     """
     target = Path(path)
     h = bundle.header
-    old: BlocklistIndex | None = None
+    old: _OldIndex | None = None
     if h.is_delta:
         try:
-            old = BlocklistIndex.open(target)
+            old = _OldIndex(target)
         except IndexError_:
             raise feed.BaseMismatch("no index to apply the delta to") from None
-        if old.list_id != h.list_id or old.version != h.base_version:
+        have = old.info
+        if have.list_id != h.list_id or have.version != h.base_version:
             old.close()
             raise feed.BaseMismatch(
-                f"delta for {h.list_id} v{h.base_version}, index holds {old.list_id} v{old.version}"
+                f"delta for {h.list_id} v{h.base_version}, index holds {have.list_id} "
+                f"v{have.version}"
             )
     try:
         codes = sorted({c.code for c in h.categories} | {feed.SUSPECT})
@@ -530,24 +597,19 @@ def apply_bundle(path: Path | str, bundle: feed.Bundle) -> IndexInfo:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
-            with os.fdopen(fd, "w+b") as f, contextlib.ExitStack() as stack:
-                old_file = stack.enter_context(old.path.open("rb")) if old else None
+            with os.fdopen(fd, "w+b") as f:
                 f.write(head)
                 tables = []
                 for a in arrays:
                     code = a["code"]
                     sec = bundle.section("add", code)
-                    if old is None or old_file is None:
+                    if old is None:
                         chunks: Iterable[array[int] | memoryview] = (
                             bundle.iter_section(sec) if sec else ()
                         )
                     else:
                         chunks = _merge(
-                            old.array(code),
-                            old_file,
-                            old.offset(code),
-                            bundle.hashes(code, "remove"),
-                            bundle.hashes(code),
+                            old, code, bundle.hashes(code, "remove"), bundle.hashes(code)
                         )
                     writer = _ArrayWriter(f, a["bits"], a["filter_bits"])
                     if f.tell() != a["offset"]:

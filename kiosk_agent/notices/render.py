@@ -181,6 +181,10 @@ def wrap(text: str, script: str, style: TextStyle, max_width: float) -> list[Wra
     return list(_wrap(text, script, style, max_width))
 
 
+def wrap_cache_clear() -> None:
+    _wrap.cache_clear()
+
+
 @lru_cache(maxsize=512)
 def _wrap(text: str, script: str, style: TextStyle, max_width: float) -> tuple[WrappedLine, ...]:
     lines: list[WrappedLine] = []

@@ -269,17 +269,6 @@ class NoticeWindow:
             center=True,
         )
 
-    def prepare(self) -> None:
-        """Lay out everything the first language shows, once, before any session: the line
-        breaks are cached, so the notice then appears faster. No pixels are kept."""
-        loc = load_locale(self.languages[0])
-        fit_body(notice_content(loc, self.country), self.frame)
-        for enabled in (False, True):
-            self._ack_face(loc, enabled)
-        for code in self.languages:
-            self._lang_face(code, selected=code == loc.code)
-        self._wait_face(loc, max(1, int(self.min_display + 0.999)))
-
     # -- countdown ----------------------------------------------------------------------
 
     def remaining(self) -> float:

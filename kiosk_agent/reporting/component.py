@@ -193,9 +193,21 @@ class Reporting:
             self.outbox.set_meta({"peaks": {str(d): p for d, p in self.link.peaks.items()}})
         return result
 
+    def today_counts(self) -> dict[str, int]:
+        """Today's counts (UTC day of the corrected clock), flushed or not, sent or not."""
+        day = int(self.clock.now() // 86400) * 86400
+        counts = self.outbox.day_counts(day)
+        for (start, name), n in self.counters.snapshot().items():
+            if start // 86400 * 86400 == day:
+                counts[name] = counts.get(name, 0) + n
+        return dict(sorted(counts.items()))
+
     def status(self) -> dict[str, Any]:
         enrollment = load_enrollment(self.state_dir)
-        meta = self.outbox.summary().meta
+        get = self.outbox.get_meta
+        meta = {
+            key: get(key) for key in ("last_upload", "last_error", "deferrals", "next_attempt_at")
+        }
         return {
             "enrolled": enrollment is not None,
             "kiosk_id": enrollment.kiosk_id if enrollment else None,
@@ -203,7 +215,8 @@ class Reporting:
             "events_in_memory": self.counters.pending_total(),
             "last_upload": meta.get("last_upload"),
             "last_error": meta.get("last_error") or self.last_flush_error,
-            "deferrals": meta.get("deferrals", {}),
+            "deferrals": meta.get("deferrals") or {},
+            "next_attempt_at": meta.get("next_attempt_at") or None,
             "clock_offset_seconds": round(self.clock.offset, 1),
         }
 
@@ -326,6 +339,10 @@ class ReportingComponent:
             await asyncio.to_thread(final)
         except Exception:
             log.exception("reporting shutdown failed")
+
+    def today_counts(self) -> dict[str, int]:
+        """For the operator's "today" view (control API ``GET /v1/operator/today``)."""
+        return {} if self.reporting is None else self.reporting.today_counts()
 
     def status(self) -> dict[str, Any]:
         if self.reporting is None:

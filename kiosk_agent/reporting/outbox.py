@@ -41,6 +41,8 @@ OUTBOX_FILE = "outbox.sqlite3"
 MAX_COUNTERS_PER_CUT = MAX_COUNTERS - 12
 """Room left in a report so that a later coalesce or merge stays within the schema."""
 MERGE_LEVELS = (7 * 86400, 28 * 86400, 364 * 86400)
+DAILY_KEEP_DAYS = 31
+"""Days of per-day counts kept for the operator ("today"), whatever was uploaded."""
 EARLIEST_PLAUSIBLE = 1_577_836_800  # 2020-01-01 UTC: no kiosk counted anything before
 """Merge buckets, epoch-aligned and each a multiple of the previous, so merged reports nest."""
 
@@ -76,6 +78,12 @@ CREATE TABLE IF NOT EXISTS totals (
     acknowledged INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS daily (
+    day_start INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (day_start, name)
+);
 """
 
 
@@ -188,7 +196,14 @@ class Outbox:
             for (start, name), n in counts.items():
                 self._add_pending(db, start, period_seconds, name, clock_epoch, n)
                 by_name[name] = by_name.get(name, 0) + n
+                db.execute(
+                    "INSERT INTO daily (day_start, name, count) VALUES (?, ?, ?) "
+                    "ON CONFLICT (day_start, name) DO UPDATE SET count = count + excluded.count",
+                    (start // 86400 * 86400, name, n),
+                )
             self._add_totals(db, "flushed", by_name)
+            newest = max(start for start, _ in counts)
+            db.execute("DELETE FROM daily WHERE day_start < ?", (newest - DAILY_KEEP_DAYS * 86400,))
         return sum(by_name.values())
 
     @staticmethod
@@ -511,6 +526,14 @@ class Outbox:
         with self._lock:
             rows = self._db.execute(
                 "SELECT name, SUM(count) FROM pending GROUP BY name ORDER BY name"
+            ).fetchall()
+        return {name: int(n) for name, n in rows}
+
+    def day_counts(self, day_start: int) -> dict[str, int]:
+        """Everything flushed for the UTC day starting at ``day_start`` (sent or not)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, count FROM daily WHERE day_start = ? ORDER BY name", (day_start,)
             ).fetchall()
         return {name: int(n) for name, n in rows}
 

@@ -122,3 +122,22 @@ def test_feed_versions_come_from_the_updater_status(tmp_path: Path) -> None:
     ctx = _config(tmp_path, None)
     ctx.components["updater"] = FakeUpdater()
     assert feed_versions_from(ctx)() == {"hotline-ke": 42}
+
+
+def test_today_counts_include_sent_and_unflushed(tmp_path: Path) -> None:
+    import time
+
+    ctx = _config(tmp_path, None)
+    reporting = Reporting(ctx.config, link=_idle_link())
+    reporting.counters.count(Blocked("csam"))
+    reporting.flush()
+    reporting.cut(all_periods=True)
+    [report] = reporting.outbox.all_reports()
+    reporting.outbox.acknowledge(report.report_id)  # uploaded: still today's
+    reporting.counters.count(Blocked("csam"))
+    reporting.counters.count(SessionStarted("login"))
+    assert reporting.today_counts() == {"blocked.csam": 2, "sessions.login": 1}
+    yesterday = int(time.time() // 86400) * 86400 - 86400
+    reporting.outbox.flush({(yesterday, "blocked.csam"): 9}, 86400)
+    assert reporting.today_counts()["blocked.csam"] == 2
+    reporting.close()

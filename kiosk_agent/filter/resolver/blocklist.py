@@ -79,6 +79,9 @@ def lookup_name(index: HostIndex, name: str) -> object:
     return index.lookup_host(name)
 
 
+MAX_DECISIONS = 4096
+
+
 class Blocklist(Link):
     """Blocks listed names for every query type; emits ``Blocked(category)`` once per attempt."""
 
@@ -99,14 +102,31 @@ class Blocklist(Link):
         self.bus = bus
         self.recent = RecentNames()
         self.blocked = 0
+        # Recent decisions per name: browsers ask for A, AAAA and HTTPS of a name at once
+        # and again soon after, and hashing the name is the costliest step of a query.
+        # Made against one set of lists: a swap (new ``indexes`` tuple) starts afresh.
+        self._decisions: dict[str, object] = {}
+        self._decided_with: object = None
 
     def resolve(self, query: Query) -> Answer:
         index = self.current_index()
-        if index is not None and query.name and self.switch.on:
-            category = lookup_name(index, query.name)
+        name = query.name
+        if index is not None and name and self.switch.on:
+            lists = getattr(index, "indexes", index)
+            if lists is not self._decided_with:
+                self._decisions = {}
+                self._decided_with = lists
+            decisions = self._decisions
+            try:
+                category = decisions[name]
+            except KeyError:
+                category = lookup_name(index, name)
+                if len(decisions) >= MAX_DECISIONS:
+                    decisions.clear()  # simple bound; refilled by the next queries
+                decisions[name] = category
             if category is not None:
                 self.blocked += 1
-                if self.bus is not None and self.recent.first(query.name):
+                if self.bus is not None and self.recent.first(name):
                     self.bus.publish(Blocked(str(category)))
                 return self.answers.blocked(query)
         return self.next.resolve(query)
