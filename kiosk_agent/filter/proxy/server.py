@@ -39,6 +39,7 @@ from kiosk_agent.filter.proxy.page import (
     english_only,
     error_response,
 )
+from kiosk_agent.filter.proxy.pool import OriginConnection, OriginPool
 from kiosk_agent.filter.proxy.splice import HelloReader, Pipe
 from kiosk_agent.filter.proxy.streams import PeerClosed, copy_body, send, splice
 from kiosk_agent.reporting.events import Blocked, Event
@@ -85,21 +86,6 @@ class ProxyStats:
     extra: dict[str, int] = field(default_factory=dict)
 
 
-class _Origin:
-    """The connection to the real server a client connection is currently using."""
-
-    def __init__(self, host: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self.host = host
-        self.reader = reader
-        self.writer = writer
-
-    def usable_for(self, host: str) -> bool:
-        return self.host == host and not self.reader.at_eof() and not self.writer.is_closing()
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 class FilteringProxy:
     """The proxy's two listeners and every connection they accepted."""
 
@@ -120,6 +106,7 @@ class FilteringProxy:
         self.block_page = block_page
         self.visits = visits or VisitWindow()
         self.stats = ProxyStats()
+        self.pool = OriginPool()
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._own_addresses: list[tuple[str, int]] = []
@@ -160,6 +147,7 @@ class FilteringProxy:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.pool.close_all()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
@@ -177,6 +165,8 @@ class FilteringProxy:
             "refused_over_limit": s.refused_over_limit,
             "bad_requests": s.bad_requests,
             "origin_failures": s.origin_failures,
+            "origin_pool_idle": len(self.pool),
+            "origin_pool_reused": self.pool.reused,
             "active_connections": s.active,
         }
 
@@ -218,16 +208,21 @@ class FilteringProxy:
             writer.close()
             return
         held = _Held()
+        clean = False
         try:
             while True:
                 head = await self._read_request(reader, writer)
                 if head is None or not await self._handle_request(head, reader, writer, held):
-                    return
+                    break
+            clean = True
         except _EXPECTED as e:
             log.debug("http connection ended: %s", type(e).__name__)
         except Exception:
             log.exception("http connection failed")
         finally:
+            if clean and held.origin is not None:
+                self.pool.give(held.origin)  # after a complete exchange only (``reusable``)
+                held.origin = None
             held.drop()
             writer.close()
             self._release()
@@ -285,11 +280,19 @@ class FilteringProxy:
             return keep
         if held.origin is not None and not held.origin.usable_for(host):
             held.drop()
+        bodiless = isinstance(head.framing, http.NoBody)
+        if held.origin is None and bodiless:
+            # A pooled connection may have been closed by the server meanwhile; only a
+            # bodiless request can be retried on a fresh one (below), so only it reuses.
+            held.origin = self.pool.take(host)
         reused = held.origin is not None
         if not await self._hold_origin(host, writer, held):
             return False
         assert held.origin is not None
         self.stats.http_forwarded += 1
+        held.origin.reusable = False
+        if head.headers.get_all("authorization"):
+            held.origin.pinned = True  # NTLM/Negotiate bind the connection: never pool it
         try:
             keep = await self._exchange(head, reader, writer, held.origin, retry=reused)
         except _StaleOrigin:
@@ -299,9 +302,12 @@ class FilteringProxy:
             if not await self._hold_origin(host, writer, held):
                 return False
             assert held.origin is not None
+            held.origin.pinned = bool(head.headers.get_all("authorization"))
             keep = await self._exchange(head, reader, writer, held.origin, retry=False)
         if not keep:
             held.drop()
+        else:
+            held.origin.reusable = True
         return keep
 
     async def _hold_origin(self, host: str, writer: asyncio.StreamWriter, held: _Held) -> bool:
@@ -309,7 +315,9 @@ class FilteringProxy:
         if held.origin is not None:
             return True
         try:
-            held.origin = _Origin(host, *await self._connect(host, self.settings.origin_http_port))
+            held.origin = OriginConnection(
+                host, *await self._connect(host, self.settings.origin_http_port)
+            )
         except OriginError:
             self.stats.origin_failures += 1
             await send(writer, error_response(502), self.settings.idle_timeout)
@@ -321,7 +329,7 @@ class FilteringProxy:
         head: http.RequestHead,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        origin: _Origin,
+        origin: OriginConnection,
         retry: bool = True,
     ) -> bool:
         """Send one request to ``origin`` and stream its response back; True if both sides
@@ -460,7 +468,7 @@ class _Held:
     """The origin connection a client connection holds between requests (at most one)."""
 
     def __init__(self) -> None:
-        self.origin: _Origin | None = None
+        self.origin: OriginConnection | None = None
 
     def drop(self) -> None:
         if self.origin is not None:
