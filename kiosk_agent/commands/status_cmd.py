@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kiosk_agent.commands.common import add_config_argument, default_config_path, load_config_arg
-
-DEFAULT_CONFIG = str(default_config_path())  # kept for commands that import it (run)
+from kiosk_agent.commands.common import add_config_argument, load_config_arg
 
 
 def register(sub: Any) -> None:
