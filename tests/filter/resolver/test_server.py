@@ -179,10 +179,10 @@ def test_index_swap_under_load_has_no_failed_queries(scripted: ScriptedUpstream)
         def client() -> None:
             while not stop.is_set():
                 try:
-                    a = ask(r.address, "www.example.test", timeout=2)
+                    a = ask(r.address, "www.example.test", timeout=6)
                     if a.rcode() != 0:
                         failures.append(f"rcode {a.rcode()}")
-                    b = ask(r.address, "x.old.test", timeout=2)
+                    b = ask(r.address, "x.old.test", timeout=6)
                     if b.rcode() not in (0, 3):
                         failures.append(f"rcode {b.rcode()}")
                     answered[0] += 2
