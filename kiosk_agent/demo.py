@@ -611,16 +611,16 @@ class Demo:
 def notice_text(locale: str, country: str) -> list[str]:
     """The safety notice as terminal lines (when there is no display for the window)."""
     try:
+        from kiosk_agent.notices.countries import contact_lines, country_for
         from kiosk_agent.notices.locales import load_locale
 
         loc = load_locale(locale)
     except Exception:
         return ["(the notice texts are not in this build)"]
+    contact = contact_lines(loc, country_for(country))
     lines = [loc.strings.get("notice.title", ""), ""]
     lines += [f"• {tip}" for tip in loc.tips]
-    general = loc.strings.get("notice.helpline_general")
-    if general:
-        lines += ["", general]
+    lines += ["", contact.helpline, contact.report]
     lines += ["", f"[ {loc.strings.get('notice.acknowledge', 'OK')} ]"]
     return lines
 
