@@ -97,6 +97,24 @@ def build_components(ctx: ServiceContext) -> list[Component]:
     return components
 
 
+def create_service(config: Config) -> Service:
+    """The service for ``config`` with all its components, its state folder created.
+
+    Call it inside the running event loop (components may bind to it). Raises
+    ``UserError`` when the state folder cannot be created.
+    """
+    from kiosk_agent.errors import UserError
+
+    try:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(
+            f"cannot create the state folder {config.state_dir}: {e.strerror}"
+        ) from None
+    ctx = ServiceContext(config)
+    return Service(ctx, build_components(ctx))
+
+
 class Service:
     """Runs components until SIGTERM / SIGINT, then stops them in reverse order."""
 

@@ -40,16 +40,10 @@ def _run(args: argparse.Namespace) -> int:
     from kiosk_agent.control_client import ControlClient
     from kiosk_agent.errors import UserError
     from kiosk_agent.platform import current
-    from kiosk_agent.service import Service, ServiceContext, build_components
+    from kiosk_agent.service import Service, create_service
     from kiosk_agent.ui import UiApp, warm_up
 
     config = load_config_arg(args)
-    try:
-        config.state_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(
-            f"cannot create the state folder {config.state_dir}: {e.strerror}"
-        ) from None
 
     ready = threading.Event()
     failure: list[BaseException] = []
@@ -57,8 +51,7 @@ def _run(args: argparse.Namespace) -> int:
 
     def service_thread() -> None:
         async def main() -> None:
-            ctx = ServiceContext(config)
-            service = Service(ctx, build_components(ctx))
+            service = create_service(config)
             holder["service"] = (asyncio.get_running_loop(), service)
             await service.run(ready=ready.set)
 

@@ -28,19 +28,12 @@ def _run(args: argparse.Namespace) -> int:
     import contextlib
 
     from kiosk_agent.errors import UserError
-    from kiosk_agent.service import Service, ServiceContext, build_components
+    from kiosk_agent.service import create_service
 
     config = load_config_arg(args)
-    try:
-        config.state_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(
-            f"cannot create the state folder {config.state_dir}: {e.strerror}"
-        ) from None
-    ctx = ServiceContext(config)
 
     async def main() -> None:
-        service = Service(ctx, build_components(ctx))
+        service = create_service(config)
         try:
             await service.run(ready=lambda: print("kiosk-agent service running", flush=True))
         except OSError as e:
