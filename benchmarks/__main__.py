@@ -13,6 +13,10 @@ BENCHMARKS: tuple[str, ...] = (
     "benchmarks.resolver_bench",
     "benchmarks.notices_ui",
     "benchmarks.startup_bench",
+    "benchmarks.index_bench",
+    "benchmarks.feed_bench",
+    "benchmarks.server_bench",
+    "benchmarks.proxy_bench",
 )
 
 

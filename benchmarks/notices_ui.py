@@ -74,7 +74,8 @@ class Service(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.startswith("/v1/events"):
             events: list[dict[str, Any]] = []
-            if Service.fire.wait(5):
+            wait = float(self.path.partition("wait=")[2] or 0)
+            if wait > 0 and Service.fire.wait(min(wait, 5)):
                 Service.fire.clear()
                 Service.seq += 1
                 events = [{"seq": Service.seq, "type": "session_signal", "trigger": "billing_hook"}]
@@ -123,7 +124,7 @@ def one_run(idle: float) -> dict[str, float]:
     (tmp / "agent.yaml").write_text(
         f"state_dir: {tmp}\n"
         "cafe: {name: Bench, country: KE, region: KE-NBO, languages: [sw, en]}\n"
-        "notices: {triggers: [billing_hook], min_gap: 0, min_display: 8s}\n"
+        "notices: {triggers: [login, idle_reset, billing_hook], min_gap: 0, min_display: 1s}\n"
         f'control: {{listen: "127.0.0.1:{httpd.server_address[1]}"}}\n'
     )
     env = {**os.environ, "DISPLAY": display, "PYTHONPATH": str(REPO)}
@@ -152,13 +153,31 @@ def one_run(idle: float) -> dict[str, float]:
             time.sleep(0.01)
         shown = time.monotonic()
         latency = shown - Service.fired_at[0] if Service.fired_at else float("nan")
-        time.sleep(1)
+        time.sleep(1.5)
         rss_notice = proc.memory_info().rss / 2**20
+        # Acknowledge (Return on the focused button) and measure the steady state a kiosk
+        # lives in: idle again after a notice was shown and closed.
+        subprocess.run(
+            ["xdotool", "search", "--name", "Safety notice", "key", "--window", "%1", "Return"],
+            env={**os.environ, "DISPLAY": display},
+            capture_output=True,
+            check=False,
+        )
+        deadline = time.monotonic() + 5
+        while visible_notice(display) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        closed = not visible_notice(display)
+        time.sleep(3)
+        rss_after = proc.memory_info().rss / 2**20 if closed else float("nan")
+        if os.environ.get("BENCH_SMAPS"):
+            print("after the notice closed:")
+            print_smaps(ui.pid)
         return {
             "idle_rss_mb": rss_idle,
             "idle_cpu_pct": cpu_pct,
             "notice_latency_s": latency,
             "rss_with_notice_mb": rss_notice,
+            "rss_after_notice_mb": rss_after,
         }
     finally:
         ui.terminate()
@@ -186,10 +205,11 @@ def main(argv: list[str]) -> int:
         print(
             f"run {i}: idle RSS {r['idle_rss_mb']:.1f} MB, idle CPU {r['idle_cpu_pct']:.2f} %, "
             f"notice on screen {r['notice_latency_s'] * 1000:.0f} ms after the signal, "
-            f"RSS with the notice {r['rss_with_notice_mb']:.1f} MB"
+            f"RSS with the notice {r['rss_with_notice_mb']:.1f} MB, "
+            f"idle after it closed {r['rss_after_notice_mb']:.1f} MB"
         )
     worst_latency = max(r["notice_latency_s"] for r in results)
-    worst_rss = max(r["idle_rss_mb"] for r in results)
+    worst_rss = max(max(r["idle_rss_mb"], r["rss_after_notice_mb"]) for r in results)
     ok = worst_latency <= 1.0 and worst_rss <= 40.0
     print(
         f"worst: latency {worst_latency * 1000:.0f} ms (target <= 1000), idle RSS "

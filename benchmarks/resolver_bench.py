@@ -179,6 +179,36 @@ control:
     )
 
 
+# Calibration: the least a Python responder can do per packet (read with recvfrom_into,
+# flip the header to an NXDOMAIN answer, send). Its rate in the same run shows how much
+# CPU the shared machine left to any Python server at that moment.
+BARE_RESPONDER = """
+import asyncio, socket, sys
+async def main():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+    s.setblocking(False)
+    buf = bytearray(65535)
+    view = memoryview(buf)
+    def readable():
+        for _ in range(64):
+            try:
+                n, addr = s.recvfrom_into(buf)
+            except BlockingIOError:
+                return
+            d = bytes(view[:n])
+            s.sendto(d[:2] + b"\\x81\\x83" + d[4:], addr)
+    asyncio.get_running_loop().add_reader(s.fileno(), readable)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def start_bare(port: int) -> subprocess.Popen[bytes]:
+    argv = ["taskset", "-c", "0", sys.executable, "-c", BARE_RESPONDER, str(port)]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def rss_mb(pid: int) -> float:
     import psutil
 
@@ -187,7 +217,13 @@ def rss_mb(pid: int) -> float:
     return float(proc.memory_info().rss) / 1e6
 
 
-def dnsperf(port: int, datafile: Path, seconds: float) -> dict[str, float]:
+def dnsperf(port: int, datafile: Path, seconds: float, pid: int | None = None) -> dict[str, float]:
+    """One dnsperf run; with ``pid``, also the server's CPU time per answered query and
+    the rate one whole core would sustain at that cost (the machine is shared, so the
+    server gets only part of CPU 0: this is the figure to compare with an idle machine)."""
+    import psutil
+
+    before = psutil.Process(pid).cpu_times() if pid is not None else None
     out = subprocess.run(
         [
             *("taskset", "-c", "1", tool("dnsperf"), "-s", "127.0.0.1", "-p", str(port)),
@@ -200,11 +236,19 @@ def dnsperf(port: int, datafile: Path, seconds: float) -> dict[str, float]:
     qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lost = re.search(r"Queries lost:\s+(\d+)", out)
     latency = re.search(r"Average Latency \(s\):\s+([\d.]+)", out)
-    return {
+    result = {
         "qps": round(qps),
         "lost": int(lost.group(1)) if lost else -1,
         "avg_latency_ms": round(float(latency.group(1)) * 1000, 3) if latency else -1,
     }
+    completed = re.search(r"Queries completed:\s+(\d+)", out)
+    if before is not None and pid is not None and completed and int(completed.group(1)):
+        after = psutil.Process(pid).cpu_times()
+        cpu = (after.user - before.user) + (after.system - before.system)
+        per_query = cpu / int(completed.group(1))
+        result["cpu_us_per_query"] = round(per_query * 1e6, 1)
+        result["one_core_qps"] = round(1 / per_query) if per_query > 0 else -1
+    return result
 
 
 def latencies(port: int, names: Sequence[str], rate: float) -> list[float]:
@@ -264,7 +308,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tmp,
                 "upstream",
                 up_port,
-                ["address=/cached.test/192.0.2.2", "address=/fwd.test/192.0.2.1", "cache-size=0"],
+                [
+                    "address=/cached.test/192.0.2.2",
+                    "address=/fwd.test/192.0.2.1",
+                    "cache-size=0",
+                    "local-ttl=300",  # dnsmasq gives its own records TTL 0 by default
+                ],
             )
             procs.append(upstream)
             time.sleep(0.3)
@@ -294,8 +343,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["blocked"] = {}
             results["cached"] = {}
             for label, port in (("agent", agent_port), ("dnsmasq", dm_port)):
-                results["blocked"][label] = dnsperf(port, blocked_file, args.seconds)
-                results["cached"][label] = dnsperf(port, cached_file, args.seconds)
+                pid = (agent if label == "agent" else dnsmasq).pid
+                results["blocked"][label] = dnsperf(port, blocked_file, args.seconds, pid)
+                results["cached"][label] = dnsperf(port, cached_file, args.seconds, pid)
+            bare_port = free_port()
+            bare = start_bare(bare_port)
+            procs.append(bare)
+            wait_ready(bare_port, "n0.blocked.test", time.monotonic())
+            results["blocked"]["bare_python_responder"] = dnsperf(
+                bare_port, blocked_file, args.seconds, bare.pid
+            )
             for kind in ("blocked", "cached"):
                 r = results[kind]
                 r["ratio_agent_to_dnsmasq"] = round(r["agent"]["qps"] / r["dnsmasq"]["qps"], 2)

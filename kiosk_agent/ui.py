@@ -142,7 +142,7 @@ class UiApp:
         self._outbox_wake.set()
 
     def _after_notice(self) -> None:
-        self.root.after(500, trim_memory)
+        self.root.after(500, release_notice_memory)
 
     # -- tray ----------------------------------------------------------------------------
 
@@ -215,18 +215,26 @@ class UiApp:
     # -- service connections --------------------------------------------------------------
 
     def _event_stream(self) -> None:
-        after = 0
+        after: int | None = None
         while not self._stop.is_set():
             if self.client is None:
                 return
             try:
+                if after is None:
+                    # Start from "now": the backlog holds blocked events and session
+                    # signals from before this UI started; replaying them would show a
+                    # stale toast or notice.
+                    after, _backlog = self.client.events(0, 0)
+                    continue
                 after, events = self.client.events(after, EVENTS_WAIT)
             except ControlError:
                 self._stop.wait(RETRY_EVERY)
                 continue
             for item in events:
                 kind = item.get("type")
-                if kind == "blocked":
+                # "url_unverifiable" counts an HTTPS visit the URL proxy let through
+                # (filter/proxy/decide.py URL_UNVERIFIABLE): nothing was blocked, no toast.
+                if kind == "blocked" and item.get("category") != "url_unverifiable":
                     self.call_soon(self._blocked_toast)
                 elif kind == "session_signal":
                     self.watcher.billing_hook()
@@ -328,6 +336,20 @@ def limit_malloc_arenas() -> None:
     mallopt = getattr(libc, "mallopt", None) if libc is not None else None
     if mallopt is not None:
         mallopt(-8, 2)  # M_ARENA_MAX
+
+
+def release_notice_memory() -> None:
+    """After a notice closed: drop the sized fonts and cached line breaks (each sized font
+    holds its own FreeType face) and hand the freed heap back. The next notice reloads
+    them in a few milliseconds; the UI then idles for hours without them."""
+    import gc
+
+    from kiosk_agent.notices.render import font, wrap_cache_clear
+
+    font.cache_clear()
+    wrap_cache_clear()
+    gc.collect()
+    trim_memory()
 
 
 def trim_memory() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -165,3 +166,32 @@ def test_split_base() -> None:
     assert split_base("http://[::1]:8053/") == ("::1", 8053)
     with pytest.raises(ControlError):
         split_base("http://localhost")
+
+
+def test_against_the_real_control_server(tmp_path: Path) -> None:
+    from kiosk_agent.reporting.events import SessionStarted
+    from tests.test_control import Api
+
+    with Api(tmp_path) as api:
+        published: list[object] = []
+        api.ctx.bus.subscribe(published.append)
+        client = ControlClient(api.base, read_token(tmp_path), timeout=5)
+        assert client.status()["protected"] is True
+        client.session_start("billing_hook")
+        nxt, events = client.events(after=0, wait=2)
+        assert {"type": "session_signal", "trigger": "billing_hook"}.items() <= events[-1].items()
+        assert nxt == events[-1]["seq"]
+        client.post_event(SessionStarted("billing_hook"))
+        client.post_event(NoticeShown("sw"))
+        assert SessionStarted("billing_hook") in published and NoticeShown("sw") in published
+        with pytest.raises(ControlAuthError, match="wrong operator PIN"):
+            client.pause("0000")
+        assert client.pause("2468", 15)["status"] == "paused"
+        assert api.resolver.paused == [15]
+        with pytest.raises(ControlAuthError):
+            ControlClient(api.base, "wrong-token").status()
+        nxt, echoed = client.events(after=nxt, wait=0)  # the UI's own events come back too
+        assert [e["type"] for e in echoed][:2] == ["session_started", "notice_shown"]
+        start = time.monotonic()
+        _nxt, quiet = client.events(after=nxt, wait=0.5)  # long poll with nothing new
+        assert quiet == [] and time.monotonic() - start >= 0.4

@@ -76,11 +76,18 @@ class FakeService(BaseHTTPRequestHandler):
 @pytest.fixture
 def service() -> Iterator[str]:
     FakeService.batches = [
+        # The backlog from before the UI started: must not replay as a notice or toast.
         [
             {"seq": 1, "type": "session_signal", "trigger": "billing_hook"},
             {"seq": 2, "type": "blocked", "category": "c1"},
-            {"seq": 3, "type": "blocked", "category": "c1"},
-        ]
+        ],
+        [
+            {"seq": 3, "type": "session_signal", "trigger": "billing_hook"},
+            {"seq": 4, "type": "blocked", "category": "c1"},
+            {"seq": 5, "type": "blocked", "category": "c1"},
+            # An HTTPS visit the URL proxy let through: counted, not a block, no toast.
+            {"seq": 6, "type": "blocked", "category": "url_unverifiable"},
+        ],
     ]
     FakeService.posted = []
     FakeService.first_events_at = []
@@ -118,7 +125,8 @@ def test_billing_hook_shows_the_notice_and_blocked_events_toast_once(
             root.update()
             time.sleep(0.01)
         assert app.notice.is_open, "the notice never appeared"
-        latency = time.monotonic() - FakeService.first_events_at[0]
+        assert len(FakeService.first_events_at) == 2  # the backlog, then the live batch
+        latency = time.monotonic() - FakeService.first_events_at[1]
         assert latency < 1.0, f"notice took {latency:.2f} s after the billing hook"
         assert app.notice.locale.code == "sw"
         end = time.monotonic() + 1.0

@@ -14,7 +14,9 @@ def default_config_path() -> Path:
     env = os.environ.get("KIOSK_AGENT_CONFIG")
     if env:
         return Path(env)
-    if os.name == "nt":
+    from kiosk_agent.platform import is_windows
+
+    if is_windows():
         return Path(r"C:\ProgramData\kiosk-agent\agent.yaml")
     return Path("/etc/kiosk-agent/agent.yaml")
 

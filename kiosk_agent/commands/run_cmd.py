@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kiosk_agent.commands.common import add_config_argument, load_config_arg
+
 READY_TIMEOUT = 30.0
 
 
 def register(sub: Any) -> None:
-    from kiosk_agent.commands.status_cmd import DEFAULT_CONFIG
-
     p: argparse.ArgumentParser = sub.add_parser(
         "run",
         help="run the service and the UI in one process (single-user desktop, development)",
@@ -26,9 +26,7 @@ def register(sub: Any) -> None:
             "customer's account cannot stop the filter."
         ),
     )
-    p.add_argument(
-        "--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})"
-    )
+    add_config_argument(p)
     p.add_argument("--no-tray", action="store_true", help="no tray icon (notice and toasts only)")
     p.set_defaults(handler=_run)
 
@@ -39,14 +37,13 @@ def _run(args: argparse.Namespace) -> int:
     import threading
     import tkinter as tk
 
-    from kiosk_agent.config import load_config
     from kiosk_agent.control_client import ControlClient
     from kiosk_agent.errors import UserError
     from kiosk_agent.platform import current
     from kiosk_agent.service import Service, ServiceContext, build_components
     from kiosk_agent.ui import UiApp, warm_up
 
-    config = load_config(args.config)
+    config = load_config_arg(args)
     try:
         config.state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -92,9 +89,9 @@ def _run(args: argparse.Namespace) -> int:
             root = tk.Tk(className="kiosk-agent")
         except tk.TclError as e:
             raise UserError(f"cannot open a window (no display?): {e}") from None
-        warm_up()
         client = ControlClient.from_config(config)
         app = UiApp(config, client, current(), root=root, with_tray=not args.no_tray)
+        warm_up(app.languages)
         app.run()
     except KeyboardInterrupt:
         pass

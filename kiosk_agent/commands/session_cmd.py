@@ -9,14 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-
-def default_config() -> str:
-    """Where an installed agent keeps its config on this OS."""
-    from kiosk_agent.platform import is_windows
-
-    return (
-        r"C:\ProgramData\kiosk-agent\agent.yaml" if is_windows() else "/etc/kiosk-agent/agent.yaml"
-    )
+from kiosk_agent.commands.common import add_config_argument, load_config_arg
 
 
 def register(sub: Any) -> None:
@@ -28,7 +21,7 @@ def register(sub: Any) -> None:
             "shown (unless it was shown within notices.min_gap). For café billing software."
         ),
     )
-    p.add_argument("--config", default=default_config(), help="agent config (default: %(default)s)")
+    add_config_argument(p)
     p.add_argument(
         "--trigger",
         default="billing_hook",
@@ -39,11 +32,10 @@ def register(sub: Any) -> None:
 
 
 def _session_start(args: argparse.Namespace) -> int:
-    from kiosk_agent.config import load_config
     from kiosk_agent.control_client import ControlClient, ControlError
     from kiosk_agent.errors import UserError
 
-    config = load_config(args.config)
+    config = load_config_arg(args)
     try:
         ControlClient.from_config(config).session_start(args.trigger)
     except ControlError as e:

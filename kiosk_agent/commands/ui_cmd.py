@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kiosk_agent.commands.common import add_config_argument, load_config_arg
+
 
 def register(sub: Any) -> None:
-    from kiosk_agent.commands.session_cmd import default_config
-
     p: argparse.ArgumentParser = sub.add_parser(
         "ui",
         help="run the notice, tray icon and toasts in this desktop session",
@@ -18,7 +18,7 @@ def register(sub: Any) -> None:
             "blocked. Talks to `kiosk-agent service` over its loopback control API."
         ),
     )
-    p.add_argument("--config", default=default_config(), help="agent config (default: %(default)s)")
+    add_config_argument(p)
     p.add_argument("--no-tray", action="store_true", help="no tray icon (notice and toasts only)")
     p.set_defaults(handler=_ui)
 
@@ -27,7 +27,6 @@ def _ui(args: argparse.Namespace) -> int:
     import logging
     import tkinter as tk
 
-    from kiosk_agent.config import load_config
     from kiosk_agent.control_client import ControlClient, ControlError
     from kiosk_agent.errors import UserError
     from kiosk_agent.platform import current
@@ -35,7 +34,7 @@ def _ui(args: argparse.Namespace) -> int:
 
     limit_malloc_arenas()  # before any thread starts
 
-    config = load_config(args.config)
+    config = load_config_arg(args)
     try:
         client: ControlClient | None = ControlClient.from_config(config)
     except ControlError as e:

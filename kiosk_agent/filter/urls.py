@@ -133,7 +133,10 @@ def _clean_host(host: bytes) -> bytes:
     """Lowercase, IDNA, strip and collapse dots, IPv4 in any form to a dotted quad."""
     host = _DOTS.sub(b".", host).strip(b".")
     if host.startswith(b"["):  # IPv6 literal: keep, lowercase
-        return host.lower()
+        # Cut at "]" as _split_authority does, so that a host that only starts with "["
+        # once its leading dots are stripped canonicalizes the same on a second pass.
+        end = host.find(b"]")
+        return (host[: end + 1] if end >= 0 else host).lower()
     if any(b >= 0x80 for b in host):
         host = _DOTS.sub(b".", _idna(host)).strip(b".")
     host = host.lower()

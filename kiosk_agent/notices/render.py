@@ -16,7 +16,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -173,7 +173,20 @@ class WrappedLine:
 
 
 def wrap(text: str, script: str, style: TextStyle, max_width: float) -> list[WrappedLine]:
-    """Greedy line breaking at spaces / zero-width spaces, measured with the real fonts."""
+    """Greedy line breaking at spaces / zero-width spaces, measured with the real fonts.
+
+    Cached: measuring is most of the cost of drawing a notice, and the same few texts are
+    wrapped at every session (the cache holds line texts and widths, not pixels).
+    """
+    return list(_wrap(text, script, style, max_width))
+
+
+def wrap_cache_clear() -> None:
+    _wrap.cache_clear()
+
+
+@lru_cache(maxsize=512)
+def _wrap(text: str, script: str, style: TextStyle, max_width: float) -> tuple[WrappedLine, ...]:
     lines: list[WrappedLine] = []
     rest = text.strip()
     while rest:
@@ -198,7 +211,7 @@ def wrap(text: str, script: str, style: TextStyle, max_width: float) -> list[Wra
         runs = tuple(split_runs(piece, script))
         lines.append(WrappedLine(piece, runs, line_width(runs, style), overflow))
         rest = rest[best:].lstrip(" " + ZWSP)
-    return lines
+    return tuple(lines)
 
 
 def draw_line(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from kiosk_agent.config import NoticesConfig
@@ -113,6 +113,7 @@ class SessionWatcher:
         on_session: Callable[[SessionStarted], None],
         *,
         interval: float = 1.0,
+        session_every: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -120,6 +121,12 @@ class SessionWatcher:
         self.policy = policy
         self.on_session = on_session
         self.interval = interval
+        # Logins are read less often than idle time: loginctl is a process spawn, and a
+        # login shows the notice a few seconds late at worst (the desktop is still
+        # starting then anyway).
+        self.session_every = session_every
+        self._sessions: tuple[DesktopSession, ...] = ()
+        self._sessions_at: float | None = None
         self.clock = clock
         self.wall = wall
         self.state = WatchState()
@@ -139,16 +146,18 @@ class SessionWatcher:
     def observe(self) -> Observation:
         with self._lock:
             hook, self._hook_pending = self._hook_pending, False
-        sessions: Iterable[DesktopSession] = ()
         idle = None
         try:
-            if self._watch_sessions:
-                sessions = self.signals.desktop_sessions()
+            now = self.clock()
+            due = self._sessions_at is None or now - self._sessions_at >= self.session_every
+            if self._watch_sessions and due:
+                self._sessions = tuple(self.signals.desktop_sessions())
+                self._sessions_at = now
             if self._watch_idle:
                 idle = self.signals.idle_seconds()
         except Exception:  # an OS query failing must not stop the watcher
             log.exception("reading session signals failed")
-        return Observation(tuple(sessions), idle, hook, self.wall())
+        return Observation(self._sessions, idle, hook, self.wall())
 
     def step(self) -> SessionStarted | None:
         """One observation and decision (the loop's body; tests call it directly)."""

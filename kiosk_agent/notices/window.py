@@ -209,18 +209,7 @@ class NoticeWindow:
         self.body.configure(image=self._photo("body", body.image))
         self._build_language_bar()
         self._ack_images = {
-            enabled: self._photo(
-                f"ack{enabled}",
-                render_button(
-                    content.acknowledge,
-                    loc.script,
-                    loc.is_rtl,
-                    int(frame.font_px * 1.1),
-                    WHITE,
-                    ACK if enabled else ACK_DISABLED,
-                    int(frame.width * 0.6),
-                ),
-            )
+            enabled: self._photo(f"ack{enabled}", self._ack_face(loc, enabled))
             for enabled in (False, True)
         }
         self._last_seconds = None
@@ -234,25 +223,51 @@ class NoticeWindow:
         if len(self.languages) < 2:
             return
         rtl = self.locale.is_rtl
-        size = max(14, int(self.frame.font_px * 0.85))
         row = tk.Frame(self.lang_bar, background=_hex(BACKGROUND))
         row.pack()
         for code in self.languages:
-            loc = load_locale(code)
-            selected = code == self.locale.code
-            face = render_button(
-                loc.name,
-                loc.script,
-                loc.is_rtl,
-                size,
-                WHITE if selected else TITLE,
-                LANG_SELECTED if selected else LANG,
-                400,
-            )
+            face = self._lang_face(code, selected=code == self.locale.code)
             button = self._button(row, functools.partial(self.set_locale, code))
             button.configure(image=self._photo(f"lang-{code}", face))
             button.pack(side=tk.RIGHT if rtl else tk.LEFT, padx=4)
             self.lang_buttons[code] = button
+
+    # -- faces (pure Pillow) ----------------------------------------------------------------
+
+    def _ack_face(self, loc: Locale, enabled: bool) -> Image.Image:
+        frame = self.frame
+        return render_button(
+            loc.text("notice.acknowledge"),
+            loc.script,
+            loc.is_rtl,
+            int(frame.font_px * 1.1),
+            WHITE,
+            ACK if enabled else ACK_DISABLED,
+            int(frame.width * 0.6),
+        )
+
+    def _lang_face(self, code: str, selected: bool) -> Image.Image:
+        loc = load_locale(code)
+        return render_button(
+            loc.name,
+            loc.script,
+            loc.is_rtl,
+            max(14, int(self.frame.font_px * 0.85)),
+            WHITE if selected else TITLE,
+            LANG_SELECTED if selected else LANG,
+            400,
+        )
+
+    def _wait_face(self, loc: Locale, seconds: int) -> Image.Image:
+        return render_text(
+            loc.text("notice.wait", seconds=seconds),
+            loc.script,
+            TextStyle(self.frame.font_px, TEXT),
+            max_width=self.frame.width - 2 * self.frame.margin,
+            rtl=loc.is_rtl,
+            background=BACKGROUND,
+            center=True,
+        )
 
     # -- countdown ----------------------------------------------------------------------
 
@@ -286,17 +301,7 @@ class NoticeWindow:
             seconds = int(left + 0.999)
             if seconds != self._last_seconds:
                 self._last_seconds = seconds
-                loc = self.locale
-                text = loc.text("notice.wait", seconds=seconds)
-                image = render_text(
-                    text,
-                    loc.script,
-                    TextStyle(self.frame.font_px, TEXT),
-                    max_width=self.frame.width - 2 * self.frame.margin,
-                    rtl=loc.is_rtl,
-                    background=BACKGROUND,
-                    center=True,
-                )
+                image = self._wait_face(self.locale, seconds)
                 self.wait_label.configure(image=self._photo("wait", image))
         elif self._ack_images:
             self.ack_button.configure(image=self._ack_images[True])

@@ -179,6 +179,12 @@ class LinuxSessionSignals:
 
     def desktop_sessions(self) -> list[DesktopSession]:
         runner: CommandRunner = getattr(self, "runner", run_command)
+        # Without logind (no systemd, or loginctl missing) do not spawn a failing
+        # process at every poll: remember it and read utmp from then on.
+        if getattr(self, "_logind_missing", False):
+            import psutil
+
+            return sessions_from_utmp(psutil.users())
         listed = runner(["loginctl", "list-sessions", "--no-legend"], timeout=5)
         if listed.returncode == 0:
             sessions = []
@@ -202,6 +208,7 @@ class LinuxSessionSignals:
             return sessions
         import psutil  # only where logind is missing: the UI process stays smaller
 
+        self._logind_missing = True
         return sessions_from_utmp(psutil.users())
 
     def idle_seconds(self) -> float | None:

@@ -179,25 +179,27 @@ class EtagHandler(http.server.SimpleHTTPRequestHandler):
     requests: ClassVar[list[tuple[str, int]]] = []
 
     def do_GET(self) -> None:
+        # Each request is recorded before its answer is sent: the client may check the
+        # record as soon as it has the answer.
         path = Path(self.translate_path(self.path))
         if not path.is_file():
-            self.send_error(404)
             self.requests.append((self.path, 404))
+            self.send_error(404)
             return
         data = path.read_bytes()
         tag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
         if self.headers.get("If-None-Match") == tag:
+            self.requests.append((self.path, 304))
             self.send_response(304)
             self.send_header("ETag", tag)
             self.end_headers()
-            self.requests.append((self.path, 304))
             return
+        self.requests.append((self.path, 200))
         self.send_response(200)
         self.send_header("ETag", tag)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        self.requests.append((self.path, 200))
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -164,3 +164,28 @@ def test_billing_hook_wakes_the_thread_at_once() -> None:
     finally:
         watcher.stop()
     assert events == [SessionStarted("billing_hook")]
+
+
+def test_logins_are_read_every_5_s_idle_time_every_poll() -> None:
+    class Counting(FakeSignals):
+        def __init__(self) -> None:
+            super().__init__()
+            self.session_reads = 0
+            self.idle_reads = 0
+
+        def desktop_sessions(self) -> list[DesktopSession]:
+            self.session_reads += 1
+            return super().desktop_sessions()
+
+        def idle_seconds(self) -> float | None:
+            self.idle_reads += 1
+            return super().idle_seconds()
+
+    signals = Counting()
+    now = [0.0]
+    watcher = SessionWatcher(signals, ALL, lambda e: None, clock=lambda: now[0], wall=lambda: WALL)
+    for _ in range(10):
+        watcher.step()
+        now[0] += 1
+    assert signals.idle_reads == 10
+    assert signals.session_reads == 2  # at 0 s and 5 s

@@ -77,12 +77,17 @@ def test_linux_platform_uses_logind_through_the_runner() -> None:
 
 
 def test_linux_platform_falls_back_to_utmp_without_logind() -> None:
+    calls: list[list[str]] = []
+
     def runner(argv: Sequence[str], *, timeout: float = 30.0) -> CommandResult:
+        calls.append(list(argv))
         return CommandResult(1, "", "System has not been booted with systemd")
 
     platform = LinuxPlatform()
     platform.runner = runner  # type: ignore[attr-defined]
     assert isinstance(platform.desktop_sessions(), list)
+    assert isinstance(platform.desktop_sessions(), list)
+    assert len(calls) == 1  # no failing loginctl spawned at every poll
 
 
 def test_x11_idle_time_from_the_screensaver_extension() -> None:

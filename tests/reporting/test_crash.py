@@ -57,6 +57,14 @@ def _server_totals(url: str) -> dict[str, Any]:
         return data
 
 
+def _set_mode(url: str, mode: str) -> None:
+    request = urllib.request.Request(
+        url + "/test/mode", data=json.dumps({"mode": mode}).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        assert r.status == 200
+
+
 def _wait_for(path: Path, word: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -78,6 +86,12 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(
     rng = random.Random(20261127)
     max_confirmed = 0
     for cycle in range(KILLS):
+        # A stretch where the server stores but the answer is lost (ambiguous: retried
+        # under the same id), and one where it refuses everything (reports pile up past
+        # max_reports and get merged).
+        modes = {0: "ok", 60: "store_then_500", 100: "unauthorized", 150: "ok"}
+        if cycle in modes:
+            _set_mode(server_url, modes[cycle])
         log = tmp_path / f"cycle-{cycle}.log"
         child = ctx.Process(
             target=crash_child.run_child, args=(str(state), server_url, cycle, str(log))
@@ -112,6 +126,8 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(
     assert acknowledged == flushed
     assert sum(flushed.values()) >= max_confirmed > 0  # every confirmed flush survived
     assert server["reports"] > KILLS / 4  # the kills really interrupted uploading work
+    assert server["duplicates"] > 0  # ambiguous failures were retried under the same id
+    assert any(m > 1 for m in server["merged"])  # the bound merged reports, visibly
     print(
         f"\n{KILLS} kills: {sum(flushed.values())} counts flushed, "
         f"{server['reports']} reports stored, {server['duplicates']} duplicates refused, "
