@@ -63,6 +63,7 @@ def one_run(
 ) -> dict[str, float | None]:
     listen = HostPort("127.0.0.1", free_port())
     config = {
+        "demo": True,  # it trusts the published DEMO key
         "state_dir": str(workdir / "state"),
         "filter": {
             "listen": [str(listen)],

@@ -53,6 +53,11 @@ DEFAULT_DOH_HOSTS = (
     "doh.mullvad.net",
 )
 
+# The published DEMO feed key (config/demo/DEMO-feed-signing.pub): its private key is in
+# the repository, so anyone can sign with it. Only a config marked ``demo: true`` may trust
+# it, and such a config may never manage an installed kiosk's DNS.
+DEMO_FEED_KEYS = frozenset({"ed25519:rhp28ZHKQKvTFLRmViAt5opfJXTY6tfgSeZ2B0Ny4TI="})
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -223,6 +228,7 @@ class ControlConfig:
 @dataclass(frozen=True)
 class Config:
     state_dir: Path = Path(DEFAULT_STATE_DIR)
+    demo: bool = False
     cafe: CafeConfig = field(default_factory=CafeConfig)
     operator: OperatorConfig = field(default_factory=OperatorConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
@@ -421,6 +427,7 @@ def _scrypt_hash(value: Any) -> str:
 def _build(data: Mapping[str, Any], r: _Reader, source: str) -> Config:
     top = (
         "state_dir",
+        "demo",
         "cafe",
         "operator",
         "filter",
@@ -430,6 +437,7 @@ def _build(data: Mapping[str, Any], r: _Reader, source: str) -> Config:
     )
     r.check_keys(data, top)
     state_dir = r.get(data, "state_dir", DEFAULT_STATE_DIR, _str, "expected a folder path")
+    demo = r.get(data, "demo", False, _bool, "expected true or false")
 
     d = CafeConfig()
     c = r.mapping(data, "cafe", ("name", "country", "region", "languages"))
@@ -507,6 +515,14 @@ def _build(data: Mapping[str, Any], r: _Reader, source: str) -> Config:
                     r.problem("url", None, "a feed needs a url")
                 if "trust" not in item:
                     r.problem("trust", None, "a feed needs at least one trusted key")
+                for key in trust:
+                    if key in DEMO_FEED_KEYS and not demo:
+                        r.problem(
+                            "trust",
+                            key,
+                            "this is the published DEMO key (anyone can sign with it); "
+                            "only a config with demo: true may trust it",
+                        )
                 feeds.append(FeedConfig(url=url, trust=trust))
 
         cd = CacheConfig()
@@ -798,8 +814,14 @@ def _build(data: Mapping[str, Any], r: _Reader, source: str) -> Config:
         if not ipaddress.ip_address(control.listen.host).is_loopback:
             r.problem("listen", str(control.listen), "the control API must listen on loopback")
 
+    if demo and filt.manage_system_dns:
+        r.problems.append(
+            "filter.manage_system_dns: True is not allowed; a demo config (demo: true) "
+            "never manages the system's DNS"
+        )
     return Config(
         state_dir=Path(state_dir),
+        demo=demo,
         cafe=cafe,
         operator=operator,
         filter=filt,

@@ -139,6 +139,7 @@ def agent_config(
     if server and trust:
         feeds = [{"url": f"{server}/feeds/{DEMO_LIST_ID}", "trust": [trust]}]
     return {
+        "demo": True,  # marks it as a demo config (see config.DEMO_FEED_KEYS)
         "state_dir": str(workdir / "kiosk" / "state"),
         "cafe": {
             "name": "Sunrise Net Café (DEMO)",

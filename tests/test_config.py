@@ -178,3 +178,25 @@ def test_fuzz_text_only_raises_config_error(text: str) -> None:
 def test_round_trip_of_example_via_yaml() -> None:
     data = yaml.safe_load(EXAMPLE.read_text())
     assert config_from_mapping(data).cafe.name == load_config(EXAMPLE).cafe.name
+
+
+DEMO_KEY = "ed25519:rhp28ZHKQKvTFLRmViAt5opfJXTY6tfgSeZ2B0Ny4TI="
+
+
+def test_demo_key_is_trusted_only_by_a_demo_config() -> None:
+    feeds = f"filter: {{feeds: [{{url: 'file:///srv/feed', trust: ['{DEMO_KEY}']}}]}}\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(feeds)
+    assert "published DEMO key" in info.value.problems[0]
+    assert parse_config("demo: true\n" + feeds).demo is True
+
+
+def test_demo_key_file_is_the_one_config_refuses() -> None:
+    pub = (REPO_ROOT / "config" / "demo" / "DEMO-feed-signing.pub").read_text().split()
+    assert DEMO_KEY in pub
+
+
+def test_a_demo_config_never_manages_system_dns() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("demo: true\nfilter: {manage_system_dns: true}\n")
+    assert "filter.manage_system_dns" in info.value.problems[0]

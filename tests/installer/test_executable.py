@@ -166,6 +166,7 @@ def test_service_answers_blocked_and_allowed(executable: Path, tmp_path: Path) -
     listen = HostPort("127.0.0.1", free_port())
     with DemoUpstream() as upstream:
         config = {
+            "demo": True,  # it trusts the published DEMO key
             "state_dir": str(tmp_path / "state"),
             "filter": {
                 "listen": [str(listen)],
