@@ -306,6 +306,10 @@ class ControlServer:
                 status, body = e.status, {"error": e.message}
             except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
                 return
+            except asyncio.CancelledError:
+                # Shutdown cancels open long polls. End the connection quietly: asyncio
+                # (3.11) logs a cancelled connection task as an error with a traceback.
+                return
             except Exception:
                 log.exception("control API request failed")
                 status, body = 500, {"error": "internal error; see the service log"}

@@ -73,21 +73,28 @@ def _run(args: argparse.Namespace) -> int:
             loop.call_soon_threadsafe(service.request_stop)
         thread.join(timeout=15)
 
-    def on_sigterm(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # Tk's loop returns to Python every few ms; unwind cleanly
+    # SIGTERM (and Ctrl-C) end the Tk loop through Tk itself: raising from a signal handler
+    # in the middle of Tk's set-up can leave Tcl half-made and the process hanging at exit.
+    stop_requested = threading.Event()
+    tk_root: list[tk.Tk] = []
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    def on_stop_signal(signum: int, frame: object) -> None:
+        stop_requested.set()
+        for root in tk_root:
+            root.after(0, root.quit)  # queued: works even before mainloop has started
+
+    signal.signal(signal.SIGTERM, on_stop_signal)
+    signal.signal(signal.SIGINT, on_stop_signal)
     try:
         try:
-            root = tk.Tk(className="kiosk-agent")
+            tk_root.append(tk.Tk(className="kiosk-agent"))
         except tk.TclError as e:
             raise UserError(f"cannot open a window (no display?): {e}") from None
         client = ControlClient.from_config(config)
-        app = UiApp(config, client, current(), root=root, with_tray=not args.no_tray)
+        app = UiApp(config, client, current(), root=tk_root[0], with_tray=not args.no_tray)
         warm_up(app.languages)
-        app.run()
-    except KeyboardInterrupt:
-        pass
+        if not stop_requested.is_set():
+            app.run()
     finally:
         stop_service()
     return 0
