@@ -64,6 +64,9 @@ class Kiosk:
         self.updater = FeedUpdater(self.ctx, clock=lambda: now)
         self.loop = asyncio.new_event_loop()
         self.loop.run_until_complete(self.updater.start())
+        # Driven step by step: stop the background checks, which would otherwise race the
+        # test's own (start() checks at once when no list is applied yet).
+        self.loop.run_until_complete(self.updater.stop())
 
     def update(self) -> str:
         outcome = self.loop.run_until_complete(self.updater.update_all())[0]
