@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from pathlib import Path
 
 import requests  # noqa: F401  (preloaded for fast children)
@@ -34,7 +35,15 @@ def _reporting(state_dir: Path, server: str) -> Reporting:
     config = config_from_mapping(
         {
             "state_dir": str(state_dir),
-            "reporting": {"server": server, "period": "hour", "max_reports": 10},
+            # The budget is not what this test is about: 200 cycles of uploads (many of
+            # them failed on purpose) would spend the default 200 kB/day and leave the
+            # final drain deferred.
+            "reporting": {
+                "server": server,
+                "period": "hour",
+                "max_reports": 10,
+                "daily_budget_bytes": 100_000_000,
+            },
             "filter": {"upstreams": ["127.0.0.1:9"]},
         }
     )
@@ -76,5 +85,7 @@ def drain(state_dir: str, server: str) -> int:
         if result.outcome in ("nothing",) or reporting.outbox.report_count() == 0:
             break
     left = reporting.outbox.report_count()
+    if left:
+        print(f"drain: {left} report(s) left; last round: {result!r}", file=sys.stderr)
     reporting.close()
     return left
