@@ -37,6 +37,7 @@ def register(sub: Any) -> None:
 def _demo(args: argparse.Namespace) -> int:
     import dataclasses
     import json
+    import signal
     import sys
     import time
 
@@ -49,6 +50,10 @@ def _demo(args: argparse.Namespace) -> int:
             "run `make run` in a source checkout"
         )
 
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # `kill` or a closed terminal cleans up as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     with demo_folder(args.workdir) as workdir:
         demo = Demo(workdir, resolver_port=args.port, show_window=False if args.no_window else None)
         try:
