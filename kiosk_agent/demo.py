@@ -353,9 +353,6 @@ class Demo:
 
     def _build_feed(self) -> str | None:
         self.step("A hotline list, hashed and signed with a DEMO key")
-        if not have_module("kiosk_agent.commands.feed_cmd"):
-            self._skip("feed building (kiosk_agent.filter.feed) is not in this build yet")
-            return None
         feed = self.workdir / "feed"
         feed.mkdir(exist_ok=True)
         key = feed / "DEMO-publisher-key.pem"
@@ -451,9 +448,6 @@ class Demo:
 
     def _start_service(self, resolver: HostPort) -> None:
         self.step(f"The kiosk's service: local resolver on {resolver}")
-        if not have_module("kiosk_agent.commands.service_cmd"):
-            self._skip("the service (kiosk-agent service) is not in this build yet")
-            return
         started = time.monotonic()
         proc = self.spawn("service", self._agent("service", "--config", str(self.config_path)))
         waited = wait_until_answering(resolver, within=30.0, interval=0.02)
@@ -469,9 +463,6 @@ class Demo:
         code = getattr(self, "enrollment_code", None)
         if server is None or code is None:
             self._skip("no regional server: not enrolled")
-            return
-        if not have_module("kiosk_agent.commands.enroll_cmd"):
-            self._skip("enrollment (kiosk-agent enroll) is not in this build yet")
             return
         out = self.run_step(
             "enroll",
@@ -546,7 +537,7 @@ class Demo:
         return NameResult(name, f"rcode {rcode}", False)
 
     def _show_notice(self, control: Any) -> None:
-        if self.show_window and have_module("kiosk_agent.notices.window"):
+        if self.show_window:
             # The real notice window: the person watching can read it and press OK.
             self.spawn(
                 "notice-window", self._agent("notices", "show", "--locale", "sw", "--country", "KE")
