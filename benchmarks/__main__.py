@@ -7,10 +7,16 @@ import sys
 
 # One line per benchmark module; each has main(argv) -> int.
 BENCHMARKS: tuple[str, ...] = (
+    "benchmarks.index_bench",
+    "benchmarks.feed_bench",
     "benchmarks.reporting",
     "benchmarks.resolver_bench",
     "benchmarks.notices_ui",
     "benchmarks.startup_bench",
+    "benchmarks.index_bench",
+    "benchmarks.feed_bench",
+    "benchmarks.server_bench",
+    "benchmarks.proxy_bench",
 )
 
 

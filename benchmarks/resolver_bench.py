@@ -179,6 +179,36 @@ control:
     )
 
 
+# Calibration: the least a Python responder can do per packet (read with recvfrom_into,
+# flip the header to an NXDOMAIN answer, send). Its rate in the same run shows how much
+# CPU the shared machine left to any Python server at that moment.
+BARE_RESPONDER = """
+import asyncio, socket, sys
+async def main():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+    s.setblocking(False)
+    buf = bytearray(65535)
+    view = memoryview(buf)
+    def readable():
+        for _ in range(64):
+            try:
+                n, addr = s.recvfrom_into(buf)
+            except BlockingIOError:
+                return
+            d = bytes(view[:n])
+            s.sendto(d[:2] + b"\\x81\\x83" + d[4:], addr)
+    asyncio.get_running_loop().add_reader(s.fileno(), readable)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def start_bare(port: int) -> subprocess.Popen[bytes]:
+    argv = ["taskset", "-c", "0", sys.executable, "-c", BARE_RESPONDER, str(port)]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def rss_mb(pid: int) -> float:
     import psutil
 
@@ -296,6 +326,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for label, port in (("agent", agent_port), ("dnsmasq", dm_port)):
                 results["blocked"][label] = dnsperf(port, blocked_file, args.seconds)
                 results["cached"][label] = dnsperf(port, cached_file, args.seconds)
+            bare_port = free_port()
+            bare = start_bare(bare_port)
+            procs.append(bare)
+            wait_ready(bare_port, "n0.blocked.test", time.monotonic())
+            results["blocked"]["bare_python_responder"] = dnsperf(
+                bare_port, blocked_file, args.seconds
+            )
             for kind in ("blocked", "cached"):
                 r = results[kind]
                 r["ratio_agent_to_dnsmasq"] = round(r["agent"]["qps"] / r["dnsmasq"]["qps"], 2)

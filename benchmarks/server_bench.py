@@ -80,8 +80,38 @@ def database(kind: str, folder: Path) -> Iterator[tuple[Settings, str]]:
         admin.dispose()
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (the uvicorn workers)."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every running PostgreSQL process (the cluster serves this bench)."""
+    import psutil
+
+    total = 0.0
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] == "postgres":
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+    return total
+
+
 @contextmanager
-def server(settings: Settings, url: str, workers: int) -> Iterator[int]:
+def server(settings: Settings, url: str, workers: int) -> Iterator[tuple[int, int]]:
     port = free_port()
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO)
@@ -117,7 +147,7 @@ def server(settings: Settings, url: str, workers: int) -> Iterator[int]:
                     raise RuntimeError("server did not start") from None
                 time.sleep(0.2)
         time.sleep(1.0 if workers > 1 else 0.2)  # let every worker start
-        yield port
+        yield port, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -209,11 +239,16 @@ def bench_ingest(kind: str, n: int, workers: int, concurrency: int) -> dict[str,
         kiosks = enroll_kiosks(engine, 500)
         engine.dispose()
         requests = signed_requests(kiosks, n)
-        with server(settings, url, workers) as port:
+        with server(settings, url, workers) as (port, pid):
             asyncio.run(_send_all(port, requests[:200], concurrency))  # warm up
+            cpu0, client0 = tree_cpu_seconds(pid), time.process_time()
+            pg0 = postgres_cpu_seconds() if url else 0.0
             t0 = time.perf_counter()
             statuses = asyncio.run(_send_all(port, requests[200:], concurrency))
             elapsed = time.perf_counter() - t0
+            server_cpu = tree_cpu_seconds(pid) - cpu0
+            client_cpu = time.process_time() - client0
+            db_cpu = postgres_cpu_seconds() - pg0 if url else 0.0
         stored = statuses.get(201, 0)
         return {
             "db": kind,
@@ -223,6 +258,12 @@ def bench_ingest(kind: str, n: int, workers: int, concurrency: int) -> dict[str,
             "statuses": statuses,
             "seconds": round(elapsed, 2),
             "reports_per_s": round(stored / elapsed),
+            "server_cpu_ms_per_report": round(server_cpu * 1000 / max(stored, 1), 2),
+            "client_cpu_ms_per_report": round(client_cpu * 1000 / max(stored, 1), 2),
+            "postgres_cpu_ms_per_report": round(db_cpu * 1000 / max(stored, 1), 2),
+            # What 2 cores would ingest if the server had them to itself (PostgreSQL's
+            # processes counted): a projection, not a measurement.
+            "projected_reports_per_s_2_cores": round(2 * stored / max(server_cpu + db_cpu, 1e-9)),
         }
 
 
@@ -425,7 +466,7 @@ def bench_dashboard(kind: str, kiosks: int, days: int, n: int) -> dict[str, Any]
         engine.dispose()
         year_ago = (datetime.now(UTC).date() - timedelta(days=days)).isoformat()
         out: dict[str, Any] = {"db": kind, **loaded}
-        with server(settings, url, 1) as port:
+        with server(settings, url, 1) as (port, _pid):
             for label, path, cookie in (
                 ("page, admin, 12 weeks, 50 regions", "/", admin),
                 ("page, admin, 1 year, 50 regions", f"/?from={year_ago}", admin),

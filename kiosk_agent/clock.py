@@ -8,15 +8,23 @@ the offset between the PC clock and real time. The offset is kept in
 has been reached, begins from the last known correction.
 
 Use one ``Clock`` per state dir per process: ``clock_for(state_dir)``.
+
+Epochs: counts made before a correction carry the period of the wrong clock. Each
+stretch of time between corrections is an *epoch* (a random id, new at every start and
+after every correction); ``corrections`` maps an ended epoch to the step that ended it,
+and is saved too, so the reporting outbox can move counts made in that epoch to the
+period in which they really happened (``kiosk_agent.reporting.outbox``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_tz
 from pathlib import Path
@@ -29,6 +37,9 @@ CLOCK_FILE = "clock.json"
 MIN_STEP_SECONDS = 2.0
 """A ``Date`` header has one-second resolution: smaller disagreements are noise."""
 RELOAD_EVERY_SECONDS = 60.0
+MAX_CORRECTIONS_KEPT = 64
+CorrectionListener = Callable[[str, float], None]
+"""Called as ``listener(ended_epoch, step_seconds)`` after a correction, under the lock."""
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC).timestamp()
 
@@ -78,13 +89,29 @@ class Clock:
         self._system_time = system_time
         self._monotonic = monotonic
         self._path = Path(state_dir) / CLOCK_FILE if state_dir is not None else None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._offset = 0.0
         self._file_mtime: float | None = None
         self._next_reload = 0.0
+        self._listeners: list[CorrectionListener] = []
+        self.epoch = _new_epoch()
+        """Id of the current stretch of time without a correction (new at each start)."""
+        self.corrections: dict[str, float] = {}
+        """Ended epoch -> the step (seconds) that corrected it, oldest first."""
         self.last_sync: float | None = None
         """Corrected time of the last ``Date`` observation in this process, if any."""
-        self._load()
+        self._load(initial=True)
+
+    def add_listener(self, listener: CorrectionListener) -> None:
+        """Call ``listener(ended_epoch, step)`` after each correction."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    @contextmanager
+    def steady(self) -> Iterator[None]:
+        """Hold off corrections (e.g. while counts are moved to the outbox with ``epoch``)."""
+        with self._lock:
+            yield
 
     @property
     def offset(self) -> float:
@@ -132,15 +159,29 @@ class Clock:
             log.info(
                 "clock corrected from a server Date header: PC clock is %+.0f s off", -estimate
             )
-            self._offset = estimate
+            self._correct(estimate)
             self._save()
             return True
 
     def set_offset(self, offset: float) -> None:
         """Force the offset (tests, or a trusted time source) and save it."""
         with self._lock:
-            self._offset = float(offset)
+            self._correct(float(offset))
             self._save()
+
+    def _correct(self, new_offset: float) -> None:
+        """Step to ``new_offset``: end the epoch, remember the step, tell the listeners."""
+        ended, step = self.epoch, new_offset - self._offset
+        self._offset = new_offset
+        self.corrections[ended] = step
+        while len(self.corrections) > MAX_CORRECTIONS_KEPT:
+            del self.corrections[next(iter(self.corrections))]
+        self.epoch = _new_epoch()
+        for listener in list(self._listeners):
+            try:
+                listener(ended, step)
+            except Exception:
+                log.exception("clock correction listener failed")
 
     def _save(self) -> None:
         if self._path is None:
@@ -148,6 +189,7 @@ class Clock:
         data = {
             "offset_seconds": round(self._offset, 3),
             "saved_at": round(self._system_time() + self._offset, 3),
+            "corrections": {k: round(v, 3) for k, v in self.corrections.items()},
         }
         try:
             write_text_atomic(self._path, json.dumps(data) + "\n")
@@ -156,7 +198,7 @@ class Clock:
             # A full disk must not stop the correction from working in memory.
             log.warning("could not save the clock offset to %s: %s", self._path, e)
 
-    def _load(self) -> None:
+    def _load(self, initial: bool = False) -> None:
         if self._path is None:
             return
         self._next_reload = self._monotonic() + RELOAD_EVERY_SECONDS
@@ -170,18 +212,31 @@ class Clock:
                 raise ValueError("offset_seconds is not a number")
             if abs(offset) > 200 * 365 * 86400:
                 raise ValueError("offset_seconds is out of range")
+            corrections = data.get("corrections") or {}
+            if not isinstance(corrections, dict):
+                raise ValueError("corrections is not an object")
         except FileNotFoundError:
             return
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             log.warning("ignoring unreadable clock file %s: %s", self._path, e)
             return
-        self._offset = float(offset)
         self._file_mtime = mtime
+        for epoch, step in corrections.items():
+            if isinstance(step, int | float) and not isinstance(step, bool):
+                self.corrections.setdefault(str(epoch), float(step))
+        if initial:
+            self._offset = float(offset)
+        elif abs(float(offset) - self._offset) > MIN_STEP_SECONDS:
+            # Another process (e.g. `kiosk-agent report upload --now`) corrected the clock.
+            self._correct(float(offset))
 
     def _maybe_reload(self) -> None:
-        # Another process (e.g. `kiosk-agent report upload --now`) may have corrected it.
         with self._lock:
             self._load()
+
+
+def _new_epoch() -> str:
+    return secrets.token_hex(6)
 
 
 _clocks: dict[Path, Clock] = {}

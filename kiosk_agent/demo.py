@@ -56,9 +56,12 @@ DEMO_CATEGORIES: dict[str, list[str]] = {
     "grooming": ["unsafe-chat.example"],
 }
 ALLOWED_NAMES = ("news.example", "homework-help.example", "games.example", "football.test")
-# Each customer tries one name of each category: every count ends >= 5, so the dashboard
-# shows it (cells under 5 are shown as "<5" to protect small cafés).
-BLOCKED_NAMES = ("bad-pictures.blocked-demo.test", "unsafe-chat.example")
+# Each customer tries a name under each listed entry: every count ends >= 5, so the
+# dashboard shows it (cells under 5 are shown as "<5" to protect small cafés). Names differ
+# per customer because the resolver counts one attempt per name per 10 s (a browser asks
+# for A, AAAA and HTTPS records of the same name at once).
+BLOCKED_PATTERNS = ("pictures-{i}.blocked-demo.test", "room-{i}.unsafe-chat.example")
+LIST_PROBE = "first-check.blocked-demo.test"
 CUSTOMERS = 6
 
 
@@ -86,6 +89,7 @@ class DemoReport:
     uploaded: bool = False
     indicators: dict[str, Any] | None = None
     upstream_queries: int = 0
+    blocked_attempts: int = 0  # blocked lookups of distinct names (what the counters see)
     leaked: list[str] = field(default_factory=list)  # listed names that reached the upstream
     skipped: list[str] = field(default_factory=list)
 
@@ -488,10 +492,11 @@ class Demo:
             return
         self.step("The service fetches the signed list from the server")
         deadline = time.monotonic() + 30
-        probe = BLOCKED_NAMES[0]
+        probe = LIST_PROBE
         while time.monotonic() < deadline:
             answer = resolve(self.report.resolver, probe, timeout=1.0)
             if answer is not None and answer[0] == 3:
+                self.report.blocked_attempts += 1  # this lookup is counted as one too
                 self.detail("list applied: listed names are answered NXDOMAIN")
                 return
             time.sleep(0.3)
@@ -515,14 +520,16 @@ class Demo:
                 control.post_event({"type": "notice_shown", "locale": "sw"})
                 control.post_event({"type": "notice_ack", "locale": "sw"})
                 self.report.sessions += 1
-            names = (ALLOWED_NAMES[i % len(ALLOWED_NAMES)], *BLOCKED_NAMES)
+            blocked = (p.format(i=i + 1) for p in BLOCKED_PATTERNS)
+            names = (ALLOWED_NAMES[i % len(ALLOWED_NAMES)], *blocked)
             for name in names:
                 result = self._lookup(resolver, name)
+                self.report.blocked_attempts += result.blocked
                 if i == 0 or result.blocked:
                     self.report.names.append(result)
                 if i == 0:
                     self.detail(f"customer 1 opens {name:32} -> {result.outcome}")
-        self.detail(f"customers 2-{CUSTOMERS} did the same with other allowed sites")
+        self.detail(f"customers 2-{CUSTOMERS} did the same with other sites and pages")
 
     def _lookup(self, resolver: HostPort, name: str) -> NameResult:
         answer = resolve(resolver, name, timeout=3.0)
@@ -582,8 +589,7 @@ class Demo:
     def _summary(self) -> None:
         r = self.report
         self.step("What happened")
-        blocked = sum(1 for n in r.names if n.blocked)
-        self.detail(f"{r.sessions} customer sessions, {blocked} blocked lookups")
+        self.detail(f"{r.sessions} customer sessions, {r.blocked_attempts} blocked lookups")
         if r.leaked:
             self.detail(f"PROBLEM: {len(r.leaked)} listed name(s) reached the upstream")
         else:

@@ -16,11 +16,9 @@ correct the agent's clock (``kiosk_agent.clock``).
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import requests
@@ -31,71 +29,18 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util import connection as urllib3_connection
 
 from kiosk_agent.clock import Clock
-from kiosk_agent.config import Config, HostPort, parse_host_port
+from kiosk_agent.config import Config, HostPort
 from kiosk_agent.direct_dns import DnsLookupError, UpstreamLookup
+from kiosk_agent.platform.saved_dns import SAVED_DNS_FILE
 
 log = logging.getLogger(__name__)
 
-SAVED_DNS_FILE = "dns-before-install.json"
-"""The OS's DNS servers from before install, saved by the installer (docs/contracts.md)."""
 DEFAULT_TIMEOUT = (10.0, 30.0)
 """(connect, read) seconds when a caller gives no timeout: slow links, but never forever."""
 
 
 class NoUpstreamError(Exception):
     """No upstream DNS server is known for the agent's own lookups."""
-
-
-def read_saved_servers(state_dir: Path) -> list[HostPort]:
-    """The servers in ``state_dir/dns-before-install.json``; [] if the file is absent.
-
-    The installer (``kiosk_agent/platform/saved_dns.py``) writes the OS's DNS snapshot
-    there: ``{"method", "global_servers": [...], "interfaces": {name: [...]}}``; a plain
-    ``{"servers": [...]}`` is read too. Entries that are not IP addresses (optionally with
-    a port) are skipped with a warning.
-    """
-    path = Path(state_dir) / SAVED_DNS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as e:
-        log.warning("cannot read %s: %s", path, e)
-        return []
-    listed: list[object] = []
-    if isinstance(data, dict):
-        for key in ("servers", "global_servers"):
-            if isinstance(data.get(key), list):
-                listed += data[key]
-        interfaces = data.get("interfaces")
-        if isinstance(interfaces, dict):
-            for servers in interfaces.values():
-                if isinstance(servers, list):
-                    listed += servers
-    if not listed:
-        log.warning("%s lists no DNS servers", path)
-    out: list[HostPort] = []
-    for item in listed:
-        try:
-            server = parse_host_port(str(item), 53)
-        except ValueError:
-            log.warning("%s: skipping %r, not an IP address", path, item)
-            continue
-        if server not in out:
-            out.append(server)
-    return out
-
-
-def _system_servers() -> Iterator[str]:
-    """The OS's current DNS servers, read only when iterated (only needed without a save)."""
-    try:
-        from kiosk_agent.platform import current
-
-        snapshot = current().read_dns()
-    except Exception as e:  # an unfinished platform module must not break uploads
-        log.debug("cannot read the system DNS servers: %s", e)
-        return
-    yield from snapshot.all_servers()
 
 
 def upstream_servers(config: Config) -> list[HostPort]:
@@ -108,7 +53,7 @@ def upstream_servers(config: Config) -> list[HostPort]:
     """
     from kiosk_agent.filter.upstreams import configured_upstreams
 
-    result = configured_upstreams(config, _system_servers())
+    result = configured_upstreams(config)
     if not result:
         raise NoUpstreamError(
             "no upstream DNS server is known: set filter.upstreams to addresses like "

@@ -232,7 +232,9 @@ class UiApp:
                 continue
             for item in events:
                 kind = item.get("type")
-                if kind == "blocked":
+                # "url_unverifiable" counts an HTTPS visit the URL proxy let through
+                # (filter/proxy/decide.py URL_UNVERIFIABLE): nothing was blocked, no toast.
+                if kind == "blocked" and item.get("category") != "url_unverifiable":
                     self.call_soon(self._blocked_toast)
                 elif kind == "session_signal":
                     self.watcher.billing_hook()

@@ -143,8 +143,9 @@ def cmd_publish_feed(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     engine = _engine(settings)
+    paths = [Path(p) for p in args.bundle]
     try:
-        result = publish_feed(engine, settings.feeds_path, Path(args.bundle), int(time.time()))
+        result = publish_feed(engine, settings.feeds_path, paths, int(time.time()), args.trust)
     except PublishError as e:
         raise UserError(str(e)) from None
     print(result)
@@ -200,8 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expires", default="30d", help="lifetime such as 30d, 12h, 2w (30d)")
     p.set_defaults(handler=cmd_create_code)
 
-    p = sub.add_parser("publish-feed", help="publish a signed bundle under /feeds")
-    p.add_argument("bundle", metavar="BUNDLEFILE", help="a bundle made by kiosk-agent feed build")
+    p = sub.add_parser(
+        "publish-feed", help="publish signed bundles (a full one and/or deltas) under /feeds"
+    )
+    p.add_argument(
+        "bundle", metavar="BUNDLEFILE", nargs="+", help="bundles made by kiosk-agent feed build"
+    )
+    p.add_argument(
+        "--trust",
+        action="append",
+        metavar="ed25519:KEY",
+        help="check each bundle's signature against this publisher key (repeatable)",
+    )
     p.set_defaults(handler=cmd_publish_feed)
     return parser
 

@@ -1,55 +1,63 @@
-"""``publish-feed``: put a signed bundle in the feeds folder and record its version.
+"""``publish-feed``: put signed bundles in the feeds folder and record the version.
 
-The bundle header is read with ``kiosk_agent.filter.feed.read_header`` and the folder
-(manifest.json, the newest full bundle, deltas) is maintained by
-``kiosk_agent.filter.manifest.publish``: one implementation of the feed directory
-layout for the publisher's disk and this server (docs/contracts.md).
+Bundle headers are read with ``kiosk_agent.filter.feed`` and the folder (manifest.json,
+the newest full bundle, deltas to it) is maintained by
+``kiosk_agent.filter.manifest.publish``: one implementation of the feed directory layout
+for a publisher's disk and this server (docs/contracts.md). ``/feeds/<list_id>/...``
+then serves the files with ETags.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
 
+from kiosk_agent.filter import feed, manifest
 from regional_server.store.feeds import record_published
 
 
 class PublishError(ValueError):
-    """A bundle that cannot be published; the message says why."""
+    """Bundles that cannot be published; the message says why."""
 
 
-def _feed_modules() -> tuple[Any, Any]:
-    try:
-        feed = importlib.import_module("kiosk_agent.filter.feed")
-        manifest = importlib.import_module("kiosk_agent.filter.manifest")
-    except ImportError:
-        raise PublishError(
-            "this build has no feed bundle support (kiosk_agent.filter.feed/manifest)"
-        ) from None
-    return feed, manifest
+def publish_feed(
+    engine: Engine,
+    feeds_dir: Path,
+    bundle_paths: Sequence[Path],
+    now: int,
+    trusted_keys: Sequence[str] | None = None,
+) -> str:
+    """Publish bundles (one full and/or deltas of one list); returns a summary line.
 
-
-def publish_feed(engine: Engine, feeds_dir: Path, bundle_path: Path, now: int) -> str:
-    """Publish ``bundle_path`` under ``feeds_dir/<list_id>/``; returns a summary line."""
+    With ``trusted_keys`` each bundle's signature is checked against them first, so a
+    server never publishes a bundle its kiosks would refuse.
+    """
+    blobs: list[bytes] = []
+    list_ids: set[str] = set()
+    for path in bundle_paths:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise PublishError(f"cannot read {path}: {e.strerror}") from None
+        try:
+            list_ids.add(feed.read_header(data).list_id)
+        except feed.FeedError as e:
+            raise PublishError(f"{path} is not a feed bundle: {e}") from None
+        blobs.append(data)
+    if len(list_ids) != 1:
+        raise PublishError(f"bundles of one list at a time, not {', '.join(sorted(list_ids))}")
+    list_id = list_ids.pop()
+    folder = feeds_dir / list_id
     try:
-        data = bundle_path.read_bytes()
-    except OSError as e:
-        raise PublishError(f"cannot read {bundle_path}: {e.strerror}") from None
-    feed, manifest = _feed_modules()
-    try:
-        header = feed.read_header(data)
-    except ValueError as e:
-        raise PublishError(f"{bundle_path} is not a feed bundle: {e}") from None
-    list_dir = feeds_dir / header.list_id
-    list_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        manifest.publish(list_dir, [data])
-    except ValueError as e:
+        result = manifest.publish(folder, blobs, trusted_keys=trusted_keys)
+    except (manifest.PublishError, manifest.ManifestError, feed.FeedError) as e:
         raise PublishError(str(e)) from None
     with engine.begin() as conn:
-        record_published(conn, header.list_id, int(header.version), now)
-    kind = "full" if header.base_version is None else f"delta from {header.base_version}"
-    return f"published {header.list_id} version {header.version} ({kind}) in {list_dir}"
+        record_published(conn, result.list_id, result.latest, now)
+    deltas = ", ".join(f"{b}->{result.latest}" for b in sorted(result.deltas)) or "none"
+    return (
+        f"published {result.list_id} version {result.latest} in {folder} "
+        f"(full: {result.full}; deltas: {deltas})"
+    )

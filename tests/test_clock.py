@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk_agent.clock import CLOCK_FILE, Clock, clock_for, parse_http_date
@@ -126,3 +126,44 @@ def test_full_disk_keeps_correction_in_memory(tmp_path: Path) -> None:
     clock = Clock(state, system_time=fake, monotonic=fake.monotonic)
     assert clock.observe_server_date(formatdate(REAL, usegmt=True))
     assert abs(clock.now() - REAL) < 1.5
+
+
+def test_corrections_end_epochs_and_are_saved(tmp_path: Path) -> None:
+    fake = FakeTime(REAL - TEN_YEARS)
+    clock = Clock(tmp_path, system_time=fake, monotonic=fake.monotonic)
+    seen: list[tuple[str, float]] = []
+    clock.add_listener(lambda epoch, step: seen.append((epoch, step)))
+    first = clock.epoch
+    clock.observe_server_date(formatdate(REAL, usegmt=True))
+    assert clock.epoch != first
+    assert seen == [(first, clock.corrections[first])]
+    assert abs(clock.corrections[first] - TEN_YEARS) < 2
+    again = Clock(tmp_path, system_time=fake, monotonic=fake.monotonic)
+    assert first in again.corrections and again.epoch not in again.corrections
+    # A correction saved by another process ends this process's epoch too.
+    other = Clock(tmp_path, system_time=fake, monotonic=fake.monotonic)
+    other.set_offset(clock.offset + 3600)
+    epoch_before = again.epoch
+    fake.mono += 61
+    again.now()
+    assert abs(again.corrections[epoch_before] - 3600) < 1
+
+
+_values = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.binary(max_size=100)
+    | st.dictionaries(
+        st.sampled_from(["offset_seconds", "saved_at", "corrections"]),
+        _values | st.dictionaries(st.text(max_size=5), _values, max_size=3),
+    ).map(lambda d: json.dumps(d).encode())
+)
+def test_clock_file_parser_never_raises(tmp_path: Path, data: bytes) -> None:
+    (tmp_path / CLOCK_FILE).write_bytes(data)
+    clock = Clock(tmp_path)
+    assert isinstance(clock.offset, float)
+    assert all(isinstance(v, float) for v in clock.corrections.values())

@@ -147,9 +147,13 @@ def test_operator_actions_need_the_pin(api: Api) -> None:
     # no updater configured, no reporting: plain-words 503s
     status, body = api.call("POST", "/v1/operator/update-now", {"pin": "2468"})
     assert status == 503 and "feed" in body["error"]
-    status, _ = api.call("GET", "/v1/operator/today", headers={"X-Operator-Pin": "2468"})
-    assert status == 503
-    assert seen == []  # the fake resolver does not publish; the real one's test does
+    api.ctx.bus.publish(Blocked("csam"))
+    api.ctx.bus.publish(NoticeShown("sw"))
+    status, body = api.call("GET", "/v1/operator/today", headers={"X-Operator-Pin": "2468"})
+    assert status == 200
+    assert body["counts"] == {"blocked.csam": 1, "notices.shown.sw": 1}
+    assert api.call("GET", "/v1/operator/today", headers={"X-Operator-Pin": "1"})[0] == 403
+    assert seen == [Blocked("csam"), NoticeShown("sw")]  # the fake resolver publishes none
 
 
 def test_wrong_pins_lock_out(api: Api) -> None:

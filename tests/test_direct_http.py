@@ -12,16 +12,19 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kiosk_agent.clock import Clock
 from kiosk_agent.config import HostPort, config_from_mapping
 from kiosk_agent.direct_http import (
-    SAVED_DNS_FILE,
     NoUpstreamError,
     direct_session,
-    read_saved_servers,
     upstream_servers,
 )
+from kiosk_agent.filter.upstreams import saved_servers
+from kiosk_agent.platform.base import DnsSnapshot
+from kiosk_agent.platform.saved_dns import SAVED_DNS_FILE, save_snapshot
 from tests.fake_dns import FakeDnsState, fake_dns
 from tests.tls_certs import TlsFiles, make_tls_files
 
@@ -143,8 +146,12 @@ def _config(tmp_path: Path, **filter_keys: Any) -> Any:
 
 
 def test_auto_upstreams_come_from_the_saved_file(tmp_path: Path) -> None:
-    (tmp_path / SAVED_DNS_FILE).write_text(
-        json.dumps({"servers": ["192.0.2.1", "[2001:db8::1]:5353", "not-an-ip", "127.0.0.1"]})
+    save_snapshot(
+        tmp_path,
+        DnsSnapshot(
+            method="resolv.conf",
+            global_servers=("192.0.2.1", "[2001:db8::1]:5353", "not-an-ip", "127.0.0.1"),
+        ),
     )
     config = _config(tmp_path, upstreams=["auto", "192.0.2.9:53", "192.0.2.1"])
     assert [str(s) for s in upstream_servers(config)] == [
@@ -170,11 +177,21 @@ def test_installer_snapshot_format(tmp_path: Path) -> None:
             }
         )
     )
-    assert [str(s) for s in read_saved_servers(tmp_path)] == ["192.0.2.53:53", "192.0.2.54:53"]
+    assert saved_servers(tmp_path) == ["192.0.2.53", "192.0.2.54"]
 
 
 def test_saved_file_garbage_is_ignored(tmp_path: Path) -> None:
     (tmp_path / SAVED_DNS_FILE).write_text("[1, 2")
-    assert read_saved_servers(tmp_path) == []
-    (tmp_path / SAVED_DNS_FILE).write_text('{"servers": "192.0.2.1"}')
-    assert read_saved_servers(tmp_path) == []
+    assert saved_servers(tmp_path) == []
+    (tmp_path / SAVED_DNS_FILE).write_text('{"method": "x", "global_servers": "192.0.2.1"}')
+    assert saved_servers(tmp_path) == []
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_saved_file_parser_never_raises(tmp_path: Path, data: bytes) -> None:
+    (tmp_path / SAVED_DNS_FILE).write_bytes(data)
+    for server in saved_servers(tmp_path):
+        assert isinstance(server, str)

@@ -85,6 +85,8 @@ def service() -> Iterator[str]:
             {"seq": 3, "type": "session_signal", "trigger": "billing_hook"},
             {"seq": 4, "type": "blocked", "category": "c1"},
             {"seq": 5, "type": "blocked", "category": "c1"},
+            # An HTTPS visit the URL proxy let through: counted, not a block, no toast.
+            {"seq": 6, "type": "blocked", "category": "url_unverifiable"},
         ],
     ]
     FakeService.posted = []

@@ -37,9 +37,17 @@ def register(sub: Any) -> None:
 def _demo(args: argparse.Namespace) -> int:
     import dataclasses
     import json
+    import sys
     import time
 
     from kiosk_agent.demo import Demo, demo_folder
+    from kiosk_agent.errors import UserError
+
+    if getattr(sys, "frozen", False):
+        raise UserError(
+            "the demo runs the regional server too, which is not in this program: "
+            "run `make run` in a source checkout"
+        )
 
     with demo_folder(args.workdir) as workdir:
         demo = Demo(workdir, resolver_port=args.port, show_window=False if args.no_window else None)

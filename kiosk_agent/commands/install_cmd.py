@@ -58,6 +58,14 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or os.name == "nt"
 
 
+def _tk_available() -> bool:
+    try:
+        import tkinter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _check_rights(root: Path, dry_run: bool) -> None:
     from kiosk_agent.errors import UserError
     from kiosk_agent.installer.steps import is_administrator
@@ -113,12 +121,16 @@ def _install(args: argparse.Namespace) -> int:
     )
     if args.answers is not None:
         answers = load_answers(args.answers)
-    elif _has_display() and not args.no_gui:
+    elif _has_display() and not args.no_gui and _tk_available():
+        import tkinter
+
         from kiosk_agent.installer.wizard_tk import run_gui
 
         try:
             return run_gui(installer, _current(layout), language=args.language)
-        except ImportError:  # no Tk on this system: the terminal wizard works everywhere
+        except tkinter.TclError:
+            # A display that cannot be opened (sudo without X access): the terminal
+            # wizard works everywhere.
             answers = _ask_in_terminal(args, layout)
     else:
         answers = _ask_in_terminal(args, layout)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from kiosk_agent.commands.status_cmd import DEFAULT_CONFIG
+from kiosk_agent.commands.common import add_config_argument, load_config_arg
 
 
 def register(sub: Any) -> None:
@@ -19,9 +19,7 @@ def register(sub: Any) -> None:
             "SIGTERM or Ctrl-C."
         ),
     )
-    p.add_argument(
-        "--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})"
-    )
+    add_config_argument(p)
     p.set_defaults(handler=_run)
 
 
@@ -29,11 +27,10 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
     import contextlib
 
-    from kiosk_agent.config import load_config
     from kiosk_agent.errors import UserError
     from kiosk_agent.service import Service, ServiceContext, build_components
 
-    config = load_config(args.config)
+    config = load_config_arg(args)
     try:
         config.state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-DEFAULT_CONFIG = (
-    r"C:\ProgramData\kiosk-agent\agent.yaml"
-    if sys.platform == "win32"
-    else "/etc/kiosk-agent/agent.yaml"
-)
+from kiosk_agent.commands.common import add_config_argument, default_config_path, load_config_arg
+
+DEFAULT_CONFIG = str(default_config_path())  # kept for commands that import it (run)
 
 
 def register(sub: Any) -> None:
@@ -19,9 +16,7 @@ def register(sub: Any) -> None:
         help="show whether the kiosk is protected",
         description="Ask the running service whether this kiosk is protected, in plain words.",
     )
-    p.add_argument(
-        "--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})"
-    )
+    add_config_argument(p)
     p.add_argument("--json", action="store_true", help="print the status object as JSON")
     p.set_defaults(handler=_status)
 
@@ -29,13 +24,12 @@ def register(sub: Any) -> None:
 def _status(args: argparse.Namespace) -> int:
     import json
 
-    from kiosk_agent.config import load_config
     from kiosk_agent.control import TOKEN_FILE
     from kiosk_agent.control_client import ControlAuthError, ControlClient, ControlError
     from kiosk_agent.errors import UserError
     from kiosk_agent.status import describe
 
-    config = load_config(args.config)
+    config = load_config_arg(args)
     token_path = config.state_dir / TOKEN_FILE
     if not token_path.exists():
         raise UserError(

@@ -7,7 +7,8 @@ use ``bisect`` on a ``memoryview`` of the mapping: no Python object per entry, a
 8.3 bytes of memory per entry. Layout (native byte order, recorded in the header)::
 
     "KAIDX" 0 0 1, u32 header length, UTF-8 JSON header, zero padding to a page
-    per code: hashes (u64 x count) ... then per code: bucket table (u32 x 2**bits + 1)
+    per code: hashes (u64 x count), then per code: bucket table (u32 x 2**bits + 1),
+    then per code: prefilter (about 4 bits per entry, one bit set per hash)
 
 Updates never rewrite the file in place: ``apply_bundle`` streams the old index and a
 verified bundle into a temp file (fsync, rename), so memory stays near the steady state
@@ -37,7 +38,7 @@ from typing import Any, BinaryIO
 
 from kiosk_agent.atomic import fsync_dir
 from kiosk_agent.filter import feed
-from kiosk_agent.filter.urls import InvalidURL, expressions, host_expressions
+from kiosk_agent.filter.urls import InvalidURL, host_expression_bytes, host_hashes, url_hashes
 
 __all__ = [
     "BlocklistIndex",
@@ -52,6 +53,7 @@ __all__ = [
 MAGIC = b"KAIDX\x00\x00\x01"
 PAGE = 4096
 _PREFIX = struct.Struct(">8sI")
+_U64 = struct.Struct(">Q")
 _LIST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _TARGET_BUCKET = 16  # entries per bucket on average
 _MAX_BITS = 24
@@ -72,10 +74,6 @@ def _bucket_bits(count: int) -> int:
     return max(0, min(_MAX_BITS, (count // _TARGET_BUCKET).bit_length() - 1))
 
 
-def _hash(expression: str) -> int:
-    return int.from_bytes(hashlib.sha256(expression.encode("utf-8")).digest()[:8], "big")
-
-
 @dataclass(frozen=True, slots=True)
 class IndexInfo:
     """What an index file says about the list it holds."""
@@ -94,18 +92,28 @@ class IndexInfo:
         return sum(self.counts.values())
 
 
+def _filter_bits(count: int) -> int:
+    """Size of an array's one-bit-per-slot prefilter: about 4 bits per entry."""
+    return max(64, -(-4 * count // 8) * 8)
+
+
 class _HashArray:
-    """One sorted hash array of the mapping, with its bucket table."""
+    """One sorted hash array of the mapping, with its bucket table and prefilter."""
 
-    __slots__ = ("count", "hashes", "shift", "table")
+    __slots__ = ("count", "filter", "filter_bits", "hashes", "shift", "table")
 
-    def __init__(self, hashes: memoryview, table: memoryview, bits: int) -> None:
+    def __init__(self, hashes: memoryview, table: memoryview, bits: int, filt: memoryview) -> None:
         self.hashes = hashes
         self.table = table
         self.shift = 64 - bits
         self.count = len(hashes)
+        self.filter = filt
+        self.filter_bits = len(filt) * 8
 
     def __contains__(self, h: int) -> bool:
+        p = ((h >> 32) * self.filter_bits) >> 32
+        if not (self.filter[p >> 3] >> (p & 7)) & 1:
+            return False
         b = h >> self.shift
         hi = self.table[b + 1]
         i = bisect.bisect_left(self.hashes, h, self.table[b], hi)
@@ -180,6 +188,9 @@ class BlocklistIndex:
             for a in obj["arrays"]:
                 code, count, off = int(a["code"]), int(a["count"]), int(a["offset"])
                 bits, toff = int(a["bits"]), int(a["table_offset"])
+                foff, fbits = int(a["filter_offset"]), int(a["filter_bits"])
+                if fbits != _filter_bits(count) or foff < 0 or foff + fbits // 8 > len(buf):
+                    raise IndexError_("index prefilter outside the file")
                 if not 0 <= bits <= _MAX_BITS or count < 0 or off < _PREFIX.size or toff < 0:
                     raise IndexError_("index array description out of range")
                 if off % 8 or toff % 4 or off + 8 * count > len(buf):
@@ -192,7 +203,9 @@ class BlocklistIndex:
                 # A damaged table would send bisect out of range: check it once here.
                 if tv[0] != 0 or tv[-1] != count or any(a > b for a, b in itertools.pairwise(tv)):
                     raise IndexError_("index bucket table damaged")
-                arr = _HashArray(hv, tv, bits)
+                fv = whole[foff : foff + fbits // 8]
+                self._views.append(fv)
+                arr = _HashArray(hv, tv, bits, fv)
                 self._by_code[code] = arr
                 self._offsets[code] = off
                 if code == feed.SUSPECT:
@@ -203,6 +216,9 @@ class BlocklistIndex:
             self.close()
             raise IndexError_(f"index damaged: {e}") from None
         self._blocks = tuple(blocks)
+        self._flat = tuple(
+            (cid, a.hashes, a.table, a.shift, a.filter, a.filter_bits) for cid, a in blocks
+        )
 
     @classmethod
     def open(cls, path: Path | str) -> BlocklistIndex:
@@ -224,27 +240,52 @@ class BlocklistIndex:
 
     def lookup_hashes(self, hashes: Iterable[int]) -> str | None:
         """The category id of the first hash that is listed, or None."""
+        bisect_left = bisect.bisect_left
         for h in hashes:
-            for cid, arr in self._blocks:
-                if h in arr:
+            # the bucket search of _HashArray.__contains__, inlined: this is the hot path
+            top = h >> 32
+            for cid, arr, table, shift, filt, fbits in self._flat:
+                # prefilter: 4 bits per entry answer most misses without a search
+                p = (top * fbits) >> 32
+                if not (filt[p >> 3] >> (p & 7)) & 1:
+                    continue
+                b = h >> shift
+                hi = table[b + 1]
+                i = bisect_left(arr, h, table[b], hi)
+                if i < hi and arr[i] == h:
                     return cid
         return None
 
     def lookup_host(self, host: str) -> str | None:
         """Category id if ``host`` or one of its parent domains is listed, else None."""
         try:
-            exprs = host_expressions(host)
+            exprs = host_expression_bytes(host)
         except InvalidURL:
             return None
-        return self.lookup_hashes(_hash(e) for e in exprs)
+        # hashed one at a time: a hit on the exact host needs no second hash
+        bisect_left = bisect.bisect_left
+        sha = hashlib.sha256
+        unpack = _U64.unpack_from
+        for e in exprs:
+            h = unpack(sha(e).digest())[0]
+            top = h >> 32
+            for cid, arr, table, shift, filt, fbits in self._flat:
+                p = (top * fbits) >> 32
+                if not (filt[p >> 3] >> (p & 7)) & 1:
+                    continue
+                b = h >> shift
+                hi = table[b + 1]
+                i = bisect_left(arr, h, table[b], hi)
+                if i < hi and arr[i] == h:
+                    return cid
+        return None
 
     def lookup_url(self, url: str) -> str | None:
         """Category id if any expression of ``url`` (host or page entries) is listed."""
         try:
-            exprs = expressions(url)
+            return self.lookup_hashes(url_hashes(url))
         except InvalidURL:
             return None
-        return self.lookup_hashes(_hash(e) for e in exprs)
 
     def is_suspect_hashes(self, hashes: Iterable[int]) -> bool:
         arr = self._suspect
@@ -256,10 +297,9 @@ class BlocklistIndex:
         if self._suspect is None:
             return False
         try:
-            exprs = host_expressions(host)
+            return self.is_suspect_hashes(host_hashes(host))
         except InvalidURL:
             return False
-        return self.is_suspect_hashes(_hash(e) for e in exprs)
 
     def offset(self, code: int) -> int:
         """File offset of one code's hash array (0 when the code has none)."""
@@ -284,6 +324,7 @@ class BlocklistIndex:
     def close(self) -> None:
         """Release the mapping. Only call when no other thread may still look up."""
         self._blocks = ()
+        self._flat = ()
         self._suspect = None
         self._by_code = {}
         for v in reversed(self._views):
@@ -310,11 +351,13 @@ class _ArrayWriter:
     costs no second pass over the file and no mapping of the new index.
     """
 
-    def __init__(self, f: BinaryIO, bits: int) -> None:
+    def __init__(self, f: BinaryIO, bits: int, filter_bits: int) -> None:
         self.f = f
         self.bits = bits
         self.shift = 64 - bits
         self.table = array("I", [0]) * ((1 << bits) + 1)
+        self.filter = bytearray(filter_bits // 8)
+        self.filter_bits = filter_bits
         self.written = 0
         self.next_bucket = 0
 
@@ -326,6 +369,10 @@ class _ArrayWriter:
         for b in range(self.next_bucket, last_bucket + 1):
             self.table[b] = self.written + bisect.bisect_left(chunk, b << self.shift)
         self.next_bucket = last_bucket + 1
+        filt, m = self.filter, self.filter_bits
+        for v in chunk:
+            p = ((v >> 32) * m) >> 32
+            filt[p >> 3] |= 1 << (p & 7)
         self.f.write(chunk)
         self.written += n
 
@@ -360,25 +407,90 @@ def _copy_runs(
         left -= got // 8
 
 
-def _merge(
-    old: memoryview, old_file: io.BufferedReader, base: int, removed: array[int], added: array[int]
-) -> Iterator[array[int] | memoryview]:
-    """``old`` minus ``removed`` plus ``added`` in sorted order, as chunks.
+class _OldIndex:
+    """The index being updated, read through a file handle only.
 
-    Positions are found by bisect in the mapping (a few pages each); unchanged runs are
-    read from ``old_file`` (the array starts at ``base``). Raises ``BaseMismatch`` when a
+    A second mapping of the file would count its pages in resident memory a second time
+    (the readers' mapping already holds them), so positions are found by reading the
+    bucket table and then one bucket (~16 entries) per changed hash.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.file = path.open("rb")
+        except OSError as e:
+            raise IndexError_(f"cannot open index {path}: {e.strerror}") from None
+        try:
+            head = self.file.read(PAGE)
+            hlen = _PREFIX.unpack_from(head)[1] if len(head) >= _PREFIX.size else 0
+            if _PREFIX.size + hlen > len(head):
+                head += self.file.read(_PREFIX.size + hlen - len(head))
+            obj, _ = _read_header(head)
+            self.info = _info(obj)
+            self.arrays = {int(a["code"]): a for a in obj["arrays"]}
+        except (KeyError, TypeError, ValueError, struct.error, IndexError_) as e:
+            self.file.close()
+            raise IndexError_(f"index damaged: {e}") from None
+
+    def offset(self, code: int) -> int:
+        a = self.arrays.get(code)
+        return int(a["offset"]) if a else 0
+
+    def count(self, code: int) -> int:
+        a = self.arrays.get(code)
+        return int(a["count"]) if a else 0
+
+    def positions(self, code: int, hashes: Sequence[int]) -> list[tuple[int, bool]]:
+        """For each hash: its position in the code's array (or where it would go), and
+        whether it is there."""
+        a = self.arrays.get(code)
+        if a is None or not hashes:
+            return [(0, False) for _ in hashes]
+        bits, count, off = int(a["bits"]), int(a["count"]), int(a["offset"])
+        table = array("I")
+        self.file.seek(int(a["table_offset"]))
+        try:
+            table.frombytes(self.file.read(4 * ((1 << bits) + 1)))
+        except ValueError:
+            raise IndexError_("index bucket table cut short") from None
+        if len(table) != (1 << bits) + 1 or table[0] != 0 or table[-1] != count:
+            raise IndexError_("index bucket table damaged")
+        shift = 64 - bits
+        out = []
+        for h in hashes:
+            b = h >> shift
+            lo, hi = table[b], table[b + 1]
+            if not 0 <= lo <= hi <= count:
+                raise IndexError_("index bucket table damaged")
+            bucket = array("Q")
+            self.file.seek(off + 8 * lo)
+            bucket.frombytes(self.file.read(8 * (hi - lo)))
+            i = bisect.bisect_left(bucket, h)
+            out.append((lo + i, i < len(bucket) and bucket[i] == h))
+        return out
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _merge(
+    old: _OldIndex, code: int, removed: array[int], added: array[int]
+) -> Iterator[array[int] | memoryview]:
+    """The old array of ``code`` minus ``removed`` plus ``added`` in sorted order, as chunks.
+
+    Unchanged runs are read from the old file in pieces. Raises ``BaseMismatch`` when a
     removed hash is missing or an added one already present.
     """
-    n = len(old)
+    n = old.count(code)
+    old_file, base = old.file, old.offset(code)
     events: list[tuple[int, int, int]] = []  # (position in old, 0 add / 1 remove, hash)
-    for h in removed:
-        i = bisect.bisect_left(old, h)
-        if i >= n or old[i] != h:
+    for h, (i, found) in zip(removed, old.positions(code, removed), strict=True):
+        if not found:
             raise feed.BaseMismatch("the delta removes an entry the index does not hold")
         events.append((i, 1, h))
-    for h in added:
-        i = bisect.bisect_left(old, h)
-        if i < n and old[i] == h:
+    for h, (i, found) in zip(added, old.positions(code, added), strict=True):
+        if found:
             raise feed.BaseMismatch("the delta adds an entry the index already holds")
         events.append((i, 0, h))
     events.sort()
@@ -403,7 +515,15 @@ def _merge(
 
 def _layout(counts: dict[int, int], header: dict[str, Any]) -> tuple[bytes, list[dict[str, int]]]:
     """The header bytes (padded to pages) and the array descriptions, offsets filled in."""
-    arrays = [{"code": c, "count": counts[c], "bits": _bucket_bits(counts[c])} for c in counts]
+    arrays = [
+        {
+            "code": c,
+            "count": counts[c],
+            "bits": _bucket_bits(counts[c]),
+            "filter_bits": _filter_bits(counts[c]),
+        }
+        for c in counts
+    ]
     for _ in range(3):  # the header's own length moves the offsets; settles at once
         header["arrays"] = arrays
         raw = json.dumps(header, sort_keys=True).encode("utf-8")
@@ -415,6 +535,9 @@ def _layout(counts: dict[int, int], header: dict[str, Any]) -> tuple[bytes, list
         for a in arrays:
             a["table_offset"] = off
             off += 4 * ((1 << a["bits"]) + 1)
+        for a in arrays:
+            a["filter_offset"] = off
+            off += a["filter_bits"] // 8
         raw = json.dumps(header, sort_keys=True).encode("utf-8")
         if _PREFIX.size + len(raw) <= start:
             padding = bytes(start - _PREFIX.size - len(raw))
@@ -432,16 +555,18 @@ def apply_bundle(path: Path | str, bundle: feed.Bundle) -> IndexInfo:
     """
     target = Path(path)
     h = bundle.header
-    old: BlocklistIndex | None = None
+    old: _OldIndex | None = None
     if h.is_delta:
         try:
-            old = BlocklistIndex.open(target)
+            old = _OldIndex(target)
         except IndexError_:
             raise feed.BaseMismatch("no index to apply the delta to") from None
-        if old.list_id != h.list_id or old.version != h.base_version:
+        have = old.info
+        if have.list_id != h.list_id or have.version != h.base_version:
             old.close()
             raise feed.BaseMismatch(
-                f"delta for {h.list_id} v{h.base_version}, index holds {old.list_id} v{old.version}"
+                f"delta for {h.list_id} v{h.base_version}, index holds {have.list_id} "
+                f"v{have.version}"
             )
     try:
         codes = sorted({c.code for c in h.categories} | {feed.SUSPECT})
@@ -472,37 +597,36 @@ def apply_bundle(path: Path | str, bundle: feed.Bundle) -> IndexInfo:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
-            with os.fdopen(fd, "w+b") as f, contextlib.ExitStack() as stack:
-                old_file = stack.enter_context(old.path.open("rb")) if old else None
+            with os.fdopen(fd, "w+b") as f:
                 f.write(head)
                 tables = []
                 for a in arrays:
                     code = a["code"]
                     sec = bundle.section("add", code)
-                    if old is None or old_file is None:
+                    if old is None:
                         chunks: Iterable[array[int] | memoryview] = (
                             bundle.iter_section(sec) if sec else ()
                         )
                     else:
                         chunks = _merge(
-                            old.array(code),
-                            old_file,
-                            old.offset(code),
-                            bundle.hashes(code, "remove"),
-                            bundle.hashes(code),
+                            old, code, bundle.hashes(code, "remove"), bundle.hashes(code)
                         )
-                    writer = _ArrayWriter(f, a["bits"])
+                    writer = _ArrayWriter(f, a["bits"], a["filter_bits"])
                     if f.tell() != a["offset"]:
                         raise AssertionError("index layout mismatch")
                     for chunk in chunks:
                         writer.write(chunk)
                     if writer.written != a["count"]:
                         raise feed.BaseMismatch(f"entry count of code {code} does not match")
-                    tables.append(writer.finish())
-                for a, table in zip(arrays, tables, strict=True):
+                    tables.append((writer.finish(), writer.filter))
+                for a, (table, _) in zip(arrays, tables, strict=True):
                     if f.tell() != a["table_offset"]:
                         raise AssertionError("index layout mismatch")
                     f.write(table)
+                for a, (_, filt) in zip(arrays, tables, strict=True):
+                    if f.tell() != a["filter_offset"]:
+                        raise AssertionError("index layout mismatch")
+                    f.write(filt)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o644)
@@ -591,7 +715,7 @@ class IndexHolder:
         if not indexes:
             return None
         try:
-            hashes = [_hash(e) for e in host_expressions(host)]
+            hashes = host_hashes(host)
         except InvalidURL:
             return None
         for idx in indexes:
@@ -606,7 +730,7 @@ class IndexHolder:
         if not indexes:
             return None
         try:
-            hashes = [_hash(e) for e in expressions(url)]
+            hashes = url_hashes(url)
         except InvalidURL:
             return None
         for idx in indexes:
@@ -621,7 +745,7 @@ class IndexHolder:
         if not indexes:
             return False
         try:
-            hashes = [_hash(e) for e in host_expressions(host)]
+            hashes = host_hashes(host)
         except InvalidURL:
             return False
         return any(idx.is_suspect_hashes(hashes) for idx in indexes)

@@ -460,6 +460,7 @@ class FeedUpdater:
         return {
             "feeds": len(self.config.filter.feeds),
             "index_entries": len(self.holder),
+            "feed_versions": self.holder.versions(),  # read by reporting for each report
             "lists": lists,
             "last_update": self.last_update,
         }

@@ -9,7 +9,7 @@ listen addresses are never an upstream: that would be a loop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from kiosk_agent.config import Config, HostPort, parse_host_port
@@ -46,19 +46,31 @@ def expand_upstreams(
     return out
 
 
+def system_servers() -> Iterator[str]:
+    """The OS's current DNS servers, read only when iterated (only needed without a save)."""
+    try:
+        from kiosk_agent.platform import current
+
+        snapshot = current().read_dns()
+    except Exception as e:  # the platform may not read DNS here; ``auto`` then stays empty
+        log.warning("cannot read the system's DNS servers: %s", e)
+        return
+    yield from snapshot.all_servers()
+
+
 def configured_upstreams(
-    config: Config, system_servers: Iterable[str] = (), state_dir: Path | None = None
+    config: Config, system: Iterable[str] | None = None, state_dir: Path | None = None
 ) -> list[HostPort]:
     """The upstreams to use now.
 
     ``auto`` takes the saved pre-install servers; when none were saved (development, a
     config written by hand) and the agent does not manage the system's DNS, it falls
-    back to ``system_servers`` (what the OS uses now, which then is not us). This is the
-    rule ``direct_http.upstream_servers`` follows too; this module avoids its imports.
+    back to ``system`` (default ``system_servers()``: what the OS uses now, which then is
+    not us). ``direct_http.upstream_servers`` and the resolver both call this.
     """
     auto = saved_servers(state_dir or config.state_dir) if "auto" in config.filter.upstreams else []
     if "auto" in config.filter.upstreams and not auto and not config.filter.manage_system_dns:
-        auto = list(system_servers)
+        auto = list(system_servers() if system is None else system)
         if auto:
             log.warning("no saved pre-install DNS servers; 'auto' uses the system's: %s", auto)
     return expand_upstreams(config.filter.upstreams, auto, config.filter.listen)

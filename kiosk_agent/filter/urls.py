@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 
 __all__ = [
     "InvalidURL",
@@ -21,13 +22,17 @@ __all__ = [
     "entry_hash",
     "expressions",
     "hash_int",
+    "host_expression_bytes",
     "host_expressions",
+    "host_hashes",
     "host_suffixes",
     "split_expression",
+    "url_hashes",
 ]
 
 MAX_HOST_SUFFIXES = 5  # the exact host plus up to four suffixes
-MAX_PATH_PREFIXES = 6  # exact path with query, without query, up to four prefixes
+MAX_PATH_PREFIXES = 6
+_U64 = struct.Struct(">Q")  # exact path with query, without query, up to four prefixes
 
 
 class InvalidURL(ValueError):
@@ -128,7 +133,10 @@ def _clean_host(host: bytes) -> bytes:
     """Lowercase, IDNA, strip and collapse dots, IPv4 in any form to a dotted quad."""
     host = _DOTS.sub(b".", host).strip(b".")
     if host.startswith(b"["):  # IPv6 literal: keep, lowercase
-        return host.lower()
+        # Cut at "]" as _split_authority does, so that a host that only starts with "["
+        # once its leading dots are stripped canonicalizes the same on a second pass.
+        end = host.find(b"]")
+        return (host[: end + 1] if end >= 0 else host).lower()
     if any(b >= 0x80 for b in host):
         host = _DOTS.sub(b".", _idna(host)).strip(b".")
     host = host.lower()
@@ -208,7 +216,9 @@ def canonicalize(url: str | bytes) -> str:
 
 
 def _is_ip(host: str) -> bool:
-    return host.startswith("[") or _ipv4(host.encode()) == host.encode()
+    if not host[:1].isdigit():
+        return host.startswith("[")  # every IPv4 form starts with a digit
+    return _ipv4(host.encode()) == host.encode()
 
 
 def host_suffixes(host: str) -> list[str]:
@@ -290,6 +300,47 @@ def host_expressions(host: str) -> list[str]:
     is skipped. Raises ``InvalidURL`` for an empty name.
     """
     return [h + "/" for h in host_suffixes(canonical_host(host))]
+
+
+def host_expression_bytes(host: str) -> list[bytes]:
+    """``host_expressions(host)`` as UTF-8 bytes, ready to hash.
+
+    The resolver calls this for every query, so an everyday name takes a short path.
+    Raises ``InvalidURL`` for an empty name.
+    """
+    plain = host.lower().strip(".")
+    # Letters, digits, '-', '_' in non-empty labels, not starting with a digit (no IPv4
+    # form): nothing for canonicalization to change. str methods beat a regex here.
+    if (
+        not plain.isascii()
+        or not plain.replace(".", "").replace("-", "").replace("_", "").isalnum()
+        or ".." in plain
+        or plain[0].isdigit()
+    ):
+        return [e.encode() for e in host_expressions(host)]
+    whole = plain.encode() + b"/"
+    out = [whole]
+    dots = whole.count(b".")
+    pos = -1
+    for k in range(dots - 1):  # a suffix after each dot but the last (no TLD alone)
+        pos = whole.index(b".", pos + 1)
+        if k >= dots - MAX_HOST_SUFFIXES:
+            out.append(whole[pos + 1 :])
+    return out
+
+
+def host_hashes(host: str) -> list[int]:
+    """``hash_int`` of each of ``host_expressions(host)``. Raises ``InvalidURL``."""
+    sha = hashlib.sha256
+    unpack = _U64.unpack_from
+    return [unpack(sha(e).digest())[0] for e in host_expression_bytes(host)]
+
+
+def url_hashes(url: str | bytes) -> list[int]:
+    """``hash_int`` of each of ``expressions(url)``. Raises ``InvalidURL``."""
+    sha = hashlib.sha256
+    unpack = _U64.unpack_from
+    return [unpack(sha(e.encode()).digest())[0] for e in expressions(url)]
 
 
 def entry_hash(expression: str) -> bytes:

@@ -79,7 +79,12 @@ class RecordingRunner:
         return CommandResult(0, "", "")
 
 
-_DRY_VERBS = {"wrote": "would write", "ran": "would run", "removed": "would remove"}
+_DRY_VERBS = {
+    "wrote": "would write",
+    "ran": "would run",
+    "removed": "would remove",
+    "set": "would set",
+}
 
 
 @dataclass
@@ -321,7 +326,7 @@ class Installer:
         running = self.services.service_running(layout)
         if running is not None:
             self._detail("service running" if running else "service NOT running")
-        argv = self._agent_command(["status"])
+        argv = self._agent_command(["status", "--config", str(layout.config_path)])
         if self.dry_run:
             self._detail(f"ran {shlex.join(argv)}")
         result = self.runner(argv, timeout=30)

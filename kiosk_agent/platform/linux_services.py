@@ -141,10 +141,10 @@ class LinuxServices:
             target = layout.on_disk(path)
             if target.exists():
                 os.chmod(target, mode)
-                steps.append(f"{path}: mode {mode:o}")
+                steps.append(f"set {path} to mode {mode:o}")
         if layout.ui_config_path is not None and layout.on_disk(layout.ui_config_path).exists():
             os.chmod(layout.on_disk(layout.ui_config_path), 0o644)
-            steps.append(f"{layout.ui_config_path}: mode 644 (read by the UI)")
+            steps.append(f"set {layout.ui_config_path} to mode 644 (read by the UI)")
         return steps
 
     def install_service(self, layout: InstallLayout, executable: Path) -> list[str]:

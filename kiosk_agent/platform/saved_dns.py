@@ -33,11 +33,18 @@ def snapshot_to_json(snapshot: DnsSnapshot) -> str:
 
 
 def snapshot_from_json(text: str) -> DnsSnapshot:
-    """Parse what ``snapshot_to_json`` wrote; raises ``ValueError`` for anything else."""
+    """Parse what ``snapshot_to_json`` wrote; raises ``ValueError`` for anything else.
+
+    A plain ``{"servers": [...]}`` (written by hand, or by a packager) is read too, as
+    global servers with the method ``saved``.
+    """
     data = json.loads(text)
-    if not isinstance(data, dict) or not isinstance(data.get("method"), str):
-        raise ValueError("expected an object with a method")
-    servers = data.get("global_servers", [])
+    if not isinstance(data, dict):
+        raise ValueError("expected an object")
+    method = data.get("method", "saved")
+    if not isinstance(method, str):
+        raise ValueError("method must be a text")
+    servers = data.get("global_servers", data.get("servers", []))
     interfaces = data.get("interfaces", {})
     if not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
         raise ValueError("global_servers must be a list of addresses")
@@ -47,7 +54,7 @@ def snapshot_from_json(text: str) -> DnsSnapshot:
     ):
         raise ValueError("interfaces must map names to lists of addresses")
     return DnsSnapshot(
-        method=data["method"],
+        method=method,
         global_servers=tuple(servers),
         interfaces={k: tuple(v) for k, v in interfaces.items()},
     )

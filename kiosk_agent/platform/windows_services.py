@@ -170,8 +170,18 @@ def uninstall_commands(layout: InstallLayout) -> list[list[str]]:
         ["schtasks", "/End", "/TN", TASK_NAME],
         ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"],
         ["reg", "delete", RUN_KEY, "/v", RUN_VALUE, "/f"],
-        # The UI in every session, but never the uninstaller itself (same image name).
-        ["taskkill", "/F", "/FI", f"IMAGENAME eq {image}", "/FI", "PID ne {self_pid}"],
+        # The UI in every session, but never the uninstaller itself (same image name; a
+        # one-file program is two processes, the unpacking parent and the program).
+        [
+            "taskkill",
+            "/F",
+            "/FI",
+            f"IMAGENAME eq {image}",
+            "/FI",
+            "PID ne {self_pid}",
+            "/FI",
+            "PID ne {parent_pid}",
+        ],
     ]
 
 
@@ -248,10 +258,14 @@ class WindowsServices:
     def uninstall(self, layout: InstallLayout) -> list[str]:
         steps: list[str] = []
         if layout.register_with_os:
-            commands = [
-                [a.replace("{self_pid}", str(os.getpid())) for a in argv]
-                for argv in uninstall_commands(layout)
-            ]
+            pids = {"{self_pid}": str(os.getpid()), "{parent_pid}": str(os.getppid())}
+
+            def fill(arg: str) -> str:
+                for placeholder, pid in pids.items():
+                    arg = arg.replace(placeholder, pid)
+                return arg
+
+            commands = [[fill(a) for a in argv] for argv in uninstall_commands(layout)]
             steps += self._run_all(commands, check=False)
         xml = layout.on_disk(Path(win(PureWindowsPath(win(layout.program_dir)) / TASK_XML_NAME)))
         if xml.exists():

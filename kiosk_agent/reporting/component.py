@@ -61,6 +61,12 @@ class Reporting:
         self.rng = rng
         self.last_flush_error: str | None = None
         self.last_round: RoundResult | None = None
+        self.clock.add_listener(self._on_clock_corrected)
+
+    def _on_clock_corrected(self, ended_epoch: str, step: float) -> None:
+        # Unflushed counts were made under the wrong clock: move them now. Flushed ones
+        # carry their epoch in the outbox and are moved by ``rekey`` before a cut.
+        self.counters.shift(step)
 
     def close(self) -> None:
         if self._session is not None:
@@ -72,7 +78,9 @@ class Reporting:
     def flush(self) -> int:
         """Write counted events to the outbox; on failure keep them in memory. Returns n."""
         try:
-            written = flush_counters(self.counters, self.outbox)
+            # Steady: no correction between taking the counts and labelling their epoch.
+            with self.clock.steady():
+                written = flush_counters(self.counters, self.outbox, self.clock.epoch)
         except OutboxError as e:
             if self.last_flush_error is None:
                 log.error("could not write counts to the outbox (kept in memory): %s", e)
@@ -84,6 +92,9 @@ class Reporting:
     def cut(self, *, all_periods: bool) -> list[str]:
         """Cut reports (closed periods, or all) and keep the outbox within its bound."""
         now = self.clock.now()
+        self.outbox.rekey(
+            self.clock.corrections, now, clock_trusted=self.clock.last_sync is not None
+        )
         made = self.outbox.cut(
             now,
             all_periods=all_periods,
@@ -154,21 +165,49 @@ class Reporting:
             offpeak=self.config.reporting.offpeak,
             rng=self.rng,
         )
+        enrollment = load_enrollment(self.state_dir)
         result = uploader.run_round(
-            load_enrollment(self.state_dir),
+            enrollment,
             self.link.reading(),
             ignore_link=operator,
             ignore_budget=force,
             ignore_backoff=operator,
         )
+        if result.outcome == "clock_corrected":
+            # The server's Date moved the clock: move the counts to their real periods
+            # and send again, once.
+            self.flush()
+            self.cut(all_periods=cut_all)
+            again = uploader.run_round(
+                enrollment,
+                self.link.reading(),
+                ignore_link=operator,
+                ignore_budget=force,
+                ignore_backoff=operator,
+            )
+            again.sent += result.sent
+            again.bytes += result.bytes
+            result = again
         self.last_round = result
         with contextlib.suppress(OutboxError):
             self.outbox.set_meta({"peaks": {str(d): p for d, p in self.link.peaks.items()}})
         return result
 
+    def today_counts(self) -> dict[str, int]:
+        """Today's counts (UTC day of the corrected clock), flushed or not, sent or not."""
+        day = int(self.clock.now() // 86400) * 86400
+        counts = self.outbox.day_counts(day)
+        for (start, name), n in self.counters.snapshot().items():
+            if start // 86400 * 86400 == day:
+                counts[name] = counts.get(name, 0) + n
+        return dict(sorted(counts.items()))
+
     def status(self) -> dict[str, Any]:
         enrollment = load_enrollment(self.state_dir)
-        meta = self.outbox.summary().meta
+        get = self.outbox.get_meta
+        meta = {
+            key: get(key) for key in ("last_upload", "last_error", "deferrals", "next_attempt_at")
+        }
         return {
             "enrolled": enrollment is not None,
             "kiosk_id": enrollment.kiosk_id if enrollment else None,
@@ -176,7 +215,8 @@ class Reporting:
             "events_in_memory": self.counters.pending_total(),
             "last_upload": meta.get("last_upload"),
             "last_error": meta.get("last_error") or self.last_flush_error,
-            "deferrals": meta.get("deferrals", {}),
+            "deferrals": meta.get("deferrals") or {},
+            "next_attempt_at": meta.get("next_attempt_at") or None,
             "clock_offset_seconds": round(self.clock.offset, 1),
         }
 
@@ -191,7 +231,8 @@ def _peaks_from_meta(data: object) -> dict[int, tuple[float, float]]:
 
 
 def feed_versions_from(ctx: ServiceContext) -> FeedVersions:
-    """Applied feed versions, from any component whose status has ``feed_versions``."""
+    """Applied feed versions from the other components' status: ``feed_versions``
+    (``{list_id: version}``) or the updater's ``lists`` (``[{list_id, version}]``)."""
 
     def collect() -> dict[str, int]:
         versions: dict[str, int] = {}
@@ -199,13 +240,20 @@ def feed_versions_from(ctx: ServiceContext) -> FeedVersions:
             if name == ReportingComponent.name:
                 continue
             try:
-                found = component.status().get("feed_versions")
+                status = component.status()
             except Exception:
                 continue
+            found = status.get("feed_versions")
             if isinstance(found, dict):
                 versions.update(
                     {str(k): v for k, v in found.items() if isinstance(v, int) and v >= 0}
                 )
+            # The feed updater's form: "lists": [{"list_id": ..., "version": ...}, ...]
+            for item in status.get("lists") or []:
+                if isinstance(item, dict):
+                    list_id, version = item.get("list_id"), item.get("version")
+                    if isinstance(list_id, str) and isinstance(version, int) and version >= 0:
+                        versions[list_id] = version
         return versions
 
     return collect
@@ -291,6 +339,10 @@ class ReportingComponent:
             await asyncio.to_thread(final)
         except Exception:
             log.exception("reporting shutdown failed")
+
+    def today_counts(self) -> dict[str, int]:
+        """For the operator's "today" view (control API ``GET /v1/operator/today``)."""
+        return {} if self.reporting is None else self.reporting.today_counts()
 
     def status(self) -> dict[str, Any]:
         if self.reporting is None:

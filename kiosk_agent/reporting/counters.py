@@ -150,6 +150,21 @@ class Counters:
                 key = (self._fold_period, name)
                 counts[key] = counts.get(key, 0) + 1
 
+    def shift(self, step: float) -> None:
+        """The clock was corrected by ``step`` seconds: move unflushed counts with it.
+
+        Counts made before the correction carry periods of the wrong clock; the events
+        really happened ``step`` seconds later (or earlier) than it said.
+        """
+        self._fold()
+        with self._fold_lock:
+            moved: dict[CounterKey, int] = {}
+            for (start, name), n in self._counts.items():
+                key = (period_start(start + step, self.period), name)
+                moved[key] = moved.get(key, 0) + n
+            self._counts = moved
+            self._current_end = 0  # the next event computes its period afresh
+
     def take(self) -> dict[CounterKey, int]:
         """Remove and return everything counted so far (for a flush)."""
         self._fold()

@@ -41,6 +41,9 @@ OUTBOX_FILE = "outbox.sqlite3"
 MAX_COUNTERS_PER_CUT = MAX_COUNTERS - 12
 """Room left in a report so that a later coalesce or merge stays within the schema."""
 MERGE_LEVELS = (7 * 86400, 28 * 86400, 364 * 86400)
+DAILY_KEEP_DAYS = 31
+"""Days of per-day counts kept for the operator ("today"), whatever was uploaded."""
+EARLIEST_PLAUSIBLE = 1_577_836_800  # 2020-01-01 UTC: no kiosk counted anything before
 """Merge buckets, epoch-aligned and each a multiple of the previous, so merged reports nest."""
 
 _SCHEMA = """
@@ -48,8 +51,9 @@ CREATE TABLE IF NOT EXISTS pending (
     period_start INTEGER NOT NULL,
     period_seconds INTEGER NOT NULL,
     name TEXT NOT NULL,
+    clock_epoch TEXT NOT NULL DEFAULT '',
     count INTEGER NOT NULL,
-    PRIMARY KEY (period_start, period_seconds, name)
+    PRIMARY KEY (period_start, period_seconds, name, clock_epoch)
 );
 CREATE TABLE IF NOT EXISTS reports (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -65,7 +69,8 @@ CREATE TABLE IF NOT EXISTS reports (
     sending INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
     rejected_until REAL,
-    last_error TEXT
+    last_error TEXT,
+    clock_epoch TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS totals (
     name TEXT PRIMARY KEY,
@@ -73,6 +78,12 @@ CREATE TABLE IF NOT EXISTS totals (
     acknowledged INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS daily (
+    day_start INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (day_start, name)
+);
 """
 
 
@@ -96,6 +107,7 @@ class StoredReport:
     attempts: int
     rejected_until: float | None
     last_error: str | None
+    clock_epoch: str = ""
 
     def to_report(self, kiosk_id: str) -> Report:
         return Report(
@@ -169,9 +181,12 @@ class Outbox:
 
     # -- counts -------------------------------------------------------------------------
 
-    def flush(self, counts: Mapping[CounterKey, int], period_seconds: int) -> int:
+    def flush(
+        self, counts: Mapping[CounterKey, int], period_seconds: int, clock_epoch: str = ""
+    ) -> int:
         """Add counts to the pending table durably; returns how many events were written.
 
+        ``clock_epoch`` is the clock's epoch the periods were computed in (see ``rekey``).
         Raises ``OutboxError`` (nothing written) when the disk is full or unwritable.
         """
         if not counts:
@@ -179,15 +194,76 @@ class Outbox:
         by_name: dict[str, int] = {}
         with self._transaction() as db:
             for (start, name), n in counts.items():
-                db.execute(
-                    "INSERT INTO pending (period_start, period_seconds, name, count) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (period_start, period_seconds, name) "
-                    "DO UPDATE SET count = count + excluded.count",
-                    (start, period_seconds, name, n),
-                )
+                self._add_pending(db, start, period_seconds, name, clock_epoch, n)
                 by_name[name] = by_name.get(name, 0) + n
+                db.execute(
+                    "INSERT INTO daily (day_start, name, count) VALUES (?, ?, ?) "
+                    "ON CONFLICT (day_start, name) DO UPDATE SET count = count + excluded.count",
+                    (start // 86400 * 86400, name, n),
+                )
             self._add_totals(db, "flushed", by_name)
+            newest = max(start for start, _ in counts)
+            db.execute("DELETE FROM daily WHERE day_start < ?", (newest - DAILY_KEEP_DAYS * 86400,))
         return sum(by_name.values())
+
+    @staticmethod
+    def _add_pending(
+        db: sqlite3.Connection, start: int, seconds: int, name: str, epoch: str, n: int
+    ) -> None:
+        db.execute(
+            "INSERT INTO pending (period_start, period_seconds, name, clock_epoch, count) "
+            "VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (period_start, period_seconds, name, clock_epoch) "
+            "DO UPDATE SET count = count + excluded.count",
+            (start, seconds, name, epoch, n),
+        )
+
+    # -- clock corrections --------------------------------------------------------------
+
+    def rekey(
+        self, corrections: Mapping[str, float], now: float, *, clock_trusted: bool = False
+    ) -> int:
+        """Move counts made under a since-corrected clock to their real periods.
+
+        Pending rows and never-sent reports whose ``clock_epoch`` has a correction get
+        their period shifted by that step (and the epoch cleared: they are final). With
+        ``clock_trusted`` (this process has seen a server's ``Date``), anything still
+        dated before 2020 or in the future (a clock that was never corrected before a
+        power cut) is moved to the current period rather than lost. Returns rows moved.
+        """
+        moved = 0
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT period_start, period_seconds, name, clock_epoch, count FROM pending"
+            ).fetchall()
+            for start, seconds, name, epoch, n in rows:
+                target = _rekeyed(start, seconds, epoch, corrections, now, clock_trusted)
+                if target is None:
+                    continue
+                db.execute(
+                    "DELETE FROM pending WHERE period_start = ? AND period_seconds = ? "
+                    "AND name = ? AND clock_epoch = ?",
+                    (start, seconds, name, epoch),
+                )
+                self._add_pending(db, target, seconds, name, "", n)
+                moved += 1
+            reports = db.execute(
+                "SELECT report_id, period_start, period_seconds, clock_epoch FROM reports "
+                "WHERE maybe_delivered = 0 AND sending = 0"
+            ).fetchall()
+            for report_id, start, seconds, epoch in reports:
+                target = _rekeyed(start, seconds, epoch, corrections, now, clock_trusted)
+                if target is None:
+                    continue
+                # The same report id, never sent: it may still change.
+                db.execute(
+                    "UPDATE reports SET period_start = ?, clock_epoch = '' WHERE report_id = ?",
+                    (target, report_id),
+                )
+                moved += 1
+        if moved:
+            log.info("moved %d count row(s) to the periods of the corrected clock", moved)
+        return moved
 
     @staticmethod
     def _add_totals(db: sqlite3.Connection, column: str, by_name: Mapping[str, int]) -> None:
@@ -219,24 +295,21 @@ class Outbox:
         touched: list[str] = []
         with self._transaction() as db:
             periods = db.execute(
-                "SELECT DISTINCT period_start, period_seconds FROM pending "
+                "SELECT DISTINCT period_start, period_seconds, clock_epoch FROM pending "
                 "ORDER BY period_start, period_seconds"
             ).fetchall()
-            for start, seconds in periods:
+            for start, seconds, epoch in periods:
                 if not all_periods and start + seconds > now:
                     continue
+                where = "WHERE period_start = ? AND period_seconds = ? AND clock_epoch = ?"
                 rows = db.execute(
-                    "SELECT name, count FROM pending WHERE period_start = ? AND period_seconds = ?",
-                    (start, seconds),
+                    f"SELECT name, count FROM pending {where}", (start, seconds, epoch)
                 ).fetchall()
                 counts = {name: n for name, n in rows if n > 0}
-                db.execute(
-                    "DELETE FROM pending WHERE period_start = ? AND period_seconds = ?",
-                    (start, seconds),
-                )
+                db.execute(f"DELETE FROM pending {where}", (start, seconds, epoch))
                 if counts:
                     touched += self._add_to_reports(
-                        db, start, seconds, counts, versions, now, agent_version
+                        db, start, seconds, counts, versions, now, agent_version, epoch
                     )
         return touched
 
@@ -249,12 +322,13 @@ class Outbox:
         versions: str,
         now: float,
         agent_version: str,
+        epoch: str,
     ) -> list[str]:
         existing = db.execute(
             "SELECT report_id, counts FROM reports WHERE period_start = ? AND period_seconds = ? "
-            "AND maybe_delivered = 0 AND sending = 0 AND merged_reports = 1 "
+            "AND clock_epoch = ? AND maybe_delivered = 0 AND sending = 0 AND merged_reports = 1 "
             "AND rejected_until IS NULL ORDER BY seq DESC LIMIT 1",
-            (start, seconds),
+            (start, seconds, epoch),
         ).fetchone()
         if existing is not None:
             combined: dict[str, int] = json.loads(existing[1])
@@ -274,7 +348,8 @@ class Outbox:
             report_id = str(uuid.uuid4())
             db.execute(
                 "INSERT INTO reports (report_id, period_start, period_seconds, counts, "
-                "feed_versions, agent_version, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "feed_versions, agent_version, created, clock_epoch) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     report_id,
                     start,
@@ -283,6 +358,7 @@ class Outbox:
                     versions,
                     agent_version,
                     now,
+                    epoch,
                 ),
             )
             made.append(report_id)
@@ -322,7 +398,8 @@ class Outbox:
             rows = db.execute(
                 "SELECT report_id, period_start, period_seconds, counts, feed_versions, "
                 "agent_version, merged_reports FROM reports WHERE maybe_delivered = 0 "
-                "AND sending = 0 AND rejected_until IS NULL ORDER BY period_start, seq"
+                "AND sending = 0 AND rejected_until IS NULL AND clock_epoch = '' "
+                "ORDER BY period_start, seq"
             ).fetchall()
             groups: dict[int, list[Any]] = {}
             order: list[int] = []
@@ -452,6 +529,14 @@ class Outbox:
             ).fetchall()
         return {name: int(n) for name, n in rows}
 
+    def day_counts(self, day_start: int) -> dict[str, int]:
+        """Everything flushed for the UTC day starting at ``day_start`` (sent or not)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, count FROM daily WHERE day_start = ? ORDER BY name", (day_start,)
+            ).fetchall()
+        return {name: int(n) for name, n in rows}
+
     def totals(self) -> dict[str, tuple[int, int]]:
         """Lifetime (flushed, acknowledged) per counter name."""
         with self._lock:
@@ -474,7 +559,7 @@ class Outbox:
         return bool(row and row[0] == "ok")
 
 
-def flush_counters(counters: Counters, outbox: Outbox) -> int:
+def flush_counters(counters: Counters, outbox: Outbox, clock_epoch: str = "") -> int:
     """Move the counters' counts into the outbox; returns how many events were written.
 
     If the write fails (``OutboxError``, re-raised) the counts go back into the counters,
@@ -482,7 +567,7 @@ def flush_counters(counters: Counters, outbox: Outbox) -> int:
     """
     counts = counters.take()
     try:
-        return outbox.flush(counts, counters.period_seconds)
+        return outbox.flush(counts, counters.period_seconds, clock_epoch)
     except OutboxError:
         counters.put_back(counts)
         raise
@@ -490,7 +575,8 @@ def flush_counters(counters: Counters, outbox: Outbox) -> int:
 
 _REPORT_COLUMNS = (
     "report_id, period_start, period_seconds, counts, feed_versions, agent_version, "
-    "merged_reports, created, maybe_delivered, sending, attempts, rejected_until, last_error"
+    "merged_reports, created, maybe_delivered, sending, attempts, rejected_until, last_error, "
+    "clock_epoch"
 )
 
 
@@ -509,4 +595,22 @@ def _stored(row: tuple[Any, ...]) -> StoredReport:
         attempts=int(row[10]),
         rejected_until=row[11],
         last_error=row[12],
+        clock_epoch=row[13],
     )
+
+
+def _rekeyed(
+    start: int,
+    seconds: int,
+    epoch: str,
+    corrections: Mapping[str, float],
+    now: float,
+    clock_trusted: bool,
+) -> int | None:
+    """The period a row belongs to after clock corrections, or None if it stays."""
+    unit = seconds if seconds <= 86400 else 3600
+    if epoch and epoch in corrections:
+        return int((start + corrections[epoch]) // unit) * unit
+    if clock_trusted and (start < EARLIEST_PLAUSIBLE or start > now + seconds):
+        return int(now // unit) * unit
+    return None

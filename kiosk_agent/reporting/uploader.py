@@ -195,7 +195,7 @@ class LinkMonitor:
 class RoundResult:
     """What one upload round did."""
 
-    outcome: str  # sent, nothing, deferred, backoff, failed, not_enrolled, no_server
+    outcome: str  # sent, nothing, deferred, backoff, failed, clock_corrected, not_enrolled, ...
     sent: int = 0
     duplicates: int = 0
     rejected: int = 0
@@ -316,10 +316,14 @@ class Uploader:
                 result.outcome = "deferred" if result.sent == 0 else "sent"
                 result.reason = decision.reason
                 break
+            if stored.clock_epoch in self.clock.corrections:
+                # Cut before the clock was corrected: its period must move first.
+                result.outcome = "clock_corrected"
+                break
             status = self._send(stored, body, enrollment.kiosk_id, result)
             overhead = 0
-            if status == "failed":
-                result.outcome = "failed"
+            if status in ("failed", "clock_corrected"):
+                result.outcome = status
                 break
         result.left = self.outbox.report_count()
         if result.outcome == "sent":
@@ -400,12 +404,19 @@ class Uploader:
                 and not retried
                 and self._skew_suspected(response, timestamp, offset_before)
             ):
+                if stored.clock_epoch in self.clock.corrections:
+                    # Its period came from the wrong clock too: the caller moves it, then
+                    # sends again (a 401 is never stored).
+                    self.outbox.mark_not_delivered(
+                        stored.report_id, "clock corrected", maybe_received=False
+                    )
+                    return "clock_corrected"
                 # The Date header has corrected the clock: sign again with the right time.
                 retried = True
                 log.info("server refused the timestamp; retrying once with the corrected clock")
                 continue
             message = f"HTTP {code} from the server: {_error_text(response)}"
-            if code in (400, 413, 415, 422):
+            if code in (400, 409, 413, 415, 422):
                 self.outbox.mark_rejected(
                     stored.report_id, message, self.clock.now() + REJECTED_RETRY_SECONDS
                 )

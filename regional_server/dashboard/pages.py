@@ -32,6 +32,7 @@ from regional_server.dashboard.charts import line_chart
 from regional_server.dashboard.export import to_csv, to_json
 from regional_server.dashboard.filters import FilterError, Filters, parse_filters
 from regional_server.dashboard.i18n import translate
+from regional_server.dashboard.tables import html_table
 from regional_server.dashboard.view import DashboardData, build_dashboard
 from regional_server.store.users import credentials
 from regional_server.web import check_csrf, language_of, optional_user, render, require_user
@@ -204,10 +205,22 @@ def dashboard(
             y_max=100,
         ),
     }
+    threshold = ind.threshold
+    tables = {
+        "weekly": html_table(ind.weekly, lang, "week", threshold),
+        "blocked": html_table(ind.blocked, lang, "week", threshold),
+        "regions": html_table(ind.regions, lang, "region", threshold),
+    }
     return render(
         request,
         "dashboard.html",
-        {"data": data, "ind": ind, "charts": charts, "query": data.filters.query()},
+        {
+            "data": data,
+            "ind": ind,
+            "charts": charts,
+            "tables": tables,
+            "query": data.filters.query(),
+        },
         user=user,
     )
 

@@ -11,7 +11,7 @@ from regional_server.auth.sessions import CurrentUser
 from regional_server.dashboard.filters import Filters, select_regions
 from regional_server.indicators import Coverage, Indicators, compute_indicators
 from regional_server.rollup import week_label, weeks_between
-from regional_server.store.kiosks import SilentKiosk, coverage, newest_versions, silent_kiosks
+from regional_server.store.kiosks import SilentKiosk, kiosk_overview
 from regional_server.store.regions import Region, list_regions
 from regional_server.store.rollups import totals_by_region, totals_by_week
 
@@ -57,21 +57,21 @@ def build_dashboard(
     weeks = weeks_between(filters.date_from, filters.date_to)
     by_week = totals_by_week(conn, ids, weeks[0], weeks[-1]) if ids else {}
     by_region = totals_by_region(conn, ids, weeks[0], weeks[-1]) if ids else {}
-    cov = coverage(conn, ids, now) if ids else {}
+    overview = kiosk_overview(conn, ids, now, silent_days, SILENT_SHOWN) if ids else None
+    cov = overview.coverage if overview else {}
     indicators = compute_indicators(
         [(week_label(w), by_week.get(w, {})) for w in weeks],
         [(r.code, r.name, by_region.get(r.id, {}), cov.get(r.id, Coverage())) for r in regions],
         threshold,
     )
-    total, silent = silent_kiosks(conn, ids, now, silent_days, SILENT_SHOWN) if ids else (0, [])
     return DashboardData(
         filters,
         allowed,
         regions,
         weeks,
         indicators,
-        total,
-        silent,
-        newest_versions(conn) if ids else {},
+        overview.silent_total if overview else 0,
+        overview.silent if overview else [],
+        overview.newest if overview else {},
         silent_days,
     )

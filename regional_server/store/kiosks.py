@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, exists, func, insert, select, union_all
+from sqlalchemy import Connection, case, func, insert, select, union_all
 
 from kiosk_agent.reporting.schema import EnrollRequest, EnrollResponse
 from regional_server.db.models import feed_lists, kiosk_feeds, kiosks, regions
@@ -147,23 +147,28 @@ def coverage(conn: Connection, region_ids: frozenset[int], now: int) -> dict[int
     out = {i: Coverage() for i in ids}
     for region_id, enrolled, active in counts:
         out[region_id] = Coverage(int(enrolled), int(active or 0), 0)
+    # Kiosks that reported any list, minus those with at least one list behind the
+    # newest version: two grouped joins instead of a per-kiosk NOT EXISTS.
     newest = _newest_subquery().subquery()
-    has_any = exists().where(kiosk_feeds.c.kiosk_id == kiosks.c.id)
-    outdated = exists().where(
-        and_(
-            kiosk_feeds.c.kiosk_id == kiosks.c.id,
-            kiosk_feeds.c.list_id == newest.c.list_id,
-            kiosk_feeds.c.version < newest.c.v,
-        )
-    )
-    rows = conn.execute(
-        select(kiosks.c.region_id, func.count())
-        .where(kiosks.c.region_id.in_(ids), has_any, ~outdated)
+    reporting = conn.execute(
+        select(kiosks.c.region_id, func.count(func.distinct(kiosk_feeds.c.kiosk_id)))
+        .join(kiosks, kiosks.c.id == kiosk_feeds.c.kiosk_id)
+        .where(kiosks.c.region_id.in_(ids))
         .group_by(kiosks.c.region_id)
     )
-    for region_id, on_newest in rows:
+    outdated: dict[int, int] = dict(
+        conn.execute(
+            select(kiosks.c.region_id, func.count(func.distinct(kiosk_feeds.c.kiosk_id)))
+            .join(kiosks, kiosks.c.id == kiosk_feeds.c.kiosk_id)
+            .join(newest, newest.c.list_id == kiosk_feeds.c.list_id)
+            .where(kiosks.c.region_id.in_(ids), kiosk_feeds.c.version < newest.c.v)
+            .group_by(kiosks.c.region_id)
+        ).all()
+    )
+    for region_id, with_lists in reporting:
         c = out[region_id]
-        out[region_id] = Coverage(c.enrolled, c.active, int(on_newest))
+        on_newest = int(with_lists) - int(outdated.get(region_id, 0))
+        out[region_id] = Coverage(c.enrolled, c.active, on_newest)
     return out
 
 
@@ -186,3 +191,71 @@ def silent_kiosks(
     return int(total), [
         SilentKiosk(r.id, r.cafe_name, r.region_code, r.last_report_at, r.enrolled_at) for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class KioskOverview:
+    coverage: dict[int, Coverage]
+    silent_total: int
+    silent: list[SilentKiosk]
+    newest: dict[str, int]
+
+
+def kiosk_overview(
+    conn: Connection,
+    region_ids: frozenset[int],
+    now: int,
+    silent_days: int = 7,
+    limit: int = 500,
+) -> KioskOverview:
+    """Coverage per region and the silent kiosks, from one pass over the kiosks.
+
+    Same definitions as ``coverage`` and ``silent_kiosks``; one query over the region's
+    kiosks (and their list versions) is cheaper than several grouped joins: 10,000
+    kiosks are a few milliseconds of Python.
+    """
+    newest = newest_versions(conn)
+    ids = sorted(region_ids)
+    codes = dict(
+        conn.execute(select(regions.c.id, regions.c.code).where(regions.c.id.in_(ids))).all()
+    )
+    rows = conn.execute(
+        select(
+            kiosks.c.id,
+            kiosks.c.region_id,
+            kiosks.c.cafe_name,
+            kiosks.c.enrolled_at,
+            kiosks.c.last_report_at,
+            kiosk_feeds.c.list_id,
+            kiosk_feeds.c.version,
+        )
+        .select_from(kiosks.outerjoin(kiosk_feeds, kiosk_feeds.c.kiosk_id == kiosks.c.id))
+        .where(kiosks.c.region_id.in_(ids))
+    ).all()  # one fetchall: row-by-row fetching cost more than the query
+    active_since = now - 7 * DAY
+    silent_since = now - silent_days * DAY
+    # kiosk id -> [region, cafe, enrolled, last report, has lists, all lists newest]
+    seen: dict[str, list[Any]] = {}
+    for kid, region_id, cafe, enrolled, last, list_id, version in rows:
+        k = seen.get(kid)
+        if k is None:
+            k = seen[kid] = [region_id, cafe, enrolled, last, False, True]
+        if list_id is not None:
+            k[4] = True
+            if version < newest.get(list_id, version):
+                k[5] = False
+    counts: dict[int, list[int]] = {i: [0, 0, 0] for i in ids}
+    silent: list[SilentKiosk] = []
+    for kid, (region_id, cafe, enrolled, last, has_lists, all_newest) in seen.items():
+        c = counts[region_id]
+        c[0] += 1
+        if last is not None and last > active_since:
+            c[1] += 1
+        if has_lists and all_newest:
+            c[2] += 1
+        if (last if last is not None else enrolled) <= silent_since:
+            silent.append(SilentKiosk(kid, cafe, codes[region_id], last, enrolled))
+    silent.sort(key=lambda k: (k.last_report_at or k.enrolled_at, k.kiosk_id))
+    return KioskOverview(
+        {i: Coverage(*c) for i, c in counts.items()}, len(silent), silent[:limit], newest
+    )

@@ -147,7 +147,7 @@ def test_memory_per_entry_on_disk(tmp_path: Path) -> None:
     n = 200_000
     path = tmp_path / "big.idx"
     build_index(path, [_read(full(KEY, entries(random_hashes(n, 8))))])
-    assert os.path.getsize(path) / n <= 8.5
+    assert os.path.getsize(path) / n <= 9.0  # the memory target, with every page touched
 
 
 def test_holder_swaps_while_readers_look_up(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,58 @@ def test_notice_window_renders_from_the_executable(executable: Path, tmp_path: P
     with Image.open(shot) as im:
         colors = im.convert("L").getcolors(maxcolors=1 << 16)
     assert colors is not None and len(colors) > 20  # text was drawn, not a blank window
+
+
+def test_service_answers_blocked_and_allowed(executable: Path, tmp_path: Path) -> None:
+    """The one-file service with a file:// DEMO feed, forwarding to a loopback upstream."""
+    import yaml
+
+    from kiosk_agent.config import HostPort
+    from kiosk_agent.demo import free_port, have_module
+    from kiosk_agent.demo_upstream import DemoUpstream
+    from kiosk_agent.dns_probe import resolve, wait_until_answering
+
+    if not have_module("kiosk_agent.filter.updater"):
+        pytest.skip("the feed updater (kiosk_agent/filter/updater.py) is not on this branch yet")
+    listed = tmp_path / "DEMO-list.txt"
+    listed.write_text("blocked-demo.test\n")
+    bundle = tmp_path / "demo.bundle"
+    built = _run(
+        executable, "feed", "build", "--key", str(DEMO_KEY), "--list-id", "demo",
+        "--version", "1", "--category", f"abuse={listed}", "--out", str(bundle),
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    listen = HostPort("127.0.0.1", free_port())
+    with DemoUpstream() as upstream:
+        config = {
+            "state_dir": str(tmp_path / "state"),
+            "filter": {
+                "listen": [str(listen)],
+                "upstreams": [str(upstream.address)],
+                "blockpage_listen": f"127.0.0.1:{free_port()}",
+                "feeds": [{"url": bundle.as_uri(), "trust": [_demo_trust()]}],
+            },
+            "reporting": {"server": None},
+            "control": {"listen": f"127.0.0.1:{free_port()}"},
+        }
+        path = tmp_path / "agent.yaml"
+        path.write_text(yaml.safe_dump(config))
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DISPLAY")}
+        proc = subprocess.Popen(
+            [str(executable), "service", "--config", str(path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        try:
+            assert wait_until_answering(listen, within=30) is not None
+            assert resolve(listen, "news.example") == (0, ["192.0.2.10"])
+            deadline = time.monotonic() + 30
+            while (got := resolve(listen, "x.blocked-demo.test")) != (3, []):
+                assert time.monotonic() < deadline, f"never blocked: {got}"
+                time.sleep(0.2)
+            upstream.names_seen.clear()
+            assert resolve(listen, "deeper.x.blocked-demo.test") == (3, [])
+            assert upstream.names_seen == set()  # a blocked name never leaves the kiosk
+        finally:
+            proc.terminate()
+            _out, err = proc.communicate(timeout=30)
+        assert proc.returncode in (0, -15), err.decode(errors="replace")[-2000:]

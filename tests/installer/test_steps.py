@@ -88,7 +88,7 @@ def test_install_writes_everything_and_runs_the_commands(tmp_path: Path) -> None
     ]
     enroll = runner.calls[3]
     assert enroll[:2] == [exe_path, "enroll"] and enroll[-2:] == ["--code", "ABCD-2345"]
-    assert [exe_path, "status"] in runner.calls
+    assert [exe_path, "status", "--config", "/etc/kiosk-agent/agent.yaml"] in runner.calls
     # Each step is announced, numbered, in order.
     titles = [line for line in said if line.startswith("[")]
     assert len(titles) == 9 and titles[0].startswith("[1/9] Copy the program")

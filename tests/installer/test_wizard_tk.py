@@ -92,3 +92,74 @@ def test_repair_keeps_the_pin_and_relabels_on_language_change(display: str) -> N
         assert "[1/9]" in w.log.get("1.0", "end")
     finally:
         root.destroy()
+
+
+class _FakeInstaller:
+    """Stands in for ``Installer``: records the answers, says two lines, maybe fails."""
+
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
+        self.got: list[Answers] = []
+        self.say: object = print
+
+    def install(self, answers: Answers) -> None:
+        from kiosk_agent.errors import UserError
+
+        self.got.append(answers)
+        say = self.say
+        assert callable(say)
+        say("[1/9] Copy the program to /opt/kiosk-agent")
+        if self.fail:
+            raise UserError("install stopped: systemctl failed")
+        say("[9/9] Status")
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_run_gui_installs_in_a_thread_and_reports(
+    display: str, monkeypatch: pytest.MonkeyPatch, fail: bool
+) -> None:
+    from kiosk_agent.installer import wizard_tk
+
+    windows: list[wizard_tk.WizardWindow] = []
+    logs: list[str] = []
+    polls: list[int] = []
+    original = wizard_tk.WizardWindow.__init__
+
+    def capture(self: wizard_tk.WizardWindow, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        windows.append(self)
+        self.root.after(50, fill)
+
+    def fill() -> None:
+        w = windows[0]
+        for key, value in (
+            ("cafe_name", "Sunrise"),
+            ("country", "KE"),
+            ("region", "KE-NBO"),
+            ("languages", "sw"),
+            ("pin", "4821"),
+            ("pin_again", "4821"),
+        ):
+            w.vars[key].set(value)
+        w.submit()
+        w.root.after(100, finish)
+
+    def finish() -> None:
+        w = windows[0]
+        if w.result is None and len(polls) < 100:  # the install thread has not reported yet
+            polls.append(1)
+            w.root.after(100, finish)
+            return
+        logs.append(w.log.get("1.0", "end"))  # asserted after the loop: Tk swallows errors
+        if w.result is None:
+            w.root.destroy()  # never reported: fail below instead of hanging
+        else:
+            w.button.invoke()  # "Finish" closes the window
+
+    monkeypatch.setattr(wizard_tk.WizardWindow, "__init__", capture)
+    fake = _FakeInstaller(fail)
+    code = wizard_tk.run_gui(fake, Current(), language="en")
+    assert code == (1 if fail else 0)
+    assert len(logs) == 1 and "[1/9]" in logs[0]
+    assert ("systemctl failed" in logs[0]) == fail
+    assert fake.got and fake.got[0].cafe_name == "Sunrise" and fake.got[0].pin == "4821"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -115,7 +116,9 @@ def test_start_and_uninstall_commands(tmp_path: Path) -> None:
     p.uninstall(layout)
     assert runner.programs() == ["schtasks", "schtasks", "reg", "taskkill"]
     assert runner.calls[1] == ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"]
-    assert "PID ne " in runner.calls[3][-1] and "{self_pid}" not in runner.calls[3][-1]
+    kill = runner.calls[3]
+    assert f"PID ne {os.getpid()}" in kill and f"PID ne {os.getppid()}" in kill
+    assert not any("{" in a for a in kill)
     assert not (tmp_path / "C/Program Files/kiosk-agent/kiosk-agent-task.xml").exists()
 
 

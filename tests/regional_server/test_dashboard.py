@@ -175,3 +175,19 @@ def test_admin_creates_region_user_and_code(
     r = client.post("/admin/regions", data={"code": "UG-KLA", "name": "Kampala", "country": "UG"})
     assert r.status_code == 403
     assert "UG-KLA" not in client.get("/admin/regions").text
+
+
+def test_one_pass_overview_matches_the_sql_definitions(
+    client: TestClient, engine: Engine, world: World, clock: Clock
+) -> None:
+    from regional_server.store.kiosks import coverage, kiosk_overview, silent_kiosks
+
+    _fill(client, engine, world, clock)
+    ids = frozenset({world.region_a, world.region_b})
+    now = int(clock())
+    with engine.connect() as conn:
+        overview = kiosk_overview(conn, ids, now, 7, 500)
+        assert overview.coverage == coverage(conn, ids, now)
+        total, silent = silent_kiosks(conn, ids, now, 7, 500)
+    assert overview.silent_total == total
+    assert [k.kiosk_id for k in overview.silent] == [k.kiosk_id for k in silent]

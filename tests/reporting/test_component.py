@@ -102,3 +102,42 @@ def test_operator_upload_from_another_process_view(tmp_path: Path) -> None:
         assert reporting.status()["reports_waiting"] == 0
         reporting.close()
         assert server.state.counts == {"blocked.csam": 1}
+
+
+def test_feed_versions_come_from_the_updater_status(tmp_path: Path) -> None:
+    from typing import Any
+
+    from kiosk_agent.reporting.component import feed_versions_from
+
+    class FakeUpdater:
+        name = "updater"
+
+        async def start(self) -> None: ...
+
+        async def stop(self) -> None: ...
+
+        def status(self) -> dict[str, Any]:
+            return {"lists": [{"list_id": "hotline-ke", "version": 42}, {"list_id": 3}]}
+
+    ctx = _config(tmp_path, None)
+    ctx.components["updater"] = FakeUpdater()
+    assert feed_versions_from(ctx)() == {"hotline-ke": 42}
+
+
+def test_today_counts_include_sent_and_unflushed(tmp_path: Path) -> None:
+    import time
+
+    ctx = _config(tmp_path, None)
+    reporting = Reporting(ctx.config, link=_idle_link())
+    reporting.counters.count(Blocked("csam"))
+    reporting.flush()
+    reporting.cut(all_periods=True)
+    [report] = reporting.outbox.all_reports()
+    reporting.outbox.acknowledge(report.report_id)  # uploaded: still today's
+    reporting.counters.count(Blocked("csam"))
+    reporting.counters.count(SessionStarted("login"))
+    assert reporting.today_counts() == {"blocked.csam": 2, "sessions.login": 1}
+    yesterday = int(time.time() // 86400) * 86400 - 86400
+    reporting.outbox.flush({(yesterday, "blocked.csam"): 9}, 86400)
+    assert reporting.today_counts()["blocked.csam"] == 2
+    reporting.close()

@@ -140,3 +140,14 @@ def test_any_event_stream_gives_valid_payloads_with_exact_totals(
                 got[name] = got.get(name, 0) + n
         outbox.close()
     assert got == expected
+
+
+def test_shift_moves_unflushed_counts_with_a_correction() -> None:
+    now = [DAY - 10 * 365 * 86400 + 100]
+    counters = Counters(lambda: now[0], "day")
+    counters.count(Blocked("a"))
+    step = 10 * 365 * 86400
+    counters.shift(step)
+    now[0] += step
+    counters.count(Blocked("a"))
+    assert counters.take() == {(int(DAY), "blocked.a"): 2}

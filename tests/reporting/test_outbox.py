@@ -217,3 +217,32 @@ def test_real_full_disk_on_a_tiny_tmpfs(tmp_path: Path) -> None:
         for box in opened:
             box.close()
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_rekey_moves_counts_of_a_corrected_epoch(outbox: Outbox) -> None:
+    ten_years = 10 * 365 * D
+    wrong = DAY - ten_years  # the PC clock said 2016
+    outbox.flush({(wrong, "blocked.a"): 2}, D, "epoch-wrong")
+    outbox.flush({(DAY, "blocked.a"): 1}, D, "epoch-good")
+    [unsent] = outbox.cut(wrong + D, all_periods=False, agent_version="0.1.0")
+    outbox.flush({(wrong, "sessions.login"): 3}, D, "epoch-wrong")
+    assert outbox.rekey({"epoch-wrong": ten_years + 3600}, DAY + 7200) == 2
+    assert outbox.pending() == {"blocked.a": 1, "sessions.login": 3}
+    [report] = outbox.all_reports()
+    assert (report.report_id, report.period_start, report.clock_epoch) == (unsent, DAY, "")
+    outbox.cut(DAY + D, all_periods=False, agent_version="0.1.0")
+    # Moved counts join the moved report; the other epoch's counts stay apart (that
+    # epoch may still be corrected); the day's sums are right.
+    assert sorted(((r.period_start, r.counts) for r in outbox.all_reports()), key=str) == [
+        (DAY, {"blocked.a": 1}),
+        (DAY, {"blocked.a": 2, "sessions.login": 3}),
+    ]
+    assert outbox.rekey({"epoch-wrong": ten_years}, DAY + 7200) == 0  # final: moved once
+
+
+def test_rekey_rescues_implausible_periods_only_with_a_trusted_clock(outbox: Outbox) -> None:
+    outbox.flush({(DAY - 20 * 365 * D, "blocked.a"): 1}, D, "never-corrected")
+    assert outbox.rekey({}, DAY + 5, clock_trusted=False) == 0
+    assert outbox.rekey({}, DAY + 5, clock_trusted=True) == 1
+    outbox.cut(DAY + 5, all_periods=True, agent_version="0.1.0")
+    assert outbox.all_reports()[0].period_start == DAY

@@ -42,6 +42,25 @@ def usable_addresses(
     return out
 
 
+async def _candidates(
+    host: str,
+    port: int,
+    resolve: OriginResolver,
+    own_addresses: Iterable[tuple[str, int]],
+    allow_loopback: bool,
+    timeout: float,
+) -> list[str]:
+    try:
+        async with asyncio.timeout(timeout):
+            found = await resolve(host)
+    except Exception as e:  # any resolver failure (no such name, no upstream) is the same here
+        raise OriginError("name resolution failed") from e
+    candidates = usable_addresses(found, port, own_addresses, allow_loopback)
+    if not candidates:
+        raise OriginError("no usable address")
+    return candidates
+
+
 async def connect_origin(
     host: str,
     port: int,
@@ -52,20 +71,35 @@ async def connect_origin(
     timeout: float,
     limit: int,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Open a connection to ``host:port``, trying each usable address within ``timeout``."""
-    try:
-        async with asyncio.timeout(timeout):
-            found = await resolve(host)
-    except Exception as e:  # any resolver failure (no such name, no upstream) is the same here
-        raise OriginError("name resolution failed") from e
-    candidates = usable_addresses(found, port, own_addresses, allow_loopback)
-    if not candidates:
-        raise OriginError("no usable address")
+    """Open a stream connection to ``host:port``, trying each usable address in turn."""
     last: BaseException | None = None
-    for address in candidates:
+    for address in await _candidates(host, port, resolve, own_addresses, allow_loopback, timeout):
         try:
             async with asyncio.timeout(timeout):
                 return await asyncio.open_connection(address, port, limit=limit)
+        except (OSError, TimeoutError) as e:
+            last = e
+    raise OriginError("could not connect") from last
+
+
+async def connect_origin_transport(
+    host: str,
+    port: int,
+    resolve: OriginResolver,
+    protocol: asyncio.Protocol,
+    *,
+    own_addresses: Iterable[tuple[str, int]],
+    allow_loopback: bool,
+    timeout: float,
+) -> asyncio.Transport:
+    """Like ``connect_origin``, for a splice: the connection is driven by ``protocol``."""
+    loop = asyncio.get_running_loop()
+    last: BaseException | None = None
+    for address in await _candidates(host, port, resolve, own_addresses, allow_loopback, timeout):
+        try:
+            async with asyncio.timeout(timeout):
+                transport, _ = await loop.create_connection(lambda: protocol, address, port)
+                return transport
         except (OSError, TimeoutError) as e:
             last = e
     raise OriginError("could not connect") from last

@@ -27,13 +27,19 @@ from kiosk_agent.filter.proxy.decide import (
     http_verdict,
     tls_verdict,
 )
-from kiosk_agent.filter.proxy.origin import OriginError, OriginResolver, connect_origin
+from kiosk_agent.filter.proxy.origin import (
+    OriginError,
+    OriginResolver,
+    connect_origin,
+    connect_origin_transport,
+)
 from kiosk_agent.filter.proxy.page import (
     BlockPageSource,
     block_response,
     english_only,
     error_response,
 )
+from kiosk_agent.filter.proxy.splice import HelloReader, Pipe
 from kiosk_agent.filter.proxy.streams import PeerClosed, copy_body, send, splice
 from kiosk_agent.reporting.events import Blocked, Event
 
@@ -136,8 +142,8 @@ class FilteringProxy:
                 self.http_address = server.sockets[0].getsockname()[:2]
                 self._own_addresses.append(self.http_address)
             if https_listen is not None:
-                server = await asyncio.start_server(
-                    self._serve_tls, https_listen.host, https_listen.port
+                server = await asyncio.get_running_loop().create_server(
+                    self._accept_tls, https_listen.host, https_listen.port
                 )
                 self._servers.append(server)
                 self.https_address = server.sockets[0].getsockname()[:2]
@@ -381,27 +387,51 @@ class FilteringProxy:
 
     # -- TLS -----------------------------------------------------------------------------
 
-    async def _serve_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self._admit():
-            writer.close()
+    def _accept_tls(self) -> HelloReader:
+        return HelloReader(self._admit_tls)
+
+    def _admit_tls(self, reader: HelloReader, transport: asyncio.Transport) -> None:
+        if self.stats.active >= self.settings.max_connections:
+            self.stats.refused_over_limit += 1
+            transport.abort()
             return
-        origin_writer: asyncio.StreamWriter | None = None
+        self.stats.active += 1
+        task = asyncio.get_running_loop().create_task(self._serve_tls(reader, transport))
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._tls_done(t, transport))
+
+    def _tls_done(self, task: asyncio.Task[Any], transport: asyncio.Transport) -> None:
+        self._tasks.discard(task)
+        self.stats.active -= 1
+        if not transport.is_closing():
+            transport.abort()  # a task cancelled before it ran (service stopping)
+
+    async def _serve_tls(self, reader: HelloReader, transport: asyncio.Transport) -> None:
+        pipe: Pipe | None = None
         try:
             self.stats.tls_connections += 1
-            received, hello = await self._read_hello(reader)
+            async with asyncio.timeout(self.settings.idle_timeout):
+                hello = await reader.result
             if hello is None or hello.server_name is None:
                 self.stats.bad_requests += 1
-                return  # no name, no way to know where to go: close
+                return  # not TLS, or no name: no way to know where to go
             verdict = tls_verdict(self.index_source(), hello.server_name)
             if verdict.action == "refuse":
                 assert verdict.category is not None
                 self.stats.tls_refused += 1
                 self.publish(Blocked(verdict.category))
-                await send(writer, tls.ALERT_ACCESS_DENIED, self.settings.idle_timeout)
+                transport.write(tls.ALERT_ACCESS_DENIED)
                 return
+            pipe = Pipe(self.settings.idle_timeout)
             try:
-                origin_reader, origin_writer = await self._connect(
-                    hello.server_name, self.settings.origin_https_port
+                await connect_origin_transport(
+                    hello.server_name,
+                    self.settings.origin_https_port,
+                    self.resolve_origin,
+                    pipe.origin,
+                    own_addresses=self._own_addresses,
+                    allow_loopback=self.settings.allow_loopback_origins,
+                    timeout=self.settings.connect_timeout,
                 )
             except OriginError:
                 self.stats.origin_failures += 1
@@ -409,35 +439,21 @@ class FilteringProxy:
             if verdict.unverifiable and self.visits.first_visit(hello.server_name):
                 self.stats.tls_unverifiable += 1
                 self.publish(Blocked(URL_UNVERIFIABLE))
-            idle = self.settings.idle_timeout
-            await send(origin_writer, received, idle)
-            await splice(reader, writer, origin_reader, origin_writer, idle)
-        except _EXPECTED as e:
-            log.debug("tls connection ended: %s", type(e).__name__)
+            if transport.is_closing():
+                return  # the client gave up while we connected
+            assert pipe.origin.transport is not None
+            pipe.origin.transport.write(bytes(reader.received))
+            pipe.attach_client(transport, reader.got_eof)
+            await pipe.done
+        except TimeoutError:
+            log.debug("tls connection timed out before its hello")
         except Exception:
             log.exception("tls connection failed")
         finally:
-            if origin_writer is not None:
-                origin_writer.close()
-            writer.close()
-            self._release()
-
-    async def _read_hello(
-        self, reader: asyncio.StreamReader
-    ) -> tuple[bytes, tls.ClientHello | None]:
-        """The bytes read and the parsed hello (None if not a usable ClientHello)."""
-        received = bytearray()
-        async with asyncio.timeout(self.settings.idle_timeout):
-            while True:
-                try:
-                    return bytes(received), tls.parse_client_hello(bytes(received))
-                except tls.HelloIncomplete as e:
-                    data = await reader.read(max(e.needed, 1))
-                    if not data:
-                        return bytes(received), None
-                    received += data
-                except tls.ClientHelloError:
-                    return bytes(received), None
+            if pipe is not None:
+                pipe.close(abort=True)  # a no-op after a normal end
+            if not transport.is_closing():
+                transport.close()
 
 
 class _Held:

@@ -49,12 +49,19 @@ def host_hashes(name: str) -> list[int] | None:
     general path."""
     if not _PLAIN_NAME.match(name):
         return None
+    expression = name.encode() + b"/"  # every suffix expression is a tail of this one
     labels = name.split(".")
-    hosts = [name]
-    for i in range(max(1, len(labels) - MAX_HOST_SUFFIXES), len(labels) - 1):
-        hosts.append(".".join(labels[i:]))
+    starts = [0]
+    offset = 0
+    for label in labels[: len(labels) - 2]:
+        offset += len(label) + 1
+        starts.append(offset)
+    # The exact host, then suffixes from the last MAX_HOST_SUFFIXES labels down to two.
+    first = max(1, len(labels) - MAX_HOST_SUFFIXES)
+    cut = [0, *starts[first:]] if len(labels) > 1 else [0]
     sha256 = hashlib.sha256
-    return [int.from_bytes(sha256((h + "/").encode()).digest()[:8], "big") for h in hosts]
+    from_bytes = int.from_bytes
+    return [from_bytes(sha256(expression[i:]).digest()[:8], "big") for i in dict.fromkeys(cut)]
 
 
 def lookup_name(index: HostIndex, name: str) -> object:
@@ -70,6 +77,9 @@ def lookup_name(index: HostIndex, name: str) -> object:
                     return category
             return None
     return index.lookup_host(name)
+
+
+MAX_DECISIONS = 4096
 
 
 class Blocklist(Link):
@@ -92,14 +102,31 @@ class Blocklist(Link):
         self.bus = bus
         self.recent = RecentNames()
         self.blocked = 0
+        # Recent decisions per name: browsers ask for A, AAAA and HTTPS of a name at once
+        # and again soon after, and hashing the name is the costliest step of a query.
+        # Made against one set of lists: a swap (new ``indexes`` tuple) starts afresh.
+        self._decisions: dict[str, object] = {}
+        self._decided_with: object = None
 
     def resolve(self, query: Query) -> Answer:
         index = self.current_index()
-        if index is not None and query.name and self.switch.on:
-            category = lookup_name(index, query.name)
+        name = query.name
+        if index is not None and name and self.switch.on:
+            lists = getattr(index, "indexes", index)
+            if lists is not self._decided_with:
+                self._decisions = {}
+                self._decided_with = lists
+            decisions = self._decisions
+            try:
+                category = decisions[name]
+            except KeyError:
+                category = lookup_name(index, name)
+                if len(decisions) >= MAX_DECISIONS:
+                    decisions.clear()  # simple bound; refilled by the next queries
+                decisions[name] = category
             if category is not None:
                 self.blocked += 1
-                if self.bus is not None and self.recent.first(query.name):
+                if self.bus is not None and self.recent.first(name):
                     self.bus.publish(Blocked(str(category)))
                 return self.answers.blocked(query)
         return self.next.resolve(query)

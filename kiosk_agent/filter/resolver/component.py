@@ -45,10 +45,7 @@ class ResolverComponent:
     def upstreams(self) -> list[HostPort]:
         if self._upstreams is not None:
             return self._upstreams
-        system: tuple[str, ...] = ()
-        if "auto" in self.ctx.config.filter.upstreams:
-            system = _system_servers()
-        return configured_upstreams(self.ctx.config, system)
+        return configured_upstreams(self.ctx.config)
 
     async def start(self) -> None:
         upstreams = self.upstreams()
@@ -119,16 +116,6 @@ class ResolverComponent:
             "server": server,
             **self.chain.status(),
         }
-
-
-def _system_servers() -> tuple[str, ...]:
-    try:
-        from kiosk_agent.platform import current
-
-        return current().read_dns().all_servers()
-    except Exception as e:  # the platform may not read DNS here; auto then stays empty
-        log.warning("cannot read the system's DNS servers: %s", e)
-        return ()
 
 
 def create_resolver(ctx: ServiceContext) -> ResolverComponent:

@@ -90,6 +90,7 @@ def test_component_serves_localized_block_page_and_resets_visits(tmp_path: Path)
                     w.write(b"x")
                     await r.readexactly(6)
                     w.close()
+                    await w.wait_closed()  # the TLS shutdown goes through the splice too
                 ctx.bus.publish(SessionStarted("login"))
             status = component.status()
             assert status["tls_unverifiable"] == 2 and status["http_blocked"] == 1

@@ -128,6 +128,9 @@ async def rig(tmp_path: Path, **overrides: Any) -> AsyncIterator[Rig]:
     finally:
         for writer in r.opened:
             writer.close()
+        for writer in r.opened:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 2)
         await proxy.stop()
         await origin.stop()
         await tls_origin.stop()
@@ -461,7 +464,40 @@ def test_broken_tls_clients(tmp_path: Path) -> None:
         reader, writer = await r.open_tls("site.example")
         writer.write(b"ok")
         assert await reader.readexactly(7) == b"echo:ok"
-        writer.close()
+        # A spliced client that goes quiet is cut after idle_timeout, origin side too.
+        async with asyncio.timeout(3):
+            assert await reader.read() == b""
         assert r.tls_origin.handshakes == 1
+        await asyncio.sleep(0.1)
+        assert r.proxy.stats.active == 0
 
     run(tmp_path, body, idle_timeout=1.0)
+
+
+def test_garbage_never_stops_the_proxy(tmp_path: Path) -> None:
+    import random
+
+    rnd = random.Random(8)
+    good = get("/fine")
+    samples = [bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 300))) for _ in range(60)]
+    for _ in range(60):  # mutated valid requests
+        data = bytearray(good + b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        for _ in range(rnd.randint(1, 6)):
+            data[rnd.randrange(len(data))] = rnd.getrandbits(8)
+        samples.append(bytes(data))
+
+    async def body(r: Rig) -> None:
+        for data in samples:
+            reader, writer = await r.open()
+            writer.write(data)
+            writer.write_eof()
+            async with asyncio.timeout(3):
+                await reader.read()  # an answer or a close, never a hang
+            writer.close()
+        reader, writer = await r.open()
+        writer.write(good)
+        assert await reader.readexactly(len(ODD_RESPONSE)) == ODD_RESPONSE
+        await asyncio.sleep(0.1)
+        assert r.proxy.stats.active == 1
+
+    run(tmp_path, body, idle_timeout=2.0)

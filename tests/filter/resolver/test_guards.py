@@ -132,3 +132,33 @@ def test_names_needing_canonicalization_take_the_general_path() -> None:
     for name in ("1.2.3.4", "0x7f.1", "xn--caf-dma.test", "a..b", "é.test"):
         if host_hashes(name) is not None:
             assert name == "xn--caf-dma.test"  # punycode is already canonical
+
+
+def test_remembered_decisions_follow_a_list_swap() -> None:
+    from collections.abc import Iterable
+
+    class OneList:
+        """Like a BlocklistIndex: entry hashes of ``host/`` expressions."""
+
+        def __init__(self, host: str) -> None:
+            found = host_hashes(host)
+            assert found is not None
+            self.hashes = {found[0]}
+
+        def lookup_hashes(self, hashes: Iterable[int]) -> str | None:
+            return "c" if any(h in self.hashes for h in hashes) else None
+
+    class Holder:
+        def __init__(self) -> None:
+            self.indexes: tuple[OneList, ...] = (OneList("b.test"),)
+
+        def lookup_host(self, host: str) -> str | None:
+            raise AssertionError("plain names take the hashing path")
+
+    holder = Holder()
+    link = Blocklist(Next(), lambda: holder, BlockAnswers())
+    assert msg(link.resolve(q("x.b.test"))).rcode() == 3
+    assert msg(link.resolve(q("x.b.test", "AAAA"))).rcode() == 3  # remembered
+    holder.indexes = (OneList("other.test"),)  # a swap: a new tuple
+    assert link.resolve(q("x.b.test")) == b"passed"
+    assert msg(link.resolve(q("other.test"))).rcode() == 3
