@@ -167,7 +167,7 @@ def one_run(idle: float) -> dict[str, float]:
         while visible_notice(display) and time.monotonic() < deadline:
             time.sleep(0.05)
         closed = not visible_notice(display)
-        time.sleep(3)
+        time.sleep(8)
         rss_after = proc.memory_info().rss / 2**20 if closed else float("nan")
         if os.environ.get("BENCH_SMAPS"):
             print("after the notice closed:")

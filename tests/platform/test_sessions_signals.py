@@ -5,18 +5,25 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kiosk_agent.platform.base import CommandResult
 from kiosk_agent.platform.linux import LinuxPlatform
 from kiosk_agent.platform.linux_sessions import (
+    _UTMP,
+    USER_PROCESS,
+    UtmpEntry,
     XIdle,
     parse_loginctl_sessions,
     parse_loginctl_show,
+    parse_utmp,
     sessions_from_utmp,
     user_hash,
 )
@@ -27,7 +34,7 @@ from kiosk_agent.platform.windows_sessions import (
     filetime_to_epoch,
     idle_from_ticks,
 )
-from tests.conftest import require_tool
+from tests.conftest import cli_env, require_tool
 from tests.notices.xvfb import xvfb
 
 
@@ -132,3 +139,49 @@ def test_windows_rows_and_conversions() -> None:
     assert idle_from_ticks(5000, 2000) == 3.0
     assert idle_from_ticks(100, 0xFFFFFF00) == pytest.approx(0.356)  # GetTickCount wrapped
     assert WtsInfoW.LogonTime.offset == 192 and ctypes.sizeof(WtsInfoW) == 208
+
+
+def utmp_record(kind: int, line: str, user: str, sec: int, usec: int = 0) -> bytes:
+    return _UTMP.pack(
+        kind, 4242, line.encode(), b"ts/0", user.encode(), b"", 0, 0, 0, sec, usec,
+        0, 0, 0, 0, b"",
+    )  # fmt: skip
+
+
+def test_utmp_records_are_parsed_directly() -> None:
+    assert _UTMP.size == 384  # glibc's struct utmp
+    data = (
+        utmp_record(2, "~", "reboot", 100)  # BOOT_TIME
+        + utmp_record(USER_PROCESS, ":0", "maria", 1000, 500_000)
+        + utmp_record(8, "pts/3", "", 1001)  # DEAD_PROCESS
+        + utmp_record(USER_PROCESS, "tty7", "ali", 1002)
+        + b"\x07\x00partial"
+    )
+    entries = parse_utmp(data)
+    assert entries == [UtmpEntry("maria", ":0", 1000.5), UtmpEntry("ali", "tty7", 1002.0)]
+    assert [s.session_id for s in sessions_from_utmp(entries)] == [
+        "utmp::0:1000",
+        "utmp:tty7:1002",
+    ]
+
+
+@given(st.binary(max_size=2000))
+def test_utmp_parser_takes_any_bytes(data: bytes) -> None:
+    for entry in parse_utmp(data):
+        assert entry.name and isinstance(entry.started, float)
+
+
+def test_the_ui_never_imports_psutil_for_sessions() -> None:
+    code = (
+        "import sys\n"
+        "from kiosk_agent.platform.linux import LinuxPlatform\n"
+        "from kiosk_agent.platform.base import CommandResult\n"
+        "p = LinuxPlatform()\n"
+        "p.runner = lambda argv, timeout=30: CommandResult(127, '', 'no loginctl')\n"
+        "p.desktop_sessions(); p.desktop_sessions()\n"
+        "print('psutil' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=60
+    )
+    assert done.stdout.strip() == "False", done.stderr
