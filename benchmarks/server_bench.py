@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Engine, create_engine, text
 
+from kiosk_agent.ports import free_port
 from kiosk_agent.reporting.schema import Report, encode_body, signing_string
 from regional_server.auth.sessions import create_session
 from regional_server.db.engine import make_engine
@@ -53,13 +54,6 @@ PG_URL = os.environ.get(
 )
 DAY = 86400
 _PG = [False]  # whether the dashboard bench runs on PostgreSQL (its CPU is counted)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextmanager

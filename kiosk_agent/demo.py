@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from kiosk_agent.demo_upstream import DEMO_RECORDS, DemoUpstream
 from kiosk_agent.dns_probe import resolve, wait_until_answering
 from kiosk_agent.errors import UserError
 from kiosk_agent.pin import hash_pin
+from kiosk_agent.ports import free_port, port_is_free
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 PREFERRED_RESOLVER_PORT = 5353
@@ -96,23 +96,6 @@ class DemoReport:
 
 def _listed() -> list[str]:
     return [name for names in DEMO_CATEGORIES.values() for name in names]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether both UDP and TCP ``port`` can be bound on ``host`` now."""
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as s:
-            try:
-                s.bind((host, port))
-            except OSError:
-                return False
-    return True
 
 
 def have_module(name: str) -> bool:

@@ -18,9 +18,9 @@ import pytest
 from kiosk_agent.config import Config as AgentConfig
 from kiosk_agent.config import ControlConfig, HostPort, OperatorConfig
 from kiosk_agent.control import TOKEN_FILE, ControlServer, HttpError
+from kiosk_agent.ports import free_port
 from kiosk_agent.reporting.events import Blocked, Event, NoticeShown, TamperDetected
 from kiosk_agent.service import ServiceContext
-from tests.filter.resolver.helpers import free_port
 
 PIN_HASH = "scrypt$test"
 

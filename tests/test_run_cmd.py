@@ -14,8 +14,8 @@ import dns.message
 import dns.query
 import dns.rcode
 
+from kiosk_agent.ports import free_port
 from tests.conftest import REPO_ROOT, cli_env
-from tests.filter.resolver.helpers import free_port
 from tests.notices.xvfb import xvfb
 
 

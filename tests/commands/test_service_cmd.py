@@ -14,8 +14,9 @@ import dns.rcode
 import pytest
 
 from kiosk_agent.config import HostPort
+from kiosk_agent.ports import free_port
 from tests.conftest import REPO_ROOT, cli_env, run_cli
-from tests.filter.resolver.helpers import ScriptedUpstream, ask, free_port
+from tests.filter.resolver.helpers import ScriptedUpstream, ask
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from kiosk_agent.ports import free_port
 from regional_server.cli import parse_expiry
 from tests.conftest import REPO_ROOT, cli_env
 
@@ -88,15 +88,8 @@ def test_parse_expiry() -> None:
     assert parse_expiry("2w") == 14 * 86400 and parse_expiry("3") == 3 * 86400
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_serve_migrates_and_answers(env: dict[str, str]) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,

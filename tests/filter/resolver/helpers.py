@@ -32,22 +32,8 @@ from kiosk_agent.config import FilterConfig, HostPort
 from kiosk_agent.filter.resolver.blocklist import HostIndex
 from kiosk_agent.filter.resolver.chain import Chain, build_chain
 from kiosk_agent.filter.resolver.server import DnsServer
+from kiosk_agent.ports import free_port
 from kiosk_agent.reporting.events import EventBus
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 right now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = int(u.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
 
 
 @contextmanager
