@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.types import Receive, Scope, Send
 
 from kiosk_agent import __version__
 from regional_server import feeds
@@ -19,7 +20,7 @@ from regional_server.admin import regions as admin_regions
 from regional_server.admin import users as admin_users
 from regional_server.api import enroll, reports
 from regional_server.api.errors import install_error_handlers
-from regional_server.api.upload_fastpath import UploadFastPath
+from regional_server.api.upload_fastpath import UploadFastPath, is_upload
 from regional_server.context import ServerContext
 from regional_server.dashboard import pages
 from regional_server.db.engine import make_engine
@@ -28,6 +29,18 @@ from regional_server.settings import Settings
 from regional_server.web import LoginRequired, login_required_response
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+class RegionalServer(FastAPI):
+    """FastAPI, with report uploads answered before its middleware stack runs."""
+
+    upload: UploadFastPath
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if is_upload(scope):
+            await self.upload(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -43,7 +56,7 @@ def create_app(
         yield
         context.ingest_queue.close()
 
-    app = FastAPI(
+    app = RegionalServer(
         lifespan=lifespan,
         title="kiosk-agent regional server",
         version=__version__,
@@ -55,6 +68,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.ctx = context
+    app.upload = UploadFastPath(context)
     install_error_handlers(app)
 
     @app.exception_handler(LoginRequired)
@@ -72,7 +86,5 @@ def create_app(
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    # Added last = outermost: headers wrap everything, the upload fast path included.
-    app.add_middleware(UploadFastPath, ctx=context)
     app.add_middleware(HeadersMiddleware, clock=clock)
     return app

@@ -24,10 +24,35 @@ SECURITY_HEADERS = {
 }
 
 
+class HttpDate:
+    """``Date`` header values from ``clock``, formatted once per second."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._second = -1
+        self._value = b""
+
+    def __call__(self) -> bytes:
+        second = int(self._clock())
+        if second != self._second:
+            self._value = formatdate(second, usegmt=True).encode("latin-1")
+            self._second = second
+        return self._value
+
+
+def api_response_headers(content_type: str = "application/json") -> list[tuple[bytes, bytes]]:
+    """What ``HeadersMiddleware`` adds to an API answer, except ``Date`` (for handlers
+    that answer ahead of it; see ``api.upload_fastpath``)."""
+    headers = [(b"content-type", content_type.encode("latin-1"))]
+    headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+    headers.append((b"cache-control", b"no-store"))
+    return headers
+
+
 class HeadersMiddleware:
     def __init__(self, app: ASGIApp, clock: Callable[[], float]) -> None:
         self.app = app
-        self.clock = clock
+        self.date = HttpDate(clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,7 +63,7 @@ class HeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Date"] = formatdate(self.clock(), usegmt=True)
+                headers["Date"] = self.date().decode("latin-1")
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
                 if path.startswith(("/api/", "/export")) or headers.get(

@@ -12,7 +12,6 @@ import gzip
 import hashlib
 import json
 import re
-import uuid
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -68,9 +67,13 @@ class ReportError(ValueError):
     """An upload body that is not a valid report; the message says what is wrong."""
 
 
+# The same vocabulary as one pattern: a single match per name instead of one per family.
+_COUNTER_NAME = re.compile("|".join(f"(?:{p.pattern})" for p in COUNTER_PATTERNS.values()))
+
+
 def is_counter_name(name: str) -> bool:
     """True if ``name`` belongs to the fixed counter vocabulary."""
-    return any(p.fullmatch(name) for p in COUNTER_PATTERNS.values())
+    return isinstance(name, str) and _COUNTER_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -114,14 +117,25 @@ def format_period_start(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00Z")
 
 
+# Exactly what format_period_start writes (ASCII digits, every field zero-padded). A
+# hand parser: strptime cost 10 us a report, and it also accepted unpadded fields.
+_PERIOD_START = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+# A report id exactly as str(uuid.UUID(...)) writes it, in either case.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def _parse_period_start(value: object) -> datetime:
     if not isinstance(value, str):
         raise ReportError("period_start must be a string like 2026-11-27T00:00:00Z")
+    match = _PERIOD_START.fullmatch(value)
     try:
-        parsed = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if match is None:
+            raise ValueError
+        year, month, day, hour, minute, second = map(int, match.groups())
+        parsed = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
         raise ReportError("period_start must look like 2026-11-27T00:00:00Z") from None
-    if parsed.minute or parsed.second:
+    if minute or second:
         raise ReportError("period_start must be aligned to a whole hour")
     if not 2020 <= parsed.year <= 2100:
         raise ReportError("period_start is outside 2020-2100")
@@ -181,11 +195,8 @@ def report_from_json(data: object) -> Report:
         raise ReportError(f"schema must be {SCHEMA_VERSION}")
 
     report_id = data["report_id"]
-    try:
-        if not isinstance(report_id, str) or str(uuid.UUID(report_id)) != report_id.lower():
-            raise ValueError
-    except ValueError:
-        raise ReportError("report_id must be a UUID") from None
+    if not isinstance(report_id, str) or not _UUID.fullmatch(report_id):
+        raise ReportError("report_id must be a UUID")
     kiosk_id = data["kiosk_id"]
     if not isinstance(kiosk_id, str) or not _KIOSK_ID.fullmatch(kiosk_id):
         raise ReportError("kiosk_id must be 1-64 letters, digits, '-' or '_'")
