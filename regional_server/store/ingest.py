@@ -71,10 +71,12 @@ _PG_ROLLUP = (
 _SQLITE_SEEN = "UPDATE kiosks SET last_report_at = ?, agent_version = ? WHERE id = ?"
 # Kiosk rows are locked in id order first (LockRows sits above the Sort), so two
 # batches touching the same kiosks cannot deadlock whatever join the planner picks.
+# NO KEY UPDATE, the lock an UPDATE takes, leaves the KEY SHARE locks of other batches'
+# foreign key checks (reports -> kiosks) alone.
 _PG_SEEN = (
     "WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS v(id, agent_version)), "
     "locked AS MATERIALIZED (SELECT k.id FROM kiosks k JOIN v ON k.id = v.id "
-    "ORDER BY k.id FOR UPDATE OF k) "
+    "ORDER BY k.id FOR NO KEY UPDATE OF k) "
     "UPDATE kiosks SET last_report_at = %s, agent_version = v.agent_version "
     "FROM v JOIN locked ON locked.id = v.id WHERE kiosks.id = v.id"
 )
@@ -188,23 +190,6 @@ def store_batch_dbapi(
     try:
         results = _insert_reports(cur, pg, items, now)
         fx = batch_effects(items, results)
-        cells = sorted(fx.rollup.items())
-        if cells and pg:
-            cur.execute(
-                _PG_ROLLUP,
-                (
-                    [r for (r, _w, _c), _t in cells],
-                    [w for (_r, w, _c), _t in cells],
-                    [c for (_r, _w, c), _t in cells],
-                    [fx.country[r] for (r, _w, _c), _t in cells],
-                    [t for _k, t in cells],
-                ),
-            )
-        elif cells:
-            cur.executemany(
-                _SQLITE_ROLLUP,
-                [(r, w.isoformat(), c, fx.country[r], t) for (r, w, c), t in cells],
-            )
         seen = sorted(fx.seen.items())
         if seen and pg:
             cur.execute(_PG_SEEN, ([k for k, _v in seen], [v for _k, v in seen], now))
@@ -222,6 +207,25 @@ def store_batch_dbapi(
             )
         elif feeds:
             cur.executemany(_SQLITE_FEED, [(k, lid, v) for (k, lid), v in feeds])
+        # The rollup last: its rows are the ones every batch of a region and week
+        # shares, so their locks are held only from here to the commit.
+        cells = sorted(fx.rollup.items())
+        if cells and pg:
+            cur.execute(
+                _PG_ROLLUP,
+                (
+                    [r for (r, _w, _c), _t in cells],
+                    [w for (_r, w, _c), _t in cells],
+                    [c for (_r, _w, c), _t in cells],
+                    [fx.country[r] for (r, _w, _c), _t in cells],
+                    [t for _k, t in cells],
+                ),
+            )
+        elif cells:
+            cur.executemany(
+                _SQLITE_ROLLUP,
+                [(r, w.isoformat(), c, fx.country[r], t) for (r, w, c), t in cells],
+            )
     finally:
         cur.close()
     return results
