@@ -55,6 +55,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         context.ingest_queue.close()
+        context.kiosk_keys.close()
 
     app = RegionalServer(
         lifespan=lifespan,

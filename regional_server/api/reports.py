@@ -32,10 +32,9 @@ from regional_server.api.enroll import ErrorOut
 from regional_server.api.errors import ApiError
 from regional_server.context import ServerContext, get_ctx
 from regional_server.store.ingest import Pending, ReportConflict
-from regional_server.store.kiosks import KioskAuth, kiosk_auth
+from regional_server.store.kiosks import KioskAuth
 
 router = APIRouter()
-KEY_CACHE_SECONDS = 300
 REPORTS_PATH = "/api/v1/reports"
 _MAX_SIGNATURE_HEADER = 200
 
@@ -98,20 +97,10 @@ def check_timestamp(value: str | None, now: int) -> int:
 
 
 def lookup_kiosk(ctx: ServerContext, kiosk_id: str) -> tuple[KioskAuth, Ed25519PublicKey]:
-    now = ctx.clock()
-    cached = ctx.kiosk_cache.get(kiosk_id)
-    if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
-        value: tuple[KioskAuth, Ed25519PublicKey] = cached[1]
-        return value
-    with ctx.engine.connect() as conn:
-        auth = kiosk_auth(conn, kiosk_id)
-    if auth is None:
+    entry = ctx.kiosk_keys.get(kiosk_id)
+    if entry is None:
         raise ApiError(401, "unknown_kiosk", "this kiosk is not enrolled; enroll it again")
-    value = (auth, Ed25519PublicKey.from_public_bytes(auth.public_key))
-    if len(ctx.kiosk_cache) > 100_000:
-        ctx.kiosk_cache.clear()
-    ctx.kiosk_cache[kiosk_id] = (now, value)
-    return value
+    return entry
 
 
 def verify_signature(key: Ed25519PublicKey, signature: str, message: bytes) -> None:

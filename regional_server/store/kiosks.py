@@ -101,17 +101,6 @@ def _response(conn: Connection, kiosk_id: str, region_id: int) -> EnrollResponse
     return EnrollResponse(kiosk_id=kiosk_id, region=row.code, country=row.country)
 
 
-def kiosk_auth(conn: Connection, kiosk_id: str) -> KioskAuth | None:
-    row = conn.execute(
-        select(kiosks.c.public_key, kiosks.c.region_id, regions.c.country)
-        .join(regions, regions.c.id == kiosks.c.region_id)
-        .where(kiosks.c.id == kiosk_id)
-    ).first()
-    if row is None:
-        return None
-    return KioskAuth(kiosk_id, parse_public_key(row.public_key), row.region_id, row.country)
-
-
 def _newest_subquery() -> Any:
     both = union_all(
         select(kiosk_feeds.c.list_id, func.max(kiosk_feeds.c.version).label("v")).group_by(
