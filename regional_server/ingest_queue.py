@@ -15,6 +15,7 @@ that grew while it waited. The writer keeps one database connection for its life
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -27,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from regional_server.store.ingest import Pending, ReportConflict, store_batch_dbapi
+from regional_server.store.ingest import Pending, store_batch_dbapi
 
 try:
     import fcntl
@@ -37,7 +38,22 @@ except ImportError:  # pragma: no cover - Windows: SQLite's busy handler alone
 log = logging.getLogger(__name__)
 MAX_BATCH = 512
 
-_Item = tuple[Pending, "Future[bool]"]
+# A waiter is a concurrent future (``submit``, any thread) or an asyncio future
+# (``store``, from the event loop): the writer settles all the asyncio ones of a
+# batch with one call into their loop, instead of one thread-safe wake-up and two
+# chained futures per report.
+_Waiter = Future[bool] | asyncio.Future[bool]
+_Item = tuple[Pending, _Waiter]
+
+
+def _settle(settled: list[tuple[asyncio.Future[bool], bool | BaseException]]) -> None:
+    for future, result in settled:
+        if future.done():  # the request was cancelled (client gone)
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 def writer_lock_path(engine: Engine) -> Path | None:
@@ -90,13 +106,27 @@ class IngestQueue:
         self.reports = 0
 
     def submit(self, item: Pending) -> Future[bool]:
+        """Queue ``item``; the future says stored (True) or a retry (False)."""
         future: Future[bool] = Future()
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
-                self._thread.start()
-        self._queue.put((item, future))
+        self._put((item, future))
         return future
+
+    async def store(self, item: Pending) -> bool:
+        """Queue ``item`` and wait for its commit: stored (True) or a retry (False);
+        raises ``ReportConflict`` or ``RuntimeError`` (storage failed)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._put((item, future))
+        return await future
+
+    def _put(self, item: _Item) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="ingest-writer", daemon=True
+                    )
+                    self._thread.start()
+        self._queue.put(item)
 
     def close(self) -> None:
         with self._lock:
@@ -155,15 +185,17 @@ class IngestQueue:
     def _store(self, batch: list[_Item]) -> None:
         try:
             conn = self._connection()
-            results = store_batch_dbapi(
-                conn, self._engine.dialect.name, [p for p, _f in batch], int(self._clock())
+            results: list[bool | BaseException] = list(
+                store_batch_dbapi(
+                    conn, self._engine.dialect.name, [p for p, _f in batch], int(self._clock())
+                )
             )
             conn.commit()
         except Exception:
             self._drop_connection()
             if len(batch) == 1:
                 log.exception("storing a report failed")
-                batch[0][1].set_exception(RuntimeError("storage failed"))
+                self._resolve(batch, [RuntimeError("storage failed")])
                 return
             # One bad item must not fail the others: store them one by one.
             for item in batch:
@@ -171,8 +203,18 @@ class IngestQueue:
             return
         self.batches += 1
         self.reports += len(batch)
+        self._resolve(batch, results)
+
+    @staticmethod
+    def _resolve(batch: list[_Item], results: list[bool | BaseException]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bool], Any]]] = {}
         for (_p, future), result in zip(batch, results, strict=True):
-            if isinstance(result, ReportConflict):
+            if isinstance(future, asyncio.Future):
+                by_loop.setdefault(future.get_loop(), []).append((future, result))
+            elif isinstance(result, BaseException):
                 future.set_exception(result)
             else:
                 future.set_result(result)
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_settle, settled)

@@ -7,7 +7,6 @@ the sender is authenticated, and the report is stored idempotently by its id.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from typing import Annotated, Any
@@ -142,7 +141,7 @@ def verify_upload(
 async def store(ctx: ServerContext, pending: Pending) -> bool:
     """Queue ``pending`` for the writer and wait for its commit."""
     try:
-        return await asyncio.wrap_future(ctx.ingest_queue.submit(pending))
+        return await ctx.ingest_queue.store(pending)
     except ReportConflict as e:
         raise ApiError(409, "report_id_conflict", str(e)) from None
     except RuntimeError:

@@ -3,6 +3,7 @@ file lock, concurrent batches on shared rows, and the upload answer's headers.""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import threading
@@ -21,7 +22,7 @@ from sqlalchemy import Engine, delete, select
 
 from kiosk_agent.reporting.schema import Report, encode_body
 from regional_server.db.models import kiosk_feeds, kiosks, reports, rollup_weekly
-from regional_server.ingest_queue import _FileLock, writer_lock_path
+from regional_server.ingest_queue import IngestQueue, _FileLock, writer_lock_path
 from regional_server.rollup import week_start
 from regional_server.store.ingest import Pending, ReportConflict, store_batch, store_report
 from tests.regional_server.helpers import (
@@ -254,3 +255,29 @@ def test_upload_errors_are_json_with_headers(
     assert r.status_code == status
     assert set(r.json()) == {"error", "message"}
     assert r.headers["cache-control"] == "no-store" and "date" in r.headers
+
+
+def test_queue_store_from_an_event_loop(
+    client: TestClient, engine: Engine, world: World, clock: Clock
+) -> None:
+    """``store`` (asyncio waiters, settled per batch) and ``submit`` (thread futures)
+    side by side: each waiter gets its own answer."""
+    a, b = _kiosks(client, engine, world, clock)[:2]
+    mine = [make_report(a, {"sessions.login": 1}, day=MONDAY) for _ in range(50)]
+    stolen = make_report(b, {"sessions.login": 9}, day=MONDAY, report_id=mine[0].report_id)
+    queue = IngestQueue(engine, clock)
+
+    async def main() -> tuple[list[bool | BaseException], bool]:
+        side = queue.submit(Pending(mine[1], world.region_a, "KE"))  # sent twice
+        waits = [queue.store(Pending(r, world.region_a, "KE")) for r in mine]
+        waits.append(queue.store(Pending(stolen, world.region_b, "SN")))
+        results = await asyncio.gather(*waits, return_exceptions=True)
+        return results, side.result(timeout=30)
+
+    results, side = asyncio.run(main())
+    queue.close()
+    assert results[0] is True and isinstance(results[-1], ReportConflict)
+    assert results[2:-1] == [True] * 48
+    assert {side, results[1]} == {True, False}  # stored once, the other a retry
+    with engine.connect() as conn:
+        assert conn.execute(select(rollup_weekly.c.total)).scalar_one() == 50
