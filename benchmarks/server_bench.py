@@ -227,28 +227,37 @@ async def _send_all(port: int, requests: list[bytes], concurrency: int) -> dict[
     return dict(statuses)
 
 
-def bench_ingest(kind: str, n: int, workers: int, concurrency: int) -> dict[str, Any]:
+def bench_ingest(
+    kind: str, n: int, workers: int, concurrency: int, fleet: int = 500
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, database(kind, Path(tmp)) as (settings, url):
         engine = make_engine(settings)
         upgrade(engine)
-        kiosks = enroll_kiosks(engine, 500)
+        kiosks = enroll_kiosks(engine, fleet)
         engine.dispose()
         requests = signed_requests(kiosks, n)
         with server(settings, url, workers) as (port, pid):
             asyncio.run(_send_all(port, requests[:200], concurrency))  # warm up
             cpu0, client0 = tree_cpu_seconds(pid), time.process_time()
             pg0 = postgres_cpu_seconds() if url else 0.0
+            load0 = os.getloadavg()[0]
+            started = datetime.now(UTC).strftime("%H:%M:%S")
             t0 = time.perf_counter()
             statuses = asyncio.run(_send_all(port, requests[200:], concurrency))
             elapsed = time.perf_counter() - t0
+            load1 = os.getloadavg()[0]
             server_cpu = tree_cpu_seconds(pid) - cpu0
             client_cpu = time.process_time() - client0
             db_cpu = postgres_cpu_seconds() - pg0 if url else 0.0
         stored = statuses.get(201, 0)
         return {
             "db": kind,
+            "utc": started,
+            # 1-minute load average before / after the measured run (the neighbours).
+            "load": [round(load0, 2), round(load1, 2)],
             "workers": workers,
             "concurrency": concurrency,
+            "kiosks": fleet,
             "reports": n - 200,
             "statuses": statuses,
             "seconds": round(elapsed, 2),
@@ -487,6 +496,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ingest", type=int, default=6000, help="reports to upload")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers for ingest")
     parser.add_argument("--concurrency", type=int, default=32, help="client connections")
+    parser.add_argument(
+        "--ingest-kiosks",
+        type=int,
+        default=500,
+        help="enrolled kiosks the uploads come from, in turn (500; more than --ingest: "
+        "every upload from a kiosk the server has not seen yet, as in daily reporting)",
+    )
     parser.add_argument("--kiosks", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--requests", type=int, default=40, help="requests per latency figure")
@@ -497,7 +513,11 @@ def main(argv: list[str] | None = None) -> int:
     for kind in kinds:
         if not args.skip_ingest:
             print(
-                json.dumps(bench_ingest(kind, args.ingest, args.workers, args.concurrency)),
+                json.dumps(
+                    bench_ingest(
+                        kind, args.ingest, args.workers, args.concurrency, args.ingest_kiosks
+                    )
+                ),
                 flush=True,
             )
         if not args.skip_dashboard:
