@@ -160,8 +160,13 @@ def protect_commands(layout: InstallLayout) -> list[list[str]]:
     return commands
 
 
-def start_commands(layout: InstallLayout) -> list[list[str]]:
-    return [["schtasks", "/Run", "/TN", TASK_NAME]]
+def restart_commands(layout: InstallLayout) -> tuple[list[list[str]], list[list[str]]]:
+    """(commands that may fail, commands that must succeed) to (re)start the task.
+
+    ``/End`` first: with ``MultipleInstancesPolicy IgnoreNew``, ``/Run`` alone is a no-op
+    while a repaired install's old program still runs, so the task would keep running the
+    previous release. ``/End`` fails when the task is not running; that is fine."""
+    return [["schtasks", "/End", "/TN", TASK_NAME]], [["schtasks", "/Run", "/TN", TASK_NAME]]
 
 
 def uninstall_commands(layout: InstallLayout) -> list[list[str]]:
@@ -253,7 +258,9 @@ class WindowsServices:
     def start(self, layout: InstallLayout) -> list[str]:
         if not layout.register_with_os:
             return [f"not started: installed into the prefix {layout.root}"]
-        return [*self._run_all(start_commands(layout)), "the notice and tray start at next logon"]
+        may_fail, must = restart_commands(layout)
+        steps = self._run_all(may_fail, check=False) + self._run_all(must)
+        return [*steps, "the notice and tray start at next logon"]
 
     def uninstall(self, layout: InstallLayout) -> list[str]:
         steps: list[str] = []
