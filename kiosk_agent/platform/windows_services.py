@@ -175,8 +175,9 @@ def uninstall_commands(layout: InstallLayout) -> list[list[str]]:
         ["schtasks", "/End", "/TN", TASK_NAME],
         ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"],
         ["reg", "delete", RUN_KEY, "/v", RUN_VALUE, "/f"],
-        # The UI in every session, but never the uninstaller itself (same image name; a
-        # one-file program is two processes, the unpacking parent and the program).
+        # The UI in every session, but never the uninstaller itself (same image name; run
+        # from the one-file download it is two processes, the unpacking parent and the
+        # program).
         [
             "taskkill",
             "/F",
@@ -224,8 +225,10 @@ class WindowsServices:
         return steps
 
     def install_layout(self, root: Path) -> InstallLayout:
-        program_files = PureWindowsPath("C:\\Program Files")
-        program_data = PureWindowsPath("C:\\ProgramData")
+        # %ProgramFiles% / %ProgramData%: not on drive C: on every PC (the tests, on Linux,
+        # get the defaults).
+        program_files = PureWindowsPath(os.environ.get("PROGRAMFILES") or "C:\\Program Files")
+        program_data = PureWindowsPath(os.environ.get("PROGRAMDATA") or "C:\\ProgramData")
         return InstallLayout(
             root=root,
             program_dir=Path(win(program_files / "kiosk-agent")),

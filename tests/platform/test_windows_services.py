@@ -174,3 +174,13 @@ def test_release_layout_names_the_release_program(tmp_path: Path) -> None:
     command = root.find("t:Actions/t:Exec/t:Command", NS)
     assert command is not None and command.text == exe
     assert ui_run_value(layout).startswith(f'"{exe}" ui --config ')
+
+
+def test_layout_follows_program_files_and_program_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROGRAMFILES", "D:\\Programs")
+    monkeypatch.setenv("PROGRAMDATA", "D:\\Data")
+    layout = WindowsServices().install_layout(tmp_path)
+    assert str(layout.program_dir) == "D:\\Programs\\kiosk-agent"
+    assert str(layout.config_path) == "D:\\Data\\kiosk-agent\\agent.yaml"
