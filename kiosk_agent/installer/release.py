@@ -177,6 +177,7 @@ def install_release(
     program: Path, program_dir: Path, name: str, executable_name: str
 ) -> StagedRelease:
     """Lay ``program`` out as the release ``program_dir/name``, complete or not at all."""
+    program = program.resolve()  # the stable link names the release's launcher
     program_dir.mkdir(parents=True, exist_ok=True)
     partial = program_dir / f".{name}{PARTIAL_SUFFIX}"
     final = program_dir / name

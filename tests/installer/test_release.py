@@ -67,7 +67,8 @@ def test_repair_from_the_installed_program_copies_its_release(tmp_path: Path) ->
     install_release(program, tmp_path / "opt", "app-1-a", "kiosk-agent")
     installed = tmp_path / "opt/app-1-a/kiosk-agent"
     assert release.is_onedir_program(installed) and not release.is_onedir_program(program)
-    install_release(installed, tmp_path / "opt", "app-1-b", "kiosk-agent")
+    link = point_command_at(tmp_path / "opt", "app-1-a", "kiosk-agent")
+    install_release(link, tmp_path / "opt", "app-1-b", "kiosk-agent")  # --program the link
     assert _same_tree(tmp_path / "opt/app-1-a", tmp_path / "opt/app-1-b")
     assert (tmp_path / "opt/app-1-b/_internal/libfoo.so.1").is_symlink()
 
