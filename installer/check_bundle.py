@@ -3,7 +3,8 @@
 PyInstaller leaves a module out silently when its hook fails (pystray's needs an X
 display at build time) or when an import is dynamic; this reads the archive's table of
 contents and fails the build if the tray backends, Tk and its Tcl library, the locale
-files or the agent's command modules are missing.
+files, the agent's command modules or the one-folder launcher (which `install` lays out
+with the unpacked program) are missing.
 
 Usage: python installer/check_bundle.py dist/kiosk-agent [BUILD_WORKDIR]
 """
@@ -78,6 +79,8 @@ def problems(path: Path) -> list[str]:
         found.append("config/agent.example.yaml is missing")
     if not any(f.replace("\\", "/").endswith("installer/assets/kiosk-agent.png") for f in files):
         found.append("the icon is missing")
+    if not any(f.replace("\\", "/").startswith("kiosk-agent-launcher/kiosk-agent") for f in files):
+        found.append("the one-folder launcher is missing: install could not unpack the program")
     locales = [f for f in files if "notices/locales/" in f.replace("\\", "/")]
     if Path("kiosk_agent/notices/locales").is_dir() and not locales:
         found.append("the notice locale files are missing")

@@ -201,7 +201,7 @@ class SessionSightings:
         self.bus = bus
         self.gate = SessionGate()
         self.total: dict[str, int] = {}
-        self._unsubscribe = bus.subscribe(self._on_event)
+        self._unsubscribe = bus.subscribe(self._on_event, types=(SessionStarted,))
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, SessionStarted):

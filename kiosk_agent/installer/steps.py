@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kiosk_agent import __version__
 from kiosk_agent.atomic import write_atomic, write_text_atomic
 from kiosk_agent.config import Config, HostPort, config_from_mapping
 from kiosk_agent.errors import UserError
-from kiosk_agent.installer import config_writer
+from kiosk_agent.installer import config_writer, release
 from kiosk_agent.installer.answers import Answers
+from kiosk_agent.installer.release import ReleaseError
 from kiosk_agent.platform.base import (
     CommandResult,
     CommandRunner,
@@ -51,7 +53,8 @@ def find_example_config() -> Path | None:
 
 
 def source_program() -> Path | None:
-    """The one-file program running now, or None when running from Python sources."""
+    """The program running now (the downloaded one-file program, or an installed release's
+    launcher for a repair), or None when running from Python sources."""
     if getattr(sys, "frozen", False):
         return Path(sys.executable)
     return None
@@ -62,7 +65,7 @@ def launcher_script() -> str:
     return (
         "#!/bin/sh\n"
         "# kiosk-agent from Python sources, written by `kiosk-agent install`.\n"
-        "# A release installs the one-file program here instead (see installer/README.md).\n"
+        "# A release installs the unpacked program beside it instead (docs/install.md).\n"
         f"PYTHONPATH={shlex.quote(str(PACKAGE_ROOT))} "
         f'exec {shlex.quote(sys.executable)} -m kiosk_agent "$@"\n'
     )
@@ -106,6 +109,7 @@ class Installer:
     wait_for_resolver: Callable[[HostPort], float | None] | None = None
     dry_run: bool = False
 
+    _previous_release: str | None = None
     _step: int = 0
     _steps_total: int = 9
 
@@ -154,9 +158,9 @@ class Installer:
             )
 
     def _install(self, answers: Answers) -> Config:
-        layout = self.layout
         try:
             self._copy_program()
+            layout = self.layout  # names the new release from here on
             data = self._write_config(answers)
             config = config_from_mapping(data, str(layout.config_path))
             self._save_dns(config)
@@ -166,11 +170,14 @@ class Installer:
             self._details(self.services.install_ui_autostart(layout, layout.executable))
             self._title("Start the service")
             self._details(self.services.start(layout))
+            self._remove_old_releases()
             self._point_dns(config)
             self._enroll(answers)
             self._status()
         except PlatformError as e:
             raise UserError(f"install stopped: {e}. Fix this and run the installer again.") from e
+        except ReleaseError as e:
+            raise UserError(f"install stopped: {e}") from e
         except OSError as e:
             where = f" ({e.filename})" if e.filename else ""
             raise UserError(
@@ -182,8 +189,8 @@ class Installer:
     def _copy_program(self) -> None:
         layout = self.layout
         self._title(f"Copy the program to {layout.program_dir}")
-        target = layout.on_disk(layout.executable)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        program_dir = layout.on_disk(layout.program_dir)
+        program_dir.mkdir(parents=True, exist_ok=True)
         source = self.program or source_program()
         if source is None:
             if layout.executable_name.endswith(".exe"):
@@ -191,15 +198,23 @@ class Installer:
                     "run the installer from the one-file kiosk-agent.exe "
                     "(or pass --program PATH); see installer/README.md"
                 )
-            write_text_atomic(target, launcher_script(), 0o755)
+            # A source checkout: a script that runs this Python, no release folder.
+            self._previous_release = None
+            write_text_atomic(layout.on_disk(layout.executable), launcher_script(), 0o755)
             self._detail(f"wrote {layout.executable} (runs this Python: a source checkout)")
-        elif source.resolve() == target.resolve():
-            self._detail(f"{layout.executable} is already in place (running from it)")
         else:
-            # Copy under a temporary name, then rename: a running service keeps its file.
-            write_atomic(target, source.read_bytes(), 0o755)
-            size = target.stat().st_size / 2**20
-            self._detail(f"wrote {layout.executable} ({size:.1f} MiB)")
+            self._previous_release = release.current_release(program_dir, layout.executable_name)
+            staged = release.install_release(
+                source, program_dir, release.new_release_name(__version__), layout.executable_name
+            )
+            self.layout = layout = dataclasses.replace(layout, release=staged.name)
+            self._detail(
+                f"wrote {layout.program_dir / staged.name} ({staged.files} files, "
+                f"{staged.size / 2**20:.1f} MiB: the program unpacked once, so it starts "
+                "without unpacking)"
+            )
+            command = release.point_command_at(program_dir, staged.name, layout.executable_name)
+            self._detail(f"set {layout.program_dir / command.name} to run {staged.name}")
         for name in ("kiosk-agent.png", "kiosk-agent.ico"):
             if (ASSETS / name).is_file():
                 write_atomic(
@@ -211,6 +226,13 @@ class Installer:
                 layout.on_disk(layout.program_dir / "agent.example.yaml"), example.read_bytes()
             )
             self._detail(f"wrote {layout.program_dir / 'agent.example.yaml'} (every key explained)")
+
+    def _remove_old_releases(self) -> None:
+        """After the service runs the new release: the one before it stays (a tray started
+        from it in an open session still reads its files); older ones go."""
+        keep = {r for r in (self.layout.release, self._previous_release) if r}
+        program_dir = self.layout.on_disk(self.layout.program_dir)
+        self._details(release.remove_old_releases(program_dir, keep))
 
     def _write_config(self, answers: Answers) -> dict[str, Any]:
         layout = self.layout

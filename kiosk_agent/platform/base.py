@@ -114,6 +114,8 @@ class InstallLayout:
     customer's account for ``kiosk-agent ui`` (the full config, with the PIN hash, is
     readable by the service only). ``register_with_os`` is False when installing into a
     prefix: the units are written but nothing is enabled or started on this machine.
+    ``release`` names the unpacked program folder inside ``program_dir`` that the service
+    definitions run (``kiosk_agent/installer/release.py``).
     """
 
     root: Path
@@ -123,10 +125,15 @@ class InstallLayout:
     ui_config_path: Path | None = None
     executable_name: str = "kiosk-agent"
     register_with_os: bool = True
+    release: str | None = None
 
     @property
     def executable(self) -> Path:
-        """The installed program, as the system sees it."""
+        """The installed program the service and the UI run, as the system sees it: the
+        release folder's launcher (``program_dir/app-.../kiosk-agent``) once ``install``
+        has laid one out, else ``program_dir/kiosk-agent`` (a source checkout's script)."""
+        if self.release is not None:
+            return self.program_dir / self.release / self.executable_name
         return self.program_dir / self.executable_name
 
     def on_disk(self, path: Path) -> Path:

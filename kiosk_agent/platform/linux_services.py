@@ -55,8 +55,8 @@ Environment=PYTHONUNBUFFERED=1
 User=root
 UMask=0022
 NoNewPrivileges=yes
-# The one-file program unpacks itself into /tmp at each start: a private /tmp keeps other
-# accounts from planting files there (PyInstaller's warning about privileged one-file runs).
+# The installed program is unpacked once under /opt and writes nothing to /tmp; a private
+# /tmp still keeps other accounts from planting files where a privileged process looks.
 PrivateTmp=yes
 ProtectHome=read-only
 ProtectKernelTunables=yes
@@ -95,6 +95,20 @@ def _desktop_quote(arg: str) -> str:
         return arg
     escaped = "".join("\\" + c if c in '"`$\\' else c for c in arg)
     return f'"{escaped}"'
+
+
+def _ere_escape(text: str) -> str:
+    """``text`` as a literal in a POSIX extended regular expression (pkill's patterns)."""
+    return "".join("\\" + c if c in ".[]()*+?{}|^$\\" else c for c in text)
+
+
+def ui_process_pattern(layout: InstallLayout) -> str:
+    """``pkill --exact --full`` pattern for ``kiosk-agent ui`` started from any release
+    folder (or the stable command) under ``program_dir``: the tray of an older install,
+    still running in an open session, goes too."""
+    program_dir = _ere_escape(str(layout.program_dir))
+    name = _ere_escape(layout.executable_name)
+    return f"{program_dir}/([^/ ]+/)?{name} ui .*"
 
 
 def service_commands(layout: InstallLayout) -> list[list[str]]:
@@ -175,7 +189,7 @@ class LinuxServices:
         if layout.register_with_os:
             for argv in (
                 ["systemctl", "disable", "--now", UNIT_NAME],
-                ["pkill", "--exact", "--full", f"{layout.executable} ui .*"],
+                ["pkill", "--exact", "--full", ui_process_pattern(layout)],
             ):
                 result = self._run(argv, check=False)
                 steps.append(f"ran {shlex.join(argv)} (exit {result.returncode})")

@@ -160,8 +160,13 @@ def protect_commands(layout: InstallLayout) -> list[list[str]]:
     return commands
 
 
-def start_commands(layout: InstallLayout) -> list[list[str]]:
-    return [["schtasks", "/Run", "/TN", TASK_NAME]]
+def restart_commands(layout: InstallLayout) -> tuple[list[list[str]], list[list[str]]]:
+    """(commands that may fail, commands that must succeed) to (re)start the task.
+
+    ``/End`` first: with ``MultipleInstancesPolicy IgnoreNew``, ``/Run`` alone is a no-op
+    while a repaired install's old program still runs, so the task would keep running the
+    previous release. ``/End`` fails when the task is not running; that is fine."""
+    return [["schtasks", "/End", "/TN", TASK_NAME]], [["schtasks", "/Run", "/TN", TASK_NAME]]
 
 
 def uninstall_commands(layout: InstallLayout) -> list[list[str]]:
@@ -170,8 +175,9 @@ def uninstall_commands(layout: InstallLayout) -> list[list[str]]:
         ["schtasks", "/End", "/TN", TASK_NAME],
         ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"],
         ["reg", "delete", RUN_KEY, "/v", RUN_VALUE, "/f"],
-        # The UI in every session, but never the uninstaller itself (same image name; a
-        # one-file program is two processes, the unpacking parent and the program).
+        # The UI in every session, but never the uninstaller itself (same image name; run
+        # from the one-file download it is two processes, the unpacking parent and the
+        # program).
         [
             "taskkill",
             "/F",
@@ -219,8 +225,10 @@ class WindowsServices:
         return steps
 
     def install_layout(self, root: Path) -> InstallLayout:
-        program_files = PureWindowsPath("C:\\Program Files")
-        program_data = PureWindowsPath("C:\\ProgramData")
+        # %ProgramFiles% / %ProgramData%: not on drive C: on every PC (the tests, on Linux,
+        # get the defaults).
+        program_files = PureWindowsPath(os.environ.get("PROGRAMFILES") or "C:\\Program Files")
+        program_data = PureWindowsPath(os.environ.get("PROGRAMDATA") or "C:\\ProgramData")
         return InstallLayout(
             root=root,
             program_dir=Path(win(program_files / "kiosk-agent")),
@@ -253,7 +261,9 @@ class WindowsServices:
     def start(self, layout: InstallLayout) -> list[str]:
         if not layout.register_with_os:
             return [f"not started: installed into the prefix {layout.root}"]
-        return [*self._run_all(start_commands(layout)), "the notice and tray start at next logon"]
+        may_fail, must = restart_commands(layout)
+        steps = self._run_all(may_fail, check=False) + self._run_all(must)
+        return [*steps, "the notice and tray start at next logon"]
 
     def uninstall(self, layout: InstallLayout) -> list[str]:
         steps: list[str] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
@@ -124,26 +124,50 @@ class EventBus:
     """Delivers each published event to every subscriber, in subscription order.
 
     ``publish`` runs subscribers in the publisher's thread, so subscribers must be quick
-    (count, enqueue); a subscriber's exception is logged and the others still run.
+    (count, enqueue); a subscriber's exception is logged and the others still run. A
+    subscriber that needs only some event types says so (``types``): the resolver
+    publishes one event per blocked query, and a call that only discards it is waste.
     """
 
     def __init__(self) -> None:
-        self._subscribers: tuple[Subscriber, ...] = ()
+        self._entries: tuple[tuple[Subscriber, tuple[type[Event], ...] | None], ...] = ()
+        self._by_type: dict[type[Event], tuple[Subscriber, ...]] = {}
         self._lock = threading.Lock()
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Add ``subscriber``; returns a function that removes it again."""
+    def subscribe(
+        self, subscriber: Subscriber, types: Iterable[type[Event]] | None = None
+    ) -> Callable[[], None]:
+        """Add ``subscriber`` (for events of ``types`` only, when given; subclasses
+        included); returns a function that removes it again."""
+        entry = (subscriber, None if types is None else tuple(types))
         with self._lock:
-            self._subscribers = (*self._subscribers, subscriber)
+            self._entries = (*self._entries, entry)
+            self._by_type = {}
 
         def unsubscribe() -> None:
             with self._lock:
-                self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+                self._entries = tuple(e for e in self._entries if e is not entry)
+                self._by_type = {}
 
         return unsubscribe
 
+    def _subscribers_of(self, cls: type[Event]) -> tuple[Subscriber, ...]:
+        with self._lock:
+            found = tuple(
+                subscriber
+                for subscriber, types in self._entries
+                if types is None or issubclass(cls, types)
+            )
+            self._by_type[cls] = found
+        return found
+
     def publish(self, event: Event) -> None:
-        for subscriber in self._subscribers:  # tuple snapshot: safe against concurrent subscribe
+        # The per-type tuple is a snapshot: safe against a concurrent subscribe, which
+        # replaces the whole dict rather than changing it.
+        subscribers = self._by_type.get(type(event))
+        if subscribers is None:
+            subscribers = self._subscribers_of(type(event))
+        for subscriber in subscribers:
             try:
                 subscriber(event)
             except Exception:

@@ -1,4 +1,5 @@
-"""The one-file program, built once per test session with installer/build.sh, smoke-tested.
+"""The one-file program, built once per test session with installer/build.sh, smoke-tested,
+and the unpacked program that `install --root` lays out from it.
 
 Slow (a PyInstaller build takes about a minute here); CI runs it with the rest.
 """
@@ -77,17 +78,90 @@ def test_config_check(executable: Path, tmp_path: Path) -> None:
     assert done.returncode == 1 and "filter.block_answer" in done.stderr
 
 
-def test_install_into_prefix_copies_itself(executable: Path, tmp_path: Path) -> None:
-    answers = tmp_path / "a.yaml"
-    answers.write_text(
-        'cafe: {name: X, country: KE, region: KE-NBO, languages: [sw, en]}\noperator_pin: "4821"\n'
-    )
-    root = tmp_path / "root"
+ANSWERS = (
+    'cafe: {name: X, country: KE, region: KE-NBO, languages: [sw, en]}\noperator_pin: "4821"\n'
+)
+
+
+def _releases(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "opt/kiosk-agent").glob("app-*"))
+
+
+def _exec_start(root: Path) -> str:
+    unit = (root / "etc/systemd/system/kiosk-agent.service").read_text()
+    return next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+
+
+@pytest.fixture(scope="session")
+def installed(executable: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one-file program installed into a prefix: the unpacked program under opt/."""
+    tmp = tmp_path_factory.mktemp("installed")
+    answers = tmp / "a.yaml"
+    answers.write_text(ANSWERS)
+    root = tmp / "root"
     done = _run(executable, "install", "--root", str(root), "--answers", str(answers))
     assert done.returncode == 0, done.stderr
-    installed = root / "opt/kiosk-agent/kiosk-agent"
-    assert installed.read_bytes() == executable.read_bytes()
-    assert (root / "opt/kiosk-agent/agent.example.yaml").is_file()
+    return root
+
+
+def test_install_lays_out_the_unpacked_program(installed: Path, tmp_path: Path) -> None:
+    (release,) = _releases(installed)
+    top = installed / "opt/kiosk-agent" / release
+    assert (top / "kiosk-agent").stat().st_mode & 0o111
+    assert (top / "kiosk-agent.pkg").is_file() and (top / "_internal").is_dir()
+    assert list((top / "_internal").glob("libpython3*"))
+    assert (installed / "opt/kiosk-agent/kiosk-agent").resolve() == top / "kiosk-agent"
+    assert (installed / "opt/kiosk-agent/agent.example.yaml").is_file()
+    assert _exec_start(installed) == (
+        f"ExecStart=/opt/kiosk-agent/{release}/kiosk-agent service "
+        "--config /etc/kiosk-agent/agent.yaml"
+    )
+    # It runs from the folder and unpacks nothing: its temporary folder stays empty.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DISPLAY")}
+    env["TMPDIR"] = str(scratch)
+    from kiosk_agent import __version__
+
+    for program in (top / "kiosk-agent", installed / "opt/kiosk-agent/kiosk-agent"):
+        done = subprocess.run(
+            [str(program), "--version"], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert done.stdout.strip() == f"kiosk-agent {__version__}", done.stderr
+    done = subprocess.run(
+        [str(top / "kiosk-agent"), "notices", "check"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0 and "15 locales OK" in done.stdout, done.stderr
+    assert list(scratch.iterdir()) == []
+
+
+def test_repair_swaps_the_program_and_uninstall_removes_it(
+    executable: Path, tmp_path: Path
+) -> None:
+    answers = tmp_path / "a.yaml"
+    answers.write_text(ANSWERS)
+    root = tmp_path / "root"
+    args = ["install", "--root", str(root), "--answers", str(answers)]
+    assert _run(executable, *args).returncode == 0
+    (first,) = _releases(root)
+    # A repair run from the installed program itself copies its release into a new one.
+    done = _run(root / "opt/kiosk-agent/kiosk-agent", *args)
+    assert done.returncode == 0, done.stderr
+    (second,) = set(_releases(root)) - {first}
+    assert second in _exec_start(root)
+    assert (root / "opt/kiosk-agent/kiosk-agent").resolve().parent.name == second
+    # Again from the download: the oldest goes, the one before the new one stays.
+    assert _run(executable, *args).returncode == 0
+    (third,) = set(_releases(root)) - {first, second}
+    assert _releases(root) == sorted([second, third]) and third in _exec_start(root)
+    done = _run(root / "opt/kiosk-agent/kiosk-agent", "--version")
+    assert done.returncode == 0, done.stderr
+
+    done = _run(executable, "uninstall", "--root", str(root), input="4821\n")
+    assert done.returncode == 0, done.stderr
+    assert not (root / "opt/kiosk-agent").exists()
+    assert not (root / "etc/systemd/system/kiosk-agent.service").exists()
 
 
 DEMO_KEY = REPO_ROOT / "config" / "demo" / "DEMO-feed-signing.key"
@@ -144,8 +218,12 @@ def test_notice_window_renders_from_the_executable(executable: Path, tmp_path: P
     assert colors is not None and len(colors) > 20  # text was drawn, not a blank window
 
 
-def test_service_answers_blocked_and_allowed(executable: Path, tmp_path: Path) -> None:
-    """The one-file service with a file:// DEMO feed, forwarding to a loopback upstream."""
+@pytest.mark.parametrize("form", ["one-file", "installed"])
+def test_service_answers_blocked_and_allowed(
+    executable: Path, installed: Path, tmp_path: Path, form: str
+) -> None:
+    """The service, run by the downloaded one-file program and by the unpacked program that
+    install laid out, with a file:// DEMO feed, forwarding to a loopback upstream."""
     import yaml
 
     from kiosk_agent.config import HostPort
@@ -181,8 +259,9 @@ def test_service_answers_blocked_and_allowed(executable: Path, tmp_path: Path) -
         path = tmp_path / "agent.yaml"
         path.write_text(yaml.safe_dump(config))
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DISPLAY")}
+        program = executable if form == "one-file" else installed / "opt/kiosk-agent/kiosk-agent"
         proc = subprocess.Popen(
-            [str(executable), "service", "--config", str(path)],
+            [str(program), "service", "--config", str(path)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
         )  # fmt: skip
         try:

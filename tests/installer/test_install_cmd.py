@@ -7,6 +7,7 @@ from pathlib import Path
 
 from kiosk_agent.config import load_config
 from tests.conftest import run_cli
+from tests.installer.fakes import FAKE_LAUNCHER, fake_onefile
 
 ANSWERS = """\
 language: fr
@@ -19,8 +20,7 @@ server: https://region.example.org
 def _setup(tmp_path: Path) -> tuple[Path, Path, Path]:
     answers = tmp_path / "answers.yaml"
     answers.write_text(ANSWERS)
-    program = tmp_path / "kiosk-agent-download"
-    program.write_text("#!/bin/sh\necho pretend\n")
+    program = fake_onefile(tmp_path / "kiosk-agent-download")
     return answers, program, tmp_path / "root"
 
 
@@ -30,7 +30,7 @@ def test_install_then_uninstall_into_a_prefix(tmp_path: Path) -> None:
     done = run_cli(args)
     assert done.returncode == 0, done.stderr
     assert "[9/9] Status" in done.stdout
-    assert (root / "opt/kiosk-agent/kiosk-agent").read_text() == program.read_text()
+    assert (root / "opt/kiosk-agent/kiosk-agent").read_bytes() == FAKE_LAUNCHER
     config = load_config(root / "etc/kiosk-agent/agent.yaml")
     assert config.cafe.name == "Chez Awa" and config.filter.manage_system_dns
     assert "Restart=always" in (root / "etc/systemd/system/kiosk-agent.service").read_text()
@@ -90,3 +90,15 @@ def test_help() -> None:
     for command in ("install", "uninstall"):
         done = run_cli([command, "--help"])
         assert done.returncode == 0 and "--root" in done.stdout
+
+
+def test_a_file_that_is_no_program_is_refused(tmp_path: Path) -> None:
+    answers, _program, root = _setup(tmp_path)
+    other = tmp_path / "kiosk-agent"
+    other.write_text("#!/bin/sh\necho pretend\n")
+    done = run_cli(
+        ["install", "--root", str(root), "--answers", str(answers), "--program", str(other)]
+    )
+    assert done.returncode == 1 and "not a kiosk-agent one-file program" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (root / "etc/systemd").exists()  # stopped at the first step

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 from kiosk_agent.installer.steps import Installer
@@ -13,14 +14,16 @@ from kiosk_agent.platform.base import CommandResult
 from kiosk_agent.platform.linux import LinuxPlatform
 from kiosk_agent.platform.saved_dns import load_snapshot
 from kiosk_agent.platform.windows import WindowsPlatform
+from kiosk_agent.platform.windows_services import win
+from tests.installer.fakes import fake_onefile
 from tests.installer.test_steps import ANSWERS
 from tests.platform.fake_runner import FakeRunner
 
 
-def _program(tmp_path: Path) -> Path:
-    exe = tmp_path / "kiosk-agent.exe"
-    exe.write_bytes(b"MZ pretend one-file program")
-    return exe
+def _program(tmp_path: Path, plat: LinuxPlatform | WindowsPlatform) -> Path:
+    windows = isinstance(plat, WindowsPlatform)
+    name = "kiosk-agent.exe" if windows else "kiosk-agent"
+    return fake_onefile(tmp_path / "downloads" / name, windows=windows)
 
 
 def _install_and_uninstall(
@@ -34,7 +37,7 @@ def _install_and_uninstall(
         dns=plat,
         runner=getattr(plat, "runner"),  # noqa: B009 (set by each test)
         say=said.append,
-        program=_program(tmp_path),
+        program=_program(tmp_path, plat),
         wait_for_resolver=lambda hp: 0.1,
     ).install(ANSWERS)
     u = Uninstaller(layout, plat, plat, ask_pin=lambda prompt: "4821", say=said.append)
@@ -125,9 +128,18 @@ def test_windows_commands(tmp_path: Path) -> None:
     assert any("'Ethernet'" in s and "127.0.0.1" in s for s in sets)
     assert any("'Ethernet'" in s and "192.0.2.1" in s for s in sets)  # restored
     enroll = next(c for c in runner.calls if "enroll" in c)
-    assert enroll[0] == "C:\\Program Files\\kiosk-agent\\kiosk-agent.exe" or enroll[0].endswith(
-        "kiosk-agent.exe"
+    assert re.fullmatch(
+        r"C:\\Program Files\\kiosk-agent\\app-[^\\]+\\kiosk-agent\.exe", win(enroll[0])
     )
+    # The task is created from XML that names the release's launcher; the Run value too.
+    task = next(c for c in runner.calls if c[:2] == ["schtasks", "/Create"])
+    assert task[task.index("/XML") + 1] == "C:\\Program Files\\kiosk-agent\\kiosk-agent-task.xml"
+    run_value = next(c for c in runner.calls if c[:2] == ["reg", "add"])
+    assert run_value[run_value.index("/d") + 1].startswith(f'"{win(enroll[0])}" ui ')
+    # /End before /Run, so a repair does not leave the previous release running.
+    ends = [i for i, c in enumerate(runner.calls) if c[:2] == ["schtasks", "/End"]]
+    runs = [i for i, c in enumerate(runner.calls) if c[:2] == ["schtasks", "/Run"]]
+    assert ends and runs and ends[0] < runs[0]
     assert (tmp_path / "root/C/ProgramData/kiosk-agent/agent.yaml").is_file()
     assert not (tmp_path / "root/C/Program Files/kiosk-agent").exists()
     assert any("service running" in line for line in said)

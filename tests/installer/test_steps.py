@@ -10,12 +10,20 @@ import yaml
 from kiosk_agent.config import load_config
 from kiosk_agent.errors import UserError
 from kiosk_agent.installer.answers import Answers
+from kiosk_agent.installer.carchive import read_archive
 from kiosk_agent.installer.steps import Installer
 from kiosk_agent.installer.uninstall import Uninstaller
 from kiosk_agent.pin import verify_pin
 from kiosk_agent.platform.base import CommandResult, DnsSnapshot
 from kiosk_agent.platform.saved_dns import load_snapshot
-from tests.installer.fakes import FakeDns, linux_platform, live_layout
+from tests.installer.fakes import (
+    FAKE_FILES,
+    FAKE_LAUNCHER,
+    FakeDns,
+    fake_onefile,
+    linux_platform,
+    live_layout,
+)
 from tests.platform.fake_runner import FakeRunner
 
 ANSWERS = Answers(
@@ -32,10 +40,13 @@ BEFORE = DnsSnapshot("resolv.conf", ("192.0.2.53",))
 
 
 def _program(tmp_path: Path) -> Path:
-    exe = tmp_path / "downloads" / "kiosk-agent"
-    exe.parent.mkdir()
-    exe.write_bytes(b"\x7fELF pretend one-file program")
-    return exe
+    return fake_onefile(tmp_path / "downloads" / "kiosk-agent")
+
+
+def _release(root: Path) -> Path:
+    """The one release folder under /opt/kiosk-agent."""
+    (found,) = (root / "opt/kiosk-agent").glob("app-*")
+    return found
 
 
 def _installer(tmp_path: Path, runner: FakeRunner, dns: FakeDns, **kw: object) -> Installer:
@@ -61,9 +72,22 @@ def test_install_writes_everything_and_runs_the_commands(tmp_path: Path) -> None
     inst.install(ANSWERS)
     root = tmp_path / "root"
 
-    exe = root / "opt/kiosk-agent/kiosk-agent"
-    assert exe.read_bytes() == b"\x7fELF pretend one-file program"
+    # The program is laid out unpacked: launcher, its archive, the contents folder.
+    release = _release(root)
+    exe = release / "kiosk-agent"
+    assert exe.read_bytes() == FAKE_LAUNCHER
     assert exe.stat().st_mode & 0o777 == 0o755
+    archive = read_archive(release / "kiosk-agent.pkg")
+    assert not archive.is_onefile  # the bootloader runs it without unpacking
+    assert "pyi-contents-directory _internal" in archive.options
+    for name, (_code, data) in FAKE_FILES.items():
+        assert (release / "_internal" / name).read_bytes() == data
+    assert (release / "_internal/libfoo.so.1").resolve() == release / "_internal/libfoo.so.1.0"
+    assert not (release / "_internal/kiosk-agent-launcher").exists()
+    # /opt/kiosk-agent/kiosk-agent runs the current release, for the operator.
+    assert (root / "opt/kiosk-agent/kiosk-agent").resolve() == exe
+    unit = (root / "etc/systemd/system/kiosk-agent.service").read_text()
+    assert f"ExecStart=/opt/kiosk-agent/{release.name}/kiosk-agent service" in unit
     config_file = root / "etc/kiosk-agent/agent.yaml"
     assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
     config = load_config(config_file)
@@ -80,7 +104,7 @@ def test_install_writes_everything_and_runs_the_commands(tmp_path: Path) -> None
     assert load_snapshot(root / "var/lib/kiosk-agent") == BEFORE
     assert dns.pointed == [["127.0.0.1"]]
 
-    exe_path = "/opt/kiosk-agent/kiosk-agent"
+    exe_path = f"/opt/kiosk-agent/{release.name}/kiosk-agent"
     assert runner.calls[:3] == [
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "kiosk-agent.service"],
@@ -107,9 +131,19 @@ def test_rerun_repairs_and_keeps_the_first_dns_snapshot(tmp_path: Path) -> None:
     data = yaml.safe_load(config_file.read_text())
     data["filter"]["block_answer"] = "sinkhole"  # an operator's edit survives a repair
     config_file.write_text(yaml.safe_dump(data))
+    first = _release(root).name
+    (_release(root) / "_internal/base_library.zip").unlink()  # a damaged program too
     again = dataclasses.replace(inst, dns=dns)
     again.install(dataclasses.replace(ANSWERS, pin=None, enrollment_code=None))
-    assert (root / "etc/systemd/system/kiosk-agent.service").read_text() == first_unit
+    # The repair wrote a new, complete release beside the old one and switched to it.
+    second = {p.name for p in (root / "opt/kiosk-agent").glob("app-*")} - {first}
+    assert len(second) == 1
+    (new,) = second
+    assert (root / f"opt/kiosk-agent/{new}/_internal/base_library.zip").is_file()
+    assert (root / "etc/systemd/system/kiosk-agent.service").read_text() == first_unit.replace(
+        first, new
+    )
+    assert (root / "opt/kiosk-agent/kiosk-agent").resolve().parent.name == new
     config = load_config(config_file)
     assert config.filter.block_answer == "sinkhole"
     assert verify_pin("4821", config.operator.pin_scrypt)  # kept when no new PIN was given
@@ -158,6 +192,7 @@ def test_dry_run_changes_nothing_and_says_everything(tmp_path: Path) -> None:
     assert not (tmp_path / "root").exists()
     assert runner.calls == [] and dns.pointed == []
     text = "\n".join(said)
+    assert "would write /opt/kiosk-agent/app-0.1.0-" in text
     assert "would write /etc/systemd/system/kiosk-agent.service" in text
     assert "would run systemctl enable kiosk-agent.service" in text
     assert "would point DNS at 127.0.0.1" in text

@@ -13,6 +13,7 @@ from kiosk_agent.platform.linux_services import (
     LinuxServices,
     render_autostart,
     render_unit,
+    ui_process_pattern,
 )
 from tests.conftest import require_tool
 from tests.platform.fake_runner import FakeRunner
@@ -163,3 +164,31 @@ def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
     problems = [line for line in (done.stdout + done.stderr).splitlines() if str(unit) in line]
     assert done.returncode == 0, done.stderr
     assert not problems, problems
+
+
+def test_release_layout_runs_the_release_program(tmp_path: Path) -> None:
+    layout = dataclasses.replace(_layout(tmp_path, live=True), release="app-0.1.0-0a1b2c3d")
+    exe = "/opt/kiosk-agent/app-0.1.0-0a1b2c3d/kiosk-agent"
+    assert f"ExecStart={exe} service --config /etc/kiosk-agent/agent.yaml" in render_unit(layout)
+    assert f"Exec={exe} ui --config /etc/kiosk-agent/ui.yaml" in render_autostart(layout)
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "matches"),
+    [
+        ("/opt/kiosk-agent/kiosk-agent ui --config /etc/kiosk-agent/ui.yaml", True),
+        ("/opt/kiosk-agent/app-0.1.0-0a1b2c3d/kiosk-agent ui --config /etc/k/ui.yaml", True),
+        ("/opt/kiosk-agent/app-0.1.0-0a1b2c3d/kiosk-agent service --config /etc/k.yaml", False),
+        ("/home/x/kiosk-agent ui --config /etc/kiosk-agent/ui.yaml", False),
+        ("/opt/kiosk-agentX/kiosk-agent ui --config u", False),
+    ],
+)
+def test_uninstall_kills_the_ui_of_any_release(cmdline: str, matches: bool) -> None:
+    """pkill --exact --full: the pattern must match the whole command line (POSIX ERE;
+    grep -E stands in for pkill's regcomp)."""
+    pattern = ui_process_pattern(LinuxServices().install_layout(Path("/")))
+    grep = require_tool("grep")
+    done = subprocess.run(
+        [grep, "-Ex", "-e", pattern], input=cmdline, capture_output=True, text=True, check=False
+    )
+    assert (done.returncode == 0) is matches, (pattern, done.stderr)

@@ -111,7 +111,11 @@ def test_start_and_uninstall_commands(tmp_path: Path) -> None:
     p.install_service(layout, layout.executable)
     runner.calls.clear()
     p.start(layout)
-    assert runner.calls == [["schtasks", "/Run", "/TN", TASK_NAME]]
+    # /End first: with IgnoreNew, /Run alone would leave a repaired install's old program.
+    assert runner.calls == [
+        ["schtasks", "/End", "/TN", TASK_NAME],
+        ["schtasks", "/Run", "/TN", TASK_NAME],
+    ]
     runner.calls.clear()
     p.uninstall(layout)
     assert runner.programs() == ["schtasks", "schtasks", "reg", "taskkill"]
@@ -148,3 +152,35 @@ def test_service_running(result: CommandResult, expected: bool | None) -> None:
 
 def test_command_line_quoting() -> None:
     assert command_line(["a b", "c", 'd"e']) == '"a b" c "d\\"e"'
+
+
+def test_start_goes_on_when_the_task_was_not_running(tmp_path: Path) -> None:
+    def answer(argv: list[str]) -> CommandResult:
+        if "/End" in argv:
+            return CommandResult(1, "", "ERROR: The task is not running.")
+        return CommandResult(0, "SUCCESS", "")
+
+    runner = FakeRunner(answer)
+    steps = _platform(runner).start(_layout(tmp_path))
+    assert runner.calls[-1] == ["schtasks", "/Run", "/TN", TASK_NAME]
+    assert any("(exit 1)" in s for s in steps)
+
+
+def test_release_layout_names_the_release_program(tmp_path: Path) -> None:
+    """After install laid out a release, the task and the Run value start its launcher."""
+    layout = dataclasses.replace(_layout(tmp_path), release="app-0.1.0-0a1b2c3d")
+    exe = "C:\\Program Files\\kiosk-agent\\app-0.1.0-0a1b2c3d\\kiosk-agent.exe"
+    root = ET.fromstring(render_task_xml(layout).split("\n", 1)[1])
+    command = root.find("t:Actions/t:Exec/t:Command", NS)
+    assert command is not None and command.text == exe
+    assert ui_run_value(layout).startswith(f'"{exe}" ui --config ')
+
+
+def test_layout_follows_program_files_and_program_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROGRAMFILES", "D:\\Programs")
+    monkeypatch.setenv("PROGRAMDATA", "D:\\Data")
+    layout = WindowsServices().install_layout(tmp_path)
+    assert str(layout.program_dir) == "D:\\Programs\\kiosk-agent"
+    assert str(layout.config_path) == "D:\\Data\\kiosk-agent\\agent.yaml"

@@ -46,6 +46,27 @@ def test_subscribers_run_in_order_and_failures_are_contained(
     assert seen == ["first", "last", "first"]
 
 
+def test_a_subscriber_gets_only_the_types_it_asked_for() -> None:
+    bus = EventBus()
+    everything: list[Event] = []
+    sessions: list[Event] = []
+    bus.subscribe(everything.append)
+    unsubscribe = bus.subscribe(sessions.append, types=(SessionStarted,))
+    events = [Blocked("csam"), SessionStarted("login"), TamperDetected("doh")]
+    for event in events:
+        bus.publish(event)
+    assert everything == events and sessions == [SessionStarted("login")]
+    # the per-type lists are rebuilt after a change, whatever was published before
+    late: list[Event] = []
+    bus.subscribe(late.append, types=[Blocked, TamperDetected])
+    unsubscribe()
+    for event in events:
+        bus.publish(event)
+    assert sessions == [SessionStarted("login")]
+    assert late == [Blocked("csam"), TamperDetected("doh")]
+    assert everything == events * 2
+
+
 @pytest.mark.parametrize(
     "event",
     [

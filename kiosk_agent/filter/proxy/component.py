@@ -90,7 +90,7 @@ class ProxyComponent:
                 "resolve to the http_listen address, so HTTPS to them will fail"
             )
         await self.proxy.start(cfg.http_listen, cfg.https_listen)
-        self._unsubscribe = self.ctx.bus.subscribe(self._on_event)
+        self._unsubscribe = self.ctx.bus.subscribe(self._on_event, types=(SessionStarted,))
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Literal
 
@@ -65,7 +64,14 @@ class BlockAnswers:
 
 
 class RecentNames:
-    """True the first time a name is seen within ``window`` seconds (bounded memory)."""
+    """True the first time a name is seen within ``window`` seconds (bounded memory).
+
+    Two generations of {name hash: last seen}: the current one and the one before. A
+    generation ends after ``window`` seconds, so everything dropped with the older one is
+    at least ``window`` old; or early, after ``capacity`` names, when a flood of distinct
+    names would otherwise grow it without bound. Two dict lookups and a store per call:
+    this runs for every blocked query.
+    """
 
     def __init__(
         self,
@@ -76,16 +82,20 @@ class RecentNames:
         self.window = window
         self.capacity = capacity
         self._clock = clock
-        self._seen: OrderedDict[int, float] = OrderedDict()
+        self._current: dict[int, float] = {}
+        self._previous: dict[int, float] = {}
+        self._rotate_at = clock() + window
 
     def first(self, name: str) -> bool:
         now = self._clock()
+        current = self._current
+        if now >= self._rotate_at or len(current) >= self.capacity:
+            self._previous = current
+            self._current = current = {}
+            self._rotate_at = now + self.window
         key = hash(name)
-        seen = self._seen.get(key)
-        if seen is not None and now - seen < self.window:
-            return False
-        self._seen[key] = now
-        self._seen.move_to_end(key)
-        while len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
-        return True
+        seen = current.get(key)
+        if seen is None:
+            seen = self._previous.get(key)
+        current[key] = now
+        return seen is None or now - seen >= self.window

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
@@ -40,6 +41,25 @@ class HashLookup(Protocol):
 # form), non-empty labels. For them the entry hashes are made here directly; anything
 # else goes through the index's own ``lookup_host`` (full URL canonicalization).
 _PLAIN_NAME = re.compile(r"[a-z][a-z0-9_-]*(?:\.[a-z0-9_-]+)*\Z")
+_U64 = struct.Struct(">Q")
+
+
+def _hash64(expression: bytes) -> int:
+    """``urls.hash_int`` of an expression already in bytes: the first 8 bytes of SHA-256."""
+    return int(_U64.unpack_from(hashlib.sha256(expression).digest())[0])
+
+
+def _suffix_expressions(whole: bytes) -> list[bytes]:
+    """The parent-domain expressions of ``whole`` (``name/``): suffixes from the last
+    MAX_HOST_SUFFIXES labels down to two, as ``urls.host_expressions`` makes them."""
+    dots = whole.count(b".")
+    out = []
+    pos = -1
+    for k in range(dots - 1):  # a suffix after each dot but the last (no TLD alone)
+        pos = whole.index(b".", pos + 1)
+        if k >= dots - MAX_HOST_SUFFIXES:
+            out.append(whole[pos + 1 :])
+    return out
 
 
 def host_hashes(name: str) -> list[int] | None:
@@ -49,37 +69,38 @@ def host_hashes(name: str) -> list[int] | None:
     general path."""
     if not _PLAIN_NAME.match(name):
         return None
-    expression = name.encode() + b"/"  # every suffix expression is a tail of this one
-    labels = name.split(".")
-    starts = [0]
-    offset = 0
-    for label in labels[: len(labels) - 2]:
-        offset += len(label) + 1
-        starts.append(offset)
-    # The exact host, then suffixes from the last MAX_HOST_SUFFIXES labels down to two.
-    first = max(1, len(labels) - MAX_HOST_SUFFIXES)
-    cut = [0, *starts[first:]] if len(labels) > 1 else [0]
-    sha256 = hashlib.sha256
-    from_bytes = int.from_bytes
-    return [from_bytes(sha256(expression[i:]).digest()[:8], "big") for i in dict.fromkeys(cut)]
+    whole = name.encode() + b"/"
+    return [_hash64(whole), *map(_hash64, _suffix_expressions(whole))]
 
 
 def lookup_name(index: HostIndex, name: str) -> object:
-    """``index.lookup_host(name)``, hashing the name once for all lists of an
-    ``IndexHolder`` (``indexes`` of ``lookup_hashes``) when it is a plain DNS name."""
+    """``index.lookup_host(name)``; for a plain DNS name and an ``IndexHolder``
+    (``indexes`` of ``lookup_hashes``), hashed here once for all lists.
+
+    The exact host is hashed and looked up first in every list, and its parent domains
+    only when it is not listed: a listed name (the blocked case) costs one hash, and an
+    exact entry decides the category before a parent domain's entry in another list.
+    """
     indexes: Sequence[HashLookup] | None = getattr(index, "indexes", None)
-    if indexes is not None:
-        hashes = host_hashes(name)
-        if hashes is not None:
-            for idx in indexes:
-                category = idx.lookup_hashes(hashes)
-                if category is not None:
-                    return category
-            return None
-    return index.lookup_host(name)
+    if indexes is None or not _PLAIN_NAME.match(name):
+        return index.lookup_host(name)
+    whole = name.encode() + b"/"
+    exact = (_hash64(whole),)
+    for idx in indexes:
+        category = idx.lookup_hashes(exact)
+        if category is not None:
+            return category
+    parents = [_hash64(e) for e in _suffix_expressions(whole)]
+    if parents:
+        for idx in indexes:
+            category = idx.lookup_hashes(parents)
+            if category is not None:
+                return category
+    return None
 
 
 MAX_DECISIONS = 4096
+_UNDECIDED = object()
 
 
 class Blocklist(Link):
@@ -107,29 +128,36 @@ class Blocklist(Link):
         # Made against one set of lists: a swap (new ``indexes`` tuple) starts afresh.
         self._decisions: dict[str, object] = {}
         self._decided_with: object = None
+        self._events: dict[object, Blocked] = {}  # events are frozen: one per category
 
     def resolve(self, query: Query) -> Answer:
-        index = self.current_index()
         name = query.name
-        if index is not None and name and self.switch.on:
-            lists = getattr(index, "indexes", index)
-            if lists is not self._decided_with:
-                self._decisions = {}
-                self._decided_with = lists
-            decisions = self._decisions
-            try:
-                category = decisions[name]
-            except KeyError:
-                category = lookup_name(index, name)
-                if len(decisions) >= MAX_DECISIONS:
-                    decisions.clear()  # simple bound; refilled by the next queries
-                decisions[name] = category
-            if category is not None:
-                self.blocked += 1
-                if self.bus is not None and self.recent.first(name):
-                    self.bus.publish(Blocked(str(category)))
-                return self.answers.blocked(query)
+        if name and self.switch.on:
+            index = self.current_index()
+            if index is not None:
+                lists = getattr(index, "indexes", index)
+                if lists is not self._decided_with:
+                    self._decisions = {}
+                    self._decided_with = lists
+                decisions = self._decisions
+                category = decisions.get(name, _UNDECIDED)
+                if category is _UNDECIDED:
+                    category = lookup_name(index, name)
+                    if len(decisions) >= MAX_DECISIONS:
+                        decisions.clear()  # simple bound; refilled by the next queries
+                    decisions[name] = category
+                if category is not None:
+                    return self._block(query, name, category)
         return self.next.resolve(query)
+
+    def _block(self, query: Query, name: str, category: object) -> bytes:
+        self.blocked += 1
+        if self.bus is not None and self.recent.first(name):
+            event = self._events.get(category)
+            if event is None:
+                event = self._events[category] = Blocked(str(category))
+            self.bus.publish(event)
+        return self.answers.blocked(query)
 
     def status(self) -> dict[str, object]:
         return {"loaded": self.current_index() is not None, "blocked": self.blocked}

@@ -5,7 +5,9 @@ every datagram (registered with ``loop.add_reader``): asyncio's datagram transpo
 allocates a fresh 256 KiB buffer per read, which costs about three system calls per
 packet and cut a bare responder's rate to a third on the target machines. The hot
 path reads only the header and question; answers are bytes the chain produced or the
-upstream sent. TCP (RFC 7766) takes several length-prefixed queries per connection
+upstream sent. The answers to the datagrams read in one wakeup are sent after the
+reads, as one burst: a client waiting on loopback is woken once per burst instead of
+once per answer. TCP (RFC 7766) takes several length-prefixed queries per connection
 and answers each as soon as it is ready, possibly out of order.
 
 The server never dies on input: a message too short for a header, or an answer, is
@@ -27,6 +29,7 @@ from typing import Any
 from kiosk_agent.config import HostPort
 from kiosk_agent.filter.resolver.handler import Answer, Handler
 from kiosk_agent.filter.resolver.wire import (
+    DEFAULT_UDP_SIZE,
     HEADER_LEN,
     NOTIMP,
     SERVFAIL,
@@ -43,6 +46,9 @@ log = logging.getLogger(__name__)
 
 UDP_BUFFER = 65535
 READS_PER_WAKEUP = 64  # then yield to the loop so TCP and upstream answers get their turn
+# Answers held back within one wakeup before they are sent: never waits for more
+# queries, only for the ones already read, so at most 32 answers' work (< 1 ms).
+SEND_BATCH = 32
 TCP_IDLE = 10.0
 TCP_MAX_CONNECTIONS = 128
 _U16 = struct.Struct("!H")
@@ -151,22 +157,46 @@ class DnsServer:
             return query, make_response(query, SERVFAIL)
 
     def _on_udp(self, sock: socket.socket) -> None:
+        # The hot loop: names bound to locals, and no context manager per datagram.
+        # Answers ready at once are sent together after the reads (at most SEND_BATCH
+        # held back): a client waiting for answers is then woken once per burst rather
+        # than once per answer. Measured: each wake-up made ``sendto`` cost more than
+        # answering the query (docs/BENCHMARKS.md, Issue 3).
+        buffer = self._buffer
         view = self._view
-        for _ in range(READS_PER_WAKEUP):
-            try:
-                n, addr = sock.recvfrom_into(self._buffer)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                continue  # e.g. Windows reports an earlier ICMP port unreachable here
-            self.stats.queries_udp += 1
-            query, answer = self.answer(bytes(view[:n]))
-            if answer is None:
-                continue
-            if isinstance(answer, bytes):
-                self._send_udp(sock, addr, query, answer)
-            else:
-                answer.add_done_callback(partial(self._send_udp_later, sock, addr, query))
+        recv_into = sock.recvfrom_into
+        stats = self.stats
+        answer_of = self.answer
+        ready: list[tuple[Any, Query | None, bytes]] = []
+        try:
+            for _ in range(READS_PER_WAKEUP):
+                try:
+                    n, addr = recv_into(buffer)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:
+                    continue  # e.g. Windows reports an earlier ICMP port unreachable here
+                stats.queries_udp += 1
+                query, answer = answer_of(bytes(view[:n]))
+                if answer is None:
+                    continue
+                if isinstance(answer, bytes):
+                    ready.append((addr, query, answer))
+                    if len(ready) >= SEND_BATCH:
+                        self._send_ready(sock, ready)
+                        ready = []
+                else:
+                    answer.add_done_callback(partial(self._send_udp_later, sock, addr, query))
+        finally:
+            if ready:
+                self._send_ready(sock, ready)
+
+    def _send_ready(
+        self, sock: socket.socket, ready: list[tuple[Any, Query | None, bytes]]
+    ) -> None:
+        send = self._send_udp
+        for addr, query, answer in ready:
+            send(sock, addr, query, answer)
 
     def _send_udp_later(
         self, sock: socket.socket, addr: Any, query: Query | None, f: asyncio.Future[bytes]
@@ -184,10 +214,18 @@ class DnsServer:
         self._send_udp(sock, addr, query, f.result())
 
     def _send_udp(self, sock: socket.socket, addr: Any, query: Query | None, answer: bytes) -> None:
-        if query is not None and len(answer) > query.max_udp_answer:
+        # Every answer fits the 512 bytes any client accepts, except some forwarded ones.
+        if (
+            len(answer) > DEFAULT_UDP_SIZE
+            and query is not None
+            and len(answer) > query.max_udp_answer
+        ):
             answer = truncated_reply(query, answer)
-        with contextlib.suppress(OSError):
+        # try/except, not contextlib.suppress: this runs for every answer.
+        try:  # noqa: SIM105
             sock.sendto(answer, addr)
+        except OSError:
+            pass  # the client went away, or its buffer is full: UDP may drop
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._tcp_connections >= TCP_MAX_CONNECTIONS:

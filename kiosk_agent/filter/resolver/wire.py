@@ -292,18 +292,17 @@ def parse_query(data: bytes) -> Query:
     edns = False
     do = False
     udp_size = DEFAULT_UDP_SIZE
-    if ancount or nscount or arcount:
-        r = _Reader(data, qend)
-        for i in range(ancount + nscount + arcount):
-            r.skip_name()
-            rtype, rclass, ttl, rdlen, _ = r.get_rr_fixed()
-            if rtype == TYPE_OPT and i >= ancount + nscount:
-                if edns:
-                    raise FormError("more than one OPT record")
-                edns = True
-                udp_size = rclass
-                do = bool(ttl & 0x8000)
-            r.pos += rdlen
+    if arcount == 1 and not ancount and not nscount and end >= qend + 11 and not data[qend]:
+        # The usual extra: one OPT record at the root name; read in place.
+        rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, qend + 1)
+        if rtype != TYPE_OPT or qend + 11 + rdlen > end:
+            edns, udp_size, do = _skip_records(data, qend, ancount, nscount, arcount)
+        else:
+            edns = True
+            udp_size = rclass
+            do = bool(ttl & 0x8000)
+    elif ancount or nscount or arcount:
+        edns, udp_size, do = _skip_records(data, qend, ancount, nscount, arcount)
     ebits = (1 if edns else 0) | (2 if do else 0) | (4 if flags & CD else 0)
     return Query(
         data,
@@ -318,6 +317,28 @@ def parse_query(data: bytes) -> Query:
         do,
         (wire_name, qtype, qclass, ebits),
     )
+
+
+def _skip_records(
+    data: bytes, pos: int, ancount: int, nscount: int, arcount: int
+) -> tuple[bool, int, bool]:
+    """Walk the records after a query's question (validating them); returns (edns,
+    udp_size, do) from its OPT record, if any."""
+    edns = False
+    do = False
+    udp_size = DEFAULT_UDP_SIZE
+    r = _Reader(data, pos)
+    for i in range(ancount + nscount + arcount):
+        r.skip_name()
+        rtype, rclass, ttl, rdlen, _ = r.get_rr_fixed()
+        if rtype == TYPE_OPT and i >= ancount + nscount:
+            if edns:
+                raise FormError("more than one OPT record")
+            edns = True
+            udp_size = rclass
+            do = bool(ttl & 0x8000)
+        r.pos += rdlen
+    return edns, udp_size, do
 
 
 _QTYPE_CLASS = struct.Struct("!HH")

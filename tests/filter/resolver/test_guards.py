@@ -105,6 +105,65 @@ def test_repeated_attempts_count_once() -> None:
     assert recent.first("a.test")
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.floats(0, 4)), max_size=60))
+def test_recent_names_agree_with_an_exact_model(steps: list[tuple[int, float]]) -> None:
+    """Below capacity, ``first`` is exactly "not seen in the last ``window`` seconds"."""
+    clock = [0.0]
+    recent = RecentNames(window=10, capacity=64, clock=lambda: clock[0])
+    last: dict[str, float] = {}
+    for name_id, gap in steps:
+        clock[0] += gap
+        name = f"n{name_id}.test"
+        expected = name not in last or clock[0] - last[name] >= 10
+        assert recent.first(name) == expected
+        last[name] = clock[0]
+
+
+def test_recent_names_stay_bounded_under_a_flood() -> None:
+    recent = RecentNames(window=10, capacity=100, clock=lambda: 0.0)
+    assert all(recent.first(f"n{i}.test") for i in range(10_000))
+    assert len(recent._current) + len(recent._previous) <= 200
+    assert not recent.first("n9999.test")
+
+
+def test_an_exact_entry_is_looked_up_before_parent_domains() -> None:
+    """A listed name costs one hash; its exact entry wins over a parent's in another list."""
+    from collections.abc import Iterable
+
+    from kiosk_agent.filter.resolver.blocklist import lookup_name
+
+    class OneList:
+        def __init__(self, entries: dict[str, str]) -> None:
+            self.entries = {}
+            for host, category in entries.items():
+                found = host_hashes(host)
+                assert found is not None
+                self.entries[found[0]] = category
+            self.asked: list[list[int]] = []
+
+        def lookup_hashes(self, hashes: Iterable[int]) -> str | None:
+            hashes = list(hashes)
+            self.asked.append(hashes)
+            return next((self.entries[h] for h in hashes if h in self.entries), None)
+
+        def lookup_host(self, host: str) -> str | None:
+            raise AssertionError("plain names take the hashing path")
+
+    class Holder:
+        def __init__(self, *indexes: OneList) -> None:
+            self.indexes = indexes
+
+        def lookup_host(self, host: str) -> str | None:
+            raise AssertionError("plain names take the hashing path")
+
+    parents, exact = OneList({"b.test": "parent"}), OneList({"x.b.test": "exact"})
+    assert lookup_name(Holder(parents, exact), "x.b.test") == "exact"
+    assert [len(h) for h in parents.asked] == [1]  # only the exact host was hashed
+    assert lookup_name(Holder(parents, exact), "y.x.b.test") == "parent"
+    assert lookup_name(Holder(parents, exact), "other.test") is None
+
+
 def test_failing_subscriber_never_reaches_the_resolver() -> None:
     bus = EventBus()
 

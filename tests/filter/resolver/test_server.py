@@ -265,3 +265,34 @@ def test_survives_100000_random_and_mutated_packets(scripted: ScriptedUpstream) 
         assert ask(r.address, "after.test", tcp=True).rcode() == 0
         assert r.server is not None
         assert r.server.stats.formerr > 1000
+
+
+def test_a_burst_of_queries_is_answered_whole(scripted: ScriptedUpstream) -> None:
+    """Answers to one wakeup's datagrams are sent as a burst (up to SEND_BATCH at a time):
+    every query of a burst larger than a batch and a wakeup, blocked or forwarded, gets
+    its own answer with its own id."""
+    from kiosk_agent.filter.resolver.server import READS_PER_WAKEUP, SEND_BATCH
+
+    index = FakeIndex({"blocked.test": "csam"})
+    count = READS_PER_WAKEUP * 3 + SEND_BATCH // 2
+    answers: dict[int, dns.message.Message] = {}
+    with (
+        ResolverThread(config(), [scripted.address], index) as r,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s,
+    ):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        s.settimeout(5)
+        for i in range(count):
+            name = f"n{i}.blocked.test" if i % 3 else f"n{i}.allowed.test"
+            wire = dns.message.make_query(name, "A", id=i).to_wire()
+            s.sendto(wire, (r.address.host, r.address.port))
+        while len(answers) < count:
+            m = dns.message.from_wire(s.recv(4096))
+            answers[m.id] = m
+    assert len(answers) == count
+    for i, m in answers.items():
+        assert str(m.question[0].name) == (
+            f"n{i}.blocked.test." if i % 3 else f"n{i}.allowed.test."
+        )
+        blocked = m.rcode() == dns.rcode.NXDOMAIN
+        assert blocked == bool(i % 3)

@@ -176,3 +176,31 @@ def test_fast_name_text_agrees_with_the_general_reader(labels: list[bytes]) -> N
     q = parse_query(data)
     assert q.name == read_name(data, 12)[0]
     assert q.qtype == 1 and q.question == data[12:]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.binary(min_size=0, max_size=24),
+    st.integers(0, 3),
+    st.integers(0, 65535),
+    st.integers(0, 2**32 - 1),
+)
+def test_opt_fast_path_agrees_with_the_record_walk(
+    extra: bytes, kind: int, klass: int, ttl: int
+) -> None:
+    """One additional record after the question: the in-place OPT read gives what walking
+    the records gives, and raises where the walk raises."""
+    head = b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x01x\x04test\x00\x00\x01\x00\x01"
+    rtype = (wire.TYPE_OPT, wire.TYPE_A, wire.TYPE_OPT, 99)[kind]
+    owner = b"\x00" if kind < 3 else b"\xc0\x0c"
+    rdlen = len(extra) if kind != 2 else len(extra) + 1  # kind 2: rdata cut short
+    data = head + owner + struct.pack("!HHIH", rtype, klass, ttl, rdlen) + extra
+    qend = len(head)
+    try:
+        expected = wire._skip_records(data, qend, 0, 0, 1)
+    except FormError:
+        with pytest.raises(FormError):
+            parse_query(data)
+        return
+    q = parse_query(data)
+    assert (q.edns, q.udp_size, q.do) == expected
