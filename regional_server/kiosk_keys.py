@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from regional_server.store.kiosks import KioskAuth, parse_public_key
 
 KEY_CACHE_SECONDS = 300
-MAX_CACHED = 200_000
+MAX_CACHED = 100_000  # ≈ 0.75 KB each (entry and key object): ≈ 75 MB per worker at most
 _SQL = (
     "SELECT k.public_key, k.region_id, r.country FROM kiosks k "
     "JOIN regions r ON r.id = k.region_id WHERE k.id = {}"
