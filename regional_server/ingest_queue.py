@@ -73,18 +73,26 @@ class _FileLock:
     def __init__(self, path: Path | None) -> None:
         self._fd: int | None = None
         if path is not None and fcntl is not None:
-            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as e:  # e.g. a read-only folder: SQLite's busy handler alone
+                log.warning("no ingest writer lock at %s (%s); writers poll instead", path, e)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
-        if self._fd is None:
-            yield
-            return
-        fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+        fd = self._fd
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+            except OSError as e:  # e.g. no locks on this file system
+                log.warning("ingest writer lock failed (%s); writers poll instead", e)
+                self.close()
+                fd = None
         try:
             yield
         finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -211,6 +219,8 @@ class IngestQueue:
         for (_p, future), result in zip(batch, results, strict=True):
             if isinstance(future, asyncio.Future):
                 by_loop.setdefault(future.get_loop(), []).append((future, result))
+            elif not future.set_running_or_notify_cancel():
+                continue  # cancelled by its caller: nobody waits for it
             elif isinstance(result, BaseException):
                 future.set_exception(result)
             else:

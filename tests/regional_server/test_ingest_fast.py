@@ -281,3 +281,27 @@ def test_queue_store_from_an_event_loop(
     assert {side, results[1]} == {True, False}  # stored once, the other a retry
     with engine.connect() as conn:
         assert conn.execute(select(rollup_weekly.c.total)).scalar_one() == 50
+
+
+def test_file_lock_that_cannot_be_created_lets_writers_go_on(tmp_path: Path) -> None:
+    lock = _FileLock(tmp_path / "missing-folder" / "x.lock")
+    with lock.held():  # no lock file: the writer still writes (SQLite's busy handler)
+        pass
+    lock.close()
+
+
+def test_a_cancelled_waiter_does_not_stop_the_writer(
+    client: TestClient, engine: Engine, world: World, clock: Clock
+) -> None:
+    (kiosk,) = _kiosks(client, engine, world, clock)[:1]
+    queue = IngestQueue(engine, clock)
+    lock = _FileLock(writer_lock_path(engine))
+    with lock.held():  # on SQLite the writer waits here, so the cancel comes first
+        gone = queue.submit(
+            Pending(make_report(kiosk, {"p2p.x": 1}, day=MONDAY), world.region_a, "KE")
+        )
+        gone.cancel()
+    kept = queue.submit(Pending(make_report(kiosk, {"p2p.x": 1}, day=MONDAY), world.region_a, "KE"))
+    assert kept.result(timeout=30) is True
+    queue.close()
+    lock.close()
