@@ -68,7 +68,6 @@ def build_components(ctx: ServiceContext) -> list[Component]:
     from kiosk_agent.control import create_control
     from kiosk_agent.filter.blockpage import create_blockpage
     from kiosk_agent.filter.p2p import p2p_component
-    from kiosk_agent.filter.proxy.component import create_proxy
     from kiosk_agent.filter.resolver.component import create_resolver
     from kiosk_agent.filter.updater import create_updater
     from kiosk_agent.filter.watchdog import create_watchdog
@@ -95,6 +94,16 @@ def build_components(ctx: ServiceContext) -> list[Component]:
             ctx.components[component.name] = component
             components.append(component)
     return components
+
+
+def create_proxy(ctx: ServiceContext) -> Component | None:
+    """The URL proxy when ``filter.proxy.enabled`` (off by default); its modules are
+    imported only then, which keeps them off the way to the resolver's first answer."""
+    if not ctx.config.filter.proxy.enabled:
+        return None
+    from kiosk_agent.filter.proxy.component import create_proxy as create
+
+    return create(ctx)
 
 
 def create_service(config: Config) -> Service:

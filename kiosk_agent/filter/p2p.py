@@ -161,14 +161,14 @@ class TrackerMatcher:
 
     def __init__(self, hosts: Iterable[str] = KNOWN_TRACKER_HOSTS, extra: Iterable[str] = ()):
         self.hosts = frozenset(h.strip(".").lower() for h in (*hosts, *extra))
-        self._max_labels = max((h.count(".") + 1 for h in self.hosts), default=0)
+        # A match is the name itself or a parent of it with two labels or more; the
+        # resolver asks for every query, so: one set lookup and one C-level endswith.
+        self._names = frozenset(h for h in self.hosts if "." in h)
+        self._suffixes = tuple("." + h for h in self._names)
 
     def matches(self, name: str) -> bool:
-        labels = name.rstrip(".").lower().split(".")
-        for i in range(max(0, len(labels) - self._max_labels), len(labels) - 1):
-            if ".".join(labels[i:]) in self.hosts:
-                return True
-        return False
+        name = name.rstrip(".").lower()
+        return name in self._names or name.endswith(self._suffixes)
 
 
 class SessionGate:

@@ -26,6 +26,7 @@ __all__ = [
     "host_expressions",
     "host_hashes",
     "host_suffixes",
+    "parent_expression_bytes",
     "split_expression",
     "url_hashes",
 ]
@@ -319,7 +320,14 @@ def host_expression_bytes(host: str) -> list[bytes]:
     ):
         return [e.encode() for e in host_expressions(host)]
     whole = plain.encode() + b"/"
-    out = [whole]
+    return [whole, *parent_expression_bytes(whole)]
+
+
+def parent_expression_bytes(whole: bytes) -> list[bytes]:
+    """The parent-domain expressions of a plain host expression ``whole`` (``host/`` in
+    bytes): suffixes from the last MAX_HOST_SUFFIXES labels down to two, as
+    ``host_expressions`` makes them (the top-level domain alone is skipped)."""
+    out = []
     dots = whole.count(b".")
     pos = -1
     for k in range(dots - 1):  # a suffix after each dot but the last (no TLD alone)

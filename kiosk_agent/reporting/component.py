@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiosk_agent import __version__
 from kiosk_agent.clock import Clock, clock_for
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from kiosk_agent.service import ServiceContext
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+STOP_WAIT = 15.0
+"""Seconds ``stop`` waits for a flush or upload still running in its thread."""
 
 FeedVersions = Callable[[], dict[str, int]]
 
@@ -271,6 +274,7 @@ class ReportingComponent:
         self.reporting: Reporting | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._in_threads: set[asyncio.Future[Any]] = set()
         self._upload_now = asyncio.Event()
 
     async def start(self) -> None:
@@ -292,7 +296,7 @@ class ReportingComponent:
         while True:
             await asyncio.sleep(every)
             before = self.reporting.outbox.report_count()
-            await asyncio.to_thread(self.reporting.maintain)
+            await self._in_thread(self.reporting.maintain)
             if self.reporting.outbox.report_count() > before:
                 self.request_upload()
 
@@ -303,7 +307,7 @@ class ReportingComponent:
         await asyncio.sleep(min(every, 3 * self.ctx.config.reporting.flush_every))
         while True:
             try:
-                result = await asyncio.to_thread(self.reporting.upload)
+                result = await self._in_thread(self.reporting.upload)
                 log.debug("upload round: %s %s", result.outcome, result.reason)
             except Exception:
                 log.exception("upload round failed")
@@ -315,6 +319,14 @@ class ReportingComponent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._upload_now.wait(), timeout=max(1.0, wait))
 
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a worker thread; ``stop`` waits for it before closing the outbox
+        (cancelling the awaiting task does not stop the thread)."""
+        work = asyncio.ensure_future(asyncio.to_thread(fn))
+        self._in_threads.add(work)
+        work.add_done_callback(self._in_threads.discard)
+        return await asyncio.shield(work)
+
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
@@ -323,6 +335,12 @@ class ReportingComponent:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._in_threads:
+            # A flush or an upload round still running in its thread would otherwise
+            # meet a closed outbox (or use it together with the final cut).
+            _done, pending = await asyncio.wait(set(self._in_threads), timeout=STOP_WAIT)
+            if pending:
+                log.warning("an upload round was still running at shutdown")
         if self.reporting is None:
             return
         reporting = self.reporting

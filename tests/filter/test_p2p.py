@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiosk_agent.config import P2PConfig
 from kiosk_agent.filter.p2p import (
@@ -55,6 +57,22 @@ def test_tracker_names() -> None:
     assert not m.matches("router.bittorrent.com.evil.example")
     assert not m.matches("example")
     assert not m.matches("")
+
+
+def _walk_reference(hosts: frozenset[str], name: str) -> bool:
+    """The matcher's rule spelled out: the name or a parent of at least two labels."""
+    labels = name.rstrip(".").lower().split(".")
+    return any(".".join(labels[i:]) in hosts for i in range(len(labels) - 1))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.from_regex(r"[a-c]{1,2}(\.[a-c]{1,2}){0,2}", fullmatch=True), max_size=4),
+    st.from_regex(r"[a-cA-C]{0,2}(\.[a-cA-C]{1,2}){0,4}\.?", fullmatch=True),
+)
+def test_tracker_matcher_agrees_with_the_label_walk(extra: list[str], name: str) -> None:
+    m = TrackerMatcher(hosts=(), extra=extra)
+    assert m.matches(name) == _walk_reference(m.hosts, name)
 
 
 def test_once_per_session_per_kind() -> None:

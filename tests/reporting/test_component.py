@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
+import pytest
 import requests
 
 from kiosk_agent.clock import Clock
@@ -141,3 +143,40 @@ def test_today_counts_include_sent_and_unflushed(tmp_path: Path) -> None:
     reporting.outbox.flush({(yesterday, "blocked.csam"): 9}, 86400)
     assert reporting.today_counts()["blocked.csam"] == 2
     reporting.close()
+
+
+def test_stop_waits_for_a_flush_still_running_in_its_thread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Cancelling the flush task does not stop its thread: the final cut and the close
+    must wait for it, or the flush meets a closed outbox."""
+    import threading
+    import time
+
+    ctx = _config(tmp_path, None)
+    component = ReportingComponent(ctx, link=_idle_link())
+    in_flush = threading.Event()
+
+    async def run() -> None:
+        await component.start()
+        assert component.reporting is not None
+        real = component.reporting.maintain
+
+        def slow_maintain() -> None:
+            in_flush.set()
+            time.sleep(0.5)
+            real()
+
+        component.reporting.maintain = slow_maintain  # type: ignore[method-assign]
+        ctx.bus.publish(Blocked("csam"))
+        while not in_flush.is_set():
+            await asyncio.sleep(0.02)
+        await component.stop()
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(run())
+    assert "could not" not in caplog.text and "failed" not in caplog.text
+    outbox = Outbox.in_state_dir(tmp_path)
+    [report] = outbox.all_reports()
+    assert report.counts == {"blocked.csam": 1}
+    outbox.close()

@@ -17,7 +17,7 @@ from typing import Protocol
 from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
 from kiosk_agent.filter.resolver.handler import Answer, FilterSwitch, Handler, Link
 from kiosk_agent.filter.resolver.wire import Query
-from kiosk_agent.filter.urls import MAX_HOST_SUFFIXES
+from kiosk_agent.filter.urls import parent_expression_bytes
 from kiosk_agent.reporting.events import Blocked, EventBus
 
 
@@ -49,19 +49,6 @@ def _hash64(expression: bytes) -> int:
     return int(_U64.unpack_from(hashlib.sha256(expression).digest())[0])
 
 
-def _suffix_expressions(whole: bytes) -> list[bytes]:
-    """The parent-domain expressions of ``whole`` (``name/``): suffixes from the last
-    MAX_HOST_SUFFIXES labels down to two, as ``urls.host_expressions`` makes them."""
-    dots = whole.count(b".")
-    out = []
-    pos = -1
-    for k in range(dots - 1):  # a suffix after each dot but the last (no TLD alone)
-        pos = whole.index(b".", pos + 1)
-        if k >= dots - MAX_HOST_SUFFIXES:
-            out.append(whole[pos + 1 :])
-    return out
-
-
 def host_hashes(name: str) -> list[int] | None:
     """The entry hashes of ``host/`` for ``name`` and its parent domains (the exact host,
     then suffixes from the last five labels down to two), exactly as
@@ -70,7 +57,7 @@ def host_hashes(name: str) -> list[int] | None:
     if not _PLAIN_NAME.match(name):
         return None
     whole = name.encode() + b"/"
-    return [_hash64(whole), *map(_hash64, _suffix_expressions(whole))]
+    return [_hash64(whole), *map(_hash64, parent_expression_bytes(whole))]
 
 
 def lookup_name(index: HostIndex, name: str) -> object:
@@ -90,7 +77,7 @@ def lookup_name(index: HostIndex, name: str) -> object:
         category = idx.lookup_hashes(exact)
         if category is not None:
             return category
-    parents = [_hash64(e) for e in _suffix_expressions(whole)]
+    parents = [_hash64(e) for e in parent_expression_bytes(whole)]
     if parents:
         for idx in indexes:
             category = idx.lookup_hashes(parents)

@@ -19,6 +19,7 @@ import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from kiosk_agent.config import HostPort
 from kiosk_agent.filter.resolver.handler import Answer
@@ -103,6 +104,129 @@ def answer_matches(data: bytes, qid: int, question: bytes) -> bool:
     return got == question or got.lower() == question.lower()
 
 
+_RETRY = (SERVFAIL, REFUSED)
+
+
+def _reason(error: BaseException, timeout: float) -> str:
+    if isinstance(error, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    return str(error) or type(error).__name__
+
+
+def _copy_result(out: asyncio.Future[bytes], task: asyncio.Task[bytes]) -> None:
+    if out.done():
+        return
+    if task.cancelled():
+        out.cancel()
+    elif task.exception() is not None:
+        out.set_exception(task.exception())  # type: ignore[arg-type]
+    else:
+        out.set_result(task.result())
+
+
+@dataclass(frozen=True, slots=True)
+class _FirstAttempt:
+    """What became of the UDP attempt ``Upstream.resolve`` made itself."""
+
+    server: UpstreamServer
+    start: float
+    qid: int
+    data: bytes | None
+    error: BaseException | None
+
+
+class _UdpAttempt:
+    """One UDP query to one upstream, driven by callbacks on the event loop.
+
+    A fresh connected socket per query (the source port is part of what a spoofer must
+    guess); the answer is read in the reader callback and must match id and question;
+    strays are ignored. ``done(data, None)`` or ``done(None, error)`` is called once,
+    unless the attempt is cancelled.
+    """
+
+    __slots__ = ("_done", "_loop", "_timer", "address", "message", "qid", "question", "sock")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        address: HostPort,
+        message: bytes,
+        qid: int,
+        question: bytes,
+    ) -> None:
+        self._loop = loop
+        self.address = address
+        self.message = message
+        self.qid = qid
+        self.question = question
+        self.sock: socket.socket | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._done: Callable[[bytes | None, BaseException | None], None] | None = None
+
+    def start(
+        self, timeout: float, done: Callable[[bytes | None, BaseException | None], None]
+    ) -> None:
+        self._done = done
+        sock = socket.socket(_family(self.address), socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.connect((self.address.host, self.address.port))
+            sock.send(self.message)
+        except OSError as e:
+            sock.close()
+            self._loop.call_soon(self._finish_later, _connection_error(self.address, e))
+            return
+        self.sock = sock
+        self._loop.add_reader(sock.fileno(), self._readable)
+        self._timer = self._loop.call_later(timeout, self._finish, None, TimeoutError())
+
+    def _finish_later(self, error: BaseException) -> None:
+        done, self._done = self._done, None
+        if done is not None:
+            done(None, error)
+
+    def _readable(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        while True:
+            try:
+                data = sock.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                self._finish(None, _connection_error(self.address, e))
+                return
+            if answer_matches(data, self.qid, self.question):
+                self._finish(data, None)
+                return
+
+    def _finish(self, data: bytes | None, error: BaseException | None) -> None:
+        done, self._done = self._done, None
+        self._close()
+        if done is not None:
+            done(data, error)
+
+    def _close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
+
+    def cancel(self) -> None:
+        self._done = None
+        self._close()
+
+
+def _connection_error(address: HostPort, error: OSError) -> BaseException:
+    if isinstance(error, ConnectionRefusedError):
+        return UpstreamError(f"{address} refused the connection (nothing listening)")
+    return error
+
+
 class Upstream:
     """The terminal handler: forwards to the upstreams and returns a future answer."""
 
@@ -121,6 +245,7 @@ class Upstream:
         self.servfails = 0
         self.overloaded = 0
         self._in_flight: set[asyncio.Task[bytes]] = set()
+        self._attempts: dict[_UdpAttempt, asyncio.Future[bytes]] = {}
 
     def set_servers(self, servers: Sequence[HostPort]) -> None:
         """Replace the upstream list, keeping what is known about ones that stay."""
@@ -128,48 +253,119 @@ class Upstream:
         self.servers = [known.get(a) or UpstreamServer(a) for a in servers]
 
     def resolve(self, query: Query) -> Answer:
-        if len(self._in_flight) >= MAX_IN_FLIGHT:
+        if len(self._in_flight) + len(self._attempts) >= MAX_IN_FLIGHT:
             self.overloaded += 1
             return make_response(query, SERVFAIL)
-        task = asyncio.get_running_loop().create_task(self.forward(query))
+        loop = asyncio.get_running_loop()
+        order = try_order(self.servers, self.clock())
+        if not order:
+            self.forwarded += 1
+            self.servfails += 1
+            return make_response(query, SERVFAIL)
+        # The first attempt is sent here, before this call returns, and its answer is
+        # taken in the socket's reader callback: no task, no timeout object, no extra
+        # turns of the loop between the client's query and the upstream's answer.
+        # Whatever is not a plain usable answer (timeout, error, TC, SERVFAIL, REFUSED)
+        # continues in ``forward``, which judges it and tries the next upstreams.
+        self.forwarded += 1
+        out: asyncio.Future[bytes] = loop.create_future()
+        server = order[0]
+        qid = secrets.randbits(16)
+        start = self.clock()
+
+        def first_done(data: bytes | None, error: BaseException | None) -> None:
+            self._attempts.pop(attempt, None)
+            if out.done():
+                return
+            if data is not None and not data[2] & (TC >> 8) and data[3] & 0xF not in _RETRY:
+                server.record_success(self.clock() - start)
+                out.set_result(with_id(data, query.id))
+                return
+            first = _FirstAttempt(server, start, qid, data, error)
+            task = loop.create_task(self.forward(query, order, first))
+            self._track(task)
+            task.add_done_callback(partial(_copy_result, out))
+
+        attempt = _UdpAttempt(loop, server.address, with_id(query.raw, qid), qid, query.question)
+        self._attempts[attempt] = out
+        attempt.start(self.timeout, first_done)
+        return out
+
+    def _track(self, task: asyncio.Task[bytes]) -> None:
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
-        return task
 
     async def close(self) -> None:
         """Cancel the queries still waiting for an upstream (at shutdown)."""
+        for attempt, out in list(self._attempts.items()):
+            attempt.cancel()
+            out.cancel()
+        self._attempts.clear()
         tasks = list(self._in_flight)
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def forward(self, query: Query) -> bytes:
-        """The first usable upstream answer, or SERVFAIL when every upstream failed."""
-        self.forwarded += 1
+    async def forward(
+        self,
+        query: Query,
+        order: Sequence[UpstreamServer] | None = None,
+        first: _FirstAttempt | None = None,
+    ) -> bytes:
+        """The first usable upstream answer, or SERVFAIL when every upstream failed.
+
+        ``first``, when given, is the outcome of the UDP attempt already made to
+        ``order[0]``: it is judged here like any other, and the rest are tried after it.
+        """
+        if order is None:
+            self.forwarded += 1
+            order = try_order(self.servers, self.clock())
         failure: bytes | None = None
-        for server in try_order(self.servers, self.clock()):
-            start = self.clock()
-            try:
-                answer = await self.exchange(server.address, query)
-            except TimeoutError:
-                server.record_failure(self.clock(), f"no answer within {self.timeout:g} s")
+        for server in order:
+            if first is not None and server is first.server:
+                start = first.start
+                outcome: bytes | BaseException = await self._after_udp(server, query, first)
+                first = None
+            else:
+                start = self.clock()
+                try:
+                    outcome = await self.exchange(server.address, query)
+                except (TimeoutError, UpstreamError, OSError, EOFError) as e:
+                    outcome = e
+            if isinstance(outcome, BaseException):
+                server.record_failure(self.clock(), _reason(outcome, self.timeout))
                 continue
-            except (UpstreamError, OSError, EOFError) as e:
-                reason = str(e) or type(e).__name__
-                server.record_failure(self.clock(), reason)
-                continue
-            rcode = answer[3] & 0xF
-            if rcode in (SERVFAIL, REFUSED):
+            rcode = outcome[3] & 0xF
+            if rcode in _RETRY:
                 server.record_failure(
-                    self.clock(), "answered SERVFAIL" if rcode == 2 else "refused"
+                    self.clock(), "answered SERVFAIL" if rcode == SERVFAIL else "refused"
                 )
-                failure = answer
+                failure = outcome
                 continue
             server.record_success(self.clock() - start)
-            return answer
+            return outcome
         self.servfails += 1
         return failure if failure is not None else make_response(query, SERVFAIL)
+
+    async def _after_udp(
+        self, server: UpstreamServer, query: Query, first: _FirstAttempt
+    ) -> bytes | BaseException:
+        """The answer (id restored) or the error of an attempt made by ``resolve``; a
+        truncated answer is fetched again over TCP, within what is left of the timeout."""
+        if first.error is not None:
+            return first.error
+        assert first.data is not None
+        data = first.data
+        if _U16.unpack_from(data, 2)[0] & TC:
+            left = max(0.0, self.timeout - (self.clock() - first.start))
+            try:
+                async with asyncio.timeout(left):
+                    message = with_id(query.raw, first.qid)
+                    data = await tcp_exchange(server.address, message, first.qid, query.question)
+            except (TimeoutError, UpstreamError, OSError, EOFError) as e:
+                return e
+        return with_id(data, query.id)
 
     async def exchange(self, address: HostPort, query: Query) -> bytes:
         """One query to one upstream: UDP, then TCP if the answer was truncated."""
