@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -56,7 +57,8 @@ class Reporting:
         self.period_seconds = PERIOD_SECONDS[config.reporting.period]
         self.counters = Counters(self.clock.now, config.reporting.period)
         self.outbox = Outbox.in_state_dir(config.state_dir)
-        self.key = KioskKey.load_or_create(config.state_dir)
+        self._key: KioskKey | None = None
+        self._key_lock = threading.Lock()
         self.feed_versions = feed_versions or dict
         self._session_factory = session_factory
         self._session: requests.Session | None = None
@@ -65,6 +67,19 @@ class Reporting:
         self.last_flush_error: str | None = None
         self.last_round: RoundResult | None = None
         self.clock.add_listener(self._on_clock_corrected)
+
+    @property
+    def key(self) -> KioskKey:
+        """The kiosk's key, read (or made) when an upload first needs it.
+
+        Not at start: reading it imports the cryptography library (≈ 50-70 ms here),
+        and the reporting part starts before the resolver, so that would delay the
+        first answer at boot.
+        """
+        with self._key_lock:
+            if self._key is None:
+                self._key = KioskKey.load_or_create(self.state_dir)
+            return self._key
 
     def _on_clock_corrected(self, ended_epoch: str, step: float) -> None:
         # Unflushed counts were made under the wrong clock: move them now. Flushed ones

@@ -180,3 +180,21 @@ def test_stop_waits_for_a_flush_still_running_in_its_thread(
     [report] = outbox.all_reports()
     assert report.counts == {"blocked.csam": 1}
     outbox.close()
+
+
+def test_the_key_is_read_when_first_needed_not_at_start(tmp_path: Path) -> None:
+    """Reading the key imports cryptography: kept off the way to the resolver's first
+    answer at boot, and made (0600) by the first upload that needs it."""
+    ctx = _config(tmp_path, None)
+    component = ReportingComponent(ctx, link=_idle_link())
+
+    async def run() -> None:
+        await component.start()
+        assert component.reporting is not None
+        assert not (tmp_path / "kiosk-key.pem").exists()
+        key = component.reporting.key
+        assert component.reporting.key is key
+        assert (tmp_path / "kiosk-key.pem").stat().st_mode & 0o777 == 0o600
+        await component.stop()
+
+    asyncio.run(run())
