@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from email.utils import parsedate_tz
 from pathlib import Path
 
 from kiosk_agent.atomic import write_text_atomic
@@ -54,6 +53,8 @@ def parse_http_date(value: str | None) -> float | None:
     if not value or len(value) > 64:
         return None
     try:
+        from email.utils import parsedate_tz  # here: the email package costs start-up time
+
         parts = parsedate_tz(value)
         if parts is None:
             return None
