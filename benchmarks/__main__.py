@@ -11,10 +11,9 @@ BENCHMARKS: tuple[str, ...] = (
     "benchmarks.feed_bench",
     "benchmarks.reporting",
     "benchmarks.resolver_bench",
+    "benchmarks.resolver_parts",
     "benchmarks.notices_ui",
     "benchmarks.startup_bench",
-    "benchmarks.index_bench",
-    "benchmarks.feed_bench",
     "benchmarks.server_bench",
     "benchmarks.proxy_bench",
 )
