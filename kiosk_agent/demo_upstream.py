@@ -27,6 +27,10 @@ DEMO_RECORDS: dict[str, str] = {
     "blocked-demo.test": "192.0.2.66",
     "bad-pictures.blocked-demo.test": "192.0.2.67",
     "unsafe-chat.example": "192.0.2.68",
+    # Every other name under a listed demo domain has an address here too, so that
+    # NXDOMAIN at a client means the agent blocked the name: a leak shows an address.
+    "*.blocked-demo.test": "192.0.2.69",
+    "*.unsafe-chat.example": "192.0.2.70",
 }
 
 TTL = 300
@@ -53,13 +57,23 @@ def answer_for(
         return wire.formerr_for(packet)
     if seen is not None:
         seen.add(query.name)
-    address = records.get(query.name)
+    address = records.get(query.name) or _wildcard(records, query.name)
     if address is None:
         return wire.make_response(query, wire.NXDOMAIN, authority=wire.soa_rr(TTL))
     if query.qtype != wire.TYPE_A or query.qclass != wire.CLASS_IN:
         return wire.make_response(query, wire.NOERROR, authority=wire.soa_rr(TTL))
     rdata = ipaddress.IPv4Address(address).packed
     return wire.make_response(query, wire.NOERROR, wire.rr(wire.TYPE_A, TTL, rdata), 1)
+
+
+def _wildcard(records: Mapping[str, str], name: str) -> str | None:
+    """The address of the nearest ``*.parent`` record above ``name``, if any."""
+    while "." in name:
+        name = name.split(".", 1)[1]
+        address = records.get("*." + name)
+        if address is not None:
+            return address
+    return None
 
 
 class DemoUpstream:

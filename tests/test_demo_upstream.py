@@ -51,3 +51,13 @@ def test_never_answers_an_answer() -> None:
 def test_any_bytes_give_a_reply_or_nothing(data: bytes) -> None:
     reply = answer_for(data, DEMO_RECORDS)
     assert reply is None or len(reply) >= 12
+
+
+def test_names_under_listed_demo_domains_have_addresses() -> None:
+    """So that NXDOMAIN at a client means the agent blocked the name, never the upstream."""
+    with DemoUpstream() as up:
+        assert resolve(up.address, "first-check.blocked-demo.test") == (0, ["192.0.2.69"])
+        assert resolve(up.address, "a.b.blocked-demo.test") == (0, ["192.0.2.69"])
+        assert resolve(up.address, "room-1.unsafe-chat.example") == (0, ["192.0.2.70"])
+        assert resolve(up.address, "blocked-demo.test") == (0, ["192.0.2.66"])
+        assert resolve(up.address, "other.test") == (wire.NXDOMAIN, [])
