@@ -49,24 +49,15 @@ def _hash64(expression: bytes) -> int:
     return int(_U64.unpack_from(hashlib.sha256(expression).digest())[0])
 
 
-def host_hashes(name: str) -> list[int] | None:
-    """The entry hashes of ``host/`` for ``name`` and its parent domains (the exact host,
-    then suffixes from the last five labels down to two), exactly as
-    ``urls.host_expressions`` + ``urls.hash_int`` make them; None when ``name`` needs the
-    general path."""
-    if not _PLAIN_NAME.match(name):
-        return None
-    whole = name.encode() + b"/"
-    return [_hash64(whole), *map(_hash64, parent_expression_bytes(whole))]
-
-
 def lookup_name(index: HostIndex, name: str) -> object:
     """``index.lookup_host(name)``; for a plain DNS name and an ``IndexHolder``
     (``indexes`` of ``lookup_hashes``), hashed here once for all lists.
 
-    The exact host is hashed and looked up first in every list, and its parent domains
-    only when it is not listed: a listed name (the blocked case) costs one hash, and an
-    exact entry decides the category before a parent domain's entry in another list.
+    The hashes are those of ``urls.host_expressions`` + ``urls.hash_int`` (the exact
+    host, then suffixes from the last five labels down to two). The exact host is hashed
+    and looked up first in every list, and its parent domains only when it is not
+    listed: a listed name (the blocked case) costs one hash, and an exact entry decides
+    the category before a parent domain's entry in another list.
     """
     indexes: Sequence[HashLookup] | None = getattr(index, "indexes", None)
     if indexes is None or not _PLAIN_NAME.match(name):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import dns.message
 import dns.rcode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
-from kiosk_agent.filter.resolver.blocklist import Blocklist, host_hashes
+from kiosk_agent.filter.resolver.blocklist import Blocklist, lookup_name
 from kiosk_agent.filter.resolver.bypass_guard import BypassGuard
 from kiosk_agent.filter.resolver.handler import Answer
 from kiosk_agent.filter.resolver.wire import Query, parse_query
+from kiosk_agent.filter.urls import host_hashes
 from kiosk_agent.reporting.events import Blocked, Event, EventBus, TamperDetected
 from tests.filter.resolver.helpers import FakeIndex
 
@@ -129,17 +132,12 @@ def test_recent_names_stay_bounded_under_a_flood() -> None:
 
 def test_an_exact_entry_is_looked_up_before_parent_domains() -> None:
     """A listed name costs one hash; its exact entry wins over a parent's in another list."""
-    from collections.abc import Iterable
-
-    from kiosk_agent.filter.resolver.blocklist import lookup_name
 
     class OneList:
         def __init__(self, entries: dict[str, str]) -> None:
             self.entries = {}
             for host, category in entries.items():
-                found = host_hashes(host)
-                assert found is not None
-                self.entries[found[0]] = category
+                self.entries[host_hashes(host)[0]] = category
             self.asked: list[list[int]] = []
 
         def lookup_hashes(self, hashes: Iterable[int]) -> str | None:
@@ -175,34 +173,55 @@ def test_failing_subscriber_never_reaches_the_resolver() -> None:
     assert msg(link.resolve(q("b.test"))).rcode() == 3
 
 
+class _Recorder:
+    """An ``IndexHolder`` with one empty list that records what ``lookup_name`` asks."""
+
+    def __init__(self) -> None:
+        self.hashes: list[int] = []
+        self.general: list[str] = []
+        self.indexes = (self,)
+
+    def lookup_hashes(self, hashes: Iterable[int]) -> str | None:
+        self.hashes.extend(hashes)
+        return None
+
+    def lookup_host(self, host: str) -> str | None:
+        self.general.append(host)
+        return None
+
+
 @settings(max_examples=2000, deadline=None)
 @given(st.from_regex(r"[a-z0-9_-]{1,12}(\.[a-z0-9_-]{1,12}){0,7}", fullmatch=True))
 def test_fast_host_hashes_equal_the_index_canonical_ones(name: str) -> None:
+    """For a name on no list, the resolver's own hashing asks for exactly the hashes of
+    the canonical ``host/`` expressions, in order; other names take the general path."""
     from kiosk_agent.filter.urls import hash_int, host_expressions
 
-    fast = host_hashes(name)
-    if fast is not None:
-        assert fast == [hash_int(e) for e in host_expressions(name)]
-    else:
+    index = _Recorder()
+    assert lookup_name(index, name) is None
+    if index.general:
+        assert index.general == [name] and index.hashes == []
         assert not name[0].isalpha()
+    else:
+        assert index.hashes == [hash_int(e) for e in host_expressions(name)]
 
 
 def test_names_needing_canonicalization_take_the_general_path() -> None:
-    for name in ("1.2.3.4", "0x7f.1", "xn--caf-dma.test", "a..b", "é.test"):
-        if host_hashes(name) is not None:
-            assert name == "xn--caf-dma.test"  # punycode is already canonical
+    for name in ("1.2.3.4", "0x7f.1", "a..b", "é.test"):
+        index = _Recorder()
+        lookup_name(index, name)
+        assert index.general == [name] and index.hashes == [], name
+    punycode = _Recorder()
+    lookup_name(punycode, "xn--caf-dma.test")  # already canonical: hashed here
+    assert punycode.general == [] and punycode.hashes
 
 
 def test_remembered_decisions_follow_a_list_swap() -> None:
-    from collections.abc import Iterable
-
     class OneList:
         """Like a BlocklistIndex: entry hashes of ``host/`` expressions."""
 
         def __init__(self, host: str) -> None:
-            found = host_hashes(host)
-            assert found is not None
-            self.hashes = {found[0]}
+            self.hashes = {host_hashes(host)[0]}
 
         def lookup_hashes(self, hashes: Iterable[int]) -> str | None:
             return "c" if any(h in self.hashes for h in hashes) else None
