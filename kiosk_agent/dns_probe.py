@@ -40,8 +40,9 @@ def reply_code(packet: bytes, query_id: int) -> int | None:
     return int(flags) & 0x000F
 
 
-def answers(address: HostPort, *, name: str = PROBE_NAME, timeout: float = 1.0) -> int | None:
-    """Send one query to ``address``; the reply's RCODE, or None if nothing answered."""
+def _exchange(address: HostPort, name: str, timeout: float) -> tuple[int, bytes] | None:
+    """Send one A query for ``name`` to ``address``: ``(rcode, reply)``, or None if
+    nothing answered (timeout, refused by ICMP port unreachable, unreachable)."""
     family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
     qid, packet = build_query(name)
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
@@ -53,10 +54,16 @@ def answers(address: HostPort, *, name: str = PROBE_NAME, timeout: float = 1.0) 
                 data = sock.recv(4096)
                 code = reply_code(data, qid)
                 if code is not None:
-                    return code
-        except OSError:  # timeout, refused (ICMP port unreachable), unreachable
+                    return code, data
+        except OSError:
             return None
     return None
+
+
+def answers(address: HostPort, *, name: str = PROBE_NAME, timeout: float = 1.0) -> int | None:
+    """Send one query to ``address``; the reply's RCODE, or None if nothing answered."""
+    got = _exchange(address, name, timeout)
+    return None if got is None else got[0]
 
 
 def wait_until_answering(
@@ -90,18 +97,5 @@ def addresses_in(packet: bytes) -> list[str]:
 
 def resolve(address: HostPort, name: str, *, timeout: float = 2.0) -> tuple[int, list[str]] | None:
     """Ask ``address`` for ``name``'s A records: ``(rcode, addresses)``, or None on no answer."""
-    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
-    qid, packet = build_query(name)
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.sendto(packet, (address.host, address.port))
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                data = sock.recv(4096)
-                code = reply_code(data, qid)
-                if code is not None:
-                    return code, addresses_in(data)
-        except OSError:
-            return None
-    return None
+    got = _exchange(address, name, timeout)
+    return None if got is None else (got[0], addresses_in(got[1]))
