@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from kiosk_agent.config import CacheConfig
 from kiosk_agent.filter.resolver.handler import Answer, Handler, Link
@@ -109,8 +110,22 @@ class Cache(Link):
         if isinstance(answer, bytes):
             return self._settle(query, answer)
         self._pending[key] = answer
+        if entry is None or now >= entry.stale_until:
+            # Nothing stale to put in place of a failure: the client gets the upstream's
+            # answer as it comes, and storing it (which parses every record) is done
+            # after the answer was sent.
+            answer.add_done_callback(partial(self._store_later, query))
+            return answer
         answer.add_done_callback(lambda _f: self._pending.pop(key, None))
         return self._follow(answer, query, first=True)
+
+    def _store_later(self, query: Query, upstream: asyncio.Future[bytes]) -> None:
+        self._pending.pop(query.key, None)
+        if upstream.cancelled() or upstream.exception() is not None:
+            return
+        # Runs before the callbacks that send the answer to the client (added later);
+        # call_soon puts the store after them.
+        upstream.get_loop().call_soon(self.store, query, upstream.result())
 
     def _follow(self, upstream: asyncio.Future[bytes], query: Query, first: bool = False) -> Answer:
         out: asyncio.Future[bytes] = upstream.get_loop().create_future()

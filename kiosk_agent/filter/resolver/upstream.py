@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
+import os
 import socket
 import struct
 import time
@@ -93,6 +93,38 @@ def try_order(servers: Sequence[UpstreamServer], now: float) -> list[UpstreamSer
     return up + down
 
 
+def first_choice(servers: Sequence[UpstreamServer], now: float) -> UpstreamServer | None:
+    """``try_order(servers, now)[0]`` (None when there is no upstream), without sorting
+    in the usual case where a healthy one exists: this runs for every forwarded query."""
+    for server in servers:
+        if now >= server.down_until:
+            return server
+    order = try_order(servers, now)
+    return order[0] if order else None
+
+
+class QueryIds:
+    """Random 16-bit query ids from ``os.urandom``, read 256 at a time: one system call
+    per 256 forwarded queries instead of one each (``secrets.randbits``)."""
+
+    __slots__ = ("_ids", "_next")
+
+    def __init__(self) -> None:
+        self._ids: tuple[int, ...] = ()
+        self._next = 0
+
+    def next(self) -> int:
+        i = self._next
+        if i >= len(self._ids):
+            self._ids = _U16_BLOCK.unpack(os.urandom(_U16_BLOCK.size))
+            i = 0
+        self._next = i + 1
+        return self._ids[i]
+
+
+_U16_BLOCK = struct.Struct("!256H")
+
+
 _RETRY = (SERVFAIL, REFUSED)
 
 
@@ -150,6 +182,7 @@ class Upstream:
         self._in_flight: set[asyncio.Task[bytes]] = set()
         self._attempts: dict[Channel, asyncio.Future[bytes]] = {}
         self._pools: dict[HostPort, UdpPool] = {}
+        self._ids = QueryIds()
 
     def set_servers(self, servers: Sequence[HostPort]) -> None:
         """Replace the upstream list, keeping what is known about ones that stay."""
@@ -163,8 +196,8 @@ class Upstream:
             self.overloaded += 1
             return make_response(query, SERVFAIL)
         loop = asyncio.get_running_loop()
-        order = try_order(self.servers, self.clock())
-        if not order:
+        server = first_choice(self.servers, self.clock())
+        if server is None:
             self.forwarded += 1
             self.servfails += 1
             return make_response(query, SERVFAIL)
@@ -176,8 +209,7 @@ class Upstream:
         # next upstreams.
         self.forwarded += 1
         out: asyncio.Future[bytes] = loop.create_future()
-        server = order[0]
-        qid = secrets.randbits(16)
+        qid = self._ids.next()
         start = self.clock()
         channel: Channel | None = None
 
@@ -193,7 +225,8 @@ class Upstream:
             if isinstance(error, OSError):
                 error = _connection_error(server.address, error)
             first = _FirstAttempt(server, start, qid, data, error)
-            task = loop.create_task(self.forward(query, order, first))
+            rest = [s for s in try_order(self.servers, self.clock()) if s is not server]
+            task = loop.create_task(self.forward(query, [server, *rest], first))
             self._track(task)
             task.add_done_callback(partial(_copy_result, out))
 
@@ -285,7 +318,7 @@ class Upstream:
 
     async def exchange(self, address: HostPort, query: Query) -> bytes:
         """One query to one upstream: UDP, then TCP if the answer was truncated."""
-        qid = secrets.randbits(16)
+        qid = self._ids.next()
         async with asyncio.timeout(self.timeout):
             data = await udp_exchange(address, with_id(query.raw, qid), qid, query.question)
             if _U16.unpack_from(data, 2)[0] & TC:

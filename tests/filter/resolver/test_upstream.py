@@ -10,9 +10,17 @@ import dns.flags
 import dns.message
 import dns.rcode
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kiosk_agent.config import HostPort
-from kiosk_agent.filter.resolver.upstream import Upstream
+from kiosk_agent.filter.resolver.upstream import (
+    QueryIds,
+    Upstream,
+    UpstreamServer,
+    first_choice,
+    try_order,
+)
 from kiosk_agent.filter.resolver.wire import parse_query
 from tests.filter.resolver.helpers import ScriptedUpstream
 
@@ -136,3 +144,27 @@ def test_no_upstream_at_all_is_servfail() -> None:
         assert m.rcode() == dns.rcode.SERVFAIL
 
     asyncio.run(main())
+
+
+@given(
+    st.lists(st.tuples(st.booleans(), st.floats(0, 100)), max_size=6),
+    st.floats(0, 50),
+)
+def test_first_choice_is_the_head_of_the_try_order(
+    states: list[tuple[bool, float]], now: float
+) -> None:
+    servers = []
+    for i, (down, until) in enumerate(states):
+        server = UpstreamServer(HostPort("127.0.0.1", 1000 + i))
+        server.down_until = now + 1 + until if down else 0.0
+        servers.append(server)
+    order = try_order(servers, now)
+    assert first_choice(servers, now) is (order[0] if order else None)
+
+
+def test_query_ids_are_random_16_bit_and_refilled() -> None:
+    ids = QueryIds()
+    drawn = [ids.next() for _ in range(1000)]  # several refills of 256
+    assert all(0 <= i <= 0xFFFF for i in drawn)
+    assert len(set(drawn)) > 900  # 1000 draws from 65536: about 8 repeats expected
+    assert drawn[:256] != drawn[256:512]
