@@ -189,6 +189,23 @@ def test_cancelling_the_caller_kills_the_child(tmp_path: Path) -> None:
     assert not _alive(int(pidfile.read_text()))
 
 
+def test_tls_is_kept_out_of_a_process_that_has_not_loaded_it() -> None:
+    import subprocess
+
+    code = (
+        "import sys; from kiosk_agent.worker import keep_tls_out; print(keep_tls_out()); "
+        "import asyncio, urllib.request; print(asyncio.run(asyncio.sleep(0, 'ok'))); "
+        "print(keep_tls_out())\n"
+        "try:\n import ssl\nexcept ImportError:\n print('no ssl')"
+    )
+    from tests.conftest import REPO_ROOT, cli_env
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), cwd=REPO_ROOT
+    )
+    assert done.stdout.split() == ["True", "ok", "False", "no", "ssl"], done.stderr
+
+
 def test_a_missing_program_is_unavailable() -> None:
     with pytest.raises(WorkerError) as e:
         asyncio.run(run_worker("upload", "x", {}, timeout=5, argv=["/nonexistent/kiosk-agent"]))
@@ -197,15 +214,16 @@ def test_a_missing_program_is_unavailable() -> None:
 
 # -- a working service: feeds applied and reports sent by workers ------------------------
 
-HEAVY_MODULES = ("cryptography", "requests", "urllib3")
-"""What feed checks and uploads need and the service must not hold (≈ 28 MB with ssl)."""
+HEAVY_MODULES = ("cryptography", "requests", "urllib3", "ssl", "_ssl")
+"""What feed checks and uploads need and the service must not hold (≈ 28 MB)."""
 
 RUN_AND_REPORT_MODULES = """
 import atexit, json, runpy, sys
 out, heavy = sys.argv[1], sys.argv[2].split(",")
 def report():
     with open(out, "w") as f:
-        json.dump(sorted({m.split(".")[0] for m in sys.modules} & set(heavy)), f)
+        loaded = {m.split(".")[0] for m, v in list(sys.modules.items()) if v is not None}
+        json.dump(sorted(loaded & set(heavy)), f)
 atexit.register(report)
 sys.argv = ["kiosk-agent", *sys.argv[3:]]
 runpy.run_module("kiosk_agent", run_name="__main__")
