@@ -61,8 +61,9 @@ def keep_tls_out() -> bool:
     asyncio imports ``ssl`` only to offer TLS transports, and copes without it (as on a
     Python built without OpenSSL). The service has no TLS of its own: its HTTPS (feeds,
     uploads) runs in workers. Not mapping ``_ssl`` and ``libssl`` saved ≈ 0.7-0.9 MB of
-    the service's RSS (≈ 4 MB in a bare interpreter; docs/BENCHMARKS.md, issue 3). Call it before anything imports asyncio; an
-    ``import ssl`` in the process afterwards raises ImportError, loudly.
+    the service's RSS (≈ 4 MB in a bare interpreter; docs/BENCHMARKS.md, issue 3). Call
+    it before anything imports asyncio; an ``import ssl`` in the process afterwards
+    raises ImportError, loudly.
     """
     if "ssl" in sys.modules:
         return False

@@ -191,6 +191,9 @@ class FeedUpdater:
         """Open the last good indexes (so the resolver blocks from its first query), then
         check the feeds in the background."""
         self.states = load_state(self.state_dir)
+        # A worker killed at the last stop (or by a power cut) may have left temporary
+        # files; no check runs yet, so none of them is in use.
+        await asyncio.to_thread(remove_leftovers, self.state_dir)
         self.holder = await asyncio.to_thread(index.IndexHolder.open_dir, self.index_dir)
         log.info("blocklist: %d entries in %d list(s)", len(self.holder), len(self.holder.indexes))
         self._wake = asyncio.Event()
