@@ -1,7 +1,9 @@
 """Last link: ask the configured upstream resolvers, with failover.
 
-Each query goes to the healthiest upstream first, over UDP from a fresh socket with a
-fresh random id (so a spoofed answer must guess both the port and the id); an answer
+Each query goes to the healthiest upstream first, over UDP with a fresh random id from
+a socket that carries only that query (so a spoofed answer must guess both the port and
+the id): the first attempt uses a socket of the upstream's pool (``udp_pool``: kept
+open between queries, retired often), later attempts a new socket each. An answer
 with TC set is fetched again over TCP from the same upstream. A timeout, an unusable
 answer, SERVFAIL or REFUSED marks the upstream down for a growing while (2 s, 4 s, ...
 at most 60 s) and the next one is tried. Only when every upstream failed does the link
@@ -23,13 +25,13 @@ from functools import partial
 
 from kiosk_agent.config import HostPort
 from kiosk_agent.filter.resolver.handler import Answer
+from kiosk_agent.filter.resolver.udp_pool import Channel, UdpPool
 from kiosk_agent.filter.resolver.wire import (
-    HEADER_LEN,
-    QR,
     REFUSED,
     SERVFAIL,
     TC,
     Query,
+    answer_matches,
     make_response,
     with_id,
 )
@@ -91,19 +93,6 @@ def try_order(servers: Sequence[UpstreamServer], now: float) -> list[UpstreamSer
     return up + down
 
 
-def answer_matches(data: bytes, qid: int, question: bytes) -> bool:
-    """Is ``data`` an answer to the query with ``qid`` and ``question`` (case-insensitive)?"""
-    if len(data) < HEADER_LEN + len(question):
-        return False
-    qr_id, flags = struct.unpack_from("!HH", data, 0)
-    if qr_id != qid or not flags & QR:
-        return False
-    if _U16.unpack_from(data, 4)[0] != 1:
-        return False
-    got = data[HEADER_LEN : HEADER_LEN + len(question)]
-    return got == question or got.lower() == question.lower()
-
-
 _RETRY = (SERVFAIL, REFUSED)
 
 
@@ -135,92 +124,6 @@ class _FirstAttempt:
     error: BaseException | None
 
 
-class _UdpAttempt:
-    """One UDP query to one upstream, driven by callbacks on the event loop.
-
-    A fresh connected socket per query (the source port is part of what a spoofer must
-    guess); the answer is read in the reader callback and must match id and question;
-    strays are ignored. ``done(data, None)`` or ``done(None, error)`` is called once,
-    unless the attempt is cancelled.
-    """
-
-    __slots__ = ("_done", "_loop", "_timer", "address", "message", "qid", "question", "sock")
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        address: HostPort,
-        message: bytes,
-        qid: int,
-        question: bytes,
-    ) -> None:
-        self._loop = loop
-        self.address = address
-        self.message = message
-        self.qid = qid
-        self.question = question
-        self.sock: socket.socket | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._done: Callable[[bytes | None, BaseException | None], None] | None = None
-
-    def start(
-        self, timeout: float, done: Callable[[bytes | None, BaseException | None], None]
-    ) -> None:
-        self._done = done
-        sock = socket.socket(_family(self.address), socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            sock.connect((self.address.host, self.address.port))
-            sock.send(self.message)
-        except OSError as e:
-            sock.close()
-            self._loop.call_soon(self._finish_later, _connection_error(self.address, e))
-            return
-        self.sock = sock
-        self._loop.add_reader(sock.fileno(), self._readable)
-        self._timer = self._loop.call_later(timeout, self._finish, None, TimeoutError())
-
-    def _finish_later(self, error: BaseException) -> None:
-        done, self._done = self._done, None
-        if done is not None:
-            done(None, error)
-
-    def _readable(self) -> None:
-        sock = self.sock
-        if sock is None:
-            return
-        while True:
-            try:
-                data = sock.recv(65535)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:
-                self._finish(None, _connection_error(self.address, e))
-                return
-            if answer_matches(data, self.qid, self.question):
-                self._finish(data, None)
-                return
-
-    def _finish(self, data: bytes | None, error: BaseException | None) -> None:
-        done, self._done = self._done, None
-        self._close()
-        if done is not None:
-            done(data, error)
-
-    def _close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        sock, self.sock = self.sock, None
-        if sock is not None:
-            self._loop.remove_reader(sock.fileno())
-            sock.close()
-
-    def cancel(self) -> None:
-        self._done = None
-        self._close()
-
-
 def _connection_error(address: HostPort, error: OSError) -> BaseException:
     if isinstance(error, ConnectionRefusedError):
         return UpstreamError(f"{address} refused the connection (nothing listening)")
@@ -245,12 +148,15 @@ class Upstream:
         self.servfails = 0
         self.overloaded = 0
         self._in_flight: set[asyncio.Task[bytes]] = set()
-        self._attempts: dict[_UdpAttempt, asyncio.Future[bytes]] = {}
+        self._attempts: dict[Channel, asyncio.Future[bytes]] = {}
+        self._pools: dict[HostPort, UdpPool] = {}
 
     def set_servers(self, servers: Sequence[HostPort]) -> None:
         """Replace the upstream list, keeping what is known about ones that stay."""
         known = {s.address: s for s in self.servers}
         self.servers = [known.get(a) or UpstreamServer(a) for a in servers]
+        for address in set(self._pools) - set(servers):
+            self._pools.pop(address).close()  # its waiting queries end as cancelled
 
     def resolve(self, query: Query) -> Answer:
         if len(self._in_flight) + len(self._attempts) >= MAX_IN_FLIGHT:
@@ -262,33 +168,41 @@ class Upstream:
             self.forwarded += 1
             self.servfails += 1
             return make_response(query, SERVFAIL)
-        # The first attempt is sent here, before this call returns, and its answer is
-        # taken in the socket's reader callback: no task, no timeout object, no extra
-        # turns of the loop between the client's query and the upstream's answer.
-        # Whatever is not a plain usable answer (timeout, error, TC, SERVFAIL, REFUSED)
-        # continues in ``forward``, which judges it and tries the next upstreams.
+        # The first attempt is sent here, before this call returns, on a socket of the
+        # upstream's pool, and its answer is taken in the socket's reader callback: no
+        # task, no new socket, no extra turns of the loop between the client's query and
+        # the upstream's answer. Whatever is not a plain usable answer (timeout, error,
+        # TC, SERVFAIL, REFUSED) continues in ``forward``, which judges it and tries the
+        # next upstreams.
         self.forwarded += 1
         out: asyncio.Future[bytes] = loop.create_future()
         server = order[0]
         qid = secrets.randbits(16)
         start = self.clock()
+        channel: Channel | None = None
 
         def first_done(data: bytes | None, error: BaseException | None) -> None:
-            self._attempts.pop(attempt, None)
+            if channel is not None:
+                self._attempts.pop(channel, None)
             if out.done():
                 return
             if data is not None and not data[2] & (TC >> 8) and data[3] & 0xF not in _RETRY:
                 server.record_success(self.clock() - start)
                 out.set_result(with_id(data, query.id))
                 return
+            if isinstance(error, OSError):
+                error = _connection_error(server.address, error)
             first = _FirstAttempt(server, start, qid, data, error)
             task = loop.create_task(self.forward(query, order, first))
             self._track(task)
             task.add_done_callback(partial(_copy_result, out))
 
-        attempt = _UdpAttempt(loop, server.address, with_id(query.raw, qid), qid, query.question)
-        self._attempts[attempt] = out
-        attempt.start(self.timeout, first_done)
+        pool = self._pools.get(server.address)
+        if pool is None:
+            pool = self._pools[server.address] = UdpPool(loop, server.address)
+        channel = pool.send(with_id(query.raw, qid), qid, query.question, self.timeout, first_done)
+        if channel is not None:
+            self._attempts[channel] = out
         return out
 
     def _track(self, task: asyncio.Task[bytes]) -> None:
@@ -297,10 +211,12 @@ class Upstream:
 
     async def close(self) -> None:
         """Cancel the queries still waiting for an upstream (at shutdown)."""
-        for attempt, out in list(self._attempts.items()):
-            attempt.cancel()
+        for out in self._attempts.values():
             out.cancel()
         self._attempts.clear()
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
         tasks = list(self._in_flight)
         for task in tasks:
             task.cancel()

@@ -431,6 +431,19 @@ def with_id(data: bytes, qid: int) -> bytes:
     return _U16.pack(qid) + data[2:]
 
 
+def answer_matches(data: bytes, qid: int, question: bytes) -> bool:
+    """Is ``data`` an answer to the query with ``qid`` and ``question`` (case-insensitive)?"""
+    if len(data) < HEADER_LEN + len(question):
+        return False
+    qr_id, flags = struct.unpack_from("!HH", data, 0)
+    if qr_id != qid or not flags & QR:
+        return False
+    if _U16.unpack_from(data, 4)[0] != 1:
+        return False
+    got = data[HEADER_LEN : HEADER_LEN + len(question)]
+    return got == question or got.lower() == question.lower()
+
+
 def _opt_record() -> bytes:
     # Root owner, type OPT, our UDP size, extended rcode/version/flags 0, no options.
     return b"\x00" + struct.pack("!HHIH", TYPE_OPT, OUR_UDP_SIZE, 0, 0)

@@ -52,6 +52,7 @@ def test_first_attempt_answers(servers: tuple[ScriptedUpstream, ScriptedUpstream
         assert m.answer[0][0].address == "192.0.2.1"
         assert up.status()["forwarded"] == 1 and a.udp_queries == 1
         assert up.servers[0].answered == 1 and up.servers[0].rtt_ms is not None
+        await up.close()
 
     asyncio.run(main())
 
@@ -76,6 +77,7 @@ def test_failed_first_attempt_goes_on_to_the_next_upstream(
         # the next query asks the healthy one first
         await resolve(up, "y.test")
         assert b.udp_queries == 2
+        await up.close()
 
     asyncio.run(main())
 
@@ -91,6 +93,7 @@ def test_every_upstream_failing_gives_servfail(
         m = await resolve(up, "x.test")
         assert m.rcode() == dns.rcode.SERVFAIL
         assert up.status()["servfail_answers"] == 1
+        await up.close()
 
     asyncio.run(main())
 
@@ -106,6 +109,7 @@ def test_truncated_first_answer_is_fetched_over_tcp(
         m = await resolve(up, "x.test")
         assert not m.flags & dns.flags.TC and m.answer[0][0].address == "192.0.2.1"
         assert a.tcp_queries == 1
+        await up.close()
 
     asyncio.run(main())
 
