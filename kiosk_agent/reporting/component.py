@@ -389,7 +389,11 @@ class ReportingComponent:
         # Flushed now, so the worker sees every count made until it starts; later ones
         # stay here and are moved if the worker corrects the clock.
         await self._in_thread(reporting.flush)
-        if not await self._in_thread(lambda: reporting.outbox.due_reports(reporting.clock.now())):
+        now = reporting.clock.now()
+        next_try = float(reporting.outbox.get_meta("next_attempt_at", 0.0) or 0.0)
+        if next_try > now:  # as Uploader.run_round would answer, without a worker
+            return RoundResult("backoff", reason=f"waiting {next_try - now:.0f} s after failures")
+        if not await self._in_thread(lambda: reporting.outbox.due_reports(now)):
             return RoundResult("nothing")
         params = upload_params(reporting, reporting.link.reading())
         offset: float | None = None

@@ -285,6 +285,8 @@ def test_worker_round_takes_over_the_clock_correction_and_moves_the_counts(
 def test_worker_rounds_start_only_when_there_is_something_to_send(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import time
+
     from kiosk_agent import worker
 
     async def no_worker(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -302,6 +304,16 @@ def test_worker_rounds_start_only_when_there_is_something_to_send(
             return result.outcome
 
         assert asyncio.run(run(component)) == outcome
+    with ReportServer({"C": ("KE-NBO", "KE")}) as report_server:
+        ctx = _config_file(tmp_path / "backoff", report_server.url)
+        with requests.Session() as s:
+            enroll(ctx.state_dir, report_server.url, "C", s, now=time.time())
+        outbox = Outbox.in_state_dir(ctx.state_dir)
+        outbox.set_meta({"next_attempt_at": time.time() + 600})
+        outbox.flush({(int(time.time() // 86400) * 86400, "blocked.csam"): 1}, 86400)
+        outbox.cut(time.time(), all_periods=True, agent_version="0.1.0")
+        outbox.close()
+        assert asyncio.run(run(ReportingComponent(ctx, link=_idle_link()))) == "backoff"
 
 
 def test_a_failing_upload_worker_is_a_failed_round(
