@@ -243,9 +243,12 @@ class FeedUpdater:
     async def update_feed(self, feed_config: FeedConfig) -> Outcome:
         state = self.states.setdefault(feed_config.url, FeedState(feed_config.url))
         checked = await self._check(feed_config, state)
-        for name, value in checked.etags.items():
-            setattr(state, name, value)
         outcome = await self._take(checked)
+        if outcome.result == checked.result:
+            # Not when the new index could not be opened here: the next check must fetch
+            # again rather than hear "not modified".
+            for name, value in checked.etags.items():
+                setattr(state, name, value)
         if outcome.new_index is not None:
             self.holder.swap(outcome.new_index)  # one assignment: readers see old or new
             state.list_id = outcome.new_index.list_id

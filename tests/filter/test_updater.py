@@ -436,3 +436,40 @@ def test_a_failing_worker_keeps_the_last_good_list_and_the_next_check_retries(
         assert kiosk.blocked("new.test") == "csam"
     finally:
         kiosk.close()
+
+
+def test_an_applied_answer_is_believed_only_if_the_index_on_disk_says_so(
+    tmp_path: Path, key: tuple[Ed25519PrivateKey, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from kiosk_agent import worker
+    from kiosk_agent.filter import index
+
+    priv, pub = key
+    feed_dir = tmp_path / "feed"
+    v1, v2 = entries("blocked.test"), entries("blocked.test", "new.test")
+    manifest.publish(feed_dir, [_real_time_full(priv, v1, 1)])
+    kiosk = WorkerKiosk(tmp_path, feed_dir.as_uri(), pub)
+    try:
+        assert kiosk.update() == "applied"
+        etag = load_state(kiosk.ctx.state_dir)[feed_dir.as_uri()].manifest_etag
+        manifest.publish(
+            feed_dir, [_real_time_full(priv, v2, 2), _real_time_delta(priv, v1, v2, 1, 2)]
+        )
+        claim = {
+            "result": "applied",
+            "list_id": LIST,
+            "version": 2,  # but the file still holds version 1
+            "index": str(index.index_path(kiosk.ctx.state_dir, LIST)),
+            "manifest_etag": '"claimed"',
+        }
+        code = f"print({json.dumps(json.dumps(claim))})"
+        real_argv = worker.worker_argv
+        monkeypatch.setattr(worker, "worker_argv", lambda *a, **k: [sys.executable, "-c", code])
+        assert kiosk.update() == "rejected:index_error"
+        assert load_state(kiosk.ctx.state_dir)[feed_dir.as_uri()].manifest_etag == etag
+        monkeypatch.setattr(worker, "worker_argv", real_argv)
+        assert kiosk.update() == "applied" and kiosk.blocked("new.test") == "csam"
+    finally:
+        kiosk.close()
