@@ -281,6 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             while _children(service.pid):
                 time.sleep(0.1)
             time.sleep(1)
+            if service.poll() is not None:
+                tail = (tmp / "service.log").read_text(errors="replace")[-3000:]
+                raise SystemExit(f"the service exited ({service.returncode}):\n{tail}")
             results["service_after_feed_and_upload"] = memory(service.pid)
 
             rng = random.Random(7)
