@@ -16,6 +16,7 @@ BENCHMARKS: tuple[str, ...] = (
     "benchmarks.startup_bench",
     "benchmarks.server_bench",
     "benchmarks.proxy_bench",
+    "benchmarks.kiosk_rss",
 )
 
 

@@ -22,6 +22,8 @@ REQUIRED_MODULES = (
     "kiosk_agent.cli",
     "kiosk_agent.commands.config_cmd",
     "kiosk_agent.commands.install_cmd",
+    "kiosk_agent.commands.worker_cmd",  # feed checks and uploads run in it (worker.py)
+    "kiosk_agent.filter.feed_check",
     "kiosk_agent.installer.wizard_tk",
     "pystray",
     "tkinter",

@@ -231,6 +231,13 @@ class Clock:
             # Another process (e.g. `kiosk-agent report upload --now`) corrected the clock.
             self._correct(float(offset))
 
+    def reload(self) -> None:
+        """Read ``clock.json`` now: take over a correction another process of this kiosk
+        saved (a worker that uploaded, `report upload --now`), as ``now()`` does every
+        minute. Ends this process's epoch and tells the listeners if the offset moved."""
+        with self._lock:
+            self._load()
+
     def _maybe_reload(self) -> None:
         with self._lock:
             self._load()

@@ -24,6 +24,9 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from kiosk_agent.worker import keep_tls_out
+
+    keep_tls_out()  # before asyncio: the service's HTTPS runs in worker processes
     import asyncio
     import contextlib
 

@@ -4,6 +4,14 @@
 which opens the same outbox from another process: SQLite's locking keeps the two
 consistent, and the server's de-duplication by ``report_id`` makes a report sent by
 both count once.
+
+The service's upload rounds run the same way, in a short-lived worker process
+(``kiosk-agent worker upload``, ``upload_job``), so the service never imports
+``requests``, ``ssl`` or ``cryptography`` (the kiosk key is read in the worker only;
+docs/worker-process.md). The service flushes its counts to the outbox just before,
+passes its link reading and its clock epoch, and afterwards takes over a clock
+correction the worker learned from the server's ``Date`` (``Clock.reload``), which moves
+its unflushed counts exactly as a correction in the service itself does.
 """
 
 from __future__ import annotations
@@ -11,14 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiosk_agent import __version__
-from kiosk_agent.clock import Clock, clock_for
+from kiosk_agent.clock import MIN_STEP_SECONDS, Clock, clock_for
 from kiosk_agent.config import Config
 from kiosk_agent.reporting.counters import PERIOD_SECONDS, Counters
 from kiosk_agent.reporting.identity import KioskKey, load_enrollment
@@ -33,7 +45,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 STOP_WAIT = 15.0
-"""Seconds ``stop`` waits for a flush or upload still running in its thread."""
+"""Seconds ``stop`` waits for a flush or upload still running in its thread or worker."""
+UPLOAD_TIMEOUT = 1800.0
+"""Seconds an upload round's worker may take before it is killed (a backlog of reports
+over a slow link at 15 + 30 s per request at worst); its reports are sent again later."""
 
 FeedVersions = Callable[[], dict[str, int]]
 
@@ -162,6 +177,26 @@ class Reporting:
         self, *, operator: bool = False, force: bool = False, cut_all: bool = False
     ) -> RoundResult:
         """One upload round. ``operator``: the "send now" button (link gate off)."""
+        result = self.upload_with(
+            self.link.reading(), operator=operator, force=force, cut_all=cut_all
+        )
+        with contextlib.suppress(OutboxError):
+            self.save_peaks()
+        return result
+
+    def save_peaks(self) -> None:
+        """Keep the link's daily peaks (its capacity estimate) across restarts."""
+        self.outbox.set_meta({"peaks": {str(d): p for d, p in self.link.peaks.items()}})
+
+    def upload_with(
+        self,
+        link: LinkReading | None,
+        *,
+        operator: bool = False,
+        force: bool = False,
+        cut_all: bool = False,
+    ) -> RoundResult:
+        """One upload round with the link reading ``link`` (the worker gets the service's)."""
         server = self.config.reporting.server
         if server is None:
             return RoundResult("no_server", reason="reporting.server is not set")
@@ -186,7 +221,7 @@ class Reporting:
         enrollment = load_enrollment(self.state_dir)
         result = uploader.run_round(
             enrollment,
-            self.link.reading(),
+            link,
             ignore_link=operator,
             ignore_budget=force,
             ignore_backoff=operator,
@@ -198,7 +233,7 @@ class Reporting:
             self.cut(all_periods=cut_all)
             again = uploader.run_round(
                 enrollment,
-                self.link.reading(),
+                link,
                 ignore_link=operator,
                 ignore_budget=force,
                 ignore_backoff=operator,
@@ -207,8 +242,6 @@ class Reporting:
             again.bytes += result.bytes
             result = again
         self.last_round = result
-        with contextlib.suppress(OutboxError):
-            self.outbox.set_meta({"peaks": {str(d): p for d, p in self.link.peaks.items()}})
         return result
 
     def today_counts(self) -> dict[str, int]:
@@ -291,6 +324,14 @@ class ReportingComponent:
         self._tasks: list[asyncio.Task[None]] = []
         self._in_threads: set[asyncio.Future[Any]] = set()
         self._upload_now = asyncio.Event()
+        # A clock or an HTTP session given by a test cannot cross into a worker: then
+        # rounds run in a thread here, as they do for a config not read from a file.
+        injected = "clock" in reporting_kwargs or "session_factory" in reporting_kwargs
+        self.config_path: Path | None = None
+        if not injected:
+            from kiosk_agent.filter.updater import config_file
+
+            self.config_path = config_file(ctx.config.source)
 
     async def start(self) -> None:
         kwargs = {"feed_versions": feed_versions_from(self.ctx), **self._kwargs}
@@ -322,7 +363,7 @@ class ReportingComponent:
         await asyncio.sleep(min(every, 3 * self.ctx.config.reporting.flush_every))
         while True:
             try:
-                result = await self._in_thread(self.reporting.upload)
+                result = await self.upload_round()
                 log.debug("upload round: %s %s", result.outcome, result.reason)
             except Exception:
                 log.exception("upload round failed")
@@ -334,13 +375,65 @@ class ReportingComponent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._upload_now.wait(), timeout=max(1.0, wait))
 
+    async def upload_round(self) -> RoundResult:
+        """One round of the upload loop: in a worker process, or in a thread (see
+        ``__init__``). Rounds with nothing to send start no worker."""
+        reporting = self.reporting
+        assert reporting is not None
+        if self.config_path is None:
+            return await self._in_thread(reporting.upload)
+        if self.ctx.config.reporting.server is None:
+            return RoundResult("no_server", reason="reporting.server is not set")
+        if load_enrollment(reporting.state_dir) is None:
+            return RoundResult("not_enrolled", reason="the kiosk is not enrolled")
+        # Flushed now, so the worker sees every count made until it starts; later ones
+        # stay here and are moved if the worker corrects the clock.
+        await self._in_thread(reporting.flush)
+        now = reporting.clock.now()
+        next_try = float(reporting.outbox.get_meta("next_attempt_at", 0.0) or 0.0)
+        if next_try > now:  # as Uploader.run_round would answer, without a worker
+            return RoundResult("backoff", reason=f"waiting {next_try - now:.0f} s after failures")
+        if not await self._in_thread(lambda: reporting.outbox.due_reports(now)):
+            return RoundResult("nothing")
+        params = upload_params(reporting, reporting.link.reading())
+        offset: float | None = None
+        try:
+            answer = await self._tracked(self._run_worker(params))
+            result, offset = parse_round_result(answer)
+        except ValueError as e:
+            result = RoundResult("failed", reason=f"the upload worker's answer: {e}")
+        except Exception as e:  # WorkerError: crashed, killed after UPLOAD_TIMEOUT, ...
+            result = RoundResult("failed", reason=str(e))
+        finally:
+            # Take over a correction the worker saved in clock.json: ends our epoch and
+            # shifts the counts made meanwhile (Reporting._on_clock_corrected).
+            reporting.clock.reload()
+        if offset is not None and abs(offset - reporting.clock.offset) > MIN_STEP_SECONDS:
+            # The worker could not save it (a full disk): take its word for it.
+            reporting.clock.set_offset(offset)
+        reporting.last_round = result
+        with contextlib.suppress(OutboxError):
+            await self._in_thread(reporting.save_peaks)
+        return result
+
+    async def _run_worker(self, params: dict[str, Any]) -> dict[str, Any]:
+        from kiosk_agent import worker
+
+        assert self.config_path is not None
+        return await worker.run_worker("upload", self.config_path, params, timeout=UPLOAD_TIMEOUT)
+
     async def _in_thread(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` in a worker thread; ``stop`` waits for it before closing the outbox
         (cancelling the awaiting task does not stop the thread)."""
-        work = asyncio.ensure_future(asyncio.to_thread(fn))
-        self._in_threads.add(work)
-        work.add_done_callback(self._in_threads.discard)
-        return await asyncio.shield(work)
+        return await self._tracked(asyncio.to_thread(fn))
+
+    async def _tracked(self, work: Awaitable[T]) -> T:
+        """Await ``work`` so that ``stop`` can wait for it (a thread, or a worker process
+        that is killed if it has not finished within ``STOP_WAIT``)."""
+        future = asyncio.ensure_future(work)
+        self._in_threads.add(future)
+        future.add_done_callback(self._in_threads.discard)
+        return await asyncio.shield(future)
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
@@ -356,6 +449,9 @@ class ReportingComponent:
             _done, pending = await asyncio.wait(set(self._in_threads), timeout=STOP_WAIT)
             if pending:
                 log.warning("an upload round was still running at shutdown")
+                for future in pending:
+                    future.cancel()  # an upload worker is killed; its reports go later
+                await asyncio.wait(pending, timeout=STOP_WAIT)
         if self.reporting is None:
             return
         reporting = self.reporting
@@ -384,6 +480,97 @@ class ReportingComponent:
             return {"running": True, **self.reporting.status()}
         except Exception as e:
             return {"running": True, "error": str(e)}
+
+
+_OUTCOME = re.compile(r"^[a-z_]{1,32}\Z")
+_ROUND_COUNTS = ("sent", "duplicates", "rejected", "bytes", "left")
+MAX_CLOCK_OFFSET = 200 * 365 * 86400.0
+
+
+def upload_params(reporting: Reporting, link: LinkReading | None) -> dict[str, Any]:
+    """The upload worker's parameters: what the service knows and the worker cannot."""
+    return {
+        "link": None if link is None else asdict(link),
+        "clock_epoch": reporting.clock.epoch,
+        "feed_versions": reporting.feed_versions(),
+    }
+
+
+def _link_from(data: object) -> LinkReading | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict) or set(data) != {
+        "rx_rate",
+        "tx_rate",
+        "rx_capacity",
+        "tx_capacity",
+    }:
+        raise ValueError("job parameter link is not a link reading")
+    values = {}
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise ValueError(f"job parameter link.{key} is not a rate")
+        values[key] = float(value)
+    if values["rx_capacity"] <= 0 or values["tx_capacity"] <= 0:
+        raise ValueError("job parameter link has no capacity")
+    return LinkReading(**values)
+
+
+def upload_job(config: Config, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``kiosk-agent worker upload``: one upload round with the service's link reading.
+
+    The worker's clock takes the service's epoch, so a correction learned here (a 401
+    whose ``Date`` shows the PC clock is off) ends the epoch the service's flushed
+    counts carry: the outbox moves them before they are sent again, and the service
+    reads the correction from ``clock.json`` when the worker has exited.
+    """
+    link = _link_from(params.get("link"))
+    epoch = params.get("clock_epoch")
+    if not isinstance(epoch, str) or not re.fullmatch(r"[0-9a-f]{1,32}", epoch):
+        raise ValueError("job parameter clock_epoch is not an epoch id")
+    versions = params.get("feed_versions")
+    if not isinstance(versions, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+        for k, v in versions.items()
+    ):
+        raise ValueError("job parameter feed_versions is not a map of versions")
+    clock = clock_for(config.state_dir)
+    clock.epoch = epoch
+    reporting = Reporting(config, clock=clock, feed_versions=lambda: dict(versions))
+    try:
+        result = reporting.upload_with(link)
+    finally:
+        reporting.close()
+    return {**asdict(result), "clock_offset": clock.offset}
+
+
+def parse_round_result(obj: Mapping[str, Any]) -> tuple[RoundResult, float]:
+    """An upload worker's answer and its clock offset; ``ValueError`` unless it is
+    exactly that."""
+    known = {"outcome", "reason", "clock_offset", *_ROUND_COUNTS}
+    if set(obj) != known:
+        missing, extra = known - set(obj), set(obj) - known
+        raise ValueError(f"fields {sorted(missing)} missing, {sorted(extra)} unknown")
+    outcome, reason = obj["outcome"], obj["reason"]
+    if not isinstance(outcome, str) or not _OUTCOME.match(outcome):
+        raise ValueError("outcome is not a short token")
+    if not isinstance(reason, str) or len(reason) > 1000:
+        raise ValueError("reason is not a short text")
+    counts = {}
+    for key in _ROUND_COUNTS:
+        value = obj[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+            raise ValueError(f"{key} is not a count")
+        counts[key] = value
+    offset = obj["clock_offset"]
+    if (
+        isinstance(offset, bool)
+        or not isinstance(offset, int | float)
+        or not math.isfinite(offset)
+        or abs(offset) > MAX_CLOCK_OFFSET
+    ):
+        raise ValueError("clock_offset is not a plausible offset")
+    return RoundResult(outcome, reason=reason, **counts), float(offset)
 
 
 def make_reporting_component(ctx: ServiceContext) -> ReportingComponent:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import http.server
+import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -13,7 +15,7 @@ from typing import ClassVar
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk_agent.config import Config, FeedConfig, FilterConfig
+from kiosk_agent.config import Config, FeedConfig, FilterConfig, load_config
 from kiosk_agent.filter import feed, manifest
 from kiosk_agent.filter.sources import entries_from_sources, read_source
 from kiosk_agent.filter.updater import STATE_FILE, FeedUpdater, load_state
@@ -311,4 +313,163 @@ def test_update_swapped_in_under_load_has_no_failed_queries(
             assert ask(r.address, "v4.test").rcode() == 0  # removed by the last delta
     finally:
         upstream.stop()
+        kiosk.close()
+
+
+# -- the default path: each check in a worker process -----------------------------------
+
+
+def _real_time_full(key: Ed25519PrivateKey, e: feed.FeedEntries, version: int) -> bytes:
+    now = int(time.time())
+    return feed.encode_full(
+        e, key=key, issuer="Test", list_id=LIST, version=version, created=now, expires=now + 86400
+    )
+
+
+def _real_time_delta(
+    key: Ed25519PrivateKey, a: feed.FeedEntries, b: feed.FeedEntries, base: int, version: int
+) -> bytes:
+    now = int(time.time())
+    return feed.encode_delta(
+        a,
+        b,
+        key=key,
+        issuer="Test",
+        list_id=LIST,
+        version=version,
+        base_version=base,
+        created=now,
+        expires=now + 86400,
+    )
+
+
+class WorkerKiosk(Kiosk):
+    """An updater with a config read from a file and nothing injected: checks run in
+    ``kiosk-agent worker feed-check`` processes, as in the service."""
+
+    def __init__(self, tmp: Path, url: str, trust: str, timeout: float = 120) -> None:
+        path = tmp / "agent.yaml"
+        path.write_text(
+            f"state_dir: {json.dumps(str(tmp / 'state'))}\n"
+            "filter:\n"
+            "  upstreams: ['127.0.0.1:9']\n"
+            f"  feeds: [{{url: {json.dumps(url)}, trust: [{json.dumps(trust)}]}}]\n"
+        )
+        self.ctx = ServiceContext(load_config(path))
+        self.events = []
+        self.ctx.bus.subscribe(self.events.append)
+        self.updater = FeedUpdater(self.ctx, check_timeout=timeout)
+        assert self.updater.config_path == path.resolve()
+        self.loop = asyncio.new_event_loop()
+        self.loop.run_until_complete(self.updater.start())
+        self.loop.run_until_complete(self.updater.stop())
+
+
+def test_worker_applies_full_then_delta_and_refuses_a_stranger(
+    tmp_path: Path, key: tuple[Ed25519PrivateKey, str]
+) -> None:
+    priv, pub = key
+    stranger, _ = keypair()
+    feed_dir = tmp_path / "feed"
+    v1, v2 = entries("blocked.test"), entries("other.test", "new.test")
+    manifest.publish(feed_dir, [_real_time_full(priv, v1, 1)])
+    kiosk = WorkerKiosk(tmp_path, feed_dir.as_uri(), pub)
+    try:
+        assert kiosk.update() == "applied"
+        assert kiosk.blocked("x.blocked.test") == "csam"
+        assert kiosk.update() == "up_to_date"  # the worker's ETag was kept
+        manifest.publish(
+            feed_dir, [_real_time_full(priv, v2, 2), _real_time_delta(priv, v1, v2, 1, 2)]
+        )
+        assert kiosk.update() == "applied"
+        assert kiosk.blocked("x.blocked.test") is None and kiosk.blocked("new.test") == "csam"
+        manifest.publish(feed_dir, [_real_time_full(stranger, v1, 3)])
+        assert kiosk.update() == "rejected:untrusted_key"
+        assert kiosk.blocked("new.test") == "csam"  # version 2 stays
+        assert [e.reason for e in kiosk.events if isinstance(e, FeedRejected)] == ["untrusted_key"]
+        state = load_state(kiosk.ctx.state_dir)[feed_dir.as_uri()]
+        assert (state.list_id, state.version) == (LIST, 2)
+    finally:
+        kiosk.close()
+
+
+BAD_WORKERS = {
+    "worker_crashed": "import sys; print('ERROR boom', file=sys.stderr); sys.exit(2)",
+    "worker_bad_output": "print('not json')",
+    "worker_timeout": "import time; time.sleep(30)",
+}
+
+
+@pytest.mark.parametrize("reason", sorted(BAD_WORKERS))
+def test_a_failing_worker_keeps_the_last_good_list_and_the_next_check_retries(
+    tmp_path: Path,
+    key: tuple[Ed25519PrivateKey, str],
+    monkeypatch: pytest.MonkeyPatch,
+    reason: str,
+) -> None:
+    import sys
+
+    from kiosk_agent import worker
+
+    priv, pub = key
+    feed_dir = tmp_path / "feed"
+    v1, v2 = entries("blocked.test"), entries("blocked.test", "new.test")
+    manifest.publish(feed_dir, [_real_time_full(priv, v1, 1)])
+    kiosk = WorkerKiosk(tmp_path, feed_dir.as_uri(), pub, timeout=3)
+    try:
+        assert kiosk.update() == "applied"
+        manifest.publish(
+            feed_dir, [_real_time_full(priv, v2, 2), _real_time_delta(priv, v1, v2, 1, 2)]
+        )
+        real_argv = worker.worker_argv
+        monkeypatch.setattr(
+            worker, "worker_argv", lambda *a, **k: [sys.executable, "-c", BAD_WORKERS[reason]]
+        )
+        # A half-written index left by a killed worker is cleaned up.
+        (tmp_path / "state" / "index" / f".{LIST}.idx.x.tmp").write_bytes(b"half")
+        assert kiosk.update() == f"rejected:{reason}"
+        assert kiosk.blocked("blocked.test") == "csam" and kiosk.blocked("new.test") is None
+        assert [e.reason for e in kiosk.events if isinstance(e, FeedRejected)] == [reason]
+        assert not list((tmp_path / "state" / "index").glob(".*.tmp"))
+        monkeypatch.setattr(worker, "worker_argv", real_argv)
+        assert kiosk.update() == "applied"  # the next check succeeds
+        assert kiosk.blocked("new.test") == "csam"
+    finally:
+        kiosk.close()
+
+
+def test_an_applied_answer_is_believed_only_if_the_index_on_disk_says_so(
+    tmp_path: Path, key: tuple[Ed25519PrivateKey, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from kiosk_agent import worker
+    from kiosk_agent.filter import index
+
+    priv, pub = key
+    feed_dir = tmp_path / "feed"
+    v1, v2 = entries("blocked.test"), entries("blocked.test", "new.test")
+    manifest.publish(feed_dir, [_real_time_full(priv, v1, 1)])
+    kiosk = WorkerKiosk(tmp_path, feed_dir.as_uri(), pub)
+    try:
+        assert kiosk.update() == "applied"
+        etag = load_state(kiosk.ctx.state_dir)[feed_dir.as_uri()].manifest_etag
+        manifest.publish(
+            feed_dir, [_real_time_full(priv, v2, 2), _real_time_delta(priv, v1, v2, 1, 2)]
+        )
+        claim = {
+            "result": "applied",
+            "list_id": LIST,
+            "version": 2,  # but the file still holds version 1
+            "index": str(index.index_path(kiosk.ctx.state_dir, LIST)),
+            "manifest_etag": '"claimed"',
+        }
+        code = f"print({json.dumps(json.dumps(claim))})"
+        real_argv = worker.worker_argv
+        monkeypatch.setattr(worker, "worker_argv", lambda *a, **k: [sys.executable, "-c", code])
+        assert kiosk.update() == "rejected:index_error"
+        assert load_state(kiosk.ctx.state_dir)[feed_dir.as_uri()].manifest_etag == etag
+        monkeypatch.setattr(worker, "worker_argv", real_argv)
+        assert kiosk.update() == "applied" and kiosk.blocked("new.test") == "csam"
+    finally:
         kiosk.close()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kiosk_agent.clock import Clock
 from kiosk_agent.config import config_from_mapping
@@ -107,8 +111,6 @@ def test_operator_upload_from_another_process_view(tmp_path: Path) -> None:
 
 
 def test_feed_versions_come_from_the_updater_status(tmp_path: Path) -> None:
-    from typing import Any
-
     from kiosk_agent.reporting.component import feed_versions_from
 
     class FakeUpdater:
@@ -198,3 +200,202 @@ def test_the_key_is_read_when_first_needed_not_at_start(tmp_path: Path) -> None:
         await component.stop()
 
     asyncio.run(run())
+
+
+# -- the default path: upload rounds in a worker process --------------------------------
+
+TEN_YEARS = 3653 * 86400.0  # whole days: periods move by whole days
+
+
+def _config_file(tmp_path: Path, server: str | None) -> ServiceContext:
+    from kiosk_agent.config import load_config
+
+    path = tmp_path / "agent.yaml"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"state_dir: {json.dumps(str(tmp_path / 'state'))}\n"
+        f"reporting: {{server: {json.dumps(server)}, flush_every: 60s}}\n"
+        "filter: {upstreams: ['127.0.0.1:9']}\n"
+    )
+    return ServiceContext(load_config(path))
+
+
+def test_worker_round_takes_over_the_clock_correction_and_moves_the_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PC clock is 10 years behind. The worker's upload is refused (401), the
+    server's Date corrects the clock, the report moves to its real day and is sent;
+    the service then takes the correction over and moves a count made meanwhile."""
+    import time
+
+    from kiosk_agent import worker
+
+    with ReportServer({"C": ("KE-NBO", "KE")}) as server:
+        ctx = _config_file(tmp_path, server.url)
+        with requests.Session() as s:
+            enroll(ctx.state_dir, server.url, "C", s, now=time.time())
+        (ctx.state_dir / "clock.json").write_text(json.dumps({"offset_seconds": -TEN_YEARS}))
+        component = ReportingComponent(ctx, link=_idle_link())
+        assert component.config_path is not None
+        real_run = worker.run_worker
+        started: list[object] = []
+
+        async def run_and_count(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            started.append(args)
+            ctx.bus.publish(SessionStarted("login"))  # counted while the worker runs
+            return await real_run(*args, **kwargs)
+
+        monkeypatch.setattr(worker, "run_worker", run_and_count)
+
+        moved_to: list[int] = []
+
+        async def run() -> None:
+            await component.start()
+            reporting = component.reporting
+            assert reporting is not None
+            epoch = reporting.clock.epoch
+            wrong_day = int(reporting.clock.now() // 86400) * 86400
+            ctx.bus.publish(Blocked("csam"))
+            await asyncio.to_thread(reporting.flush)
+            await asyncio.to_thread(reporting.cut, all_periods=True)  # a report dated 2016
+            for _ in range(2):  # an idle link measured: the service passes its reading
+                reporting.sample_link()
+            result = await component.upload_round()
+            assert (result.outcome, result.sent) == ("sent", 1), result
+            assert abs(reporting.clock.now() - time.time()) < 5
+            step = reporting.clock.corrections[epoch]
+            assert abs(step - TEN_YEARS) < 5
+            # Periods move by the step, as a correction inside the service moves them.
+            moved_to.append(int((wrong_day + step) // 86400) * 86400)
+            assert abs(moved_to[0] - time.time()) < 2 * 86400
+            assert {start for start, _ in reporting.counters.snapshot()} == set(moved_to)
+            await component.stop()
+
+        asyncio.run(run())
+        assert len(started) == 1
+        [sent] = server.state.reports
+        assert sent["counts"] == {"blocked.csam": 1}
+        assert sent["period_start"] == time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime(moved_to[0]))
+    outbox = Outbox.in_state_dir(ctx.state_dir)
+    left = [r for r in outbox.all_reports() if r.counts == {"sessions.login": 1}]
+    assert [r.period_start for r in left] == moved_to
+    outbox.close()
+
+
+def test_worker_rounds_start_only_when_there_is_something_to_send(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from kiosk_agent import worker
+
+    async def no_worker(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("no worker expected")
+
+    monkeypatch.setattr(worker, "run_worker", no_worker)
+    for server, outcome in ((None, "no_server"), ("http://127.0.0.1:9", "not_enrolled")):
+        ctx = _config_file(tmp_path / outcome, server)
+        component = ReportingComponent(ctx, link=_idle_link())
+
+        async def run(component: ReportingComponent) -> str:
+            await component.start()
+            result = await component.upload_round()
+            await component.stop()
+            return result.outcome
+
+        assert asyncio.run(run(component)) == outcome
+    with ReportServer({"C": ("KE-NBO", "KE")}) as report_server:
+        ctx = _config_file(tmp_path / "backoff", report_server.url)
+        with requests.Session() as s:
+            enroll(ctx.state_dir, report_server.url, "C", s, now=time.time())
+        outbox = Outbox.in_state_dir(ctx.state_dir)
+        outbox.set_meta({"next_attempt_at": time.time() + 600})
+        outbox.flush({(int(time.time() // 86400) * 86400, "blocked.csam"): 1}, 86400)
+        outbox.cut(time.time(), all_periods=True, agent_version="0.1.0")
+        outbox.close()
+        assert asyncio.run(run(ReportingComponent(ctx, link=_idle_link()))) == "backoff"
+
+
+def test_a_failing_upload_worker_is_a_failed_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import time
+
+    from kiosk_agent import worker
+
+    with ReportServer({"C": ("KE-NBO", "KE")}) as server:
+        ctx = _config_file(tmp_path, server.url)
+        with requests.Session() as s:
+            enroll(ctx.state_dir, server.url, "C", s, now=time.time())
+        monkeypatch.setattr(
+            worker, "worker_argv", lambda *a, **k: [sys.executable, "-c", "print('{}')"]
+        )
+        component = ReportingComponent(ctx, link=_idle_link())
+
+        async def run() -> None:
+            await component.start()
+            assert component.reporting is not None
+            ctx.bus.publish(Blocked("csam"))
+            await asyncio.to_thread(component.reporting.flush)
+            await asyncio.to_thread(component.reporting.cut, all_periods=True)
+            result = await component.upload_round()
+            assert result.outcome == "failed" and "answer" in result.reason
+            await component.stop()
+
+        asyncio.run(run())
+        assert server.state.reports == []
+
+
+def _round(**change: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "outcome": "sent",
+        "sent": 2,
+        "duplicates": 0,
+        "rejected": 0,
+        "bytes": 900,
+        "reason": "",
+        "left": 0,
+        "clock_offset": -3.5,
+    }
+    data.update(change)
+    return data
+
+
+def test_round_answers_are_read_strictly() -> None:
+    from kiosk_agent.reporting.component import parse_round_result
+
+    result, offset = parse_round_result(_round())
+    assert (result.outcome, result.sent, result.bytes, offset) == ("sent", 2, 900, -3.5)
+    for bad in (
+        {"outcome": "Sent!"},
+        {"sent": -1},
+        {"sent": True},
+        {"bytes": 1.5},
+        {"reason": None},
+        {"clock_offset": float("inf")},
+        {"clock_offset": 1e12},
+        {"extra": 1},
+    ):
+        with pytest.raises(ValueError):
+            parse_round_result(_round(**bad))
+    missing = _round()
+    del missing["left"]
+    with pytest.raises(ValueError):
+        parse_round_result(missing)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from([*_round(), "x"]),
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    )
+)
+def test_the_round_parser_returns_a_round_or_raises_value_error(obj: dict[str, Any]) -> None:
+    from kiosk_agent.reporting.component import parse_round_result
+
+    try:
+        result, offset = parse_round_result(obj)
+    except ValueError:
+        return
+    assert result.sent >= 0 and abs(offset) < 1e10
