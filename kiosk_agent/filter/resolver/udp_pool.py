@@ -12,6 +12,11 @@ machines (docs/BENCHMARKS.md, Issue 3). The pool keeps what a fresh socket prote
   ICMP error) or whose query timed out is closed, never reused: a late answer to one
   query can never be taken for the answer to a later one.
 
+Timeouts take no timer per query: every query of a pool has the same timeout, so their
+deadlines come in the order they were sent, and one timer for the oldest deadline
+serves them all (a per-query timer was a Python object, a heap push and a heap clean-up
+on every forwarded query).
+
 ``send`` never calls ``done`` before it returns; ``done(data, None)`` or
 ``done(None, error)`` is called once, from the loop, unless the query is cancelled.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 
 from kiosk_agent.config import HostPort
@@ -36,7 +42,7 @@ Done = Callable[[bytes | None, BaseException | None], None]
 class Channel:
     """One connected socket, registered with the loop for its whole life."""
 
-    __slots__ = ("born", "done", "qid", "question", "sock", "stray", "timer", "uses")
+    __slots__ = ("born", "done", "qid", "question", "sock", "stray", "uses")
 
     def __init__(self, sock: socket.socket, born: float) -> None:
         self.sock = sock
@@ -46,29 +52,37 @@ class Channel:
         self.qid = -1
         self.question = b""
         self.done: Done | None = None
-        self.timer: asyncio.TimerHandle | None = None
+
+    def waiting(self, use: int) -> bool:
+        """Is this channel's query number ``use`` still waiting for its answer?"""
+        return self.done is not None and self.uses == use
 
 
 class UdpPool:
-    """The sockets to one upstream ``address``; ``send`` one query, get ``done`` called."""
+    """The sockets to one upstream ``address``; ``send`` one query, get ``done`` called
+    with its answer, or with ``TimeoutError`` after ``timeout`` seconds."""
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
         address: HostPort,
+        timeout: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.loop = loop
         self.address = address
+        self.timeout = timeout
         self.clock = clock
         self.family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
         self._idle: list[Channel] = []
         self._busy: set[Channel] = set()
+        # (deadline, channel, its query number) in the order sent, so in deadline order;
+        # entries of answered queries are dropped when they reach the front.
+        self._deadlines: deque[tuple[float, Channel, int]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
         self.opened = 0
 
-    def send(
-        self, message: bytes, qid: int, question: bytes, timeout: float, done: Done
-    ) -> Channel | None:
+    def send(self, message: bytes, qid: int, question: bytes, done: Done) -> Channel | None:
         """Send ``message`` (whose id is ``qid``); the answer must match id and question.
 
         Returns the channel (for ``cancel``), or None when the send failed at once (then
@@ -89,8 +103,14 @@ class UdpPool:
         channel.question = question
         channel.done = done
         channel.uses += 1
-        channel.timer = self.loop.call_later(timeout, self._timed_out, channel)
         self._busy.add(channel)
+        deadlines = self._deadlines
+        while deadlines and not deadlines[0][1].waiting(deadlines[0][2]):
+            deadlines.popleft()
+        deadline = self.loop.time() + self.timeout
+        deadlines.append((deadline, channel, channel.uses))
+        if self._timer is None:
+            self._timer = self.loop.call_at(deadline, self._expire)
         return channel
 
     def cancel(self, channel: Channel) -> None:
@@ -103,6 +123,10 @@ class UdpPool:
         for channel in [*self._idle, *self._busy]:
             channel.done = None
             self._retire(channel)
+        self._deadlines.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def open_sockets(self) -> int:
         return len(self._idle) + len(self._busy)
@@ -148,15 +172,23 @@ class UdpPool:
                 self._retire(channel)
                 return
 
-    def _timed_out(self, channel: Channel) -> None:
-        channel.timer = None
-        self._finish(channel, None, TimeoutError())
+    def _expire(self) -> None:
+        """The oldest deadline is due: time out every query past its deadline, then wait
+        for the next one still waiting."""
+        self._timer = None
+        now = self.loop.time()
+        deadlines = self._deadlines
+        while deadlines:
+            deadline, channel, use = deadlines[0]
+            if channel.waiting(use):
+                if deadline > now:
+                    self._timer = self.loop.call_at(deadline, self._expire)
+                    return
+                self._finish(channel, None, TimeoutError())
+            deadlines.popleft()
 
     def _finish(self, channel: Channel, data: bytes | None, error: BaseException | None) -> None:
         done, channel.done = channel.done, None
-        if channel.timer is not None:
-            channel.timer.cancel()
-            channel.timer = None
         self._busy.discard(channel)
         if data is not None and not channel.stray and len(self._idle) < MAX_IDLE:
             self._idle.append(channel)
@@ -166,9 +198,7 @@ class UdpPool:
             done(data, error)
 
     def _retire(self, channel: Channel) -> None:
-        if channel.timer is not None:
-            channel.timer.cancel()
-            channel.timer = None
+        channel.done = None
         self._busy.discard(channel)
         if channel in self._idle:
             self._idle.remove(channel)

@@ -232,8 +232,8 @@ class Upstream:
 
         pool = self._pools.get(server.address)
         if pool is None:
-            pool = self._pools[server.address] = UdpPool(loop, server.address)
-        channel = pool.send(with_id(query.raw, qid), qid, query.question, self.timeout, first_done)
+            pool = self._pools[server.address] = UdpPool(loop, server.address, self.timeout)
+        channel = pool.send(with_id(query.raw, qid), qid, query.question, first_done)
         if channel is not None:
             self._attempts[channel] = out
         return out

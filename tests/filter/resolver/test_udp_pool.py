@@ -43,11 +43,11 @@ class Upstream:
 
 @asynccontextmanager
 async def pool_and_upstream(
-    clock: Callable[[], float] | None = None,
+    clock: Callable[[], float] | None = None, timeout: float = 2.0
 ) -> AsyncIterator[tuple[UdpPool, Upstream]]:
     upstream = Upstream()
     loop = asyncio.get_running_loop()
-    pool = UdpPool(loop, upstream.address, clock) if clock else UdpPool(loop, upstream.address)
+    pool = UdpPool(loop, upstream.address, timeout, *([clock] if clock else []))
     try:
         yield pool, upstream
     finally:
@@ -55,14 +55,14 @@ async def pool_and_upstream(
         upstream.sock.close()
 
 
-def send(pool: UdpPool, qid: int, timeout: float = 2.0) -> asyncio.Future[Result]:
+def send(pool: UdpPool, qid: int) -> asyncio.Future[Result]:
     loop = asyncio.get_running_loop()
     result: asyncio.Future[Result] = loop.create_future()
 
     def done(data: bytes | None, error: BaseException | None) -> None:
         result.set_result((data, error))
 
-    pool.send(message(qid), qid, QUESTION, timeout, done)
+    pool.send(message(qid), qid, QUESTION, done)
     return result
 
 
@@ -134,8 +134,8 @@ def test_socket_is_retired_after_max_age() -> None:
 
 def test_timed_out_socket_is_closed_so_a_late_answer_meets_no_later_query() -> None:
     async def main() -> None:
-        async with pool_and_upstream() as (pool, upstream):
-            result = send(pool, 7, timeout=0.1)
+        async with pool_and_upstream(timeout=0.1) as (pool, upstream):
+            result = send(pool, 7)
             qid, old = await upstream.query()
             data, error = await result
             assert data is None and isinstance(error, TimeoutError)
@@ -183,9 +183,9 @@ def test_datagram_on_an_idle_socket_drops_that_socket() -> None:
 
 def test_cancel_closes_the_socket_without_calling_done() -> None:
     async def main() -> None:
-        async with pool_and_upstream() as (pool, upstream):
+        async with pool_and_upstream(timeout=0.1) as (pool, upstream):
             calls: list[Result] = []
-            channel = pool.send(message(3), 3, QUESTION, 0.1, lambda d, e: calls.append((d, e)))
+            channel = pool.send(message(3), 3, QUESTION, lambda d, e: calls.append((d, e)))
             assert channel is not None
             await upstream.query()
             pool.cancel(channel)
@@ -200,13 +200,48 @@ def test_nothing_listening_is_an_error_for_done() -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             closed = HostPort("127.0.0.1", s.getsockname()[1])
-        pool = UdpPool(asyncio.get_running_loop(), closed)
+        pool = UdpPool(asyncio.get_running_loop(), closed, 1.0)
         try:
-            result = send(pool, 4, timeout=1)
+            result = send(pool, 4)
             data, error = await result
             assert data is None and isinstance(error, ConnectionRefusedError)
             assert pool.open_sockets() == 0
         finally:
             pool.close()
+
+    run(main)
+
+
+def test_each_query_times_out_at_its_own_deadline_with_one_timer() -> None:
+    async def main() -> None:
+        async with pool_and_upstream(timeout=0.5) as (pool, upstream):
+            loop = asyncio.get_running_loop()
+            first = send(pool, 1)
+            await asyncio.sleep(0.3)
+            second, third = send(pool, 2), send(pool, 3)
+            queries = [await upstream.query() for _ in range(3)]
+            upstream.answer(*queries[2])  # the third is answered: no timeout for it
+            assert (await third)[0] == message(3, answer=True)
+            # One timer for the pool, not one per query (the other timer is wait_for's).
+            timers = [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+            assert ["UdpPool._expire" in repr(h) for h in timers].count(True) == 1
+            assert len(timers) == 2
+            data, error = await first
+            assert data is None and isinstance(error, TimeoutError)
+            assert not second.done()  # its deadline is 0.3 s later
+            started = loop.time()
+            data, error = await second
+            assert isinstance(error, TimeoutError) and loop.time() - started > 0.1
+            assert pool.open_sockets() == 1  # the third's socket, idle
+
+    run(main)
+
+
+def test_answered_queries_do_not_pile_up_in_the_deadlines() -> None:
+    async def main() -> None:
+        async with pool_and_upstream() as (pool, upstream):
+            for qid in range(50):
+                await answered(pool, upstream, qid)
+            assert len(pool._deadlines) <= 1
 
     run(main)
