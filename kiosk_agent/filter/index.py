@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import hashlib
 import heapq
 import io
 import itertools
@@ -39,7 +38,13 @@ from typing import Any, BinaryIO
 
 from kiosk_agent.atomic import fsync_dir
 from kiosk_agent.filter import feed
-from kiosk_agent.filter.urls import InvalidURL, host_expression_bytes, host_hashes, url_hashes
+from kiosk_agent.filter.urls import (
+    InvalidURL,
+    host_expression_bytes,
+    host_hashes,
+    name_sha256,
+    url_hashes,
+)
 
 __all__ = [
     "BlocklistIndex",
@@ -265,7 +270,7 @@ class BlocklistIndex:
             return None
         # hashed one at a time: a hit on the exact host needs no second hash
         bisect_left = bisect.bisect_left
-        sha = hashlib.sha256
+        sha = name_sha256
         unpack = _U64.unpack_from
         for e in exprs:
             h = unpack(sha(e).digest())[0]

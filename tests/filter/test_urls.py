@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.util
 
 import pytest
 from hypothesis import example, given, settings
@@ -18,6 +20,7 @@ from kiosk_agent.filter.urls import (
     hash_int,
     host_expressions,
     host_hashes,
+    name_sha256,
     url_hashes,
 )
 
@@ -238,3 +241,17 @@ def test_host_hashes_match_host_expressions(host: str) -> None:
     for url in ("http://" + exprs[0] + "a/b?c", "https://www.example.org/x/y.html?q=1#f"):
         with contextlib.suppress(InvalidURL):
             assert url_hashes(url) == [hash_int(e) for e in expressions(url)]
+
+
+@given(st.binary(max_size=600))
+def test_name_sha256_is_sha256(data: bytes) -> None:
+    assert name_sha256(data).digest() == hashlib.sha256(data).digest()
+
+
+def test_name_sha256_is_cpythons_own_where_there_is_one() -> None:
+    # The resolver hashes names with CPython's SHA-256, cheaper than OpenSSL's on a cold
+    # CPU (docs/BENCHMARKS.md, issue 3); every CPython has one of these modules.
+    if not any(importlib.util.find_spec(m) for m in ("_sha256", "_sha2")):
+        pytest.skip("this Python has no built-in SHA-256 module")
+    assert name_sha256 is not hashlib.sha256
+    assert name_sha256.__module__ in ("_sha256", "_sha2")

@@ -8,7 +8,6 @@ index loaded (no list yet) the link passes everything on.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import struct
 from collections.abc import Callable, Iterable, Sequence
@@ -17,7 +16,7 @@ from typing import Protocol
 from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
 from kiosk_agent.filter.resolver.handler import Answer, FilterSwitch, Handler, Link
 from kiosk_agent.filter.resolver.wire import Query
-from kiosk_agent.filter.urls import parent_expression_bytes
+from kiosk_agent.filter.urls import name_sha256, parent_expression_bytes
 from kiosk_agent.reporting.events import Blocked, EventBus
 
 
@@ -46,7 +45,7 @@ _U64 = struct.Struct(">Q")
 
 def _hash64(expression: bytes) -> int:
     """``urls.hash_int`` of an expression already in bytes: the first 8 bytes of SHA-256."""
-    return int(_U64.unpack_from(hashlib.sha256(expression).digest())[0])
+    return int(_U64.unpack_from(name_sha256(expression).digest())[0])
 
 
 def lookup_name(index: HostIndex, name: str) -> object:
