@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.resolver_bench import signed_bundle
 from kiosk_agent.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,29 +96,9 @@ class WorkerWatch(threading.Thread):
 
 def build_feed(tmp: Path, n: int) -> tuple[Path, str]:
     """A feed directory holding one signed full bundle of ``n`` names; its trust key."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from kiosk_agent.filter import manifest
 
-    from kiosk_agent.filter import feed, manifest
-    from kiosk_agent.filter.sources import entries_from_sources, read_source
-
-    names = (f"n{i}.blocked.test" for i in range(n))
-    category = feed.Category(1, "csam", "Benchmark category")
-    entries = entries_from_sources([category], {"csam": read_source(names)})
-    key = Ed25519PrivateKey.generate()
-    pub = feed.public_key_string(
-        key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    )
-    now = int(time.time())
-    data = feed.encode_full(
-        entries,
-        key=key,
-        issuer="Benchmark (not a real list)",
-        list_id="bench",
-        version=1,
-        created=now,
-        expires=now + 86400,
-    )
+    data, pub = signed_bundle(f"n{i}.blocked.test" for i in range(n))
     feed_dir = tmp / "feed"
     manifest.publish(feed_dir, [data])
     return feed_dir, pub

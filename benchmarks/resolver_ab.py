@@ -3,8 +3,9 @@
 Each tree's service runs pinned to CPU 0 (as in ``resolver_bench``) with the same list,
 the same config and the same upstream (dnsmasq on loopback). Queries for fresh names (so
 every one is forwarded) go in turn to the upstream directly and to each service, each
-target at 200 queries/s, so all see the same machine at the same moments. On this noisy
-VM that separates changes of 0.03 ms, which separate runs of ``resolver_bench`` cannot.
+target at 200 queries/s, so all see the same machine at the same moments: slow drifts
+of a noisy VM hit every tree alike. It does not make a cold CPU's cost the same from run
+to run: repeat it (docs/BENCHMARKS.md, issue 3, "Forwarded path").
 
 Usage: ``python -m benchmarks.resolver_ab TREE [TREE ...]`` where a tree is a checkout
 of this repository (``git worktree add --detach /tmp/base HEAD~1``), e.g. ``. /tmp/base``.
@@ -25,7 +26,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.resolver_bench import ask, build_list, pct, query, start_dnsmasq, tool
+from benchmarks.resolver_bench import (
+    ask,
+    build_list,
+    pct,
+    query,
+    start_agent,
+    start_dnsmasq,
+    tool,
+)
 from kiosk_agent.ports import free_port
 
 RATE = 200.0  # queries/s to each target
@@ -37,25 +46,7 @@ def start_service(
     own_state = tmp / f"state-{tag}"
     shutil.copytree(state, own_state)
     port = free_port()
-    config = tmp / f"agent-{tag}.yaml"
-    config.write_text(
-        f"""state_dir: {own_state}
-filter:
-  listen: ["127.0.0.1:{port}"]
-  upstreams: ["127.0.0.1:{upstream}"]
-  cache: {{max_entries: 10000}}
-control:
-  listen: "127.0.0.1:{free_port()}"
-"""
-    )
-    argv = ["taskset", "-c", "0", sys.executable, "-m", "kiosk_agent", "service", "--config"]
-    proc = subprocess.Popen(
-        [*argv, str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ, PYTHONPATH=str(tree)),
-    )
-    return proc, port
+    return start_agent(tmp, own_state, port, upstream, tree=tree, name=f"agent-{tag}"), port
 
 
 def wait_answering(port: int, limit: float = 60) -> None:

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +84,15 @@ def wait_ready(port: int, name: str, start: float, limit: float = 120) -> float:
     raise RuntimeError(f"no blocked answer on port {port} after {limit} s")
 
 
-def build_list(tmp: Path, n: int) -> tuple[Path, Path]:
-    """The agent's state folder with the index of ``n`` names, and dnsmasq's hosts file."""
+def signed_bundle(names: Iterable[str]) -> tuple[bytes, str]:
+    """A full bundle of ``names`` (one category), signed with a fresh key; its trust key."""
     sys.path.insert(0, str(REPO))
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from kiosk_agent.filter import feed, index
+    from kiosk_agent.filter import feed
     from kiosk_agent.filter.sources import entries_from_sources, read_source
 
-    names = [f"n{i}.blocked.test" for i in range(n)]
-    t = time.monotonic()
     category = feed.Category(1, "csam", "Benchmark category")
     entries = entries_from_sources([category], {"csam": read_source(names)})
     key = Ed25519PrivateKey.generate()
@@ -111,6 +109,16 @@ def build_list(tmp: Path, n: int) -> tuple[Path, Path]:
         created=now,
         expires=now + 86400,
     )
+    return data, pub
+
+
+def build_list(tmp: Path, n: int) -> tuple[Path, Path]:
+    """The agent's state folder with the index of ``n`` names, and dnsmasq's hosts file."""
+    from kiosk_agent.filter import feed, index
+
+    names = [f"n{i}.blocked.test" for i in range(n)]
+    t = time.monotonic()
+    data, pub = signed_bundle(names)
     state = tmp / "state"
     index.apply_bundle(index.index_path(state, "bench"), feed.read_bundle(data, [pub]))
     hosts = tmp / "hosts"
@@ -150,8 +158,12 @@ def start_dnsmasq(tmp: Path, tag: str, port: int, lines: Sequence[str]) -> subpr
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def start_agent(tmp: Path, state: Path, port: int, upstream: int) -> subprocess.Popen[bytes]:
-    config = tmp / "agent.yaml"
+def start_agent(
+    tmp: Path, state: Path, port: int, upstream: int, tree: Path = REPO, name: str = "agent"
+) -> subprocess.Popen[bytes]:
+    """``kiosk-agent service`` of the source ``tree`` pinned to CPU 0, its config
+    ``tmp/NAME.yaml``: the benchmark's listen port, upstream and a 10,000-entry cache."""
+    config = tmp / f"{name}.yaml"
     config.write_text(
         f"""state_dir: {state}
 filter:
@@ -162,7 +174,7 @@ control:
   listen: "127.0.0.1:{free_port()}"
 """
     )
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=str(tree))
     argv = ["taskset", "-c", "0", sys.executable, "-m", "kiosk_agent", "service", "--config"]
     return subprocess.Popen(
         [*argv, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
