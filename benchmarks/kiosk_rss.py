@@ -25,7 +25,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.resolver_bench import signed_bundle
+from benchmarks.resolver_bench import signed_bundle, stop_all
 from kiosk_agent.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -283,14 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["workers_peak_rss"] = list(watch.peaks.values())
             results["load_after"] = os.getloadavg()
         finally:
-            for proc in reversed(procs):
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        proc.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+            stop_all(list(reversed(procs)), wait=30)
     print(json.dumps(results, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -33,6 +32,7 @@ from benchmarks.resolver_bench import (
     query,
     start_agent,
     start_dnsmasq,
+    stop_all,
     tool,
 )
 from kiosk_agent.ports import free_port
@@ -114,13 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parts.append(f"{tree}: added p50 {added50:.3f} p99 {added99:.3f}")
             print(" | ".join(parts), flush=True)
         finally:
-            for proc in procs:
-                proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_all(procs)
     return 0
 
 

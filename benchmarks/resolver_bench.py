@@ -211,6 +211,19 @@ def start_bare(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def stop_all(procs: Sequence[subprocess.Popen[bytes]], wait: float = 15) -> None:
+    """SIGTERM to every process still running, then wait for each; kill what lingers."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def rss_mb(pid: int) -> float:
     import psutil
 
@@ -377,13 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "dnsmasq": round(rss_mb(dnsmasq.pid), 1),
             }
         finally:
-            for proc in procs:
-                proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_all(procs)
     text = json.dumps(results, indent=2)
     print(text)
     if args.json:
