@@ -212,11 +212,13 @@ def start_bare(port: int) -> subprocess.Popen[bytes]:
 
 
 def stop_all(procs: Sequence[subprocess.Popen[bytes]], wait: float = 15) -> None:
-    """SIGTERM to every process still running, then wait for each; kill what lingers."""
+    """Stop the processes one after another, in the order given: SIGTERM to each one
+    still running and wait for it to end (a kill after ``wait`` seconds) before the next,
+    so a process can still reach the ones stopped after it while it shuts down."""
     for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
+        if proc.poll() is not None:
+            continue
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(wait)
         except subprocess.TimeoutExpired:
