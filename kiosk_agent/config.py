@@ -11,13 +11,14 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 DEFAULT_STATE_DIR = "/var/lib/kiosk-agent"
 NOTICE_TRIGGERS = ("login", "idle_reset", "billing_hook", "agent_start")
@@ -133,169 +134,6 @@ def parse_host_port(value: str, default_port: int | None = None) -> HostPort:
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ValueError("port must be 1-65535")
     return HostPort(host, int(port_text))
-
-
-@dataclass(frozen=True)
-class CafeConfig:
-    name: str = "Demo Café"
-    country: str = "KE"
-    region: str = "KE-NBO"
-    languages: tuple[str, ...] = ("en",)
-
-
-@dataclass(frozen=True)
-class OperatorConfig:
-    pin_scrypt: str | None = None
-
-
-@dataclass(frozen=True)
-class FeedConfig:
-    url: str
-    trust: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class CacheConfig:
-    max_entries: int = 10_000
-    min_ttl: float = 0.0
-    max_ttl: float = 86_400.0
-    negative_ttl: float = 300.0
-    stale_for: float = 86_400.0
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    enabled: bool = False
-    http_listen: HostPort = HostPort("127.0.0.10", 80)
-    https_listen: HostPort = HostPort("127.0.0.10", 443)
-    max_connections: int = 256
-    idle_timeout: float = 60.0
-
-
-@dataclass(frozen=True)
-class P2PConfig:
-    policy: Literal["count", "block"] = "count"
-    sample_every: float = 30.0
-    processes: tuple[str, ...] = ()
-    tracker_hosts: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class FilterConfig:
-    listen: tuple[HostPort, ...] = (HostPort("127.0.0.1", 53),)
-    upstreams: tuple[str, ...] = ("auto",)
-    upstream_timeout: float = 2.0
-    block_answer: Literal["nxdomain", "sinkhole"] = "nxdomain"
-    block_ttl: int = 60
-    blockpage_listen: HostPort = HostPort("127.0.0.9", 80)
-    manage_system_dns: bool = False
-    watchdog_every: float = 30.0
-    feeds: tuple[FeedConfig, ...] = ()
-    update_every: float = 6 * 3600.0
-    doh_hosts: tuple[str, ...] = DEFAULT_DOH_HOSTS
-    cache: CacheConfig = field(default_factory=CacheConfig)
-    proxy: ProxyConfig = field(default_factory=ProxyConfig)
-    p2p: P2PConfig = field(default_factory=P2PConfig)
-
-
-@dataclass(frozen=True)
-class NoticesConfig:
-    triggers: tuple[str, ...] = ("login", "idle_reset", "billing_hook")
-    idle_reset_after: float = 600.0
-    min_display: float = 8.0
-    min_gap: float = 120.0
-    font_size: int = 22
-
-
-@dataclass(frozen=True)
-class ReportingConfig:
-    server: str | None = None
-    period: Literal["day", "hour"] = "day"
-    max_link_utilization: float = 0.3
-    daily_budget_bytes: int = 200_000
-    offpeak: tuple[str, str] | None = None
-    ca_bundle: str | None = None
-    flush_every: float = 5.0
-    upload_every: float = 900.0
-    max_reports: int = 400
-
-
-@dataclass(frozen=True)
-class ControlConfig:
-    listen: HostPort = HostPort("127.0.0.1", 8053)
-
-
-@dataclass(frozen=True)
-class Config:
-    state_dir: Path = Path(DEFAULT_STATE_DIR)
-    demo: bool = False
-    cafe: CafeConfig = field(default_factory=CafeConfig)
-    operator: OperatorConfig = field(default_factory=OperatorConfig)
-    filter: FilterConfig = field(default_factory=FilterConfig)
-    notices: NoticesConfig = field(default_factory=NoticesConfig)
-    reporting: ReportingConfig = field(default_factory=ReportingConfig)
-    control: ControlConfig = field(default_factory=ControlConfig)
-    source: str = "<defaults>"
-
-
-class _Reader:
-    """Walks a YAML mapping, converting values and recording every problem with its path."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-        self._path: list[str] = []
-
-    def where(self, key: str | None = None) -> str:
-        parts = [*self._path, key] if key is not None else self._path
-        return ".".join(parts) or "(top level)"
-
-    def problem(self, key: str | None, value: object, allowed: str) -> None:
-        self.problems.append(f"{self.where(key)}: {_show(value)} is not allowed; {allowed}")
-
-    @contextmanager
-    def section(self, key: str) -> Iterator[None]:
-        self._path.append(key)
-        try:
-            yield
-        finally:
-            self._path.pop()
-
-    def mapping(
-        self, data: Mapping[str, Any], key: str, known: tuple[str, ...]
-    ) -> Mapping[str, Any]:
-        """The sub-mapping at ``key`` (empty if absent), after flagging unknown keys."""
-        value = data.get(key)
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            self.problem(key, value, "expected a mapping of keys")
-            return {}
-        with self.section(key):
-            self.check_keys(value, known)
-        return value
-
-    def check_keys(self, data: Mapping[str, Any], known: tuple[str, ...]) -> None:
-        for k in data:
-            if k not in known:
-                self.problems.append(
-                    f"{self.where(str(k))}: unknown key; known keys here: {', '.join(known)}"
-                )
-
-    def get(
-        self,
-        data: Mapping[str, Any],
-        key: str,
-        default: T,
-        convert: Callable[[Any], T],
-        allowed: str,
-    ) -> T:
-        if key not in data or data[key] is None:
-            return default
-        try:
-            return convert(data[key])
-        except (ValueError, TypeError):
-            self.problem(key, data[key], allowed)
-            return default
 
 
 def _show(value: object) -> str:
@@ -424,430 +262,443 @@ def _scrypt_hash(value: Any) -> str:
     return value
 
 
-def _build(data: Mapping[str, Any], r: _Reader, source: str) -> Config:
-    top = (
-        "state_dir",
-        "demo",
-        "cafe",
-        "operator",
-        "filter",
-        "notices",
-        "reporting",
-        "control",
-    )
-    r.check_keys(data, top)
-    state_dir = r.get(data, "state_dir", DEFAULT_STATE_DIR, _str, "expected a folder path")
-    demo = r.get(data, "demo", False, _bool, "expected true or false")
-
-    d = CafeConfig()
-    c = r.mapping(data, "cafe", ("name", "country", "region", "languages"))
-    with r.section("cafe"):
-        cafe = CafeConfig(
-            name=r.get(c, "name", d.name, _str, "expected the café's name"),
-            country=r.get(c, "country", d.country, _country, "expected an ISO 3166 code like KE"),
-            region=r.get(c, "region", d.region, _str, "expected a region code like KE-NBO"),
-            languages=r.get(
-                c,
-                "languages",
-                d.languages,
-                _list_of(_lang, non_empty=True),
-                "expected a non-empty list of language codes like [sw, en]",
-            ),
-        )
-
-    o = r.mapping(data, "operator", ("pin_scrypt",))
-    with r.section("operator"):
-        operator = OperatorConfig(
-            pin_scrypt=r.get(
-                o, "pin_scrypt", None, _scrypt_hash, "expected a hash written by the install wizard"
-            )
-        )
-
-    fd = FilterConfig()
-    f = r.mapping(
-        data,
-        "filter",
-        (
-            "listen",
-            "upstreams",
-            "upstream_timeout",
-            "block_answer",
-            "block_ttl",
-            "blockpage_listen",
-            "manage_system_dns",
-            "watchdog_every",
-            "feeds",
-            "update_every",
-            "doh_hosts",
-            "cache",
-            "proxy",
-            "p2p",
-        ),
-    )
-    with r.section("filter"):
-        feeds: list[FeedConfig] = []
-        raw_feeds = f.get("feeds") or []
-        if not isinstance(raw_feeds, list):
-            r.problem("feeds", raw_feeds, "expected a list of {url, trust}")
-            raw_feeds = []
-        for i, item in enumerate(raw_feeds):
-            with r.section(f"feeds[{i}]"):
-                if not isinstance(item, Mapping):
-                    r.problem(None, item, "expected a mapping with url and trust")
-                    continue
-                r.check_keys(item, ("url", "trust"))
-                url = r.get(
-                    item,
-                    "url",
-                    "",
-                    _url(("https", "http", "file")),
-                    "expected an https:// or file:// URL",
-                )
-                no_keys: tuple[str, ...] = ()
-                trust = r.get(
-                    item,
-                    "trust",
-                    no_keys,
-                    _list_of(_trust_key, non_empty=True),
-                    "expected a non-empty list of 'ed25519:BASE64' public keys",
-                )
-                if "url" not in item:
-                    r.problem("url", None, "a feed needs a url")
-                if "trust" not in item:
-                    r.problem("trust", None, "a feed needs at least one trusted key")
-                for key in trust:
-                    if key in DEMO_FEED_KEYS and not demo:
-                        r.problem(
-                            "trust",
-                            key,
-                            "this is the published DEMO key (anyone can sign with it); "
-                            "only a config with demo: true may trust it",
-                        )
-                feeds.append(FeedConfig(url=url, trust=trust))
-
-        cd = CacheConfig()
-        cm = r.mapping(
-            f, "cache", ("max_entries", "min_ttl", "max_ttl", "negative_ttl", "stale_for")
-        )
-        with r.section("cache"):
-            cache = CacheConfig(
-                max_entries=r.get(
-                    cm,
-                    "max_entries",
-                    cd.max_entries,
-                    _int_range(0, 10_000_000),
-                    "expected 0-10000000",
-                ),
-                min_ttl=r.get(
-                    cm,
-                    "min_ttl",
-                    cd.min_ttl,
-                    _duration_range(0, 86400),
-                    "expected a duration up to 1d",
-                ),
-                max_ttl=r.get(
-                    cm,
-                    "max_ttl",
-                    cd.max_ttl,
-                    _duration_range(0, 7 * 86400),
-                    "expected a duration up to 7d",
-                ),
-                negative_ttl=r.get(
-                    cm,
-                    "negative_ttl",
-                    cd.negative_ttl,
-                    _duration_range(0, 86400),
-                    "expected a duration up to 1d",
-                ),
-                stale_for=r.get(
-                    cm,
-                    "stale_for",
-                    cd.stale_for,
-                    _duration_range(0, 7 * 86400),
-                    "expected a duration up to 7d",
-                ),
-            )
-            if cache.min_ttl > cache.max_ttl:
-                r.problem("min_ttl", cm.get("min_ttl"), "must not exceed max_ttl")
-
-        pd = ProxyConfig()
-        pm = r.mapping(
-            f,
-            "proxy",
-            ("enabled", "http_listen", "https_listen", "max_connections", "idle_timeout"),
-        )
-        with r.section("proxy"):
-            proxy = ProxyConfig(
-                enabled=r.get(pm, "enabled", pd.enabled, _bool, "expected true or false"),
-                http_listen=r.get(
-                    pm,
-                    "http_listen",
-                    pd.http_listen,
-                    _host_port(80),
-                    "expected an address like 127.0.0.10:80",
-                ),
-                https_listen=r.get(
-                    pm,
-                    "https_listen",
-                    pd.https_listen,
-                    _host_port(443),
-                    "expected an address like 127.0.0.10:443",
-                ),
-                max_connections=r.get(
-                    pm,
-                    "max_connections",
-                    pd.max_connections,
-                    _int_range(1, 10_000),
-                    "expected 1-10000",
-                ),
-                idle_timeout=r.get(
-                    pm,
-                    "idle_timeout",
-                    pd.idle_timeout,
-                    _duration_range(1, 3600),
-                    "expected a duration from 1s to 1h",
-                ),
-            )
-
-        qd = P2PConfig()
-        qm = r.mapping(f, "p2p", ("policy", "sample_every", "processes", "tracker_hosts"))
-        with r.section("p2p"):
-            p2p = P2PConfig(
-                policy=r.get(
-                    qm, "policy", qd.policy, _choice(P2P_POLICIES), "expected count or block"
-                ),
-                sample_every=r.get(
-                    qm,
-                    "sample_every",
-                    qd.sample_every,
-                    _duration_range(1, 3600),
-                    "expected a duration from 1s to 1h",
-                ),
-                processes=r.get(
-                    qm,
-                    "processes",
-                    qd.processes,
-                    _list_of(_str),
-                    "expected a list of process names",
-                ),
-                tracker_hosts=r.get(
-                    qm,
-                    "tracker_hosts",
-                    qd.tracker_hosts,
-                    _list_of(_hostname),
-                    "expected a list of host names",
-                ),
-            )
-
-        filt = FilterConfig(
-            listen=r.get(
-                f,
-                "listen",
-                fd.listen,
-                _list_of(_host_port(53), non_empty=True),
-                "expected a list of addresses like 127.0.0.1:53",
-            ),
-            upstreams=r.get(
-                f,
-                "upstreams",
-                fd.upstreams,
-                _list_of(_upstream, non_empty=True),
-                "expected a list of 'auto' or addresses like 192.0.2.1:53",
-            ),
-            upstream_timeout=r.get(
-                f,
-                "upstream_timeout",
-                fd.upstream_timeout,
-                _duration_range(0.05, 30),
-                "expected a duration from 50ms to 30s",
-            ),
-            block_answer=r.get(
-                f,
-                "block_answer",
-                fd.block_answer,
-                _choice(BLOCK_ANSWERS),
-                "expected nxdomain or sinkhole",
-            ),
-            block_ttl=r.get(
-                f, "block_ttl", fd.block_ttl, _int_range(0, 86400), "expected 0-86400 seconds"
-            ),
-            blockpage_listen=r.get(
-                f,
-                "blockpage_listen",
-                fd.blockpage_listen,
-                _host_port(80),
-                "expected an address like 127.0.0.9:80",
-            ),
-            manage_system_dns=r.get(
-                f, "manage_system_dns", fd.manage_system_dns, _bool, "expected true or false"
-            ),
-            watchdog_every=r.get(
-                f,
-                "watchdog_every",
-                fd.watchdog_every,
-                _duration_range(1, 3600),
-                "expected a duration from 1s to 1h",
-            ),
-            feeds=tuple(feeds),
-            update_every=r.get(
-                f,
-                "update_every",
-                fd.update_every,
-                _duration_range(60, 30 * 86400),
-                "expected a duration from 1m to 30d, like 6h",
-            ),
-            doh_hosts=r.get(
-                f, "doh_hosts", fd.doh_hosts, _list_of(_hostname), "expected a list of host names"
-            ),
-            cache=cache,
-            proxy=proxy,
-            p2p=p2p,
-        )
-
-    nd = NoticesConfig()
-    n = r.mapping(
-        data, "notices", ("triggers", "idle_reset_after", "min_display", "min_gap", "font_size")
-    )
-    with r.section("notices"):
-        notices = NoticesConfig(
-            triggers=r.get(
-                n,
-                "triggers",
-                nd.triggers,
-                _list_of(_choice(NOTICE_TRIGGERS)),
-                f"expected a list of: {', '.join(NOTICE_TRIGGERS)}",
-            ),
-            idle_reset_after=r.get(
-                n,
-                "idle_reset_after",
-                nd.idle_reset_after,
-                _duration_range(30, 86400),
-                "expected a duration from 30s to 1d, like 10m",
-            ),
-            min_display=r.get(
-                n,
-                "min_display",
-                nd.min_display,
-                _duration_range(0, 120),
-                "expected a duration from 0s to 2m, like 8s",
-            ),
-            min_gap=r.get(
-                n, "min_gap", nd.min_gap, _duration_range(0, 86400), "expected a duration up to 1d"
-            ),
-            font_size=r.get(n, "font_size", nd.font_size, _int_range(12, 48), "expected 12-48"),
-        )
-
-    rd = ReportingConfig()
-    rp = r.mapping(
-        data,
-        "reporting",
-        (
-            "server",
-            "period",
-            "max_link_utilization",
-            "daily_budget_bytes",
-            "offpeak",
-            "ca_bundle",
-            "flush_every",
-            "upload_every",
-            "max_reports",
-        ),
-    )
-    with r.section("reporting"):
-        reporting = ReportingConfig(
-            server=r.get(
-                rp, "server", rd.server, _url(("https", "http")), "expected an https:// URL"
-            ),
-            period=r.get(rp, "period", rd.period, _choice(REPORT_PERIODS), "expected day or hour"),
-            max_link_utilization=r.get(
-                rp,
-                "max_link_utilization",
-                rd.max_link_utilization,
-                _float_range(0.01, 1.0),
-                "expected a fraction from 0.01 to 1.0",
-            ),
-            daily_budget_bytes=r.get(
-                rp,
-                "daily_budget_bytes",
-                rd.daily_budget_bytes,
-                _int_range(1000, 10**10),
-                "expected a byte count of at least 1000",
-            ),
-            offpeak=r.get(
-                rp,
-                "offpeak",
-                rd.offpeak,
-                _offpeak,
-                "expected a local time window like '22:00-06:00'",
-            ),
-            ca_bundle=r.get(rp, "ca_bundle", rd.ca_bundle, _str, "expected a path to a PEM file"),
-            flush_every=r.get(
-                rp,
-                "flush_every",
-                rd.flush_every,
-                _duration_range(1, 3600),
-                "expected a duration from 1s to 1h",
-            ),
-            upload_every=r.get(
-                rp,
-                "upload_every",
-                rd.upload_every,
-                _duration_range(10, 86400),
-                "expected a duration from 10s to 1d",
-            ),
-            max_reports=r.get(
-                rp, "max_reports", rd.max_reports, _int_range(10, 100_000), "expected 10-100000"
-            ),
-        )
-
-    ctl = r.mapping(data, "control", ("listen",))
-    with r.section("control"):
-        control = ControlConfig(
-            listen=r.get(
-                ctl,
-                "listen",
-                ControlConfig().listen,
-                _host_port(None),
-                "expected a loopback address like 127.0.0.1:8053",
-            ),
-        )
-        if not ipaddress.ip_address(control.listen.host).is_loopback:
-            r.problem("listen", str(control.listen), "the control API must listen on loopback")
-
-    if demo and filt.manage_system_dns:
-        r.problems.append(
-            "filter.manage_system_dns: True is not allowed; a demo config (demo: true) "
-            "never manages the system's DNS"
-        )
-    return Config(
-        state_dir=Path(state_dir),
-        demo=demo,
-        cafe=cafe,
-        operator=operator,
-        filter=filt,
-        notices=notices,
-        reporting=reporting,
-        control=control,
-        source=source,
-    )
-
-
 def _trust_key(value: Any) -> str:
     if not isinstance(value, str) or not _TRUST_KEY.match(value):
         raise ValueError
     return value
 
 
+def _path(value: Any) -> Path:
+    return Path(_str(value))
+
+
+# Each config key is declared once, as a field of the dataclass of its section: its type
+# and default are the field's, and its metadata says how to read it from YAML and what is
+# allowed (the text every problem message ends with). The loader below walks the fields,
+# so the known keys, the unknown-key check and the errors all follow from the fields.
+# A field without this metadata (Config.source) is not a config key. docs/config.md.
+_META = "kiosk_agent.config"
+
+
+@dataclass(frozen=True)
+class Key:
+    """How one config key is read: ``convert`` raises ValueError/TypeError for a bad value.
+
+    ``section``: the field is a nested mapping read as that dataclass (``convert`` unused);
+    ``items``: the field is a list of mappings, each read as that dataclass;
+    ``required``: the problem reported when the key is absent (null counts as absent).
+    """
+
+    allowed: str
+    convert: Callable[[Any], Any] | None = None
+    section: type | None = None
+    items: type | None = None
+    required: str | None = None
+
+
+def key(
+    convert: Callable[[Any], Any], allowed: str, *, required: str | None = None
+) -> dict[str, Key]:
+    """Field metadata for a plain key."""
+    return {_META: Key(allowed, convert, required=required)}
+
+
+def section(cls: type) -> dict[str, Key]:
+    """Field metadata for a nested section (the field's default_factory is ``cls``)."""
+    return {_META: Key("expected a mapping of keys", section=cls)}
+
+
+def items(cls: type, allowed: str) -> dict[str, Key]:
+    """Field metadata for a list of mappings, each read as ``cls``."""
+    return {_META: Key(allowed, items=cls)}
+
+
+def declared_keys(cls: type) -> tuple[tuple[Field[Any], Key], ...]:
+    """The config keys of a section dataclass with their declarations, in field order."""
+    found = _DECLARED.get(cls)
+    if found is None:
+        found = tuple((f, f.metadata[_META]) for f in fields(cls) if _META in f.metadata)
+        _DECLARED[cls] = found
+    return found
+
+
+_DECLARED: dict[type, tuple[tuple[Field[Any], Key], ...]] = {}
+
+
+@dataclass(frozen=True)
+class CafeConfig:
+    name: str = field(default="Demo Café", metadata=key(_str, "expected the café's name"))
+    country: str = field(default="KE", metadata=key(_country, "expected an ISO 3166 code like KE"))
+    region: str = field(default="KE-NBO", metadata=key(_str, "expected a region code like KE-NBO"))
+    languages: tuple[str, ...] = field(
+        default=("en",),
+        metadata=key(
+            _list_of(_lang, non_empty=True),
+            "expected a non-empty list of language codes like [sw, en]",
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    # Only the scrypt hash of the operator's PIN is ever stored, never the PIN.
+    pin_scrypt: str | None = field(
+        default=None, metadata=key(_scrypt_hash, "expected a hash written by the install wizard")
+    )
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    url: str = field(
+        metadata=key(
+            _url(("https", "http", "file")),
+            "expected an https:// or file:// URL",
+            required="a feed needs a url",
+        )
+    )
+    trust: tuple[str, ...] = field(
+        metadata=key(
+            _list_of(_trust_key, non_empty=True),
+            "expected a non-empty list of 'ed25519:BASE64' public keys",
+            required="a feed needs at least one trusted key",
+        )
+    )
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    max_entries: int = field(
+        default=10_000, metadata=key(_int_range(0, 10_000_000), "expected 0-10000000")
+    )
+    min_ttl: float = field(
+        default=0.0, metadata=key(_duration_range(0, 86400), "expected a duration up to 1d")
+    )
+    max_ttl: float = field(
+        default=86_400.0,
+        metadata=key(_duration_range(0, 7 * 86400), "expected a duration up to 7d"),
+    )
+    negative_ttl: float = field(
+        default=300.0, metadata=key(_duration_range(0, 86400), "expected a duration up to 1d")
+    )
+    stale_for: float = field(
+        default=86_400.0,
+        metadata=key(_duration_range(0, 7 * 86400), "expected a duration up to 7d"),
+    )
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    enabled: bool = field(default=False, metadata=key(_bool, "expected true or false"))
+    http_listen: HostPort = field(
+        default=HostPort("127.0.0.10", 80),
+        metadata=key(_host_port(80), "expected an address like 127.0.0.10:80"),
+    )
+    https_listen: HostPort = field(
+        default=HostPort("127.0.0.10", 443),
+        metadata=key(_host_port(443), "expected an address like 127.0.0.10:443"),
+    )
+    max_connections: int = field(
+        default=256, metadata=key(_int_range(1, 10_000), "expected 1-10000")
+    )
+    idle_timeout: float = field(
+        default=60.0,
+        metadata=key(_duration_range(1, 3600), "expected a duration from 1s to 1h"),
+    )
+
+
+@dataclass(frozen=True)
+class P2PConfig:
+    policy: Literal["count", "block"] = field(
+        default="count", metadata=key(_choice(P2P_POLICIES), "expected count or block")
+    )
+    sample_every: float = field(
+        default=30.0,
+        metadata=key(_duration_range(1, 3600), "expected a duration from 1s to 1h"),
+    )
+    processes: tuple[str, ...] = field(
+        default=(), metadata=key(_list_of(_str), "expected a list of process names")
+    )
+    tracker_hosts: tuple[str, ...] = field(
+        default=(), metadata=key(_list_of(_hostname), "expected a list of host names")
+    )
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    listen: tuple[HostPort, ...] = field(
+        default=(HostPort("127.0.0.1", 53),),
+        metadata=key(
+            _list_of(_host_port(53), non_empty=True),
+            "expected a list of addresses like 127.0.0.1:53",
+        ),
+    )
+    upstreams: tuple[str, ...] = field(
+        default=("auto",),
+        metadata=key(
+            _list_of(_upstream, non_empty=True),
+            "expected a list of 'auto' or addresses like 192.0.2.1:53",
+        ),
+    )
+    upstream_timeout: float = field(
+        default=2.0,
+        metadata=key(_duration_range(0.05, 30), "expected a duration from 50ms to 30s"),
+    )
+    block_answer: Literal["nxdomain", "sinkhole"] = field(
+        default="nxdomain",
+        metadata=key(_choice(BLOCK_ANSWERS), "expected nxdomain or sinkhole"),
+    )
+    block_ttl: int = field(
+        default=60, metadata=key(_int_range(0, 86400), "expected 0-86400 seconds")
+    )
+    blockpage_listen: HostPort = field(
+        default=HostPort("127.0.0.9", 80),
+        metadata=key(_host_port(80), "expected an address like 127.0.0.9:80"),
+    )
+    manage_system_dns: bool = field(default=False, metadata=key(_bool, "expected true or false"))
+    watchdog_every: float = field(
+        default=30.0,
+        metadata=key(_duration_range(1, 3600), "expected a duration from 1s to 1h"),
+    )
+    feeds: tuple[FeedConfig, ...] = field(
+        default=(), metadata=items(FeedConfig, "expected a list of {url, trust}")
+    )
+    update_every: float = field(
+        default=6 * 3600.0,
+        metadata=key(
+            _duration_range(60, 30 * 86400), "expected a duration from 1m to 30d, like 6h"
+        ),
+    )
+    doh_hosts: tuple[str, ...] = field(
+        default=DEFAULT_DOH_HOSTS,
+        metadata=key(_list_of(_hostname), "expected a list of host names"),
+    )
+    cache: CacheConfig = field(default_factory=CacheConfig, metadata=section(CacheConfig))
+    proxy: ProxyConfig = field(default_factory=ProxyConfig, metadata=section(ProxyConfig))
+    p2p: P2PConfig = field(default_factory=P2PConfig, metadata=section(P2PConfig))
+
+
+@dataclass(frozen=True)
+class NoticesConfig:
+    triggers: tuple[str, ...] = field(
+        default=("login", "idle_reset", "billing_hook"),
+        metadata=key(
+            _list_of(_choice(NOTICE_TRIGGERS)),
+            f"expected a list of: {', '.join(NOTICE_TRIGGERS)}",
+        ),
+    )
+    idle_reset_after: float = field(
+        default=600.0,
+        metadata=key(_duration_range(30, 86400), "expected a duration from 30s to 1d, like 10m"),
+    )
+    min_display: float = field(
+        default=8.0,
+        metadata=key(_duration_range(0, 120), "expected a duration from 0s to 2m, like 8s"),
+    )
+    min_gap: float = field(
+        default=120.0, metadata=key(_duration_range(0, 86400), "expected a duration up to 1d")
+    )
+    font_size: int = field(default=22, metadata=key(_int_range(12, 48), "expected 12-48"))
+
+
+@dataclass(frozen=True)
+class ReportingConfig:
+    server: str | None = field(
+        default=None, metadata=key(_url(("https", "http")), "expected an https:// URL")
+    )
+    period: Literal["day", "hour"] = field(
+        default="day", metadata=key(_choice(REPORT_PERIODS), "expected day or hour")
+    )
+    max_link_utilization: float = field(
+        default=0.3,
+        metadata=key(_float_range(0.01, 1.0), "expected a fraction from 0.01 to 1.0"),
+    )
+    daily_budget_bytes: int = field(
+        default=200_000,
+        metadata=key(_int_range(1000, 10**10), "expected a byte count of at least 1000"),
+    )
+    offpeak: tuple[str, str] | None = field(
+        default=None,
+        metadata=key(_offpeak, "expected a local time window like '22:00-06:00'"),
+    )
+    ca_bundle: str | None = field(default=None, metadata=key(_str, "expected a path to a PEM file"))
+    flush_every: float = field(
+        default=5.0,
+        metadata=key(_duration_range(1, 3600), "expected a duration from 1s to 1h"),
+    )
+    upload_every: float = field(
+        default=900.0,
+        metadata=key(_duration_range(10, 86400), "expected a duration from 10s to 1d"),
+    )
+    max_reports: int = field(
+        default=400, metadata=key(_int_range(10, 100_000), "expected 10-100000")
+    )
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    listen: HostPort = field(
+        default=HostPort("127.0.0.1", 8053),
+        metadata=key(_host_port(None), "expected a loopback address like 127.0.0.1:8053"),
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: Path = field(
+        default=Path(DEFAULT_STATE_DIR), metadata=key(_path, "expected a folder path")
+    )
+    demo: bool = field(default=False, metadata=key(_bool, "expected true or false"))
+    cafe: CafeConfig = field(default_factory=CafeConfig, metadata=section(CafeConfig))
+    operator: OperatorConfig = field(
+        default_factory=OperatorConfig, metadata=section(OperatorConfig)
+    )
+    filter: FilterConfig = field(default_factory=FilterConfig, metadata=section(FilterConfig))
+    notices: NoticesConfig = field(default_factory=NoticesConfig, metadata=section(NoticesConfig))
+    reporting: ReportingConfig = field(
+        default_factory=ReportingConfig, metadata=section(ReportingConfig)
+    )
+    control: ControlConfig = field(default_factory=ControlConfig, metadata=section(ControlConfig))
+    source: str = "<defaults>"  # where the config came from; not a key
+
+
+class _Reader:
+    """Walks a YAML mapping, converting values and recording every problem with its path."""
+
+    def __init__(self, demo: bool) -> None:
+        self.problems: list[str] = []
+        self.demo = demo  # the document's own ``demo: true``, which some checks depend on
+        self._path: list[str] = []
+
+    def where(self, key: str | None = None) -> str:
+        parts = [*self._path, key] if key is not None else self._path
+        return ".".join(parts) or "(top level)"
+
+    def problem(self, key: str | None, value: object, allowed: str) -> None:
+        self.problems.append(f"{self.where(key)}: {_show(value)} is not allowed; {allowed}")
+
+    @contextmanager
+    def section(self, key: str) -> Iterator[None]:
+        self._path.append(key)
+        try:
+            yield
+        finally:
+            self._path.pop()
+
+    def read(self, cls: type[S], data: Mapping[Any, Any], **extra: Any) -> S:
+        """``cls`` built from ``data`` by its declared keys; bad values keep their default."""
+        declared = declared_keys(cls)
+        known = [f.name for f, _ in declared]
+        for k in data:
+            if k not in known:
+                self.problems.append(
+                    f"{self.where(str(k))}: unknown key; known keys here: {', '.join(known)}"
+                )
+        values = {f.name: self.value(f, spec, data) for f, spec in declared}
+        built = cls(**values, **extra)
+        check = _CHECKS.get(cls)
+        if check is not None:
+            check(built, data, self)
+        return built
+
+    def value(self, f: Field[Any], spec: Key, data: Mapping[Any, Any]) -> Any:
+        name = f.name
+        raw = data.get(name)
+        if spec.section is not None:
+            if raw is not None and not isinstance(raw, Mapping):
+                self.problem(name, raw, spec.allowed)
+                raw = None
+            with self.section(name):
+                return self.read(spec.section, raw or {})
+        if spec.items is not None:
+            return self.items(name, spec.items, raw, spec.allowed)
+        if raw is None:
+            if spec.required is not None:
+                self.problem(name, None, spec.required)
+                return None  # the document is refused; the placeholder is never returned
+            return f.default if f.default_factory is MISSING else f.default_factory()
+        assert spec.convert is not None
+        try:
+            return spec.convert(raw)
+        except (ValueError, TypeError):
+            self.problem(name, raw, spec.allowed)
+            return None if f.default is MISSING else f.default
+
+    def items(self, name: str, cls: type[S], raw: object, allowed: str) -> tuple[S, ...]:
+        if not raw:  # absent, null or empty
+            return ()
+        if not isinstance(raw, list):
+            self.problem(name, raw, allowed)
+            return ()
+        needs = " and ".join(f.name for f, _ in declared_keys(cls))
+        out = []
+        for i, item in enumerate(raw):
+            with self.section(f"{name}[{i}]"):
+                if not isinstance(item, Mapping):
+                    self.problem(None, item, f"expected a mapping with {needs}")
+                    continue
+                out.append(self.read(cls, item))
+        return tuple(out)
+
+
+# Checks that involve more than one key, run right after their section is read.
+_CHECKS: dict[type, Callable[[Any, Mapping[Any, Any], _Reader], None]] = {}
+
+
+_Check = Callable[[S, Mapping[Any, Any], "_Reader"], None]
+
+
+def _check(cls: type[S]) -> Callable[[_Check[S]], _Check[S]]:
+    def register(check: _Check[S]) -> _Check[S]:
+        _CHECKS[cls] = check
+        return check
+
+    return register
+
+
+@_check(FeedConfig)
+def _feed_trust(feed: FeedConfig, data: Mapping[Any, Any], r: _Reader) -> None:
+    for trusted in feed.trust or ():  # None when trust was missing or bad
+        if trusted in DEMO_FEED_KEYS and not r.demo:
+            r.problem(
+                "trust",
+                trusted,
+                "this is the published DEMO key (anyone can sign with it); "
+                "only a config with demo: true may trust it",
+            )
+
+
+@_check(CacheConfig)
+def _cache_ttls(cache: CacheConfig, data: Mapping[Any, Any], r: _Reader) -> None:
+    if cache.min_ttl > cache.max_ttl:
+        r.problem("min_ttl", data.get("min_ttl"), "must not exceed max_ttl")
+
+
+@_check(ControlConfig)
+def _control_on_loopback(control: ControlConfig, data: Mapping[Any, Any], r: _Reader) -> None:
+    if not ipaddress.ip_address(control.listen.host).is_loopback:
+        r.problem("listen", str(control.listen), "the control API must listen on loopback")
+
+
+@_check(Config)
+def _demo_keeps_off_system_dns(config: Config, data: Mapping[Any, Any], r: _Reader) -> None:
+    if config.demo and config.filter.manage_system_dns:
+        r.problem(
+            "filter.manage_system_dns",
+            True,
+            "a demo config (demo: true) never manages the system's DNS",
+        )
+
+
 def config_from_mapping(data: object, source: str = "config") -> Config:
     """Validate an already-parsed YAML document; raises ``ConfigError`` listing every problem."""
-    r = _Reader()
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(
             [f"(top level): {_show(data)} is not allowed; expected a mapping of keys"], source
         )
-    config = _build(data, r, source)
+    r = _Reader(demo=data.get("demo") is True)
+    config = r.read(Config, data, source=source)
     if r.problems:
         raise ConfigError(r.problems, source)
     return config
