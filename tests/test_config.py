@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk_agent.config import (
+    Config,
     ConfigError,
     HostPort,
     config_from_mapping,
+    declared_keys,
     load_config,
     parse_config,
     parse_duration,
@@ -200,3 +203,110 @@ def test_a_demo_config_never_manages_system_dns() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config("demo: true\nfilter: {manage_system_dns: true}\n")
     assert "filter.manage_system_dns" in info.value.problems[0]
+
+
+def declared_paths(cls: type, prefix: str = "") -> list[str]:
+    """Every declared key as a dotted path; a list of mappings as ``name[0]``."""
+    out = []
+    for f, spec in declared_keys(cls):
+        path = prefix + f.name
+        out.append(path)
+        if spec.section is not None:
+            out.extend(declared_paths(spec.section, path + "."))
+        if spec.items is not None:
+            out.extend(declared_paths(spec.items, path + "[0]."))
+    return out
+
+
+def lookup(data: Any, path: str) -> bool:
+    """Whether the dotted ``path`` is a key in the parsed YAML ``data``."""
+    for part in path.split("."):
+        name, _, index = part.partition("[")
+        if not isinstance(data, dict) or name not in data:
+            return False
+        data = data[name]
+        if index:
+            if not isinstance(data, list) or not data:
+                return False
+            data = data[0]
+    return True
+
+
+def test_every_declared_key_is_in_the_example_config() -> None:
+    data = yaml.safe_load(EXAMPLE.read_text())
+    paths = declared_paths(Config)
+    assert "filter.cache.stale_for" in paths and "filter.feeds[0].trust" in paths
+    missing = [p for p in paths if not lookup(data, p)]
+    assert not missing, f"config/agent.example.yaml does not document {missing}"
+
+
+def test_every_field_is_a_declared_key() -> None:
+    # A field added without its declaration would be neither read nor refused.
+    def walk(cls: type) -> list[str]:
+        declared = {f.name: spec for f, spec in declared_keys(cls)}
+        out = [
+            f"{cls.__name__}.{f.name}" for f in dataclasses.fields(cls) if f.name not in declared
+        ]
+        for spec in declared.values():
+            inner = spec.section or spec.items
+            if inner is not None:
+                out.extend(walk(inner))
+        return out
+
+    assert walk(Config) == ["Config.source"]
+
+
+def test_null_feed_url_or_trust_counts_as_missing() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("filter: {feeds: [{url: null, trust: null}]}")
+    assert info.value.problems == [
+        "filter.feeds[0].url: None is not allowed; a feed needs a url",
+        "filter.feeds[0].trust: None is not allowed; a feed needs at least one trusted key",
+    ]
+
+
+def test_problems_follow_the_declaration_order() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("filter: {p2p: {policy: x}, listen: [], cache: {max_entries: -1}}\nzz: 1")
+    assert [p.split(":")[0] for p in info.value.problems] == [
+        "zz",
+        "filter.listen",
+        "filter.cache.max_entries",
+        "filter.p2p.policy",
+    ]
+
+
+def document(cls: type) -> st.SearchStrategy[dict[str, Any]]:
+    """YAML-ish mappings that use the declared keys (and a stray one) at every level."""
+    entries: dict[str, st.SearchStrategy[Any]] = {}
+    for f, spec in declared_keys(cls):
+        if spec.section is not None:
+            entries[f.name] = document(spec.section) | yaml_values
+        elif spec.items is not None:
+            entries[f.name] = st.lists(document(spec.items) | yaml_values, max_size=3)
+        else:
+            entries[f.name] = yaml_values | nearly_valid
+    entries["stray"] = yaml_values
+    return st.fixed_dictionaries({}, optional=entries)
+
+
+NEARLY_VALID = ["8s", "250ms", "1d", "127.0.0.1:53", "[::1]:53", "0.0.0.0:8053", "auto"]
+NEARLY_VALID += ["https://x.example", "file:///srv/feed", KEY, DEMO_KEY, "login", "sinkhole"]
+NEARLY_VALID += ["22:00-06:00", "scrypt$x", "KE"]
+nearly_valid = st.sampled_from(NEARLY_VALID) | st.lists(
+    st.sampled_from(["sw", "en", "127.0.0.1:53", KEY, "dns.google", "nope"]), max_size=3
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(document(Config), st.booleans())
+def test_fuzz_declared_keys_only_raise_config_error(data: dict[str, Any], demo: bool) -> None:
+    if demo:
+        data["demo"] = True
+    try:
+        config = config_from_mapping(data)
+    except ConfigError as e:
+        assert e.problems and all(isinstance(p, str) and ": " in p for p in e.problems)
+    else:
+        assert isinstance(config, Config)
+        assert all(feed.url and feed.trust for feed in config.filter.feeds)
