@@ -280,7 +280,6 @@ def _path(value: Any) -> Path:
 _META = "kiosk_agent.config"
 
 
-@dataclass(frozen=True)
 class Key:
     """How one config key is read: ``convert`` raises ValueError/TypeError for a bad value.
 
@@ -289,11 +288,24 @@ class Key:
     ``required``: the problem reported when the key is absent (null counts as absent).
     """
 
-    allowed: str
-    convert: Callable[[Any], Any] | None = None
-    section: type | None = None
-    items: type | None = None
-    required: str | None = None
+    # A plain class with slots: one per key lives as long as the process, so it is kept
+    # small (a dataclass would add generated methods and a __dict__ per key).
+    __slots__ = ("allowed", "convert", "items", "required", "section")
+
+    def __init__(
+        self,
+        allowed: str,
+        convert: Callable[[Any], Any] | None = None,
+        *,
+        section: type | None = None,
+        items: type | None = None,
+        required: str | None = None,
+    ) -> None:
+        self.allowed = allowed
+        self.convert = convert
+        self.section = section
+        self.items = items
+        self.required = required
 
 
 def key(
@@ -313,16 +325,10 @@ def items(cls: type, allowed: str) -> dict[str, Key]:
     return {_META: Key(allowed, items=cls)}
 
 
-def declared_keys(cls: type) -> tuple[tuple[Field[Any], Key], ...]:
+def declared_keys(cls: type) -> list[tuple[Field[Any], Key]]:
     """The config keys of a section dataclass with their declarations, in field order."""
-    found = _DECLARED.get(cls)
-    if found is None:
-        found = tuple((f, f.metadata[_META]) for f in fields(cls) if _META in f.metadata)
-        _DECLARED[cls] = found
-    return found
-
-
-_DECLARED: dict[type, tuple[tuple[Field[Any], Key], ...]] = {}
+    # Not cached: a config is read a few times per process, and a cache would stay in memory.
+    return [(f, f.metadata[_META]) for f in fields(cls) if _META in f.metadata]
 
 
 @dataclass(frozen=True)
