@@ -14,6 +14,7 @@ BENCHMARKS: tuple[str, ...] = (
     "benchmarks.resolver_parts",
     "benchmarks.notices_ui",
     "benchmarks.startup_bench",
+    "benchmarks.config_load",
     "benchmarks.server_bench",
     "benchmarks.proxy_bench",
     "benchmarks.kiosk_rss",

@@ -5,8 +5,9 @@
 Each run starts, for each tree in turn (so load drifts hit every tree alike), fresh
 interpreters with that tree first on ``sys.path``:
 
-- ``python -X importtime -c 'import kiosk_agent.config'``: the cumulative import time of
-  ``kiosk_agent.config`` (yaml included) and the total of every import the interpreter made;
+- ``python -X importtime -c 'import kiosk_agent.config'``: the time ``kiosk_agent.config``
+  takes itself (own), with what it imports (yaml included), and the total of every import
+  the interpreter made;
 - a child that imports ``kiosk_agent.config``, loads ``config/agent.example.yaml`` and a
   demo-shaped config (``demo: true``, the DEMO key trusted, loopback addresses), then reads
   its VmRSS and VmHWM from ``/proc/self/status`` and times 200 loads of the example;
@@ -89,21 +90,22 @@ def python(tree: Path, env: dict[str, str], *args: str) -> subprocess.CompletedP
     )
 
 
-def import_times(tree: Path, env: dict[str, str]) -> tuple[float, float]:
-    """(kiosk_agent.config cumulative, all imports) in ms, from ``-X importtime``."""
+def import_times(tree: Path, env: dict[str, str]) -> tuple[float, float, float]:
+    """kiosk_agent.config's own and cumulative time, all imports: ms, from ``-X importtime``."""
     done = python(tree, env, "-X", "importtime", "-c", "import kiosk_agent.config")
     total = 0
     config = None
+    config_self = 0
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         self_us, cumulative, name = (p.strip() for p in line[len("import time:") :].split("|"))
         total += int(self_us)
         if name == "kiosk_agent.config":
-            config = int(cumulative)
+            config, config_self = int(cumulative), int(self_us)
     if config is None:
         raise SystemExit(f"{tree}: no kiosk_agent.config line in -X importtime output")
-    return config / 1000, total / 1000
+    return config_self / 1000, config / 1000, total / 1000
 
 
 def memory_and_load(tree: Path, env: dict[str, str], example: Path, demo: Path) -> dict[str, float]:
@@ -133,8 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             import_times(tree, env)
         for _ in range(args.runs):
             for tree in trees:
-                config_ms, total_ms = import_times(tree, env)
-                row = {"import_config_ms": config_ms, "import_total_ms": total_ms}
+                own_ms, config_ms, total_ms = import_times(tree, env)
+                row = {
+                    "import_own_ms": own_ms,
+                    "import_config_ms": config_ms,
+                    "import_total_ms": total_ms,
+                }
                 example = tree / "config" / "agent.example.yaml"
                 row |= memory_and_load(tree, env, example, demo)
                 for name, value in row.items():
