@@ -601,8 +601,7 @@ class _Reader:
                 )
         values = {f.name: self.value(f, spec, data) for f, spec in declared}
         built = cls(**values, **extra)
-        check = _CHECKS.get(cls)
-        if check is not None:
+        for check in _CHECKS.get(cls, ()):
             check(built, data, self)
         return built
 
@@ -622,9 +621,11 @@ class _Reader:
                 self.problem(name, None, spec.required)
                 return None  # the document is refused; the placeholder is never returned
             return f.default if f.default_factory is MISSING else f.default_factory()
-        assert spec.convert is not None
+        convert = spec.convert
+        if convert is None:
+            raise TypeError(f"{name}: a Key without convert needs section= or items=")
         try:
-            return spec.convert(raw)
+            return convert(raw)
         except (ValueError, TypeError):
             self.problem(name, raw, spec.allowed)
             return None if f.default is MISSING else f.default
@@ -646,16 +647,15 @@ class _Reader:
         return tuple(out)
 
 
+_Check = Callable[[S, Mapping[Any, Any], _Reader], None]
+
 # Checks that involve more than one key, run right after their section is read.
-_CHECKS: dict[type, Callable[[Any, Mapping[Any, Any], _Reader], None]] = {}
-
-
-_Check = Callable[[S, Mapping[Any, Any], "_Reader"], None]
+_CHECKS: dict[type, list[_Check[Any]]] = {}
 
 
 def _check(cls: type[S]) -> Callable[[_Check[S]], _Check[S]]:
     def register(check: _Check[S]) -> _Check[S]:
-        _CHECKS[cls] = check
+        _CHECKS.setdefault(cls, []).append(check)
         return check
 
     return register
