@@ -84,7 +84,7 @@ def problems(path: Path) -> list[str]:
     if not any(f.replace("\\", "/").startswith("kiosk-agent-launcher/kiosk-agent") for f in files):
         found.append("the one-folder launcher is missing: install could not unpack the program")
     locales = [f for f in files if "notices/locales/" in f.replace("\\", "/")]
-    if Path("kiosk_agent/notices/locales").is_dir() and not locales:
+    if Path("kiosk_agent/content/locales").is_dir() and not locales:
         found.append("the notice locale files are missing")
     return found
 
