@@ -1,4 +1,4 @@
-"""The notice texts: one YAML file per locale in ``notices/locales/``, loaded and validated.
+"""The notice texts: one YAML file per locale in ``content/locales/``, loaded and validated.
 
 English (``en.yaml``) is the reference: every other locale must have exactly its keys, the
 same number of tips and the same ``{placeholders}`` in each string. Keys are addressed by

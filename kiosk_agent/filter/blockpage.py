@@ -3,7 +3,7 @@
 A small HTTP server on ``filter.blockpage_listen`` answers every path and every host
 name with one friendly page in the café's first language, with links to its other
 languages (``?lang=sw``). The words come from the notice locale files (``block_page.*``
-and the country's helpline / report lines of ``notices/countries.yaml``), so translators
+and the country's helpline / report lines of ``content/countries.yaml``), so translators
 maintain one set of files. The page
 names no site: the request's host is never read into the page, logged or stored.
 

@@ -1,4 +1,4 @@
-"""DNS messages on the wire: one bounds-checked reader, hand-written for the hot path.
+"""DNS messages on the wire: the agent's one bounds-checked reader, fast for the resolver.
 
 Only what the resolver needs is parsed: the header and the question (every query), the
 OPT record (EDNS0 pass-through and UDP size), and, for answers, the offset of every TTL
