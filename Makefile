@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 help:
 	@echo "make run    - the whole system on loopback with embedded defaults (kiosk-agent demo)"
 	@echo "make test   - install what the tests need (venv, PyPI, Debian packages as root), run the suite"
-	@echo "make check  - ruff + mypy"
+	@echo "make check  - ruff + mypy + the layering contracts (lint-imports)"
 	@echo "make bench  - reproducible benchmarks (figures go to docs/BENCHMARKS.md by hand)"
 	@echo "make exe    - one-file executable with PyInstaller (under xvfb-run)"
 
@@ -36,6 +36,7 @@ check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 bench: deps
 	$(PY) -m benchmarks

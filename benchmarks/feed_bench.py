@@ -42,7 +42,7 @@ def _rice_speed(n: int) -> tuple[float, float]:
     import random
     from array import array
 
-    from kiosk_agent.filter import rice
+    from kiosk_agent.contracts import rice
 
     rnd = random.Random(3)
     values = array("Q", sorted({rnd.getrandbits(64) for _ in range(n)}))

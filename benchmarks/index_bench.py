@@ -53,7 +53,8 @@ def _prepare(n: int, workdir: Path) -> dict[str, Any]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from kiosk_agent.filter import feed, index
+    from kiosk_agent.contracts import feed
+    from kiosk_agent.filter import index
     from kiosk_agent.filter.urls import hash_int
 
     words = _words(1)
@@ -174,7 +175,7 @@ def _child(args: argparse.Namespace) -> int:
     steady = _rss()
     out["baseline_rss"] = baseline
     out["rss_per_entry"] = (steady - baseline) / len(idx)
-    from kiosk_agent.filter import feed
+    from kiosk_agent.contracts import feed
 
     _warm_crypto()
     steady = _rss()  # the steady state of a process that verifies bundles
@@ -215,7 +216,7 @@ def _child(args: argparse.Namespace) -> int:
 
 
 def bundle_version(path: str) -> int:
-    from kiosk_agent.filter import feed
+    from kiosk_agent.contracts import feed
 
     return feed.read_header(Path(path)).version
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.resolver_bench import signed_bundle, stop_all
-from kiosk_agent.ports import free_port
+from kiosk_agent.net.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 HEAVY = ("_ssl.", "libssl", "_rust.", "cryptography")
@@ -95,7 +95,7 @@ class WorkerWatch(threading.Thread):
 
 def build_feed(tmp: Path, n: int) -> tuple[Path, str]:
     """A feed directory holding one signed full bundle of ``n`` names; its trust key."""
-    from kiosk_agent.filter import manifest
+    from kiosk_agent.contracts import manifest
 
     data, pub = signed_bundle(f"n{i}.blocked.test" for i in range(n))
     feed_dir = tmp / "feed"

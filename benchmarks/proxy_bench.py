@@ -137,7 +137,7 @@ def _bench_index(directory: Path) -> object:
     """A real index: 100,000 generated URL-level entries plus one on the bench host."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from kiosk_agent.filter import feed
+    from kiosk_agent.contracts import feed
     from kiosk_agent.filter.index import BlocklistIndex, build_index, index_path
     from kiosk_agent.filter.sources import entries_from_sources, read_source
 

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from kiosk_agent.clock import Clock
+from kiosk_agent.net.clock import Clock
 from kiosk_agent.reporting.counters import Counters
 from kiosk_agent.reporting.events import (
     Blocked,
@@ -131,7 +131,7 @@ def bench_wire(tls: bool) -> dict[str, int]:
             ca = str(files.ca_pem)
         with ReportServer({"C": ("KE-NBO", "KE")}, tls=ctx) as server:
             scheme = "https" if tls else "http"
-            from kiosk_agent.direct_http import direct_session
+            from kiosk_agent.net.direct_http import direct_session
 
             with direct_session([], ca_bundle=ca) as s:
                 enroll(state, f"{scheme}://localhost:{server.port}", "C", s, now=time.time())

@@ -35,7 +35,7 @@ from benchmarks.resolver_bench import (
     stop_all,
     tool,
 )
-from kiosk_agent.ports import free_port
+from kiosk_agent.net.ports import free_port
 
 RATE = 200.0  # queries/s to each target
 

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kiosk_agent.ports import free_port
+from kiosk_agent.net.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,7 +90,7 @@ def signed_bundle(names: Iterable[str]) -> tuple[bytes, str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from kiosk_agent.filter import feed
+    from kiosk_agent.contracts import feed
     from kiosk_agent.filter.sources import entries_from_sources, read_source
 
     category = feed.Category(1, "csam", "Benchmark category")
@@ -114,7 +114,8 @@ def signed_bundle(names: Iterable[str]) -> tuple[bytes, str]:
 
 def build_list(tmp: Path, n: int) -> tuple[Path, Path]:
     """The agent's state folder with the index of ``n`` names, and dnsmasq's hosts file."""
-    from kiosk_agent.filter import feed, index
+    from kiosk_agent.contracts import feed
+    from kiosk_agent.filter import index
 
     names = [f"n{i}.blocked.test" for i in range(n)]
     t = time.monotonic()

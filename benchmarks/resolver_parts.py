@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import resolver_bench as rb
-from kiosk_agent.ports import free_port
+from kiosk_agent.net.ports import free_port
 
 # The child of ``burst``: the chain and server alone, SEND_BATCH set from argv.
 CHAIN_SERVER = """
@@ -65,7 +65,7 @@ def blocked_file(tmp: Path, names: int) -> Path:
 def measure_answer(state: Path, names: int) -> dict[str, float]:
     from kiosk_agent.config import parse_config
     from kiosk_agent.filter.resolver.component import ResolverComponent
-    from kiosk_agent.service import create_service
+    from kiosk_agent.service.wiring import create_service
 
     config = parse_config(
         f"state_dir: {state}\n"

@@ -36,8 +36,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Engine, create_engine, text
 
-from kiosk_agent.ports import free_port
-from kiosk_agent.reporting.schema import Report, encode_body, signing_string
+from kiosk_agent.contracts.report import Report, encode_body, signing_string
+from kiosk_agent.net.ports import free_port
 from regional_server.auth.sessions import create_session
 from regional_server.db.engine import make_engine
 from regional_server.db.migrate import upgrade
@@ -160,7 +160,7 @@ def enroll_kiosks(engine: Engine, n: int) -> list[tuple[str, Ed25519PrivateKey]]
         for _ in range(n):
             key = Ed25519PrivateKey.generate()
             raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-            from kiosk_agent.reporting.schema import EnrollRequest
+            from kiosk_agent.contracts.report import EnrollRequest
 
             r = enroll(conn, EnrollRequest(code, "ed25519:" + base64.b64encode(raw).decode()), now)
             out.append((r.kiosk_id, key))

@@ -28,9 +28,9 @@ from pathlib import Path
 import yaml
 
 from kiosk_agent.config import HostPort
-from kiosk_agent.demo_upstream import DemoUpstream
-from kiosk_agent.dns_probe import answers, resolve
-from kiosk_agent.ports import free_port
+from kiosk_agent.demo.upstream import DemoUpstream
+from kiosk_agent.net.dns_probe import answers, resolve
+from kiosk_agent.net.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_KEY = REPO / "config" / "demo" / "DEMO-feed-signing.key"

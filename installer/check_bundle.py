@@ -22,7 +22,7 @@ REQUIRED_MODULES = (
     "kiosk_agent.cli",
     "kiosk_agent.commands.config_cmd",
     "kiosk_agent.commands.install_cmd",
-    "kiosk_agent.commands.worker_cmd",  # feed checks and uploads run in it (worker.py)
+    "kiosk_agent.commands.worker_cmd",  # feed checks and uploads run in it (service/worker.py)
     "kiosk_agent.filter.feed_check",
     "kiosk_agent.installer.wizard_tk",
     "pystray",
@@ -83,8 +83,8 @@ def problems(path: Path) -> list[str]:
         found.append("the icon is missing")
     if not any(f.replace("\\", "/").startswith("kiosk-agent-launcher/kiosk-agent") for f in files):
         found.append("the one-folder launcher is missing: install could not unpack the program")
-    locales = [f for f in files if "notices/locales/" in f.replace("\\", "/")]
-    if Path("kiosk_agent/notices/locales").is_dir() and not locales:
+    locales = [f for f in files if "content/locales/" in f.replace("\\", "/")]
+    if Path("kiosk_agent/content/locales").is_dir() and not locales:
         found.append("the notice locale files are missing")
     return found
 

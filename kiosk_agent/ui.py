@@ -28,9 +28,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kiosk_agent.config import Config
-from kiosk_agent.control_client import ControlAuthError, ControlClient, ControlError
-from kiosk_agent.notices.countries import contact_lines, country_for
-from kiosk_agent.notices.locales import choose_locale, load_locale, shipped_codes
+from kiosk_agent.content.countries import contact_lines, country_for
+from kiosk_agent.content.locales import choose_locale, load_locale, shipped_codes
 from kiosk_agent.notices.sessions import Policy, SessionWatcher
 from kiosk_agent.notices.tray import (
     ToastGate,
@@ -44,6 +43,7 @@ from kiosk_agent.notices.tray import (
 from kiosk_agent.notices.window import NoticeWindow
 from kiosk_agent.platform.base import SessionSignals
 from kiosk_agent.reporting.events import Event, SessionStarted
+from kiosk_agent.service.control_client import ControlAuthError, ControlClient, ControlError
 
 log = logging.getLogger(__name__)
 

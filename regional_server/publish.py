@@ -1,8 +1,8 @@
 """``publish-feed``: put signed bundles in the feeds folder and record the version.
 
-Bundle headers are read with ``kiosk_agent.filter.feed`` and the folder (manifest.json,
+Bundle headers are read with ``kiosk_agent.contracts.feed`` and the folder (manifest.json,
 the newest full bundle, deltas to it) is maintained by
-``kiosk_agent.filter.manifest.publish``: one implementation of the feed directory layout
+``kiosk_agent.contracts.manifest.publish``: one implementation of the feed directory layout
 for a publisher's disk and this server (docs/contracts.md). ``/feeds/<list_id>/...``
 then serves the files with ETags.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from kiosk_agent.filter import feed, manifest
+from kiosk_agent.contracts import feed, manifest
 from regional_server.store.feeds import record_published
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
-from kiosk_agent.reporting.schema import Report
+from kiosk_agent.contracts.report import Report
 
 
 def week_start(day: date) -> date:

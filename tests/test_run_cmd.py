@@ -14,7 +14,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from kiosk_agent.ports import free_port
+from kiosk_agent.net.ports import free_port
 from tests.conftest import REPO_ROOT, cli_env
 from tests.notices.xvfb import xvfb
 

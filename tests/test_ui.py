@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import pytest
 
 from kiosk_agent.config import CafeConfig, Config, NoticesConfig
-from kiosk_agent.control_client import ControlClient
 from kiosk_agent.platform.base import DesktopSession
+from kiosk_agent.service.control_client import ControlClient
 from kiosk_agent.ui import UiApp
 from tests.conftest import cli_env
 from tests.notices.xvfb import shared_xvfb

@@ -41,7 +41,7 @@ def _demo(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from kiosk_agent.demo import Demo, demo_folder
+    from kiosk_agent.demo.run import Demo, demo_folder
     from kiosk_agent.errors import UserError
 
     if getattr(sys, "frozen", False):

@@ -27,8 +27,8 @@ def register(sub: Any) -> None:
 
 def _enroll(args: argparse.Namespace) -> int:
     from kiosk_agent import __version__
-    from kiosk_agent.clock import clock_for
-    from kiosk_agent.direct_http import session_for_config
+    from kiosk_agent.net.clock import clock_for
+    from kiosk_agent.net.direct_http import session_for_config
     from kiosk_agent.reporting.identity import EnrollError, enroll
 
     config = load_config_arg(args)

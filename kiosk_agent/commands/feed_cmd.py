@@ -17,7 +17,7 @@ from kiosk_agent.errors import UserError
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from kiosk_agent.filter import feed
+    from kiosk_agent.contracts import feed
 
 
 def register(sub: Any) -> None:
@@ -130,7 +130,7 @@ def register(sub: Any) -> None:
 def _public_key(key: Ed25519PrivateKey) -> str:
     from cryptography.hazmat.primitives import serialization
 
-    from kiosk_agent.filter.feed import public_key_string
+    from kiosk_agent.contracts.feed import public_key_string
 
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return public_key_string(raw)
@@ -227,7 +227,7 @@ class _Progress:
 
 
 def _read_bundle_file(path: str, trusted: list[str], **kw: Any) -> feed.Bundle:
-    from kiosk_agent.filter import feed
+    from kiosk_agent.contracts import feed
 
     p = Path(path)
     if not p.is_file():
@@ -243,7 +243,8 @@ def _build(args: argparse.Namespace) -> int:
 
     from kiosk_agent.atomic import write_atomic
     from kiosk_agent.config import parse_duration
-    from kiosk_agent.filter import feed, sources
+    from kiosk_agent.contracts import feed
+    from kiosk_agent.filter import sources
 
     key = load_private_key(args.key)
     pub = _public_key(key)
@@ -340,7 +341,7 @@ def _summary(h: feed.BundleHeader) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from kiosk_agent.filter import feed
+    from kiosk_agent.contracts import feed
 
     try:
         bundle = feed.read_bundle(Path(args.file), args.trust, applied_version=args.applied_version)
@@ -356,7 +357,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     import os
 
-    from kiosk_agent.filter import feed
+    from kiosk_agent.contracts import feed
 
     try:
         h = feed.read_header(Path(args.file))
@@ -394,7 +395,8 @@ def _inspect(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import tempfile
 
-    from kiosk_agent.filter import feed, index
+    from kiosk_agent.contracts import feed
+    from kiosk_agent.filter import index
 
     bundles: list[feed.Bundle] = []
     if args.base:
@@ -420,7 +422,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from kiosk_agent.filter import feed, manifest
+    from kiosk_agent.contracts import feed, manifest
 
     datas = []
     for b in args.bundles:

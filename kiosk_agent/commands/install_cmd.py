@@ -97,11 +97,11 @@ def _current(layout: Any) -> Any:
 
 def _install(args: argparse.Namespace) -> int:
     from kiosk_agent import platform
-    from kiosk_agent.dns_probe import wait_until_answering
     from kiosk_agent.errors import UserError
     from kiosk_agent.installer.answers import load_answers
     from kiosk_agent.installer.steps import Installer
     from kiosk_agent.installer.strings import load_strings
+    from kiosk_agent.net.dns_probe import wait_until_answering
     from kiosk_agent.platform.base import run_command
 
     root = args.root.resolve()

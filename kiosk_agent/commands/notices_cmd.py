@@ -87,8 +87,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from kiosk_agent.content.locales import LocaleError, load_locale, shipped_codes
     from kiosk_agent.errors import UserError
-    from kiosk_agent.notices.locales import LocaleError, load_locale, shipped_codes
 
     font_size, country, languages, min_display = _settings(args)
     if args.languages:

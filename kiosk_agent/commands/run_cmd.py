@@ -37,10 +37,10 @@ def _run(args: argparse.Namespace) -> int:
     import threading
     import tkinter as tk
 
-    from kiosk_agent.control_client import ControlClient
     from kiosk_agent.errors import UserError
     from kiosk_agent.platform import current
-    from kiosk_agent.service import Service, create_service
+    from kiosk_agent.service.control_client import ControlClient
+    from kiosk_agent.service.wiring import Service, create_service
     from kiosk_agent.ui import UiApp, warm_up
 
     config = load_config_arg(args)

@@ -24,14 +24,14 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kiosk_agent.worker import keep_tls_out
+    from kiosk_agent.service.worker import keep_tls_out
 
     keep_tls_out()  # before asyncio: the service's HTTPS runs in worker processes
     import asyncio
     import contextlib
 
     from kiosk_agent.errors import UserError
-    from kiosk_agent.service import create_service
+    from kiosk_agent.service.wiring import create_service
 
     config = load_config_arg(args)
 

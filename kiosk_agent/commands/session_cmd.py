@@ -32,8 +32,8 @@ def register(sub: Any) -> None:
 
 
 def _session_start(args: argparse.Namespace) -> int:
-    from kiosk_agent.control_client import ControlClient, ControlError
     from kiosk_agent.errors import UserError
+    from kiosk_agent.service.control_client import ControlClient, ControlError
 
     config = load_config_arg(args)
     try:

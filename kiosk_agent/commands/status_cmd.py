@@ -22,10 +22,10 @@ def register(sub: Any) -> None:
 def _status(args: argparse.Namespace) -> int:
     import json
 
-    from kiosk_agent.control import TOKEN_FILE
-    from kiosk_agent.control_client import ControlAuthError, ControlClient, ControlError
     from kiosk_agent.errors import UserError
-    from kiosk_agent.status import describe
+    from kiosk_agent.service.control import TOKEN_FILE
+    from kiosk_agent.service.control_client import ControlAuthError, ControlClient, ControlError
+    from kiosk_agent.service.status import describe
 
     config = load_config_arg(args)
     token_path = config.state_dir / TOKEN_FILE

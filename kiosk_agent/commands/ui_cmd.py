@@ -27,9 +27,9 @@ def _ui(args: argparse.Namespace) -> int:
     import logging
     import tkinter as tk
 
-    from kiosk_agent.control_client import ControlClient, ControlError
     from kiosk_agent.errors import UserError
     from kiosk_agent.platform import current
+    from kiosk_agent.service.control_client import ControlClient, ControlError
     from kiosk_agent.ui import UiApp, limit_malloc_arenas, trim_memory, warm_up
 
     limit_malloc_arenas()  # before any thread starts

@@ -1,6 +1,6 @@
 """`kiosk-agent worker JOB --config PATH`: one job for the service, in a child process.
 
-Hidden from `kiosk-agent --help`: only the service starts it (``kiosk_agent/worker.py``).
+Hidden from `kiosk-agent --help`: only the service starts it (``kiosk_agent/service/worker.py``).
 It reads the job's parameters as one JSON object on stdin and prints its answer as one
 JSON object on one line to stdout; log lines go to stderr, which the service relays to
 its own log. Jobs: ``feed-check`` (``kiosk_agent.filter.feed_check.feed_check_job``)

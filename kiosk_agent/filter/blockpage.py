@@ -3,7 +3,7 @@
 A small HTTP server on ``filter.blockpage_listen`` answers every path and every host
 name with one friendly page in the café's first language, with links to its other
 languages (``?lang=sw``). The words come from the notice locale files (``block_page.*``
-and the country's helpline / report lines of ``notices/countries.yaml``), so translators
+and the country's helpline / report lines of ``content/countries.yaml``), so translators
 maintain one set of files. The page
 names no site: the request's host is never read into the page, logged or stored.
 
@@ -23,10 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kiosk_agent.service import ServiceContext
+from kiosk_agent.service.context import ServiceContext
 
 if TYPE_CHECKING:
-    from kiosk_agent.notices.locales import Locale
+    from kiosk_agent.content.locales import Locale
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def choose_page(texts: Mapping[str, PageText], order: Sequence[str], query: str)
 def load_page_texts(languages: Sequence[str], country: str) -> dict[str, PageText]:
     """The block page's words for each café language that has a locale file (English
     always), with the country's helpline and report lines where they are known."""
-    from kiosk_agent.notices.locales import REFERENCE, LocaleError, load_locale
+    from kiosk_agent.content.locales import REFERENCE, LocaleError, load_locale
 
     out: dict[str, PageText] = {}
     for code in [*languages, REFERENCE]:
@@ -132,7 +132,7 @@ def load_page_texts(languages: Sequence[str], country: str) -> dict[str, PageTex
 
 def _contact_lines(locale: Locale, country: str) -> tuple[str, str]:
     """The country's sourced helpline and report lines, else the general guidance."""
-    from kiosk_agent.notices.countries import contact_lines, country_for
+    from kiosk_agent.content.countries import contact_lines, country_for
 
     lines = contact_lines(locale, country_for(country), "block_page")
     return lines.helpline, lines.report

@@ -1,7 +1,7 @@
 """One feed check: fetch (with ETags), verify, write the new index file. No event loop.
 
 The service runs it in a short-lived worker process (``kiosk-agent worker feed-check``,
-see ``kiosk_agent/worker.py`` and docs/worker-process.md), so that ``cryptography``,
+see ``kiosk_agent/service/worker.py`` and docs/worker-process.md), so that ``cryptography``,
 ``requests``/``ssl`` and the memory that building a 1M-entry index takes never enter
 the long-running service. The worker answers with ``CheckResult.to_json()``; the
 service reads it back with ``parse_check_result``, which trusts nothing, then opens the
@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kiosk_agent.config import Config, FeedConfig
-from kiosk_agent.filter import feed, index, manifest
+from kiosk_agent.contracts import feed, manifest
+from kiosk_agent.filter import index
 
 MAX_BUNDLE = 512 * 1024 * 1024
 RESULTS = ("applied", "up_to_date", "rejected", "unreachable")
@@ -98,8 +99,8 @@ class HttpFetcher:
 
     def session(self) -> Any:
         if self._session is None:
-            from kiosk_agent.clock import clock_for
-            from kiosk_agent.direct_http import session_for_config
+            from kiosk_agent.net.clock import clock_for
+            from kiosk_agent.net.direct_http import session_for_config
 
             self._session = session_for_config(self.config, clock=clock_for(self.config.state_dir))
         return self._session
@@ -386,7 +387,7 @@ def feed_check_job(config: Config, params: Mapping[str, Any]) -> dict[str, Any]:
     """
     from dataclasses import replace
 
-    from kiosk_agent.clock import clock_for
+    from kiosk_agent.net.clock import clock_for
 
     url = _param_str(params, "url", required=True)
     trust = params.get("trust")

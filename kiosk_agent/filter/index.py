@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from kiosk_agent.atomic import fsync_dir
-from kiosk_agent.filter import feed
+from kiosk_agent.contracts import feed
 from kiosk_agent.filter.urls import (
     InvalidURL,
     host_expression_bytes,

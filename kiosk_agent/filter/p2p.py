@@ -22,7 +22,7 @@ from kiosk_agent.config import P2PConfig
 from kiosk_agent.reporting.events import Event, EventBus, P2PSeen, SessionStarted
 
 if TYPE_CHECKING:
-    from kiosk_agent.service import ServiceContext
+    from kiosk_agent.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
 

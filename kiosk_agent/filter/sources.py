@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiosk_agent.filter import feed
+from kiosk_agent.contracts import feed
 from kiosk_agent.filter.urls import InvalidURL, canonical_host, hash_int, split_expression
 
 __all__ = [

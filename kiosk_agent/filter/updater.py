@@ -4,7 +4,7 @@ For each ``filter.feeds[]`` URL, every ``filter.update_every`` (with ±10% jitte
 region's kiosks do not all call at once) and on demand (``request_update``), one check
 (``kiosk_agent.filter.feed_check``: fetch with ETags, verify the signature, rollback,
 base and expiry, write the new index file atomically) runs in a short-lived worker
-process (``kiosk_agent.worker``), so the long-running service never imports
+process (``kiosk_agent.service.worker``), so the long-running service never imports
 ``cryptography``, ``requests`` or ``ssl`` and never builds an index in its own heap
 (docs/worker-process.md). The worker answers with one JSON line; the service opens the
 new index file (a memory map) and swaps it into the ``IndexHolder`` that the resolver
@@ -49,7 +49,7 @@ from kiosk_agent.filter.feed_check import (
     parse_check_result,
 )
 from kiosk_agent.reporting.events import FeedRejected
-from kiosk_agent.service import ServiceContext
+from kiosk_agent.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +133,6 @@ class Outcome:
     detail: str | None = None
 
 
-def config_file(source: str) -> Path | None:
-    """The config file a ``Config.source`` names, if it is one (the worker reads it)."""
-    path = Path(source)
-    return path.resolve() if path.is_file() else None
-
-
 def remove_leftovers(state_dir: Path) -> None:
     """Remove the temporary files a killed worker leaves (index and download halves)."""
     for pattern in ("index/.*.tmp", "downloads/.download.*"):
@@ -173,6 +167,8 @@ class FeedUpdater:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         injected = bool(self.fetchers) or self.clock is not None
+        from kiosk_agent.service.worker import config_file
+
         self.config_path = None if injected else config_file(self.config.source)
         """The worker's config file; None: checks run in this process (see the class)."""
 
@@ -297,7 +293,7 @@ class FeedUpdater:
                 bundle_etag=state.bundle_etag,
             )
             return await asyncio.to_thread(check.run)
-        from kiosk_agent.worker import WorkerError, run_worker
+        from kiosk_agent.service.worker import WorkerError, run_worker
 
         params = check_params(
             feed_config,
@@ -336,7 +332,7 @@ class FeedUpdater:
     def _now(self) -> float:
         if self.clock is not None:
             return self.clock()
-        from kiosk_agent.clock import clock_for
+        from kiosk_agent.net.clock import clock_for
 
         return clock_for(self.state_dir).now()
 

@@ -22,7 +22,7 @@ from kiosk_agent.config import HostPort
 from kiosk_agent.platform.base import DnsSettings, DnsSnapshot, PlatformError
 from kiosk_agent.platform.saved_dns import load_snapshot, save_snapshot
 from kiosk_agent.reporting.events import TamperDetected
-from kiosk_agent.service import ServiceContext
+from kiosk_agent.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from kiosk_agent.errors import UserError
-from kiosk_agent.pin import parse_pin_hash, validate_pin
+from kiosk_agent.service.pin import parse_pin_hash, validate_pin
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _LANG = re.compile(r"^[a-z]{2,3}$")

@@ -15,8 +15,8 @@ import yaml
 from kiosk_agent.config import ConfigError, config_from_mapping
 from kiosk_agent.errors import UserError
 from kiosk_agent.installer.answers import Answers
-from kiosk_agent.pin import hash_pin
 from kiosk_agent.platform.base import InstallLayout
+from kiosk_agent.service.pin import hash_pin
 
 HEADER = """\
 # kiosk-agent configuration, written by `kiosk-agent install` (run it again to change the

@@ -1,7 +1,7 @@
 """The wizard's words in the operator's language, from the notice locale files.
 
-The ``wizard`` section of ``kiosk_agent/notices/locales/<code>.yaml`` (read with
-``kiosk_agent.notices.locales``) holds them; a key missing there, a broken placeholder,
+The ``wizard`` section of ``kiosk_agent/content/locales/<code>.yaml`` (read with
+``kiosk_agent.content.locales``) holds them; a key missing there, a broken placeholder,
 or a locale not shipped falls back to English, so the wizard never shows an empty
 question. Installer-only messages (steps, errors) are English: they are for whoever
 troubleshoots, and a log in one language is easier to share.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiosk_agent.notices.locales import LOCALES_DIR, LocaleError, fill, load_all, load_locale
+from kiosk_agent.content.locales import LOCALES_DIR, LocaleError, fill, load_all, load_locale
 
 ENGLISH: dict[str, str] = {
     "title": "Install the café safety agent",

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from kiosk_agent.errors import UserError
 from kiosk_agent.installer.config_writer import read_existing
-from kiosk_agent.pin import verify_pin
 from kiosk_agent.platform.base import DnsSettings, InstallLayout, PlatformError, ServiceManager
 from kiosk_agent.platform.saved_dns import load_snapshot
+from kiosk_agent.service.pin import verify_pin
 
 PIN_TRIES = 3
 

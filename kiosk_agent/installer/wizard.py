@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from kiosk_agent.content.locales import LOCALES_DIR
 from kiosk_agent.installer.answers import (
     Answers,
     check_code,
@@ -23,8 +24,7 @@ from kiosk_agent.installer.answers import (
     split_languages,
 )
 from kiosk_agent.installer.strings import WizardStrings, available_languages, load_strings
-from kiosk_agent.notices.locales import LOCALES_DIR
-from kiosk_agent.pin import validate_pin
+from kiosk_agent.service.pin import validate_pin
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from kiosk_agent.installer.answers import (
 )
 from kiosk_agent.installer.strings import available_languages, load_strings
 from kiosk_agent.installer.wizard import Current
-from kiosk_agent.pin import validate_pin
+from kiosk_agent.service.pin import validate_pin
 
 FIELDS = ("cafe_name", "country", "region", "languages", "pin", "pin_again", "server")
 FIELDS_OPTIONAL = ("enrollment_code",)

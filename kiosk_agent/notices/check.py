@@ -1,97 +1,28 @@
-"""`notices check`: every shipped locale validated and measured, as table rows."""
+"""`notices check`: the content's validation plus the notice's fit, as table rows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from kiosk_agent.notices.countries import country_for
+from kiosk_agent.content.check import CheckRow, check_content, format_table
+from kiosk_agent.content.countries import country_for
+from kiosk_agent.content.locales import LOCALES_DIR, Locale
 from kiosk_agent.notices.layout import fit_problems
-from kiosk_agent.notices.locales import (
-    LOCALES_DIR,
-    REFERENCE,
-    LocaleError,
-    locale_problems,
-    parse_locale,
-    shipped_codes,
-)
 
-REQUIRED_LOCALES = (
-    "en",
-    "fr",
-    "pt",
-    "es",
-    "ar",
-    "sw",
-    "am",
-    "ha",
-    "hi",
-    "bn",
-    "th",
-    "km",
-    "vi",
-    "id",
-    "fil",
-)
-
-
-@dataclass(frozen=True)
-class CheckRow:
-    code: str
-    language: str
-    direction: str
-    reviewed: bool
-    problems: tuple[str, ...]
+__all__ = ["CheckRow", "check_locales", "format_table"]
 
 
 def check_locales(
     *, font_size: int, country: str | None = None, directory: Path = LOCALES_DIR
 ) -> list[CheckRow]:
     """One row per locale file (and per required locale that is missing)."""
-    codes = shipped_codes(directory)
-    rows: list[CheckRow] = []
-    try:
-        reference = parse_locale(REFERENCE, (directory / f"{REFERENCE}.yaml").read_text("utf-8"))
-    except (OSError, LocaleError) as e:
-        return [CheckRow(REFERENCE, "?", "?", False, (f"English reference unusable: {e}",))]
     # Measure with the general 116 111 lines (the longest) and with the café's country.
     countries = [None, country_for(country)] if country else [None]
-    for code in codes:
-        try:
-            loc = parse_locale(code, (directory / f"{code}.yaml").read_text("utf-8"))
-        except (OSError, UnicodeDecodeError, LocaleError) as e:
-            rows.append(CheckRow(code, "?", "?", False, (str(e),)))
-            continue
-        problems = locale_problems(loc, reference)
-        if not problems:  # measuring needs every key present
-            for c in countries:
-                problems += [p for p in fit_problems(loc, c, font_size) if p not in problems]
-        rows.append(CheckRow(code, loc.name, loc.direction, loc.reviewed, tuple(problems)))
-    for code in REQUIRED_LOCALES:
-        if code not in codes:
-            rows.append(CheckRow(code, "?", "?", False, ("required locale file is missing",)))
-    return rows
 
+    def measure(loc: Locale) -> list[str]:
+        problems: list[str] = []
+        for c in countries:
+            problems += [p for p in fit_problems(loc, c, font_size) if p not in problems]
+        return problems
 
-def format_table(rows: list[CheckRow]) -> str:
-    """The rows as an aligned text table; each problem on its own line."""
-    header = ("code", "language", "direction", "reviewed", "problems")
-    body = [
-        (
-            r.code,
-            r.language,
-            r.direction,
-            "yes" if r.reviewed else "no",
-            r.problems[0] if r.problems else "-",
-        )
-        for r in rows
-    ]
-    widths = [max(len(str(row[i])) for row in [header, *body]) for i in range(4)]
-    lines = []
-    for row_index, row in enumerate([header, *body]):
-        cells = [str(row[i]).ljust(widths[i]) for i in range(4)]
-        lines.append("  ".join([*cells, str(row[4])]))
-        if row_index > 0:
-            for extra in rows[row_index - 1].problems[1:]:
-                lines.append("  ".join([" " * w for w in widths] + [extra]))
-    return "\n".join(lines)
+    return check_content(directory=directory, measure=measure)

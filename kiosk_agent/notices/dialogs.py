@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 
 from PIL import ImageTk
 
+from kiosk_agent.content.locales import Locale, load_locale
 from kiosk_agent.notices.layout import BACKGROUND
-from kiosk_agent.notices.locales import Locale, load_locale
 from kiosk_agent.notices.render import TextStyle, render_text
 from kiosk_agent.notices.tray import Entry
 

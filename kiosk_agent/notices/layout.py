@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
-from kiosk_agent.notices.countries import Country, contact_lines
-from kiosk_agent.notices.locales import Locale, fill, placeholders
+from kiosk_agent.content.countries import Country, contact_lines
+from kiosk_agent.content.locales import Locale, fill, placeholders
 from kiosk_agent.notices.render import (
     ZWSP,
     Color,

@@ -7,8 +7,8 @@ import logging
 import sys
 import tkinter as tk
 
+from kiosk_agent.content.countries import country_for
 from kiosk_agent.errors import UserError
-from kiosk_agent.notices.countries import country_for
 from kiosk_agent.notices.window import NoticeWindow
 from kiosk_agent.reporting.events import Event
 

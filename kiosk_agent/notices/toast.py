@@ -8,8 +8,8 @@ import tkinter as tk
 
 from PIL import Image, ImageDraw, ImageTk
 
+from kiosk_agent.content.locales import Locale
 from kiosk_agent.notices.layout import TOAST_FONT, TOAST_PAD, TOAST_WIDTH
-from kiosk_agent.notices.locales import Locale
 from kiosk_agent.notices.render import TextStyle, render_text
 
 TOAST_BG = (33, 47, 61)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from PIL import Image, ImageDraw
 
-from kiosk_agent.notices.locales import Locale, load_locale
+from kiosk_agent.content.locales import Locale, load_locale
 
 log = logging.getLogger(__name__)
 

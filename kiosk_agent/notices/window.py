@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 
 from PIL import Image, ImageTk
 
-from kiosk_agent.notices.countries import Country
+from kiosk_agent.content.countries import Country
+from kiosk_agent.content.locales import REFERENCE, Locale, load_locale
 from kiosk_agent.notices.layout import (
     ACK,
     ACK_DISABLED,
@@ -36,7 +37,6 @@ from kiosk_agent.notices.layout import (
     notice_content,
     render_button,
 )
-from kiosk_agent.notices.locales import REFERENCE, Locale, load_locale
 from kiosk_agent.notices.render import TextStyle, render_text
 from kiosk_agent.reporting.events import Event, NoticeAcknowledged, NoticeShown
 

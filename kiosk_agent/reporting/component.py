@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiosk_agent import __version__
-from kiosk_agent.clock import MIN_STEP_SECONDS, Clock, clock_for
 from kiosk_agent.config import Config
+from kiosk_agent.net.clock import MIN_STEP_SECONDS, Clock, clock_for
 from kiosk_agent.reporting.counters import PERIOD_SECONDS, Counters
 from kiosk_agent.reporting.identity import KioskKey, load_enrollment
 from kiosk_agent.reporting.outbox import Outbox, OutboxError, flush_counters
@@ -40,7 +40,7 @@ from kiosk_agent.reporting.uploader import LinkMonitor, LinkReading, RoundResult
 if TYPE_CHECKING:
     import requests
 
-    from kiosk_agent.service import ServiceContext
+    from kiosk_agent.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -168,7 +168,7 @@ class Reporting:
             if self._session_factory is not None:
                 self._session = self._session_factory()
             else:
-                from kiosk_agent.direct_http import session_for_config
+                from kiosk_agent.net.direct_http import session_for_config
 
                 self._session = session_for_config(self.config, clock=self.clock)
         return self._session
@@ -329,7 +329,7 @@ class ReportingComponent:
         injected = "clock" in reporting_kwargs or "session_factory" in reporting_kwargs
         self.config_path: Path | None = None
         if not injected:
-            from kiosk_agent.filter.updater import config_file
+            from kiosk_agent.service.worker import config_file
 
             self.config_path = config_file(ctx.config.source)
 
@@ -417,7 +417,7 @@ class ReportingComponent:
         return result
 
     async def _run_worker(self, params: dict[str, Any]) -> dict[str, Any]:
-        from kiosk_agent import worker
+        from kiosk_agent.service import worker
 
         assert self.config_path is not None
         return await worker.run_worker("upload", self.config_path, params, timeout=UPLOAD_TIMEOUT)

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
+from kiosk_agent.contracts.report import is_counter_name
 from kiosk_agent.reporting.events import (
     Blocked,
     Event,
@@ -27,7 +28,6 @@ from kiosk_agent.reporting.events import (
     SessionStarted,
     TamperDetected,
 )
-from kiosk_agent.reporting.schema import is_counter_name
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiosk_agent.atomic import write_atomic, write_text_atomic
-from kiosk_agent.reporting.schema import (
+from kiosk_agent.contracts.report import (
     HEADER_KIOSK_ID,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,

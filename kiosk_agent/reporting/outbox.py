@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kiosk_agent.contracts.report import MAX_COUNTERS, Report
 from kiosk_agent.reporting.counters import CounterKey, Counters
-from kiosk_agent.reporting.schema import MAX_COUNTERS, Report
 
 log = logging.getLogger(__name__)
 

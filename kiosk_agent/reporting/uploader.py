@@ -18,10 +18,10 @@ from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from kiosk_agent.clock import Clock
+from kiosk_agent.contracts.report import SIGNATURE_WINDOW_SECONDS, encode_body
+from kiosk_agent.net.clock import Clock
 from kiosk_agent.reporting.identity import Enrollment, KioskKey
 from kiosk_agent.reporting.outbox import Outbox, StoredReport
-from kiosk_agent.reporting.schema import SIGNATURE_WINDOW_SECONDS, encode_body
 
 if TYPE_CHECKING:
     import requests
@@ -430,7 +430,7 @@ class Uploader:
     def _skew_suspected(
         self, response: requests.Response, timestamp: int, offset_before: float
     ) -> bool:
-        from kiosk_agent.clock import parse_http_date
+        from kiosk_agent.net.clock import parse_http_date
 
         if abs(self.clock.offset - offset_before) > 1:
             return True

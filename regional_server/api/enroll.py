@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
-from kiosk_agent.reporting.schema import EnrollRequest
+from kiosk_agent.contracts.report import EnrollRequest
 from regional_server.api.errors import ApiError
 from regional_server.context import ServerContext, get_ctx
 from regional_server.store.kiosks import EnrollError, enroll
@@ -18,7 +18,7 @@ router = APIRouter()
 
 
 class EnrollBody(BaseModel):
-    """The enrollment request (``kiosk_agent.reporting.schema.EnrollRequest``)."""
+    """The enrollment request (``kiosk_agent.contracts.report.EnrollRequest``)."""
 
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=64)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
-from kiosk_agent.reporting.schema import (
+from kiosk_agent.contracts.report import (
     HEADER_KIOSK_ID,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,

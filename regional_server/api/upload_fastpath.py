@@ -15,7 +15,7 @@ import logging
 
 from starlette.types import Receive, Scope, Send
 
-from kiosk_agent.reporting.schema import (
+from kiosk_agent.contracts.report import (
     HEADER_KIOSK_ID,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,

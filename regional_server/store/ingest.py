@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from kiosk_agent.reporting.schema import Report
+from kiosk_agent.contracts.report import Report
 from regional_server.rollup import report_week, rollup_deltas
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, insert, select, union_all
 
-from kiosk_agent.reporting.schema import EnrollRequest, EnrollResponse
+from kiosk_agent.contracts.report import EnrollRequest, EnrollResponse
 from regional_server.db.models import feed_lists, kiosk_feeds, kiosks, regions
 from regional_server.indicators import Coverage
 from regional_server.store.codes import CodeError, check_code_region, redeem_code

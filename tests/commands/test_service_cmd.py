@@ -14,7 +14,7 @@ import dns.rcode
 import pytest
 
 from kiosk_agent.config import HostPort
-from kiosk_agent.ports import free_port
+from kiosk_agent.net.ports import free_port
 from tests.conftest import REPO_ROOT, cli_env, run_cli
 from tests.filter.resolver.helpers import ScriptedUpstream, ask
 
@@ -111,9 +111,9 @@ def test_protected_with_a_feed_and_operator_actions(
     tmp_path: Path, upstream: ScriptedUpstream
 ) -> None:
     from kiosk_agent.config import load_config
-    from kiosk_agent.control_client import ControlAuthError, ControlClient
-    from kiosk_agent.filter import manifest
-    from kiosk_agent.pin import hash_pin
+    from kiosk_agent.contracts import manifest
+    from kiosk_agent.service.control_client import ControlAuthError, ControlClient
+    from kiosk_agent.service.pin import hash_pin
     from tests.filter.feed_helpers import keypair
     from tests.filter.test_updater import entries, full
 

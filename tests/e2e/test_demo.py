@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from kiosk_agent.demo import CUSTOMERS, DEMO_LOGIN, DEMO_REGION, have_module, region_counts
+from kiosk_agent.demo.run import CUSTOMERS, DEMO_LOGIN, DEMO_REGION, have_module, region_counts
 from tests.conftest import REPO_ROOT, cli_env, require
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from array import array
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk_agent.filter import feed
+from kiosk_agent.contracts import feed
 
 CATS = (
     feed.Category(1, "csam", "Child sexual abuse material"),

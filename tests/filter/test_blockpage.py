@@ -16,7 +16,7 @@ from kiosk_agent.filter.blockpage import (
     load_page_texts,
     render_page,
 )
-from kiosk_agent.service import ServiceContext
+from kiosk_agent.service.context import ServiceContext
 
 
 def text(code: str, direction: str = "ltr") -> PageText:

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiosk_agent.filter import feed, index
+from kiosk_agent.contracts import feed
+from kiosk_agent.filter import index
 from kiosk_agent.filter.index import BlocklistIndex, IndexHolder, apply_bundle, build_index
 from kiosk_agent.filter.sources import entries_from_sources, read_source
 from kiosk_agent.filter.urls import hash_int

@@ -16,11 +16,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kiosk_agent.config import Config, FeedConfig, FilterConfig, load_config
-from kiosk_agent.filter import feed, manifest
+from kiosk_agent.contracts import feed, manifest
 from kiosk_agent.filter.sources import entries_from_sources, read_source
 from kiosk_agent.filter.updater import STATE_FILE, FeedUpdater, load_state
 from kiosk_agent.reporting.events import Event, FeedRejected
-from kiosk_agent.service import ServiceContext
+from kiosk_agent.service.context import ServiceContext
 from tests.filter.feed_helpers import CATS, LATER, NOW, keypair
 
 LIST = "hotline"
@@ -409,7 +409,7 @@ def test_a_failing_worker_keeps_the_last_good_list_and_the_next_check_retries(
 ) -> None:
     import sys
 
-    from kiosk_agent import worker
+    from kiosk_agent.service import worker
 
     priv, pub = key
     feed_dir = tmp_path / "feed"
@@ -443,8 +443,8 @@ def test_an_applied_answer_is_believed_only_if_the_index_on_disk_says_so(
 ) -> None:
     import sys
 
-    from kiosk_agent import worker
     from kiosk_agent.filter import index
+    from kiosk_agent.service import worker
 
     priv, pub = key
     feed_dir = tmp_path / "feed"

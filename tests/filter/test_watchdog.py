@@ -13,7 +13,7 @@ from kiosk_agent.platform.linux import LinuxPlatform
 from kiosk_agent.platform.linux_dns import parse_resolv_conf
 from kiosk_agent.platform.saved_dns import load_snapshot
 from kiosk_agent.reporting.events import Event, TamperDetected
-from kiosk_agent.service import ServiceContext
+from kiosk_agent.service.context import ServiceContext
 
 
 def setup(tmp: Path, manage: bool) -> tuple[ServiceContext, LinuxPlatform, Path]:

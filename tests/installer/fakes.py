@@ -51,7 +51,7 @@ FAKE_FILES = {
     "PIL/_imaging.cpython-311-x86_64-linux-gnu.so": ("b", b"\x7fELF imaging" * 20),
     "libfoo.so.1.0": ("b", b"\x7fELF foo"),
     "base_library.zip": ("x", b"PK pretend stdlib"),
-    "kiosk_agent/notices/locales/sw.yaml": ("x", b"salamu: karibu\n"),
+    "kiosk_agent/content/locales/sw.yaml": ("x", b"salamu: karibu\n"),
     "_tcl_data/init.tcl": ("x", b"# tcl"),
 }
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from kiosk_agent.errors import UserError
 from kiosk_agent.installer.answers import load_answers, parse_answers, split_languages
-from kiosk_agent.pin import hash_pin
+from kiosk_agent.service.pin import hash_pin
 
 GOOD: dict[str, Any] = {
     "language": "sw",

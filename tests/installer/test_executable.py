@@ -227,10 +227,10 @@ def test_service_answers_blocked_and_allowed(
     import yaml
 
     from kiosk_agent.config import HostPort
-    from kiosk_agent.demo import have_module
-    from kiosk_agent.demo_upstream import DemoUpstream
-    from kiosk_agent.dns_probe import resolve, wait_until_answering
-    from kiosk_agent.ports import free_port
+    from kiosk_agent.demo.run import have_module
+    from kiosk_agent.demo.upstream import DemoUpstream
+    from kiosk_agent.net.dns_probe import resolve, wait_until_answering
+    from kiosk_agent.net.ports import free_port
 
     if not have_module("kiosk_agent.filter.updater"):
         pytest.skip("the feed updater (kiosk_agent/filter/updater.py) is not on this branch yet")

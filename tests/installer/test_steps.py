@@ -13,9 +13,9 @@ from kiosk_agent.installer.answers import Answers
 from kiosk_agent.installer.carchive import read_archive
 from kiosk_agent.installer.steps import Installer
 from kiosk_agent.installer.uninstall import Uninstaller
-from kiosk_agent.pin import verify_pin
 from kiosk_agent.platform.base import CommandResult, DnsSnapshot
 from kiosk_agent.platform.saved_dns import load_snapshot
+from kiosk_agent.service.pin import verify_pin
 from tests.installer.fakes import (
     FAKE_FILES,
     FAKE_LAUNCHER,

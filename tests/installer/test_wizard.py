@@ -6,7 +6,7 @@ import pytest
 
 from kiosk_agent.installer.strings import ENGLISH, available_languages, load_strings
 from kiosk_agent.installer.wizard import Current, run_wizard, scripted_io
-from kiosk_agent.pin import hash_pin
+from kiosk_agent.service.pin import hash_pin
 
 META = "reviewed: false\n"
 LTR = "direction: ltr, script: Latn"

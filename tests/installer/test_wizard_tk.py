@@ -10,7 +10,7 @@ import pytest
 
 from kiosk_agent.installer.answers import Answers
 from kiosk_agent.installer.wizard import Current
-from kiosk_agent.pin import hash_pin
+from kiosk_agent.service.pin import hash_pin
 from tests.conftest import require_tool
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from kiosk_agent.content.locales import LOCALES_DIR
 from kiosk_agent.notices.check import check_locales, format_table
-from kiosk_agent.notices.locales import LOCALES_DIR
 from tests.conftest import run_cli
 
 

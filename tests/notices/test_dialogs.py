@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from kiosk_agent.content.locales import load_locale
 from kiosk_agent.notices.dialogs import PopupMenu, ask_pin
-from kiosk_agent.notices.locales import load_locale
 from kiosk_agent.notices.toast import ToastWindow, toast_image
 from kiosk_agent.notices.tray import Entry
 from tests.notices.xvfb import shared_xvfb

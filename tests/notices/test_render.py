@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from kiosk_agent.notices.countries import country_for
+from kiosk_agent.content.countries import country_for
+from kiosk_agent.content.locales import load_locale
 from kiosk_agent.notices.fontcov import FontFormatError, font_coverage
 from kiosk_agent.notices.layout import (
     BACKGROUND,
@@ -20,7 +21,6 @@ from kiosk_agent.notices.layout import (
     notice_content,
     render_body,
 )
-from kiosk_agent.notices.locales import load_locale
 from kiosk_agent.notices.render import (
     FONTS_DIR,
     ZWSP,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kiosk_agent.notices.locales import load_locale
+from kiosk_agent.content.locales import load_locale
 from kiosk_agent.notices.tray import (
     STATE_COLORS,
     ToastGate,

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
-from kiosk_agent.notices.countries import country_for
+from kiosk_agent.content.countries import country_for
+from kiosk_agent.content.locales import shipped_codes
 from kiosk_agent.notices.layout import BACKGROUND
-from kiosk_agent.notices.locales import shipped_codes
 from kiosk_agent.notices.window import NoticeWindow
 from kiosk_agent.reporting.events import Event, NoticeAcknowledged, NoticeShown
 from tests.conftest import REPO_ROOT, run_cli

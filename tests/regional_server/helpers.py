@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy import Engine
 
-from kiosk_agent.reporting.schema import (
+from kiosk_agent.contracts.report import (
     HEADER_KIOSK_ID,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,

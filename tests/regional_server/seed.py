@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from kiosk_agent.reporting.schema import EnrollRequest, Report
+from kiosk_agent.contracts.report import EnrollRequest, Report
 from regional_server.store.codes import create_code
 from regional_server.store.ingest import store_report
 from regional_server.store.kiosks import enroll

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from kiosk_agent.reporting.schema import (
+from kiosk_agent.contracts.report import (
     HEADER_SIGNATURE,
     MAX_BODY_BYTES,
     SIGNATURE_WINDOW_SECONDS,

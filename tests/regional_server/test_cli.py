@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from kiosk_agent.ports import free_port
+from kiosk_agent.net.ports import free_port
 from regional_server.cli import parse_expiry
 from tests.conftest import REPO_ROOT, cli_env
 

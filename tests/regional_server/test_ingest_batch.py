@@ -54,7 +54,7 @@ def test_queue_commits_and_resolves_every_future(
 def test_storage_failure_fails_only_the_futures_concerned(
     engine: Engine, world: World, clock: Clock
 ) -> None:
-    from kiosk_agent.reporting.schema import Report
+    from kiosk_agent.contracts.report import Report
     from tests.regional_server.helpers import Kiosk
 
     ghost = Kiosk(key=None, kiosk_id="k-not-enrolled")  # type: ignore[arg-type]

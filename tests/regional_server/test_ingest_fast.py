@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, select
 
-from kiosk_agent.reporting.schema import Report, encode_body
+from kiosk_agent.contracts.report import Report, encode_body
 from regional_server.db.models import kiosk_feeds, kiosks, reports, rollup_weekly
 from regional_server.ingest_queue import IngestQueue, _FileLock, writer_lock_path
 from regional_server.rollup import week_start

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from kiosk_agent.filter.feed import Category, FeedEntries, encode_full, public_key_string
+from kiosk_agent.contracts.feed import Category, FeedEntries, encode_full, public_key_string
 from regional_server.publish import PublishError, publish_feed
 from regional_server.settings import Settings
 from regional_server.store.feeds import published_versions

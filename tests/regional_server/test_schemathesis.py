@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 
-from kiosk_agent.reporting.schema import signing_string
+from kiosk_agent.contracts.report import signing_string
 from regional_server.app import create_app
 from regional_server.db.engine import make_engine
 from regional_server.db.migrate import upgrade

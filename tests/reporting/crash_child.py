@@ -16,8 +16,8 @@ from pathlib import Path
 import requests  # noqa: F401  (preloaded for fast children)
 from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: F401
 
-from kiosk_agent.clock import Clock
 from kiosk_agent.config import config_from_mapping
+from kiosk_agent.net.clock import Clock
 from kiosk_agent.reporting.component import Reporting
 from kiosk_agent.reporting.events import Blocked, EventBus, NoticeShown, SessionStarted
 from kiosk_agent.reporting.uploader import LinkMonitor

@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from kiosk_agent.reporting.schema import (
+from kiosk_agent.contracts.report import (
     HEADER_KIOSK_ID,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,

@@ -13,14 +13,15 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kiosk_agent.clock import Clock
 from kiosk_agent.config import config_from_mapping
+from kiosk_agent.net.clock import Clock
 from kiosk_agent.reporting.component import Reporting, ReportingComponent
 from kiosk_agent.reporting.events import Blocked, NoticeShown, SessionStarted
 from kiosk_agent.reporting.identity import enroll
 from kiosk_agent.reporting.outbox import Outbox
 from kiosk_agent.reporting.uploader import LinkMonitor
-from kiosk_agent.service import ServiceContext, build_components
+from kiosk_agent.service.context import ServiceContext
+from kiosk_agent.service.wiring import build_components
 from tests.reporting.report_server import ReportServer
 
 
@@ -228,7 +229,7 @@ def test_worker_round_takes_over_the_clock_correction_and_moves_the_counts(
     the service then takes the correction over and moves a count made meanwhile."""
     import time
 
-    from kiosk_agent import worker
+    from kiosk_agent.service import worker
 
     with ReportServer({"C": ("KE-NBO", "KE")}) as server:
         ctx = _config_file(tmp_path, server.url)
@@ -287,7 +288,7 @@ def test_worker_rounds_start_only_when_there_is_something_to_send(
 ) -> None:
     import time
 
-    from kiosk_agent import worker
+    from kiosk_agent.service import worker
 
     async def no_worker(*args: Any, **kwargs: Any) -> dict[str, Any]:
         raise AssertionError("no worker expected")
@@ -322,7 +323,7 @@ def test_a_failing_upload_worker_is_a_failed_round(
     import sys
     import time
 
-    from kiosk_agent import worker
+    from kiosk_agent.service import worker
 
     with ReportServer({"C": ("KE-NBO", "KE")}) as server:
         ctx = _config_file(tmp_path, server.url)

@@ -12,6 +12,13 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kiosk_agent.contracts.report import (
+    OPTIONAL_REPORT_KEYS,
+    REPORT_KEYS,
+    encode_body,
+    is_counter_name,
+    parse_report,
+)
 from kiosk_agent.reporting.counters import Counters, counter_name, period_start
 from kiosk_agent.reporting.events import (
     Blocked,
@@ -24,13 +31,6 @@ from kiosk_agent.reporting.events import (
     TamperDetected,
 )
 from kiosk_agent.reporting.outbox import Outbox
-from kiosk_agent.reporting.schema import (
-    OPTIONAL_REPORT_KEYS,
-    REPORT_KEYS,
-    encode_body,
-    is_counter_name,
-    parse_report,
-)
 
 DAY = datetime(2026, 11, 27, tzinfo=UTC).timestamp()
 TRIGGERS = ("login", "idle_reset", "billing_hook", "agent_start")

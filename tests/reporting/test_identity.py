@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kiosk_agent.contracts.report import HEADER_SIGNATURE, signing_string
 from kiosk_agent.reporting.identity import (
     KEY_FILE,
     EnrollError,
@@ -22,7 +23,6 @@ from kiosk_agent.reporting.identity import (
     load_enrollment,
     parse_enroll_response,
 )
-from kiosk_agent.reporting.schema import HEADER_SIGNATURE, signing_string
 from tests.reporting.report_server import ReportServer
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from kiosk_agent.clock import Clock
 from kiosk_agent.config import config_from_mapping
-from kiosk_agent.direct_http import direct_session
+from kiosk_agent.contracts.report import encode_body
+from kiosk_agent.net.clock import Clock
+from kiosk_agent.net.direct_http import direct_session
 from kiosk_agent.reporting.component import Reporting
 from kiosk_agent.reporting.events import Blocked, NoticeShown, SessionStarted
 from kiosk_agent.reporting.identity import enroll, load_enrollment
-from kiosk_agent.reporting.schema import encode_body
 from kiosk_agent.reporting.uploader import LinkMonitor
 
 TEN_YEARS = 10 * 365.25 * 86400

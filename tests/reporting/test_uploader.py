@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from kiosk_agent.clock import Clock
+from kiosk_agent.net.clock import Clock
 from kiosk_agent.reporting.identity import Enrollment, KioskKey, enroll
 from kiosk_agent.reporting.outbox import Outbox
 from kiosk_agent.reporting.uploader import (
@@ -237,7 +237,7 @@ def test_unreachable_server_is_not_a_maybe(kiosk: Kiosk) -> None:
 
 
 def test_clock_ten_years_behind_retries_once_after_401(kiosk: Kiosk, tmp_path: Path) -> None:
-    from kiosk_agent.direct_http import _clock_hook
+    from kiosk_agent.net.direct_http import _clock_hook
 
     kiosk.add_report({"blocked.a": 4})
     ten_years = 10 * 365.25 * D

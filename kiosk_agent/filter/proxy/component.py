@@ -1,7 +1,7 @@
 """The proxy as a service component: listeners from ``filter.proxy``, names via upstream.
 
 The proxy reads the index the feed updater holds, resolves real servers through the
-configured upstream DNS servers (``kiosk_agent.direct_dns``; never the local resolver,
+configured upstream DNS servers (``kiosk_agent.net.direct_dns``; never the local resolver,
 which would send suspect hosts straight back here) and publishes on the service's bus.
 """
 
@@ -19,9 +19,9 @@ from kiosk_agent.filter.proxy.server import FilteringProxy, ProxySettings
 from kiosk_agent.reporting.events import SessionStarted
 
 if TYPE_CHECKING:
-    from kiosk_agent.direct_dns import UpstreamLookup
+    from kiosk_agent.net.direct_dns import UpstreamLookup
     from kiosk_agent.reporting.events import Event
-    from kiosk_agent.service import ServiceContext
+    from kiosk_agent.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ class UpstreamOriginResolver:
 
     def _get(self) -> UpstreamLookup:
         if self._lookup is None:
-            from kiosk_agent.direct_dns import UpstreamLookup
-            from kiosk_agent.direct_http import upstream_servers
+            from kiosk_agent.net.direct_dns import UpstreamLookup
+            from kiosk_agent.net.direct_http import upstream_servers
 
             self._lookup = UpstreamLookup(
                 upstream_servers(self.ctx.config), timeout=self.ctx.config.filter.upstream_timeout

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from kiosk_agent.filter.resolver.wire import (
+from kiosk_agent.net.wire import (
     NOERROR,
     NXDOMAIN,
     TYPE_A,

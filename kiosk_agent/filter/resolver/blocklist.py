@@ -15,8 +15,8 @@ from typing import Protocol
 
 from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
 from kiosk_agent.filter.resolver.handler import Answer, FilterSwitch, Handler, Link
-from kiosk_agent.filter.resolver.wire import Query
 from kiosk_agent.filter.urls import name_sha256, parent_expression_bytes
+from kiosk_agent.net.wire import Query
 from kiosk_agent.reporting.events import Blocked, EventBus
 
 

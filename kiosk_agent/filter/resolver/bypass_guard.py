@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
 from kiosk_agent.filter.resolver.handler import Answer, FilterSwitch, Handler, Link
-from kiosk_agent.filter.resolver.wire import Query
+from kiosk_agent.net.wire import Query
 from kiosk_agent.reporting.events import Blocked, EventBus, TamperDetected
 
 DOH_CANARY = "use-application-dns.net"

@@ -25,7 +25,7 @@ from functools import partial
 
 from kiosk_agent.config import CacheConfig
 from kiosk_agent.filter.resolver.handler import Answer, Handler, Link
-from kiosk_agent.filter.resolver.wire import (
+from kiosk_agent.net.wire import (
     HEADER_LEN,
     NOERROR,
     NXDOMAIN,

@@ -12,9 +12,9 @@ from kiosk_agent.filter.resolver.blocklist import HostIndex
 from kiosk_agent.filter.resolver.chain import Chain, build_chain
 from kiosk_agent.filter.resolver.handler import FilterSwitch
 from kiosk_agent.filter.resolver.server import DnsServer
-from kiosk_agent.filter.upstreams import configured_upstreams
+from kiosk_agent.net.upstreams import configured_upstreams
 from kiosk_agent.reporting.events import TamperDetected
-from kiosk_agent.service import ServiceContext
+from kiosk_agent.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
 

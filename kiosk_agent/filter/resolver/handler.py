@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol, TypeAlias
 
-from kiosk_agent.filter.resolver.wire import Query
+from kiosk_agent.net.wire import Query
 
 Answer: TypeAlias = "bytes | asyncio.Future[bytes]"
 

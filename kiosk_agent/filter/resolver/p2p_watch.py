@@ -11,7 +11,7 @@ from kiosk_agent.config import P2PConfig
 from kiosk_agent.filter.p2p import P2P_CATEGORY, TRACKER_KIND, SessionSightings, TrackerMatcher
 from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
 from kiosk_agent.filter.resolver.handler import Answer, FilterSwitch, Handler, Link
-from kiosk_agent.filter.resolver.wire import Query
+from kiosk_agent.net.wire import Query
 from kiosk_agent.reporting.events import Blocked, EventBus
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from kiosk_agent.config import HostPort
 from kiosk_agent.filter.resolver.handler import Answer, Handler
-from kiosk_agent.filter.resolver.wire import (
+from kiosk_agent.net.wire import (
     DEFAULT_UDP_SIZE,
     HEADER_LEN,
     NOTIMP,

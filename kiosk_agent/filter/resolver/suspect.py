@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Callable
 
 from kiosk_agent.filter.resolver.handler import Answer, FilterSwitch, Handler, Link
-from kiosk_agent.filter.resolver.wire import (
+from kiosk_agent.net.wire import (
     NOERROR,
     TYPE_A,
     TYPE_AAAA,

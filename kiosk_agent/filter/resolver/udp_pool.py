@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable
 
 from kiosk_agent.config import HostPort
-from kiosk_agent.filter.resolver.wire import answer_matches
+from kiosk_agent.net.wire import answer_matches
 
 MAX_USES = 100
 MAX_AGE = 30.0

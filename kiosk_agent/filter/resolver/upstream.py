@@ -26,7 +26,7 @@ from functools import partial
 from kiosk_agent.config import HostPort
 from kiosk_agent.filter.resolver.handler import Answer
 from kiosk_agent.filter.resolver.udp_pool import Channel, UdpPool
-from kiosk_agent.filter.resolver.wire import (
+from kiosk_agent.net.wire import (
     REFUSED,
     SERVFAIL,
     TC,

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from kiosk_agent.config import Config, FilterConfig, HostPort, ProxyConfig, parse_config
+from kiosk_agent.content.locales import load_locale
 from kiosk_agent.filter.proxy.component import (
     ProxyComponent,
     UpstreamOriginResolver,
@@ -15,9 +16,8 @@ from kiosk_agent.filter.proxy.component import (
 )
 from kiosk_agent.filter.proxy.decide import URL_UNVERIFIABLE
 from kiosk_agent.filter.proxy.server import ProxySettings
-from kiosk_agent.notices.locales import load_locale
 from kiosk_agent.reporting.events import Blocked, Event, SessionStarted
-from kiosk_agent.service import ServiceContext
+from kiosk_agent.service.context import ServiceContext
 from tests.filter.proxy.origins import TlsOrigin, make_cert
 from tests.filter.proxy.test_server import INDEX
 from tests.filter.resolver.helpers import ScriptedUpstream

@@ -7,13 +7,13 @@ import html
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kiosk_agent.content.locales import load_locale
 from kiosk_agent.filter.proxy.locale_page import (
     choose_language,
     locale_block_pages,
     preferred_languages,
 )
 from kiosk_agent.filter.proxy.page import block_response, english_only
-from kiosk_agent.notices.locales import load_locale
 
 
 def test_preferred_languages() -> None:

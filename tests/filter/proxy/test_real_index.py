@@ -29,7 +29,7 @@ LISTS = {
 
 
 def open_index(tmp_path: Path) -> BlocklistIndex:
-    from kiosk_agent.filter import feed
+    from kiosk_agent.contracts import feed
 
     entries = entries_from_sources(CATS, {c: read_source(lines) for c, lines in LISTS.items()})
     path = index_path(tmp_path, "hotline")

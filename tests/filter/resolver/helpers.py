@@ -32,7 +32,7 @@ from kiosk_agent.config import FilterConfig, HostPort
 from kiosk_agent.filter.resolver.blocklist import HostIndex
 from kiosk_agent.filter.resolver.chain import Chain, build_chain
 from kiosk_agent.filter.resolver.server import DnsServer
-from kiosk_agent.ports import free_port
+from kiosk_agent.net.ports import free_port
 from kiosk_agent.reporting.events import EventBus
 
 

@@ -11,7 +11,7 @@ import dns.rrset
 from kiosk_agent.config import CacheConfig
 from kiosk_agent.filter.resolver.cache import STALE_TTL, Cache
 from kiosk_agent.filter.resolver.handler import Answer
-from kiosk_agent.filter.resolver.wire import Query, parse_query
+from kiosk_agent.net.wire import Query, parse_query
 
 
 class Clock:

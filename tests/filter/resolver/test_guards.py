@@ -13,8 +13,8 @@ from kiosk_agent.filter.resolver.blockanswer import BlockAnswers, RecentNames
 from kiosk_agent.filter.resolver.blocklist import Blocklist, lookup_name
 from kiosk_agent.filter.resolver.bypass_guard import BypassGuard
 from kiosk_agent.filter.resolver.handler import Answer
-from kiosk_agent.filter.resolver.wire import Query, parse_query
 from kiosk_agent.filter.urls import host_hashes
+from kiosk_agent.net.wire import Query, parse_query
 from kiosk_agent.reporting.events import Blocked, Event, EventBus, TamperDetected
 from tests.filter.resolver.helpers import FakeIndex
 

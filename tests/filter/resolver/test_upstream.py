@@ -21,7 +21,7 @@ from kiosk_agent.filter.resolver.upstream import (
     first_choice,
     try_order,
 )
-from kiosk_agent.filter.resolver.wire import parse_query
+from kiosk_agent.net.wire import parse_query
 from tests.filter.resolver.helpers import ScriptedUpstream
 
 

@@ -1,0 +1,70 @@
+"""countries.yaml: every entry sourced; contact lines fall back to 116 111 guidance."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kiosk_agent.content.countries import (
+    CountriesError,
+    contact_lines,
+    country_for,
+    load_countries,
+    parse_countries,
+)
+from kiosk_agent.content.locales import load_locale
+
+
+def test_every_shipped_entry_has_a_source() -> None:
+    countries = load_countries()
+    assert {"KE", "IN", "KH", "VN"} <= set(countries)
+    for country in countries.values():
+        assert country.helplines or country.reports
+        sources = [h.source for h in country.helplines] + [r.source for r in country.reports]
+        assert all(s.strip() for s in sources)
+
+
+def test_contact_lines_for_a_listed_country() -> None:
+    lines = contact_lines(load_locale("en"), country_for("in"))
+    assert lines.helpline == "Want to talk to someone? Call 1098. It is free."
+    assert lines.report == "To report something bad you saw online: cybercrime.gov.in"
+    assert lines.report_url == "https://cybercrime.gov.in"
+
+
+def test_unknown_country_gets_the_general_guidance_not_a_guess() -> None:
+    for code in ("ET", None, "ZZ"):
+        lines = contact_lines(load_locale("am"), country_for(code))
+        assert "116 111" in lines.helpline
+        assert lines.helpline_number is None and lines.report_url is None
+
+
+def test_block_page_section_uses_its_own_lines() -> None:
+    lines = contact_lines(load_locale("fr"), country_for("FR"), "block_page")
+    assert "119" in lines.helpline and "pointdecontact.net" in lines.report
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("KE: {name: Kenya, helplines: [{number: '116', name: X}]}", "source is required"),
+        ("KE: {name: Kenya, helplines: [{number: 'call me', name: X, source: s}]}", "bad number"),
+        (
+            "KE: {name: Kenya, report: [{url: 'http://x.example', name: X, source: s}]}",
+            "report url",
+        ),
+        ("kenya: {name: Kenya}", "ISO 3166"),
+        ("[1]", "mapping"),
+    ],
+)
+def test_malformed_tables_are_rejected(text: str, message: str) -> None:
+    with pytest.raises(CountriesError, match=message):
+        parse_countries(text)
+
+
+@given(st.text(max_size=200))
+def test_parser_never_fails_otherwise(text: str) -> None:
+    with contextlib.suppress(CountriesError):
+        parse_countries(text)

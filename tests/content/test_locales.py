@@ -1,0 +1,136 @@
+"""Locale files: loading, validation against English, placeholder filling."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kiosk_agent.content.locales import (
+    LocaleError,
+    choose_locale,
+    fill,
+    load_locale,
+    locale_problems,
+    parse_locale,
+    placeholders,
+    shipped_codes,
+)
+
+REQUIRED = [
+    "en",
+    "fr",
+    "pt",
+    "es",
+    "ar",
+    "sw",
+    "am",
+    "ha",
+    "hi",
+    "bn",
+    "th",
+    "km",
+    "vi",
+    "id",
+    "fil",
+]
+
+MINI_EN = """
+reviewed: false
+language: {name: English, direction: ltr, script: Latn}
+notice:
+  title: "Hello"
+  tips: ["a", "b", "c", "d"]
+  helpline: "Call {helpline}."
+"""
+
+
+def test_every_required_locale_is_shipped_and_clean() -> None:
+    assert set(REQUIRED) <= set(shipped_codes())
+    reference = load_locale("en")
+    for code in shipped_codes():
+        loc = load_locale(code)
+        assert locale_problems(loc, reference) == [], code
+        assert loc.reviewed is False, f"{code}: only a native speaker may set reviewed: true"
+
+
+def test_arabic_is_right_to_left_and_others_are_not() -> None:
+    assert load_locale("ar").is_rtl
+    assert load_locale("ar").script == "Arab"
+    assert not load_locale("km").is_rtl
+    assert load_locale("am").script == "Ethi"
+
+
+def test_text_fills_placeholders() -> None:
+    loc = load_locale("sw")
+    line = loc.text("notice.helpline", helpline="116")
+    assert "116" in line and "{" not in line
+
+
+def test_fill_requires_every_value_and_ignores_format_syntax() -> None:
+    assert fill("Call {helpline}.", {"helpline": "116 111"}) == "Call 116 111."
+    assert fill("{x.__class__} {0}", {}) == "{x.__class__} {0}"
+    with pytest.raises(ValueError, match="helpline"):
+        fill("Call {helpline}.", {})
+
+
+def test_placeholders() -> None:
+    assert placeholders("{a} and {b_c} not {0} or {D}") == {"a", "b_c"}
+
+
+def test_problems_missing_key_placeholder_mismatch_empty_and_extra() -> None:
+    ref = parse_locale("en", MINI_EN)
+    bad = parse_locale(
+        "xx",
+        """
+reviewed: false
+language: {name: X, direction: ltr, script: Latn}
+notice:
+  title: ""
+  tips: ["a", "b", "c", "d"]
+  helpline: "Call {number}."
+  extra: "?"
+""",
+    )
+    problems = locale_problems(bad, ref)
+    assert "notice.title: empty" in problems
+    assert any(p.startswith("notice.helpline: placeholders {number}") for p in problems)
+    assert "notice.extra: not in English (typo?)" in problems
+    missing = parse_locale("xx", MINI_EN.replace('  helpline: "Call {helpline}."\n', ""))
+    assert locale_problems(missing, ref) == ["notice.helpline: missing"]
+
+
+def test_too_few_tips_is_a_problem() -> None:
+    ref = parse_locale("en", MINI_EN)
+    few = parse_locale("xx", MINI_EN.replace('["a", "b", "c", "d"]', '["a"]'))
+    assert any("1 tips" in p for p in locale_problems(few, ref))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1, 2]", "mapping"),
+        ("reviewed: false", "missing"),
+        (MINI_EN.replace("direction: ltr", "direction: up"), "direction"),
+        (MINI_EN.replace("script: Latn", "script: Cyrl"), "script"),
+        (MINI_EN.replace("reviewed: false", "reviewed: maybe"), "reviewed"),
+        (MINI_EN.replace('"Hello"', "42"), "expected text"),
+        ("a: [", "YAML"),
+    ],
+)
+def test_unusable_files_raise_locale_error(text: str, message: str) -> None:
+    with pytest.raises(LocaleError, match=message):
+        parse_locale("xx", text)
+
+
+@given(st.text(max_size=300))
+def test_parser_never_fails_otherwise(text: str) -> None:
+    with contextlib.suppress(LocaleError):
+        parse_locale("xx", text)
+
+
+def test_choose_locale_falls_back_to_english() -> None:
+    assert choose_locale(["xx", "sw", "en"], ["en", "sw"]) == "sw"
+    assert choose_locale(["zz"], ["en", "sw"]) == "en"

@@ -1,0 +1,200 @@
+"""The control API over real loopback HTTP: token, status, event long poll, UI events,
+session signals, operator actions with PIN and lockout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk_agent.config import Config as AgentConfig
+from kiosk_agent.config import ControlConfig, HostPort, OperatorConfig
+from kiosk_agent.net.ports import free_port
+from kiosk_agent.reporting.events import Blocked, Event, NoticeShown, TamperDetected
+from kiosk_agent.service.context import ServiceContext
+from kiosk_agent.service.control import TOKEN_FILE, ControlServer, HttpError
+
+PIN_HASH = "scrypt$test"
+
+
+def fake_verify(pin: str, stored: str | None) -> bool:
+    return stored == PIN_HASH and pin == "2468"
+
+
+class FakeResolver:
+    name = "resolver"
+
+    def __init__(self) -> None:
+        self.paused: list[float] = []
+
+    def pause(self, minutes: float) -> float:
+        self.paused.append(minutes)
+        return 123.0
+
+    def status(self) -> dict[str, object]:
+        return {"answering": True}
+
+
+class Api:
+    def __init__(self, tmp: Path) -> None:
+        port = free_port()
+        config = AgentConfig(
+            state_dir=tmp,
+            control=ControlConfig(HostPort("127.0.0.1", port)),
+            operator=OperatorConfig(pin_scrypt=PIN_HASH),
+        )
+        self.ctx = ServiceContext(config)
+        self.resolver = FakeResolver()
+        self.ctx.components["resolver"] = self.resolver  # type: ignore[assignment]
+        self.server = ControlServer(
+            self.ctx, lambda: {"protected": True, "summary": "Protected."}, pin_verify=fake_verify
+        )
+        self.base = f"http://127.0.0.1:{port}"
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> Api:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(5)
+        self.token = (self.ctx.state_dir / TOKEN_FILE).read_text().strip()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        h = {"Authorization": f"Bearer {self.token if token is None else token}", **(headers or {})}
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data, h, method=method)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(req, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    with Api(tmp_path) as a:
+        yield a
+
+
+def test_token_is_required(api: Api) -> None:
+    assert api.call("GET", "/v1/status", token="wrong")[0] == 401
+    assert api.call("GET", "/v1/status", token="")[0] == 401
+    status, body = api.call("GET", "/v1/status")
+    assert status == 200 and body["protected"] is True
+    assert api.call("GET", "/v1/nothing")[0] == 404
+    assert api.call("DELETE", "/v1/status")[0] == 405
+
+
+def test_events_long_poll_and_ui_events(api: Api) -> None:
+    _status, body = api.call("GET", "/v1/events?after=0&wait=0")
+    assert body == {"next": 0, "events": []}
+
+    def later() -> None:
+        time.sleep(0.3)
+        api.ctx.bus.publish(Blocked("csam"))  # from another thread, like the resolver's
+
+    threading.Thread(target=later).start()
+    start = time.monotonic()
+    _status, body = api.call("GET", "/v1/events?after=0&wait=5")
+    assert 0.2 < time.monotonic() - start < 4
+    assert body["events"] == [{"seq": 1, "type": "blocked", "category": "csam"}]
+    assert body["next"] == 1
+
+    seen: list[Event] = []
+    api.ctx.bus.subscribe(seen.append)
+    assert api.call("POST", "/v1/events", {"type": "notice_shown", "locale": "sw"})[0] == 200
+    assert seen == [NoticeShown("sw")]
+    # the UI may not forge filter counts, nor send junk
+    assert api.call("POST", "/v1/events", {"type": "blocked", "category": "x"})[0] == 403
+    assert api.call("POST", "/v1/events", {"type": "notice_shown"})[0] == 400
+    assert api.call("POST", "/v1/session-start", {"trigger": "billing_hook"})[0] == 200
+    assert api.call("POST", "/v1/session-start", {"trigger": "nonsense"})[0] == 400
+    _, body = api.call("GET", "/v1/events?after=1&wait=0")
+    assert [e["type"] for e in body["events"]] == ["notice_shown", "session_signal"]
+    assert body["events"][1]["trigger"] == "billing_hook"
+    assert body["next"] == 3
+
+
+def test_operator_actions_need_the_pin(api: Api) -> None:
+    seen: list[Event] = []
+    api.ctx.bus.subscribe(seen.append)
+    assert api.call("POST", "/v1/operator/pause", {"pin": "0000", "minutes": 10})[0] == 403
+    status, body = api.call("POST", "/v1/operator/pause", {"pin": "2468", "minutes": 10})
+    assert status == 200 and body["status"] == "paused"
+    assert api.resolver.paused == [10]
+    # no updater configured, no reporting: plain-words 503s
+    status, body = api.call("POST", "/v1/operator/update-now", {"pin": "2468"})
+    assert status == 503 and "feed" in body["error"]
+    api.ctx.bus.publish(Blocked("csam"))
+    api.ctx.bus.publish(NoticeShown("sw"))
+    status, body = api.call("GET", "/v1/operator/today", headers={"X-Operator-Pin": "2468"})
+    assert status == 200
+    assert body["counts"] == {"blocked.csam": 1, "notices.shown.sw": 1}
+    assert api.call("GET", "/v1/operator/today", headers={"X-Operator-Pin": "1"})[0] == 403
+    assert seen == [Blocked("csam"), NoticeShown("sw")]  # the fake resolver publishes none
+
+
+def test_wrong_pins_lock_out(api: Api) -> None:
+    for _ in range(5):
+        assert api.call("POST", "/v1/operator/pause", {"pin": "1111"})[0] == 403
+    status, _body = api.call("POST", "/v1/operator/pause", {"pin": "2468"})
+    assert status == 429
+
+
+def test_resolver_pause_counts_as_tamper(tmp_path: Path) -> None:
+    from kiosk_agent.config import FilterConfig
+    from kiosk_agent.filter.resolver.component import ResolverComponent
+
+    async def main() -> None:
+        config = AgentConfig(
+            state_dir=tmp_path, filter=FilterConfig(listen=(HostPort("127.0.0.1", 0),))
+        )
+        ctx = ServiceContext(config)
+        seen: list[Event] = []
+        ctx.bus.subscribe(seen.append)
+        comp = ResolverComponent(ctx, lambda: None, upstreams=[])
+        await comp.start()
+        try:
+            comp.pause(5)
+            assert not comp.switch.on and comp.status()["paused_until"]
+            comp.resume()
+            assert comp.switch.on
+        finally:
+            await comp.stop()
+        assert seen == [TamperDetected("operator_pause")]
+
+    asyncio.run(main())
+
+
+def test_real_scrypt_pin_hash(tmp_path: Path) -> None:
+    from kiosk_agent.service.control import PinGuard
+    from kiosk_agent.service.pin import hash_pin
+
+    guard = PinGuard(hash_pin("2468", n=2**10))
+    asyncio.run(guard.check("2468"))
+    with pytest.raises(HttpError):
+        asyncio.run(guard.check("1357"))
+    with pytest.raises(HttpError):
+        asyncio.run(PinGuard(None).check("2468"))
