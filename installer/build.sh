@@ -14,6 +14,10 @@ if [ -z "$PY" ]; then
 fi
 DIST="${1:-dist}"
 WORK="${KIOSK_BUILD_WORK:-build/pyinstaller}"
+# PyInstaller's cache of processed binaries, per build: --clean wipes the cache anyway,
+# and a shared ~/.cache/pyinstaller broke builds running side by side (a file vanished
+# mid-build under the other build's --clean).
+export PYINSTALLER_CONFIG_DIR="${PYINSTALLER_CONFIG_DIR:-$WORK/pyinstaller-cache}"
 
 run() {
   if [ -z "${DISPLAY:-}" ] && command -v xvfb-run >/dev/null; then

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "kiosk_agent.commands.service_cmd",
     "kiosk_agent.commands.status_cmd",
     "kiosk_agent.commands.logs_cmd",
+    "kiosk_agent.commands.doctor_cmd",
     "kiosk_agent.commands.session_cmd",
     "kiosk_agent.commands.feed_cmd",
     "kiosk_agent.commands.notices_cmd",
