@@ -29,8 +29,8 @@ from pathlib import Path
 
 from PyInstaller.archive.readers import CArchiveReader
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hidden_libs import hidden_shaping_command, system_shaping_libraries
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+from installer.hidden_libs import hidden_shaping_command, system_shaping_libraries
 
 MAX_BYTES = 25 * 2**20
 
@@ -108,6 +108,8 @@ def problems(path: Path) -> list[str]:
         found.append("the icon is missing")
     if not any(f.replace("\\", "/").startswith("kiosk-agent-launcher/kiosk-agent") for f in files):
         found.append("the one-folder launcher is missing: install could not unpack the program")
+    if platform == "win32":
+        found += windows_launcher_problems(path)
     names = {f.replace("\\", "/") for f in files}
     for name in FRIBIDI_FILES[platform]:
         if name not in names:
@@ -115,6 +117,45 @@ def problems(path: Path) -> list[str]:
     locales = [f for f in files if "notices/locales/" in f.replace("\\", "/")]
     if Path("kiosk_agent/notices/locales").is_dir() and not locales:
         found.append("the notice locale files are missing")
+    return found
+
+
+PE_GUI, PE_CONSOLE = 2, 3  # IMAGE_SUBSYSTEM_WINDOWS_GUI / _CUI
+
+
+def pe_subsystem(data: bytes) -> int | None:
+    """The Subsystem field of a Windows executable (None if ``data`` is not one): 2 opens
+    no console window, 3 does. MZ header -> e_lfanew -> "PE\\0\\0", COFF header (20 bytes),
+    optional header whose Subsystem is at offset 68 (PE32 and PE32+ alike)."""
+    if len(data) < 64 or data[:2] != b"MZ":
+        return None
+    pe = int.from_bytes(data[60:64], "little")
+    field = pe + 4 + 20 + 68
+    if data[pe : pe + 4] != b"PE\0\0" or field + 2 > len(data):
+        return None
+    if data[pe + 24 : pe + 26] not in (b"\x0b\x01", b"\x0b\x02"):  # PE32 / PE32+ magic
+        return None
+    return int.from_bytes(data[field : field + 2], "little")
+
+
+def windows_launcher_problems(path: Path) -> list[str]:
+    """The UI launcher must be windowed, the program and its launcher console (Windows)."""
+    archive = CArchiveReader(str(path))
+    found = []
+    wanted = {
+        "kiosk-agent-launcher/kiosk-agent-ui.exe": PE_GUI,
+        "kiosk-agent-launcher/kiosk-agent.exe": PE_CONSOLE,
+    }
+    names = {n.replace("\\", "/"): n for n in archive.toc}
+    for name, subsystem in wanted.items():
+        if name not in names:
+            found.append(f"{name} is missing")
+            continue
+        got = pe_subsystem(archive.extract(names[name]))
+        if got != subsystem:
+            found.append(f"{name}: PE subsystem {got}, expected {subsystem}")
+    if pe_subsystem(path.read_bytes()[:4096]) != PE_CONSOLE:
+        found.append(f"{path.name}: not a console program (operators run it in a terminal)")
     return found
 
 
@@ -180,9 +221,9 @@ def render_problems(program: Path, repo: Path) -> tuple[list[str], str | None]:
                     break
             if failed:
                 continue
-            why = compare_images(built, source)
-            if why is not None:
-                found.append(f"{locale} notice without the system's shaping libraries: {why}")
+            differs = compare_images(built, source)
+            if differs is not None:
+                found.append(f"{locale} notice without the system's shaping libraries: {differs}")
     return found, None
 
 

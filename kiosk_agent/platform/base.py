@@ -136,6 +136,15 @@ class InstallLayout:
             return self.program_dir / self.release / self.executable_name
         return self.program_dir / self.executable_name
 
+    @property
+    def ui_executable(self) -> Path:
+        """What the logon starts for the UI: on Windows the release's windowed launcher
+        (``kiosk-agent-ui.exe``: no console window at every logon), else ``executable``."""
+        if self.release is not None and self.executable_name.endswith(".exe"):
+            name = self.executable_name[: -len(".exe")] + "-ui.exe"
+            return self.program_dir / self.release / name
+        return self.executable
+
     def on_disk(self, path: Path) -> Path:
         """Where ``path`` (a path on the installed system) is written under ``root``."""
         if self.root == Path("/"):

@@ -16,6 +16,7 @@ from kiosk_agent.platform.windows_services import (
     command_line,
     render_task_xml,
     ui_run_value,
+    uninstall_commands,
 )
 from tests.platform.fake_runner import FakeRunner
 
@@ -173,7 +174,13 @@ def test_release_layout_names_the_release_program(tmp_path: Path) -> None:
     root = ET.fromstring(render_task_xml(layout).split("\n", 1)[1])
     command = root.find("t:Actions/t:Exec/t:Command", NS)
     assert command is not None and command.text == exe
-    assert ui_run_value(layout).startswith(f'"{exe}" ui --config ')
+    # The logon starts the windowed launcher (GUI subsystem: no console window).
+    ui_exe = exe.replace("kiosk-agent.exe", "kiosk-agent-ui.exe")
+    assert ui_run_value(layout).startswith(f'"{ui_exe}" ui --config ')
+    assert uninstall_commands(layout)[-1] == ["taskkill", "/F", "/IM", "kiosk-agent-ui.exe"]
+    assert ["taskkill", "/F", "/IM", "kiosk-agent-ui.exe"] not in uninstall_commands(
+        _layout(tmp_path)
+    )
 
 
 def test_layout_follows_program_files_and_program_data(
