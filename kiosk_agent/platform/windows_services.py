@@ -172,8 +172,7 @@ def restart_commands(layout: InstallLayout) -> tuple[list[list[str]], list[list[
 def uninstall_commands(layout: InstallLayout) -> list[list[str]]:
     image = layout.executable_name
     # The windowed UI launcher of a release (the UI and its supervisor) by its own name.
-    ui = layout.ui_executable.name
-    ui_kill = [["taskkill", "/F", "/IM", ui]] if ui != image else []
+    ui = image[: -len(".exe")] + "-ui.exe" if image.endswith(".exe") else image + "-ui"
     return [
         ["schtasks", "/End", "/TN", TASK_NAME],
         ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"],
@@ -191,7 +190,7 @@ def uninstall_commands(layout: InstallLayout) -> list[list[str]]:
             "/FI",
             "PID ne {parent_pid}",
         ],
-        *ui_kill,
+        ["taskkill", "/F", "/IM", ui],
     ]
 
 
