@@ -326,3 +326,27 @@ def test_check_bundle_fails_when_the_bundled_fribidi_is_removed(
     assert done.returncode == 1, done.stdout[-2000:]
     for locale in ("ar", "km", "hi"):
         assert f"{locale} notice without the system's shaping libraries" in done.stdout
+
+
+def test_a_second_build_has_the_same_contents(
+    executable: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`make exe` twice from the same lock and tree: the same unpacked contents
+    (installer/compare_builds.py; docs/reproducible-builds.md)."""
+    out = tmp_path_factory.mktemp("exe2")
+    env = dict(os.environ)
+    env["KIOSK_BUILD_WORK"] = str(out / "work")
+    env["PYTHON"] = os.environ.get("KIOSK_BUILD_PYTHON", sys.executable)
+    env.pop("DISPLAY", None)
+    done = subprocess.run(
+        ["bash", str(REPO_ROOT / "installer" / "build.sh"), str(out / "dist")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    compared = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "installer" / "compare_builds.py"), str(executable),
+         str(out / "dist" / "kiosk-agent")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert compared.returncode == 0, compared.stdout[-3000:]
+    assert " 0 differ" in compared.stdout
