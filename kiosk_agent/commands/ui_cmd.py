@@ -44,6 +44,13 @@ def _supervise(args: argparse.Namespace) -> int:
     forwarded = ["--config", args.config] if args.config else []
     if args.no_tray:
         forwarded.append("--no-tray")
+    # The UI logs as the supervisor was told to (-v, -q, --log-level before or after `ui`).
+    if getattr(args, "log_level", None):
+        forwarded += ["--log-level", args.log_level]
+    elif getattr(args, "verbose", False):
+        forwarded.append("-v")
+    elif getattr(args, "quiet", False):
+        forwarded.append("-q")
 
     def report(event: Event) -> None:
         try:

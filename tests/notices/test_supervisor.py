@@ -103,3 +103,22 @@ def test_ui_command_runs_the_supervisor_by_default() -> None:
     assert args is not None and args.no_restart is False
     args = parse(["ui", "--no-restart"])
     assert args is not None and args.no_restart is True
+
+
+def test_the_ui_command_stops_when_there_is_no_display(tmp_path: Path) -> None:
+    """`kiosk-agent ui` end to end: its child cannot open a window (no DISPLAY), says so
+    with NO_DISPLAY, and the supervisor ends with it instead of restarting it."""
+    import subprocess
+
+    from tests.conftest import REPO_ROOT, cli_env
+
+    config = tmp_path / "agent.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    env = {k: v for k, v in cli_env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    done = subprocess.run(
+        [sys.executable, "-m", "kiosk_agent", "ui", "--config", str(config), "--no-tray", "-q"],
+        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == NO_DISPLAY, done.stderr
+    assert done.stderr.count("cannot open a window") == 1  # started once, not restarted
+    assert "starting it again" not in done.stderr
