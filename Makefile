@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check bench exe deps clean help
+.PHONY: run test check bench exe deps clean help lock
 
 help:
 	@echo "make run    - the whole system on loopback with embedded defaults (kiosk-agent demo)"
@@ -12,13 +12,17 @@ help:
 	@echo "make check  - ruff + mypy + the layering contracts (lint-imports)"
 	@echo "make bench  - reproducible benchmarks (figures go to docs/BENCHMARKS.md by hand)"
 	@echo "make exe    - one-file executable with PyInstaller (under xvfb-run)"
+	@echo "make lock   - regenerate requirements.lock (pinned, hashed dependencies)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev]'
+# Every dependency from the lock, with hashes (scripts/lock.sh regenerates it); then the
+# project itself from the tree, without touching what the lock installed.
+$(STAMP): pyproject.toml requirements.lock | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # Debian packages and services the tests need (Xvfb and fonts for the notice window,
@@ -43,6 +47,9 @@ bench: deps
 
 exe: deps
 	bash installer/build.sh
+
+lock:
+	bash scripts/lock.sh
 
 clean:
 	rm -rf build dist .mypy_cache .ruff_cache .pytest_cache

@@ -129,7 +129,15 @@ def one_run(idle: float) -> dict[str, float]:
     )
     env = {**os.environ, "DISPLAY": display, "PYTHONPATH": str(REPO)}
     ui = subprocess.Popen(
-        [sys.executable, "-m", "kiosk_agent", "ui", "--config", str(tmp / "agent.yaml")],
+        [
+            sys.executable,
+            "-m",
+            "kiosk_agent",
+            "ui",
+            "--config",
+            str(tmp / "agent.yaml"),
+            "--no-restart",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -14,6 +14,18 @@ if [ -z "$PY" ]; then
 fi
 DIST="${1:-dist}"
 WORK="${KIOSK_BUILD_WORK:-build/pyinstaller}"
+# PyInstaller's cache of processed binaries, per build: --clean wipes the cache anyway,
+# and a shared ~/.cache/pyinstaller broke builds running side by side (a file vanished
+# mid-build under the other build's --clean).
+# Reproducible builds (docs/reproducible-builds.md): a fixed hash seed (set and dict
+# orders in PyInstaller's analysis), and the last commit's time for the timestamps
+# PyInstaller writes (the Windows PE header).
+export PYTHONHASHSEED="${PYTHONHASHSEED:-0}"
+if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+  SOURCE_DATE_EPOCH="$(git log -1 --format=%ct 2>/dev/null || echo 1767225600)"
+  export SOURCE_DATE_EPOCH
+fi
+export PYINSTALLER_CONFIG_DIR="${PYINSTALLER_CONFIG_DIR:-$WORK/pyinstaller-cache}"
 
 run() {
   if [ -z "${DISPLAY:-}" ] && command -v xvfb-run >/dev/null; then

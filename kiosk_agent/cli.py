@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from kiosk_agent import __version__
 from kiosk_agent.config import ConfigError
 from kiosk_agent.errors import UserError
+from kiosk_agent.logs import LEVELS, level_from
+from kiosk_agent.logs import configure as configure_logging
 
 # One line per command module; the order is the order in `kiosk-agent --help`.
 COMMAND_MODULES = (
     "kiosk_agent.commands.config_cmd",
     "kiosk_agent.commands.service_cmd",
     "kiosk_agent.commands.status_cmd",
+    "kiosk_agent.commands.logs_cmd",
+    "kiosk_agent.commands.doctor_cmd",
     "kiosk_agent.commands.session_cmd",
     "kiosk_agent.commands.feed_cmd",
     "kiosk_agent.commands.notices_cmd",
@@ -46,11 +50,48 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"kiosk-agent {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    add_log_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for command in _subparsers(parser):
+        add_log_options(command, top=False)
     return parser
+
+
+def add_log_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``-v``, ``-q`` and ``--log-level``, before or after the subcommand. After it their
+    default is "not given" (SUPPRESS), so they do not undo the same option given before."""
+    flag_default: Any = False if top else argparse.SUPPRESS
+    level_default: Any = None if top else argparse.SUPPRESS
+    group = parser.add_argument_group("logging")
+    group.add_argument(
+        "-v", "--verbose", action="store_true", default=flag_default, help="log debug details"
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=flag_default,
+        help="log warnings and errors only",
+    )
+    group.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default=level_default,
+        help="log level (overrides -v and -q)",
+    )
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every subcommand's parser, nested ones included (``notices check``)."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                found.append(child)
+                found.extend(_subparsers(child))
+    return found
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace | None:
@@ -71,10 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     if args is None:
         return 2
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(level_from(args.log_level, args.verbose, args.quiet))
     handler = args.handler
     try:
         return int(handler(args) or 0)

@@ -31,6 +31,7 @@ from kiosk_agent.config import Config
 from kiosk_agent.content.countries import contact_lines, country_for
 from kiosk_agent.content.locales import choose_locale, load_locale, shipped_codes
 from kiosk_agent.notices.sessions import Policy, SessionWatcher
+from kiosk_agent.notices.shaping import notice_languages
 from kiosk_agent.notices.tray import (
     ToastGate,
     Tray,
@@ -72,7 +73,10 @@ class UiApp:
         self.root.withdraw()
         available = set(shipped_codes())
         languages = [c for c in config.cafe.languages if c in available]
-        self.languages = languages or [choose_locale(config.cafe.languages, available)]
+        # Toasts and menus are drawn too: the same languages as the notice (shaping.py).
+        self.languages, _shaping = notice_languages(
+            languages or [choose_locale(config.cafe.languages, available)]
+        )
         self.locale = load_locale(self.languages[0])
         self.country = country_for(config.cafe.country)
         self.calls: queue.Queue[Callable[[], None]] = queue.Queue()

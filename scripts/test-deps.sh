@@ -11,6 +11,7 @@ PACKAGES=(
   postgresql                    # the regional server on PostgreSQL
   dnsmasq dnsperf               # DNS peer and load generator for resolver tests/benchmarks
   binutils                      # objdump, for PyInstaller
+  libfribidi0 util-linux        # FriBiDi the program carries; unshare for the shaping checks
 )
 
 missing=()

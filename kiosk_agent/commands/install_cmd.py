@@ -92,6 +92,7 @@ def _current(layout: Any) -> Any:
         languages=tuple(str(x) for x in languages) if isinstance(languages, list) else (),
         pin_scrypt=(data.get("operator") or {}).get("pin_scrypt"),
         server=(data.get("reporting") or {}).get("server"),
+        feeds=len((data.get("filter") or {}).get("feeds") or []),
     )
 
 

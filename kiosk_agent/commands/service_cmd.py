@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
@@ -30,19 +31,31 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
     import contextlib
 
+    from kiosk_agent import __version__, logs
     from kiosk_agent.errors import UserError
+    from kiosk_agent.reporting.events import FeedRejected, TamperDetected
     from kiosk_agent.service.wiring import create_service
 
     config = load_config_arg(args)
+    logs.add_file_log(config.state_dir)  # docs/logging.md
+    logs.add_event_log()
+    log = logging.getLogger("kiosk_agent.service")
+
+    def ready() -> None:
+        print("kiosk-agent service running", flush=True)
+        log.info("kiosk-agent %s service running", __version__, extra={"event_log": "start"})
 
     async def main() -> None:
         service = create_service(config)
+        service.ctx.bus.subscribe(logs.log_notable_event, types=(TamperDetected, FeedRejected))
         try:
-            await service.run(ready=lambda: print("kiosk-agent service running", flush=True))
+            await service.run(ready=ready)
         except OSError as e:
+            log.error("the service cannot start: %s", e, extra={"event_log": "start"})
             raise UserError(f"the service cannot start: {e}") from None
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+    log.info("kiosk-agent service stopped", extra={"event_log": "stop"})
     print("kiosk-agent service stopped", file=sys.stderr, flush=True)
     return 0

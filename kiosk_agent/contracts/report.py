@@ -31,6 +31,9 @@ COUNTER_PATTERNS: dict[str, re.Pattern[str]] = {
     "sessions": re.compile(r"sessions\.(login|idle_reset|billing_hook|agent_start)"),
     "notices.shown": re.compile(r"notices\.shown\.[a-z]{2,3}"),
     "notices.acknowledged": re.compile(r"notices\.acknowledged"),
+    # shown without text shaping (docs/notices.md, "When text shaping is missing")
+    "notices.degraded": re.compile(r"notices\.degraded"),
+    "ui.crashes": re.compile(r"ui\.crashes"),
     "blocked": re.compile(rf"blocked\.{_TOKEN}"),
     "tamper": re.compile(rf"tamper\.{_TOKEN}"),
     "p2p": re.compile(rf"p2p\.{_TOKEN}"),

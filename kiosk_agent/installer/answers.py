@@ -80,6 +80,37 @@ def check_server(value: str) -> str | None:
     return None if ok else "an address like https://region.example.org"
 
 
+_FEED_URL = re.compile(r"^(https?|file)://\S+$")
+_FEED_KEY = re.compile(r"^ed25519:[A-Za-z0-9+/]{43}=$")  # config.py's trusted-key form
+
+
+def parse_feed_line(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The feed line a coordinator hands out — its address and its publisher's key(s), in
+    any order, separated by spaces or commas (``https://… ed25519:…``) — as a config
+    ``feeds`` item; or (None, what is wrong). Keys are pasted, never typed: a key that
+    does not match the signatures is caught by the first update (``feeds.rejected``)."""
+    urls: list[str] = []
+    keys: list[str] = []
+    for word in re.split(r"[\s,;]+", text.strip()):
+        if not word:
+            continue
+        if _FEED_URL.match(word):
+            urls.append(word)
+        elif _FEED_KEY.match(word):
+            keys.append(word)
+        else:
+            return None, f"{word[:40]!r} is neither an address nor an ed25519: key"
+    if len(urls) != 1:
+        return None, "the line needs exactly one address (https://…)"
+    if not keys:
+        return None, "the line needs the publisher's key (ed25519:…)"
+    return {"url": urls[0], "trust": list(dict.fromkeys(keys))}, None
+
+
+def check_feed_line(value: str) -> str | None:
+    return parse_feed_line(value)[1]
+
+
 def check_code(value: str) -> str | None:
     return (
         None if _CODE.match(value) else "the code as the coordinator gave it (letters, digits, -)"

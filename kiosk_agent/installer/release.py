@@ -92,6 +92,22 @@ def _fsync_tree(top: Path) -> None:
         fsync_dir(Path(dirpath))
 
 
+def ui_executable_name(executable_name: str) -> str:
+    """The windowed UI launcher beside ``executable_name`` (Windows builds carry one:
+    ``kiosk-agent-ui.exe``, a GUI-subsystem bootloader, so the logon opens no console)."""
+    if executable_name.endswith(".exe"):
+        return executable_name[: -len(".exe")] + "-ui.exe"
+    return executable_name + "-ui"
+
+
+def _link_or_copy(source: Path, link: Path) -> None:
+    """``link`` as a hard link to ``source`` (same bytes, no space), else a copy."""
+    try:
+        os.link(source, link)
+    except OSError:
+        shutil.copyfile(source, link)
+
+
 def stage_from_onefile(program: Path, target: Path, executable_name: str) -> tuple[int, int]:
     """Write the one-folder form of the one-file ``program`` into the empty ``target``.
 
@@ -105,7 +121,10 @@ def stage_from_onefile(program: Path, target: Path, executable_name: str) -> tup
     if not archive.is_onefile:
         raise ReleaseError(f"{program} is not a one-file program (nothing to unpack)")
     launcher_entry = f"{LAUNCHER_DIR}/{executable_name}"
+    ui_name = ui_executable_name(executable_name)
+    ui_entry = f"{LAUNCHER_DIR}/{ui_name}"
     launcher: bytes | None = None
+    ui_launcher: bytes | None = None
     files = size = 0
     links: list[tuple[Path, str]] = []
     contents = target / CONTENTS
@@ -118,6 +137,9 @@ def stage_from_onefile(program: Path, target: Path, executable_name: str) -> tup
             raise ReleaseError(f"{program}: {e}") from None
         if name == launcher_entry:
             launcher = entry.content()
+            continue
+        if name == ui_entry:
+            ui_launcher = entry.content()
             continue
         if name.startswith(LAUNCHER_DIR + "/"):
             continue
@@ -145,8 +167,15 @@ def stage_from_onefile(program: Path, target: Path, executable_name: str) -> tup
     pkg = onedir_archive(archive, CONTENTS)
     _write_file(target / pkg_name(executable_name), pkg, 0o644)
     _write_file(target / executable_name, launcher, 0o755)
+    files, size = files + 2, size + len(pkg) + len(launcher)
+    if ui_launcher is not None:
+        # The bootloader side-loads "<its own name>.pkg": the UI launcher gets the same
+        # archive under its name, as a hard link.
+        _write_file(target / ui_name, ui_launcher, 0o755)
+        _link_or_copy(target / pkg_name(executable_name), target / pkg_name(ui_name))
+        files, size = files + 2, size + len(ui_launcher)
     _fsync_tree(target)
-    return files + 2, size + len(pkg) + len(launcher)
+    return files, size
 
 
 def stage_from_onedir(program: Path, target: Path, executable_name: str) -> tuple[int, int]:

@@ -207,7 +207,11 @@ class Installer:
             staged = release.install_release(
                 source, program_dir, release.new_release_name(__version__), layout.executable_name
             )
-            self.layout = layout = dataclasses.replace(layout, release=staged.name)
+            ui_name = release.ui_executable_name(layout.executable_name)
+            has_ui = (program_dir / staged.name / ui_name).is_file()  # Windows builds
+            self.layout = layout = dataclasses.replace(
+                layout, release=staged.name, ui_executable_name=ui_name if has_ui else None
+            )
             self._detail(
                 f"wrote {layout.program_dir / staged.name} ({staged.files} files, "
                 f"{staged.size / 2**20:.1f} MiB: the program unpacked once, so it starts "

@@ -38,6 +38,11 @@ ENGLISH: dict[str, str] = {
     "keep": "(Enter keeps: {current})",
     "keep_pin": "(Enter keeps the current PIN)",
     "invalid": "Please check this answer: {problem}",
+    "feed": "Blocklist feed from your coordinator: paste the line with its address and key "
+    "(Enter to skip):",
+    "feed_keep": "(Enter keeps the {count} feed(s) configured now)",
+    "no_feed": "No blocklist feed yet: nothing is blocked until one is added (run the "
+    "setup again, or enroll).",
 }
 
 

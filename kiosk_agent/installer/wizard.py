@@ -18,9 +18,11 @@ from kiosk_agent.installer.answers import (
     Answers,
     check_code,
     check_country,
+    check_feed_line,
     check_languages,
     check_region,
     check_server,
+    parse_feed_line,
     split_languages,
 )
 from kiosk_agent.installer.strings import WizardStrings, available_languages, load_strings
@@ -37,6 +39,7 @@ class Current:
     languages: tuple[str, ...] = ()
     pin_scrypt: str | None = None
     server: str | None = None
+    feeds: int = 0  # feeds configured now (a repair keeps them unless a new line is given)
 
 
 @dataclass
@@ -180,6 +183,7 @@ def run_wizard(
     code = None
     if server:
         code = _question(io, s, "enrollment_code", check_code, optional=True)
+    feeds = _ask_feed(io, s, current.feeds)
     assert name and country and region and langs
     return Answers(
         cafe_name=name,
@@ -191,4 +195,25 @@ def run_wizard(
         pin_scrypt=current.pin_scrypt if pin is None else None,
         server=server.rstrip("/") if server else None,
         enrollment_code=code,
+        feeds=feeds,
     )
+
+
+def _ask_feed(io: WizardIO, s: WizardStrings, configured: int) -> tuple[dict[str, object], ...]:
+    """The blocklist feed, so the PC is protected from its first minute (issue 16); Enter
+    keeps the configured feeds (a repair) or skips with a warning (a first install)."""
+    prompt = s.text("feed")
+    if configured:
+        prompt = f"{prompt} {s.text('feed_keep', count=configured)}"
+    while True:
+        answer = io.ask(prompt).strip()
+        if not answer:
+            if not configured:
+                io.say(s.text("no_feed"))
+            return ()
+        problem = check_feed_line(answer)
+        if problem is None:
+            feed, _ = parse_feed_line(answer)
+            assert feed is not None
+            return (feed,)
+        io.say(s.text("invalid", problem=problem))

@@ -22,6 +22,7 @@ from kiosk_agent.installer.answers import (
     check_languages,
     check_region,
     check_server,
+    parse_feed_line,
     split_languages,
 )
 from kiosk_agent.installer.strings import available_languages, load_strings
@@ -29,7 +30,7 @@ from kiosk_agent.installer.wizard import Current
 from kiosk_agent.service.pin import validate_pin
 
 FIELDS = ("cafe_name", "country", "region", "languages", "pin", "pin_again", "server")
-FIELDS_OPTIONAL = ("enrollment_code",)
+FIELDS_OPTIONAL = ("enrollment_code", "feed")
 
 
 class WizardWindow:
@@ -112,6 +113,7 @@ class WizardWindow:
             ("languages", check_languages(split_languages(v["languages"]))),
             ("server", check_server(v["server"]) if v["server"] else None),
             ("enrollment_code", check_code(v["enrollment_code"]) if v["enrollment_code"] else None),
+            ("feed", parse_feed_line(v["feed"])[1] if v["feed"] else None),
         ]
         keep_pin = not v["pin"] and self.current.pin_scrypt is not None
         if not keep_pin:
@@ -134,6 +136,8 @@ class WizardWindow:
             pin_scrypt=self.current.pin_scrypt if keep_pin else None,
             server=v["server"].rstrip("/") or None,
             enrollment_code=(v["enrollment_code"] or None) if v["server"] else None,
+            # Empty keeps the configured feeds (config_writer merges into the current config).
+            feeds=(feed,) if (feed := parse_feed_line(v["feed"])[0]) and v["feed"] else (),
         )
 
     def submit(self) -> None:

@@ -8,7 +8,9 @@ are wrapped at spaces and at zero-width spaces (Thai and Khmer write no spaces b
 words; their locale files mark the break points). In a right-to-left paragraph the runs
 of a line are placed from the right edge, each shaped in its own direction.
 
-Everything here is pure drawing: no Tk, no files except the bundled fonts.
+Everything here is pure drawing: no Tk, no files except the bundled fonts. Without Raqm
+(``shaping.py``) it still draws, with Pillow's basic layout and no direction: correct for
+the scripts that need no shaping, which are the only ones the notice then shows.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
-
+from kiosk_agent.notices import shaping
 from kiosk_agent.notices.fontcov import Coverage, font_coverage
+
+shaping.preload()  # before ImageFont's first import: Pillow opens FriBiDi only then
+
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 FONTS_DIR = Path(__file__).resolve().parent / "fonts"
 SCRIPT_FONTS = {
@@ -44,9 +49,18 @@ Color = tuple[int, int, int]
 
 @cache
 def font(script: str, size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
-    """The bundled font for ``script`` at ``size`` px, with the Raqm layout engine."""
+    """The bundled font for ``script`` at ``size`` px, with Raqm when this process has it
+    (else basic layout: asking Pillow for Raqm without it only warns and falls back)."""
     name = LATIN_BOLD if bold and script == "Latn" else SCRIPT_FONTS[script]
-    return ImageFont.truetype(str(FONTS_DIR / name), size, layout_engine=ImageFont.Layout.RAQM)
+    engine = ImageFont.Layout.RAQM if shaping.available() else ImageFont.Layout.BASIC
+    return ImageFont.truetype(str(FONTS_DIR / name), size, layout_engine=engine)
+
+
+def direction(rtl: bool) -> str | None:
+    """The ``direction`` argument for Pillow: None without Raqm, which refuses any."""
+    if not shaping.available():
+        return None
+    return "rtl" if rtl else "ltr"
 
 
 @cache
@@ -130,9 +144,7 @@ def run_font(run: Run, style: TextStyle) -> ImageFont.FreeTypeFont:
 
 
 def line_width(runs: Sequence[Run], style: TextStyle) -> float:
-    return sum(
-        run_font(r, style).getlength(r.text, direction="rtl" if r.rtl else "ltr") for r in runs
-    )
+    return sum(run_font(r, style).getlength(r.text, direction=direction(r.rtl)) for r in runs)
 
 
 def line_metrics(script: str, style: TextStyle) -> tuple[int, int]:
@@ -236,17 +248,13 @@ def draw_line(
     x = right if rtl else left
     for run in line.runs:
         f = run_font(run, style)
-        direction = "rtl" if run.rtl else "ltr"
-        w = f.getlength(run.text, direction=direction)
+        way = direction(run.rtl)
+        w = f.getlength(run.text, direction=way)
         if rtl:
             x -= w
-            draw.text(
-                (x, baseline), run.text, font=f, fill=style.color, anchor="ls", direction=direction
-            )
+            draw.text((x, baseline), run.text, font=f, fill=style.color, anchor="ls", direction=way)
         else:
-            draw.text(
-                (x, baseline), run.text, font=f, fill=style.color, anchor="ls", direction=direction
-            )
+            draw.text((x, baseline), run.text, font=f, fill=style.color, anchor="ls", direction=way)
             x += w
 
 

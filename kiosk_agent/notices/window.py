@@ -38,7 +38,8 @@ from kiosk_agent.notices.layout import (
     render_button,
 )
 from kiosk_agent.notices.render import TextStyle, render_text
-from kiosk_agent.reporting.events import Event, NoticeAcknowledged, NoticeShown
+from kiosk_agent.notices.shaping import notice_languages
+from kiosk_agent.reporting.events import Event, NoticeAcknowledged, NoticeDegraded, NoticeShown
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,10 @@ class NoticeWindow:
         size: tuple[int, int] | None = None,
     ) -> None:
         self.master = master
-        self.languages = [c for c in dict.fromkeys(languages)] or [REFERENCE]
+        # Without text shaping only the languages drawable without it (shaping.py).
+        drawable, shaping = notice_languages([c for c in dict.fromkeys(languages)] or [REFERENCE])
+        self.languages = drawable
+        self.degraded = not shaping.available
         self.country = country
         self.min_display = min_display
         self.font_size = font_size
@@ -114,6 +118,8 @@ class NoticeWindow:
         self.top.lift()
         self.top.focus_force()
         self.on_event(NoticeShown(self.locale.code))
+        if self.degraded:
+            self.on_event(NoticeDegraded("no_shaping"))
         self._tick()
 
     def set_locale(self, code: str) -> None:

@@ -126,6 +126,7 @@ class InstallLayout:
     executable_name: str = "kiosk-agent"
     register_with_os: bool = True
     release: str | None = None
+    ui_executable_name: str | None = None
 
     @property
     def executable(self) -> Path:
@@ -135,6 +136,15 @@ class InstallLayout:
         if self.release is not None:
             return self.program_dir / self.release / self.executable_name
         return self.program_dir / self.executable_name
+
+    @property
+    def ui_executable(self) -> Path:
+        """What the logon starts for the UI: the release's windowed launcher when install
+        laid one out (Windows: ``kiosk-agent-ui.exe``, no console window at each logon),
+        else ``executable``."""
+        if self.release is not None and self.ui_executable_name is not None:
+            return self.program_dir / self.release / self.ui_executable_name
+        return self.executable
 
     def on_disk(self, path: Path) -> Path:
         """Where ``path`` (a path on the installed system) is written under ``root``."""

@@ -121,7 +121,7 @@ def render_task_xml(layout: InstallLayout) -> str:
 def ui_run_value(layout: InstallLayout) -> str:
     """The HKLM Run value: starts ``kiosk-agent ui`` at every user's logon."""
     config = layout.ui_config_path or layout.config_path
-    return command_line([win(layout.executable), "ui", "--config", win(config)])
+    return command_line([win(layout.ui_executable), "ui", "--config", win(config)])
 
 
 def install_service_commands(layout: InstallLayout) -> list[list[str]]:
@@ -171,6 +171,8 @@ def restart_commands(layout: InstallLayout) -> tuple[list[list[str]], list[list[
 
 def uninstall_commands(layout: InstallLayout) -> list[list[str]]:
     image = layout.executable_name
+    # The windowed UI launcher of a release (the UI and its supervisor) by its own name.
+    ui = image[: -len(".exe")] + "-ui.exe" if image.endswith(".exe") else image + "-ui"
     return [
         ["schtasks", "/End", "/TN", TASK_NAME],
         ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"],
@@ -188,6 +190,7 @@ def uninstall_commands(layout: InstallLayout) -> list[list[str]]:
             "/FI",
             "PID ne {parent_pid}",
         ],
+        ["taskkill", "/F", "/IM", ui],
     ]
 
 

@@ -23,10 +23,12 @@ from kiosk_agent.reporting.events import (
     Event,
     FeedRejected,
     NoticeAcknowledged,
+    NoticeDegraded,
     NoticeShown,
     P2PSeen,
     SessionStarted,
     TamperDetected,
+    UiCrashed,
 )
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,10 @@ def counter_name(event: Event) -> str | None:
         name = f"notices.shown.{language if _LOCALE.fullmatch(language) else 'und'}"
     elif isinstance(event, NoticeAcknowledged):
         name = "notices.acknowledged"
+    elif isinstance(event, NoticeDegraded):
+        name = "notices.degraded"
+    elif isinstance(event, UiCrashed):
+        name = "ui.crashes"
     elif isinstance(event, SessionStarted):
         name = f"sessions.{_token(event.trigger)}"
     elif isinstance(event, TamperDetected):

@@ -53,6 +53,24 @@ class NoticeAcknowledged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class NoticeDegraded(Event):
+    """The notice was shown without text shaping (Raqm/FriBiDi missing on this PC), so only
+    in languages drawable without it; ``reason`` is a token, e.g. ``no_shaping``."""
+
+    event_type: ClassVar[str] = "notice_degraded"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class UiCrashed(Event):
+    """The UI process (notice, tray) ended abnormally and was started again; ``kind`` is
+    ``exit`` (non-zero status) or ``signal``."""
+
+    event_type: ClassVar[str] = "ui_crashed"
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
 class SessionStarted(Event):
     """A customer session began; ``trigger`` is login, idle_reset, billing_hook or agent_start."""
 
@@ -93,6 +111,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Blocked,
         NoticeShown,
         NoticeAcknowledged,
+        NoticeDegraded,
+        UiCrashed,
         SessionStarted,
         TamperDetected,
         P2PSeen,

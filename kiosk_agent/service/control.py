@@ -32,8 +32,10 @@ from kiosk_agent.atomic import write_text_atomic
 from kiosk_agent.reporting.events import (
     Event,
     NoticeAcknowledged,
+    NoticeDegraded,
     NoticeShown,
     SessionStarted,
+    UiCrashed,
     event_from_dict,
 )
 from kiosk_agent.service.context import ServiceContext
@@ -45,7 +47,13 @@ MAX_HEADER = 16 * 1024
 MAX_BODY = 64 * 1024
 MAX_WAIT = 60.0
 EVENT_BACKLOG = 1000
-UI_EVENTS: tuple[type[Event], ...] = (NoticeShown, NoticeAcknowledged, SessionStarted)
+UI_EVENTS: tuple[type[Event], ...] = (
+    NoticeShown,
+    NoticeAcknowledged,
+    NoticeDegraded,
+    UiCrashed,
+    SessionStarted,
+)
 SESSION_TRIGGERS = ("login", "idle_reset", "billing_hook", "agent_start")
 PIN_FAILURES_BEFORE_LOCK = 5
 PIN_LOCK_SECONDS = 300.0

@@ -53,6 +53,8 @@ def test_same_report_same_bytes() -> None:
         "sessions.agent_start",
         "notices.shown.fil",
         "notices.acknowledged",
+        "notices.degraded",
+        "ui.crashes",
         "blocked.url_unverifiable",
         "tamper.doh",
         "p2p.bittorrent",
@@ -74,6 +76,8 @@ def test_vocabulary_accepts(name: str) -> None:
         "blocked.a b",
         "p2p." + "x" * 40,
         "notices.acknowledged.en",
+        "notices.degraded.en",
+        "ui.crashes.x",
     ],
 )
 def test_vocabulary_rejects(name: str) -> None:

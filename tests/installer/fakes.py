@@ -46,6 +46,7 @@ def live_layout(root: Path) -> InstallLayout:
 # stand-ins for every kind of entry; not runnable, but `install` only rearranges it.
 FAKE_BOOTLOADER = b"\x7fELF pretend one-file bootloader\n" + bytes(range(256))
 FAKE_LAUNCHER = b"\x7fELF pretend one-folder launcher\n"
+FAKE_UI_LAUNCHER = b"MZ pretend windowed launcher\n"
 FAKE_FILES = {
     "libpython3.11.so.1.0": ("b", b"\x7fELF pretend libpython" * 50),
     "PIL/_imaging.cpython-311-x86_64-linux-gnu.so": ("b", b"\x7fELF imaging" * 20),
@@ -77,6 +78,11 @@ def fake_onefile(path: Path, *, windows: bool = False) -> Path:
         *(entry(name, code, data) for name, (code, data) in FAKE_FILES.items()),
         entry("libfoo.so.1", "n", b"libfoo.so.1.0\0", compress=False),
         entry(f"kiosk-agent-launcher/{exe_name}", "x", FAKE_LAUNCHER),
+        *(
+            [entry("kiosk-agent-launcher/kiosk-agent-ui.exe", "x", FAKE_UI_LAUNCHER)]
+            if windows
+            else []
+        ),
         Entry("pyi-contents-directory _internal", "o", b"", 0, False),
     ]
     pkg = build_archive(entries, 311, b"libpython3.11.so.1.0")

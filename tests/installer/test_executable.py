@@ -7,13 +7,15 @@ Slow (a PyInstaller build takes about a minute here); CI runs it with the rest.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, require_tool
+from tests.conftest import REPO_ROOT, require, require_tool
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +28,7 @@ def executable(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("exe")
     env = dict(os.environ)
     env["KIOSK_BUILD_WORK"] = str(out / "work")
-    env["PYTHON"] = os.environ.get("KIOSK_BUILD_PYTHON", __import__("sys").executable)
+    env["PYTHON"] = os.environ.get("KIOSK_BUILD_PYTHON", sys.executable)
     env.pop("DISPLAY", None)  # build.sh must provide its own X display for pystray's hook
     done = subprocess.run(
         ["bash", str(REPO_ROOT / "installer" / "build.sh"), str(out / "dist")],
@@ -39,6 +41,8 @@ def executable(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "OK" in done.stdout  # check_bundle.py: size budget, tray backends, Tk data
+    if sys.platform == "linux" and os.geteuid() == 0:  # and text shaping, libraries hidden
+        assert "match the sources with the system's shaping libraries hidden: OK" in done.stdout
     exe = out / "dist" / "kiosk-agent"
     assert exe.is_file()
     return exe
@@ -281,3 +285,68 @@ def test_service_answers_blocked_and_allowed(
             proc.terminate()
             _out, err = proc.communicate(timeout=30)
         assert proc.returncode in (0, -15), err.decode(errors="replace")[-2000:]
+
+
+def _check_bundle_render(program: Path) -> subprocess.CompletedProcess[str]:
+    """installer/check_bundle.py's shaping check (system libraries hidden) on ``program``."""
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "installer" / "check_bundle.py"), "--render-only",
+         str(program)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+def _require_namespaces() -> None:
+    require(sys.platform == "linux" and os.geteuid() == 0, "hiding libraries needs root")
+    require_tool("unshare")
+    require_tool("xvfb-run")
+
+
+def test_installed_program_shapes_without_system_libraries(installed: Path) -> None:
+    """The unpacked program a café runs carries FriBiDi too (the one-file program is
+    checked by build.sh itself: the fixture above asserts its OK)."""
+    _require_namespaces()
+    (release,) = _releases(installed)
+    top = installed / "opt/kiosk-agent" / release
+    assert (top / "_internal/fribidi/libfribidi.so.0").is_file()
+    assert "LGPL" in (top / "_internal/fribidi/copyright").read_text()
+    done = _check_bundle_render(top / "kiosk-agent")
+    assert done.returncode == 0 and "match the sources" in done.stdout, done.stdout[-2000:]
+
+
+def test_check_bundle_fails_when_the_bundled_fribidi_is_removed(
+    installed: Path, tmp_path: Path
+) -> None:
+    _require_namespaces()
+    (release,) = _releases(installed)
+    copy = tmp_path / release
+    shutil.copytree(installed / "opt/kiosk-agent" / release, copy, symlinks=True)
+    shutil.rmtree(copy / "_internal/fribidi")
+    done = _check_bundle_render(copy / "kiosk-agent")
+    assert done.returncode == 1, done.stdout[-2000:]
+    for locale in ("ar", "km", "hi"):
+        assert f"{locale} notice without the system's shaping libraries" in done.stdout
+
+
+def test_a_second_build_has_the_same_contents(
+    executable: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`make exe` twice from the same lock and tree: the same unpacked contents
+    (installer/compare_builds.py; docs/reproducible-builds.md)."""
+    out = tmp_path_factory.mktemp("exe2")
+    env = dict(os.environ)
+    env["KIOSK_BUILD_WORK"] = str(out / "work")
+    env["PYTHON"] = os.environ.get("KIOSK_BUILD_PYTHON", sys.executable)
+    env.pop("DISPLAY", None)
+    done = subprocess.run(
+        ["bash", str(REPO_ROOT / "installer" / "build.sh"), str(out / "dist")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    compared = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "installer" / "compare_builds.py"), str(executable),
+         str(out / "dist" / "kiosk-agent")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert compared.returncode == 0, compared.stdout[-3000:]
+    assert " 0 differ" in compared.stdout

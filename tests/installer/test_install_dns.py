@@ -135,7 +135,9 @@ def test_windows_commands(tmp_path: Path) -> None:
     task = next(c for c in runner.calls if c[:2] == ["schtasks", "/Create"])
     assert task[task.index("/XML") + 1] == "C:\\Program Files\\kiosk-agent\\kiosk-agent-task.xml"
     run_value = next(c for c in runner.calls if c[:2] == ["reg", "add"])
-    assert run_value[run_value.index("/d") + 1].startswith(f'"{win(enroll[0])}" ui ')
+    # ... its windowed UI launcher (the program carries one: no console at each logon).
+    ui_launcher = win(enroll[0]).replace("kiosk-agent.exe", "kiosk-agent-ui.exe")
+    assert run_value[run_value.index("/d") + 1].startswith(f'"{ui_launcher}" ui ')
     # /End before /Run, so a repair does not leave the previous release running.
     ends = [i for i, c in enumerate(runner.calls) if c[:2] == ["schtasks", "/End"]]
     runs = [i for i, c in enumerate(runner.calls) if c[:2] == ["schtasks", "/Run"]]

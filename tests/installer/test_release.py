@@ -17,7 +17,7 @@ from kiosk_agent.installer.release import (
     remove_old_releases,
     render_cmd,
 )
-from tests.installer.fakes import FAKE_FILES, FAKE_LAUNCHER, fake_onefile
+from tests.installer.fakes import FAKE_FILES, FAKE_LAUNCHER, FAKE_UI_LAUNCHER, fake_onefile
 
 
 def _same_tree(a: Path, b: Path) -> bool:
@@ -60,6 +60,10 @@ def test_windows_program(tmp_path: Path) -> None:
     assert (top / "kiosk-agent.exe").read_bytes() == FAKE_LAUNCHER
     assert (top / "kiosk-agent.pkg").is_file()  # the bootloader side-loads <name>.pkg
     assert (top / "_internal/PIL/_imaging.cpython-311-x86_64-linux-gnu.so").is_file()
+    # The windowed UI launcher, with the same archive under its own name (a hard link).
+    assert (top / "kiosk-agent-ui.exe").read_bytes() == FAKE_UI_LAUNCHER
+    assert os.path.samefile(top / "kiosk-agent-ui.pkg", top / "kiosk-agent.pkg")
+    assert release.ui_executable_name("kiosk-agent.exe") == "kiosk-agent-ui.exe"
 
 
 def test_repair_from_the_installed_program_copies_its_release(tmp_path: Path) -> None:

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from kiosk_agent.installer.answers import parse_feed_line
 from kiosk_agent.installer.strings import ENGLISH, available_languages, load_strings
 from kiosk_agent.installer.wizard import Current, run_wizard, scripted_io
 from kiosk_agent.service.pin import hash_pin
+
+KEY = "ed25519:" + "A" * 43 + "="
 
 META = "reviewed: false\n"
 LTR = "direction: ltr, script: Latn"
@@ -39,6 +45,8 @@ def test_first_install_asks_everything(tmp_path: Path) -> None:
             "4821",
             "https://region.example.org/",
             "ABCD-2345",
+            "https://region.example.org/feeds/hotline",  # no key: asked again
+            f"{KEY}  https://region.example.org/feeds/hotline",
         ],
         said,
     )
@@ -55,13 +63,18 @@ def test_first_install_asks_everything(tmp_path: Path) -> None:
     assert ENGLISH["pin_too_short"] in said  # "12"
     assert ENGLISH["pin_mismatch"] in said  # 4821 / 4822
     assert any("en: English" in line and "fr: Français" in line for line in said)
+    assert a.feeds == ({"url": "https://region.example.org/feeds/hotline", "trust": [KEY]},)
+    assert any("publisher's key" in line for line in said)
 
 
 def test_repair_keeps_current_answers_on_enter(tmp_path: Path) -> None:
     stored = hash_pin("4821")
     current = Current("Sunrise", "KE", "KE-NBO", ("sw", "en"), stored, "https://r.example.org")
-    io = scripted_io([""] * 8, [])
-    a = run_wizard(io, current, locales_dir=_locales(tmp_path))
+    said: list[str] = []
+    io = scripted_io([""] * 9, said)
+    a = run_wizard(io, dataclasses.replace(current, feeds=2), locales_dir=_locales(tmp_path))
+    assert a.feeds == ()  # the configured feeds stay (config_writer merges)
+    assert any("Enter keeps the 2 feed(s)" in line for line in said)
     assert a.cafe_name == "Sunrise" and a.languages == ("sw", "en")
     assert a.pin is None and a.pin_scrypt == stored
     assert a.server == "https://r.example.org" and a.enrollment_code is None
@@ -84,12 +97,14 @@ def test_bad_answers_are_asked_again(tmp_path: Path) -> None:
             "4821",
             "ftp://x",
             "",
+            "",  # no feed: said what that means
         ],
         said,
     )
     a = run_wizard(io, locales_dir=_locales(tmp_path))
     assert (a.country, a.region, a.languages, a.server) == ("KE", "KE-NBO", ("sw",), None)
     assert sum("Please check this answer" in line for line in said) == 5
+    assert a.feeds == () and ENGLISH["no_feed"] in said
 
 
 def test_end_of_input_raises(tmp_path: Path) -> None:
@@ -122,3 +137,19 @@ def test_shipped_locales_carry_the_wizard() -> None:
             s = load_strings(code)
             assert s.text("title") != ENGLISH["title"], code
             assert s.text("failed", error="X").count("X") == 1, code
+
+
+@given(st.text(max_size=200))
+def test_feed_line_parser_answers_or_says_why(text: str) -> None:
+    feed, problem = parse_feed_line(text)
+    assert (feed is None) != (problem is None)
+    if feed is not None:
+        assert str(feed["url"]) in text and all(k in text for k in feed["trust"])
+
+
+def test_feed_line_forms() -> None:
+    url = "https://region.example.org/feeds/hotline"
+    assert parse_feed_line(f"{url}, {KEY}")[0] == {"url": url, "trust": [KEY]}
+    assert parse_feed_line(f"{KEY} {url} {KEY}")[0] == {"url": url, "trust": [KEY]}
+    assert "exactly one address" in (parse_feed_line(f"{url} {url} {KEY}")[1] or "")
+    assert "neither" in (parse_feed_line(f"{url} ed25519:short")[1] or "")

@@ -16,6 +16,7 @@ from kiosk_agent.platform.windows_services import (
     command_line,
     render_task_xml,
     ui_run_value,
+    uninstall_commands,
 )
 from tests.platform.fake_runner import FakeRunner
 
@@ -118,7 +119,7 @@ def test_start_and_uninstall_commands(tmp_path: Path) -> None:
     ]
     runner.calls.clear()
     p.uninstall(layout)
-    assert runner.programs() == ["schtasks", "schtasks", "reg", "taskkill"]
+    assert runner.programs() == ["schtasks", "schtasks", "reg", "taskkill", "taskkill"]
     assert runner.calls[1] == ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"]
     kill = runner.calls[3]
     assert f"PID ne {os.getpid()}" in kill and f"PID ne {os.getppid()}" in kill
@@ -168,12 +169,21 @@ def test_start_goes_on_when_the_task_was_not_running(tmp_path: Path) -> None:
 
 def test_release_layout_names_the_release_program(tmp_path: Path) -> None:
     """After install laid out a release, the task and the Run value start its launcher."""
-    layout = dataclasses.replace(_layout(tmp_path), release="app-0.1.0-0a1b2c3d")
+    layout = dataclasses.replace(
+        _layout(tmp_path), release="app-0.1.0-0a1b2c3d", ui_executable_name="kiosk-agent-ui.exe"
+    )
     exe = "C:\\Program Files\\kiosk-agent\\app-0.1.0-0a1b2c3d\\kiosk-agent.exe"
     root = ET.fromstring(render_task_xml(layout).split("\n", 1)[1])
     command = root.find("t:Actions/t:Exec/t:Command", NS)
     assert command is not None and command.text == exe
-    assert ui_run_value(layout).startswith(f'"{exe}" ui --config ')
+    # The logon starts the windowed launcher (GUI subsystem: no console window).
+    ui_exe = exe.replace("kiosk-agent.exe", "kiosk-agent-ui.exe")
+    assert ui_run_value(layout).startswith(f'"{ui_exe}" ui --config ')
+    assert uninstall_commands(layout)[-1] == ["taskkill", "/F", "/IM", "kiosk-agent-ui.exe"]
+    # A release without the windowed launcher (an older build): the Run value names the
+    # program itself rather than a file that is not there.
+    older = dataclasses.replace(layout, ui_executable_name=None)
+    assert ui_run_value(older).startswith(f'"{exe}" ui --config ')
 
 
 def test_layout_follows_program_files_and_program_data(

@@ -25,10 +25,12 @@ from kiosk_agent.reporting.events import (
     Event,
     FeedRejected,
     NoticeAcknowledged,
+    NoticeDegraded,
     NoticeShown,
     P2PSeen,
     SessionStarted,
     TamperDetected,
+    UiCrashed,
 )
 from kiosk_agent.reporting.outbox import Outbox
 
@@ -45,6 +47,8 @@ def test_vocabulary() -> None:
     assert counter_name(NoticeShown("zh_Hant")) == "notices.shown.zh"
     assert counter_name(NoticeShown("x")) == "notices.shown.und"
     assert counter_name(NoticeAcknowledged("sw")) == "notices.acknowledged"
+    assert counter_name(NoticeDegraded("no_shaping")) == "notices.degraded"
+    assert counter_name(UiCrashed("signal")) == "ui.crashes"
     assert counter_name(SessionStarted("login")) == "sessions.login"
     assert counter_name(SessionStarted("reboot")) is None  # not a known trigger
     assert counter_name(TamperDetected("dns_settings")) == "tamper.dns_settings"

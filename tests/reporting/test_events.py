@@ -11,10 +11,12 @@ from kiosk_agent.reporting.events import (
     EventBus,
     FeedRejected,
     NoticeAcknowledged,
+    NoticeDegraded,
     NoticeShown,
     P2PSeen,
     SessionStarted,
     TamperDetected,
+    UiCrashed,
     event_from_dict,
 )
 
@@ -77,6 +79,8 @@ def test_a_subscriber_gets_only_the_types_it_asked_for() -> None:
         TamperDetected("doh"),
         P2PSeen("bittorrent"),
         FeedRejected("bad_signature"),
+        NoticeDegraded("no_shaping"),
+        UiCrashed("signal"),
     ],
 )
 def test_wire_round_trip(event: Event) -> None:
@@ -84,7 +88,7 @@ def test_wire_round_trip(event: Event) -> None:
 
 
 def test_every_type_registered_once() -> None:
-    assert len(EVENT_TYPES) == 7
+    assert len(EVENT_TYPES) == 9
 
 
 @pytest.mark.parametrize(

@@ -308,3 +308,6 @@ def test_a_working_service_never_loads_tls_or_cryptography(tmp_path: Path) -> No
     assert json.loads(loaded.read_text()) == []
     assert "blocked.test" not in err  # the log never holds a list entry
     assert "Traceback" not in err
+    file_log = (state / "logs" / "kiosk-agent.log").read_text()  # logs.add_file_log
+    assert "service running" in file_log and "service stopped" in file_log
+    assert "blocked.test" not in file_log
