@@ -25,15 +25,19 @@ import time
 import urllib.parse
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kiosk_agent.atomic import write_text_atomic
+from kiosk_agent.pin_lock import LockFile, LockState, after_expiry, after_failure, is_locked
 from kiosk_agent.reporting.events import (
     Event,
     NoticeAcknowledged,
     NoticeShown,
+    OperatorAction,
     SessionStarted,
+    TamperDetected,
     event_from_dict,
 )
 from kiosk_agent.service import ServiceContext
@@ -47,8 +51,6 @@ MAX_WAIT = 60.0
 EVENT_BACKLOG = 1000
 UI_EVENTS: tuple[type[Event], ...] = (NoticeShown, NoticeAcknowledged, SessionStarted)
 SESSION_TRIGGERS = ("login", "idle_reset", "billing_hook", "agent_start")
-PIN_FAILURES_BEFORE_LOCK = 5
-PIN_LOCK_SECONDS = 300.0
 
 
 class EventLog:
@@ -206,34 +208,92 @@ _REASONS = {
 }
 
 
-@dataclass
 class PinGuard:
-    """Checks operator PINs against the scrypt hash, locking out after repeated failures."""
+    """Checks operator PINs against the scrypt hash with the lockout of ``pin_lock``.
 
-    stored: str | None
-    clock: Callable[[], float] = time.monotonic
-    failures: int = 0
-    locked_until: float = 0.0
-    _verify: Callable[[str, str | None], bool] | None = field(default=None, repr=False)
+    ``check`` takes the attempt (lock checked, attempt reserved) before any ``await``, so
+    concurrent requests cannot all slip past the lock, and verifies one PIN at a time.
+    Every refused PIN (wrong or locked out) is published as ``tamper.pin_refused``.
+    """
+
+    def __init__(
+        self,
+        stored: str | None,
+        state_dir: Path | None = None,
+        *,
+        publish: Callable[[Event], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        verify: Callable[[str, str | None], bool] | None = None,
+    ) -> None:
+        self.stored = stored
+        self._file = None if state_dir is None else LockFile(state_dir)
+        self._publish = publish
+        self._clock = clock
+        self._verify = verify or _verify_pin
+        self._state = LockState() if self._file is None else self._file.load()
+        self._pending = 0
+        self._one_at_a_time = asyncio.Lock()
+
+    @property
+    def state(self) -> LockState:
+        return self._state
+
+    def _refused(self) -> None:
+        if self._publish is not None:
+            self._publish(TamperDetected("pin_refused"))
+
+    def _take(self) -> None:
+        """Check the lock and reserve an attempt, in one step (no ``await``)."""
+        if self._file is not None and self._file.changed_elsewhere():
+            before = self._state
+            self._state = self._file.load()  # cleared by `kiosk-agent operator unlock`
+            if self._state == LockState() and before != self._state and self._publish:
+                self._publish(OperatorAction("unlock"))
+        now = self._clock()
+        self._state = after_expiry(self._state, now)
+        if is_locked(self._state, now, self._pending):
+            self._refused()
+            raise HttpError(429, "too many wrong PINs; try again later")
+        self._pending += 1
+        # Saved as a failure before verifying: killing the service mid-check costs a try.
+        self._save(
+            LockState(
+                self._state.failures + self._pending, self._state.locks, self._state.locked_until
+            )
+        )
+
+    def _save(self, state: LockState) -> None:
+        if self._file is not None:
+            try:
+                self._file.save(state)
+            except OSError as e:
+                log.warning("cannot save the PIN lockout state: %s", e)
 
     async def check(self, pin: object) -> None:
         """Raise ``HttpError`` unless ``pin`` is right; scrypt runs off the event loop so
         DNS answers never wait for it."""
         if self.stored is None:
             raise HttpError(403, "no operator PIN is set on this kiosk; run the install wizard")
-        now = self.clock()
-        if now < self.locked_until:
-            raise HttpError(429, "too many wrong PINs; try again in a few minutes")
-        verify = self._verify
-        if verify is None:
-            verify = _verify_pin
-        if not isinstance(pin, str) or not await asyncio.to_thread(verify, pin, self.stored):
-            self.failures += 1
-            if self.failures >= PIN_FAILURES_BEFORE_LOCK:
-                self.locked_until = now + PIN_LOCK_SECONDS
-                self.failures = 0
+        self._take()
+        try:
+            async with self._one_at_a_time:
+                right = isinstance(pin, str) and await asyncio.to_thread(
+                    self._verify, pin, self.stored
+                )
+        finally:
+            self._pending -= 1
+        if right:
+            self._state = LockState()
+        else:
+            self._state = after_failure(self._state, self._clock())
+        self._save(
+            LockState(
+                self._state.failures + self._pending, self._state.locks, self._state.locked_until
+            )
+        )
+        if not right:
+            self._refused()
             raise HttpError(403, "wrong operator PIN")
-        self.failures = 0
 
 
 class ControlServer:
@@ -251,7 +311,12 @@ class ControlServer:
         self.ctx = ctx
         self.status_fn = status
         self.token = ""
-        self.pins = PinGuard(ctx.config.operator.pin_scrypt, _verify=pin_verify)
+        self.pins = PinGuard(
+            ctx.config.operator.pin_scrypt,
+            ctx.state_dir,
+            publish=ctx.bus.publish,
+            verify=pin_verify,
+        )
         self.events: EventLog | None = None
         self.today = TodayCounts()
         self._server: asyncio.Server | None = None
@@ -392,6 +457,7 @@ class ControlServer:
         ):
             raise HttpError(404, f"no such operator action: {request.method} {action}")
         await self.pins.check(pin)
+        self.ctx.bus.publish(OperatorAction(action.replace("-", "_")))
         components = self.ctx.components
         if action == "update-now":
             updater = components.get("updater")
