@@ -5,11 +5,14 @@ Endpoints (docs/contracts.md): ``GET /v1/status``, ``GET /v1/events`` (long poll
 ``POST /v1/operator/update-now``, ``POST /v1/operator/pause``, ``GET /v1/operator/today``.
 
 Every request needs ``Authorization: Bearer <token>``; the token is a random string the
-service writes to ``state_dir/control.token`` at each start. Local users and the UI can
-read that file; a web page cannot, so a page in the browser cannot call this API even
-though it is on loopback. Operator actions also need the operator PIN (scrypt hash in
-the config); wrong PINs are rate limited. Standard library only (asyncio), so the
-service does not carry a web framework.
+service writes to ``state_dir/control.token`` at each start, readable by the service and
+the UI's users only (``control_token.py``; on Windows one token per desktop session,
+``platform/windows_token.py``); a web page cannot read it, so a page in the browser
+cannot call this API even though it is on loopback. The UI's events are rate limited
+(a few session starts a minute), so a customer who reads the token cannot inflate the
+counts. Operator actions also need the operator PIN (scrypt hash in the config), with a
+lockout (``pin_lock.py``). Standard library only (asyncio), so the service does not
+carry a web framework.
 """
 
 from __future__ import annotations
@@ -20,16 +23,17 @@ import hmac
 import json
 import logging
 import secrets
+import sys
 import threading
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk_agent.atomic import write_text_atomic
+from kiosk_agent.control_token import TOKEN_FILE, write_token
 from kiosk_agent.pin_lock import LockFile, LockState, after_expiry, after_failure, is_locked
 from kiosk_agent.reporting.events import (
     Event,
@@ -44,13 +48,21 @@ from kiosk_agent.service import ServiceContext
 
 log = logging.getLogger(__name__)
 
-TOKEN_FILE = "control.token"
 MAX_HEADER = 16 * 1024
 MAX_BODY = 64 * 1024
 MAX_WAIT = 60.0
 EVENT_BACKLOG = 1000
 UI_EVENTS: tuple[type[Event], ...] = (NoticeShown, NoticeAcknowledged, SessionStarted)
 SESSION_TRIGGERS = ("login", "idle_reset", "billing_hook", "agent_start")
+# Per minute, with a burst of the same size: a real session starts at most every few
+# minutes (notices.min_gap), and the UI keeps a refused (429) event and retries it.
+UI_EVENT_RATES: dict[str, int] = {
+    SessionStarted.event_type: 4,
+    NoticeShown.event_type: 8,
+    NoticeAcknowledged.event_type: 8,
+    "session_signal": 4,
+}
+WINDOWS_SESSIONS_EVERY = 5.0
 
 
 class EventLog:
@@ -165,6 +177,26 @@ class TodayCounts:
             if self._today() != self._day:
                 return {"day": self._today(), "since": self._clock(), "counts": {}}
             return {"day": self._day, "since": self.since, "counts": dict(self._counts)}
+
+
+class RateLimit:
+    """A token bucket: ``per_minute`` actions a minute, at most ``per_minute`` at once."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self._clock = clock
+        self._tokens = self.capacity
+        self._at = clock()
+
+    def allow(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
 
 class HttpError(Exception):
@@ -319,6 +351,9 @@ class ControlServer:
         )
         self.events: EventLog | None = None
         self.today = TodayCounts()
+        self.limits = {kind: RateLimit(n) for kind, n in UI_EVENT_RATES.items()}
+        self.session_tokens: Any = None  # Windows: platform.windows_token.SessionTokens
+        self._sessions_task: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._unsubscribe_today: Callable[[], None] | None = None
@@ -335,11 +370,42 @@ class ControlServer:
         sock = self._server.sockets[0].getsockname()
         self.address = (sock[0], sock[1])
         self.token = secrets.token_urlsafe(32)
-        # Readable by the desktop users (the UI runs as the customer); never by a web page.
-        write_text_atomic(self.ctx.state_dir / TOKEN_FILE, self.token + "\n", mode=0o644)
+        # Readable by the UI's users only (control_token.py); never by a web page.
+        write_token(self.ctx.state_dir, self.token)
+        if sys.platform == "win32":  # pragma: no cover - Windows only
+            self._sessions_task = asyncio.create_task(self._windows_sessions())
         log.info("control API on http://%s:%d", *self.address)
 
+    async def _windows_sessions(self) -> None:  # pragma: no cover - Windows only
+        """Keep one token per desktop session, readable by that session's user only."""
+        from kiosk_agent.platform.base import run_command
+        from kiosk_agent.platform.windows_token import SessionTokens, active_session_users
+
+        def protect(argv: Sequence[str]) -> bool:
+            return run_command(argv).returncode == 0
+
+        def remove(path: Path) -> None:
+            path.unlink(missing_ok=True)
+
+        def write(path: Path, text: str) -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "r+" if path.exists() else "w", encoding="utf-8") as f:
+                f.truncate(0)  # in place: a rename would replace the file's own rights
+                f.write(text)
+
+        tokens = SessionTokens(self.ctx.state_dir, write, protect, remove, {})
+        self.session_tokens = tokens
+        while True:
+            try:
+                sessions = await asyncio.to_thread(active_session_users)
+                await asyncio.to_thread(tokens.refresh, sessions)
+            except OSError as e:
+                log.warning("cannot hand the control token to the desktop sessions: %s", e)
+            await asyncio.sleep(WINDOWS_SESSIONS_EVERY)
+
     async def stop(self) -> None:
+        if self._sessions_task is not None:
+            self._sessions_task.cancel()
         for unsubscribe in (self._unsubscribe, self._unsubscribe_today):
             if unsubscribe is not None:
                 unsubscribe()
@@ -397,8 +463,10 @@ class ControlServer:
     def _authorize(self, request: Request) -> None:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.strip().encode(), self.token.encode()
+        token = token.strip()
+        if scheme.lower() != "bearer" or not (
+            hmac.compare_digest(token.encode(), self.token.encode())
+            or (self.session_tokens is not None and self.session_tokens.accepts(token))
         ):
             raise HttpError(401, f"missing or wrong token (see {TOKEN_FILE} in the state folder)")
 
@@ -415,6 +483,7 @@ class ControlServer:
             trigger = request.json().get("trigger", "billing_hook")
             if trigger not in SESSION_TRIGGERS:
                 raise HttpError(400, f"trigger must be one of {', '.join(SESSION_TRIGGERS)}")
+            self._rate_limit("session_signal")
             self.signal_session(trigger)
             return 200, {"status": "signalled", "trigger": trigger}
         if request.path.startswith("/v1/operator/"):
@@ -443,8 +512,14 @@ class ControlServer:
             raise HttpError(400, str(e)) from None
         if not isinstance(event, UI_EVENTS):
             raise HttpError(403, f"the UI may not report {event.event_type} events")
+        self._rate_limit(event.event_type)
         self.ctx.bus.publish(event)
         return {"status": "published"}
+
+    def _rate_limit(self, kind: str) -> None:
+        limit = self.limits.get(kind)
+        if limit is not None and not limit.allow():
+            raise HttpError(429, f"too many {kind} events; the UI retries later")
 
     async def _operator(self, request: Request) -> tuple[int, dict[str, Any]]:
         body = request.json() if request.method == "POST" else {}

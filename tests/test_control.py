@@ -17,7 +17,8 @@ import pytest
 
 from kiosk_agent.config import Config as AgentConfig
 from kiosk_agent.config import ControlConfig, HostPort, OperatorConfig
-from kiosk_agent.control import TOKEN_FILE, ControlServer, HttpError
+from kiosk_agent.control import ControlServer, HttpError
+from kiosk_agent.control_token import TOKEN_FILE
 from kiosk_agent.ports import free_port
 from kiosk_agent.reporting.events import (
     Blocked,
@@ -284,3 +285,28 @@ def test_operator_unlock_clears_the_lock_for_the_running_service(tmp_path: Path)
         clear_lock(tmp_path)
         assert api.call("POST", "/v1/operator/pause", {"pin": "2468"})[0] == 200
         assert OperatorAction("unlock") in seen
+
+
+def test_token_is_not_world_readable(api: Api) -> None:
+    import os
+
+    mode = (api.ctx.state_dir / TOKEN_FILE).stat().st_mode & 0o777
+    # as root with the kiosk-agent group: 0640 root:kiosk-agent; otherwise owner only
+    assert mode in (0o600, 0o640) and not mode & 0o007
+    if os.geteuid() != 0:
+        assert mode == 0o600
+
+
+def test_forged_ui_events_are_rate_limited(api: Api) -> None:
+    seen: list[Event] = []
+    api.ctx.bus.subscribe(seen.append)
+    statuses = [
+        api.call("POST", "/v1/events", {"type": "session_started", "trigger": "login"})[0]
+        for _ in range(1000)
+    ]
+    assert statuses.count(200) == len(seen) <= 5
+    assert statuses.count(429) >= 995
+    signals = [
+        api.call("POST", "/v1/session-start", {"trigger": "billing_hook"})[0] for _ in range(50)
+    ]
+    assert signals.count(200) <= 5

@@ -22,8 +22,8 @@ def register(sub: Any) -> None:
 def _status(args: argparse.Namespace) -> int:
     import json
 
-    from kiosk_agent.control import TOKEN_FILE
     from kiosk_agent.control_client import ControlAuthError, ControlClient, ControlError
+    from kiosk_agent.control_token import TOKEN_FILE
     from kiosk_agent.errors import UserError
     from kiosk_agent.status import describe
 

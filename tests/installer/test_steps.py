@@ -105,12 +105,13 @@ def test_install_writes_everything_and_runs_the_commands(tmp_path: Path) -> None
     assert dns.pointed == [["127.0.0.1"]]
 
     exe_path = f"/opt/kiosk-agent/{release.name}/kiosk-agent"
-    assert runner.calls[:3] == [
+    assert runner.calls[:4] == [
+        ["groupadd", "--system", "-f", "kiosk-agent"],  # the UI group (no accounts in root)
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "kiosk-agent.service"],
         ["systemctl", "restart", "kiosk-agent.service"],
     ]
-    enroll = runner.calls[3]
+    enroll = runner.calls[4]
     assert enroll[:2] == [exe_path, "enroll"] and enroll[-2:] == ["--code", "ABCD-2345"]
     assert [exe_path, "status", "--config", "/etc/kiosk-agent/agent.yaml"] in runner.calls
     # Each step is announced, numbered, in order.
