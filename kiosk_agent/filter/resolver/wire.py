@@ -335,22 +335,17 @@ def parse_query(data: bytes) -> Query:
     version = 0
     if arcount or ancount or nscount:
         # Only one OPT record at the root name, read in place: a query's work is bounded
-        # by its question, whatever its counts claim.
-        if ancount or nscount or arcount != 1:
-            raise BadQuestion("a query carries no answers or authority and one OPT at most")
-        if end < qend + 11:
-            raise Truncated("additional record cut short")
-        if data[qend]:
-            raise BadQuestion("the additional record of a query must be OPT at the root")
-        rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, qend + 1)
-        if rtype != TYPE_OPT:
-            raise BadQuestion(f"additional record of type {rtype} in a query; only OPT")
-        if qend + 11 + rdlen > end:
-            raise Truncated("OPT record data cut short")
+        # by its question, whatever its counts claim. One test on the usual path; the
+        # reason for a refusal is worked out only then.
+        rtype = rclass = ttl = rdlen = 0
+        if arcount == 1 and not ancount and not nscount and end >= qend + 11 and not data[qend]:
+            rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, qend + 1)
+        if rtype != TYPE_OPT or qend + 11 + rdlen > end:
+            _refuse_records(data, qend, ancount, nscount, arcount, rtype)
         edns = True
         udp_size = rclass
         do = bool(ttl & 0x8000)
-        version = (ttl >> 16) & 0xFF
+        version = ttl & 0xFF0000
     ebits = (1 if edns else 0) | (2 if do else 0) | (4 if flags & CD else 0)
     query = Query(
         data,
@@ -366,8 +361,23 @@ def parse_query(data: bytes) -> Query:
         (wire_name, qtype, qclass, ebits),
     )
     if version:
-        raise BadVersion(query, version)
+        raise BadVersion(query, version >> 16)
     return query
+
+
+def _refuse_records(
+    data: bytes, qend: int, ancount: int, nscount: int, arcount: int, rtype: int
+) -> None:
+    """Raise the ``FormError`` for records after a query's question other than one OPT."""
+    if ancount or nscount or arcount != 1:
+        raise BadQuestion("a query carries no answers or authority and one OPT at most")
+    if len(data) < qend + 11:
+        raise Truncated("additional record cut short")
+    if data[qend]:
+        raise BadQuestion("the additional record of a query must be OPT at the root")
+    if rtype != TYPE_OPT:
+        raise BadQuestion(f"additional record of type {rtype} in a query; only OPT")
+    raise Truncated("OPT record data cut short")
 
 
 _QTYPE_CLASS = struct.Struct("!HH")
