@@ -152,6 +152,9 @@ class OperatorConfig:
 class FeedConfig:
     url: str
     trust: tuple[str, ...]
+    lists: tuple[str, ...] = ()
+    """The list ids this feed may carry; empty: the first one applied from it (pinned in
+    ``feeds.json``). A bundle for any other list is rejected (``wrong_list``)."""
 
 
 @dataclass(frozen=True)
@@ -495,7 +498,7 @@ def _build(data: Mapping[str, Any], r: _Reader, source: str) -> Config:
                 if not isinstance(item, Mapping):
                     r.problem(None, item, "expected a mapping with url and trust")
                     continue
-                r.check_keys(item, ("url", "trust"))
+                r.check_keys(item, ("url", "trust", "lists"))
                 url = r.get(
                     item,
                     "url",
@@ -523,7 +526,14 @@ def _build(data: Mapping[str, Any], r: _Reader, source: str) -> Config:
                             "this is the published DEMO key (anyone can sign with it); "
                             "only a config with demo: true may trust it",
                         )
-                feeds.append(FeedConfig(url=url, trust=trust))
+                lists = r.get(
+                    item,
+                    "lists",
+                    no_keys,
+                    _list_of(_list_id, non_empty=True),
+                    "expected a non-empty list of list ids (letters, digits, . _ -)",
+                )
+                feeds.append(FeedConfig(url=url, trust=trust, lists=lists))
 
         cd = CacheConfig()
         cm = r.mapping(
@@ -830,6 +840,15 @@ def _build(data: Mapping[str, Any], r: _Reader, source: str) -> Config:
         control=control,
         source=source,
     )
+
+
+_LIST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+
+
+def _list_id(value: Any) -> str:
+    if not isinstance(value, str) or not _LIST_ID.match(value):
+        raise ValueError
+    return value
 
 
 def _trust_key(value: Any) -> str:

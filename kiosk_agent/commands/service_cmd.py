@@ -31,9 +31,10 @@ def _run(args: argparse.Namespace) -> int:
     import contextlib
 
     from kiosk_agent.errors import UserError
-    from kiosk_agent.service import create_service
+    from kiosk_agent.service import create_service, private_umask
 
     config = load_config_arg(args)
+    private_umask()
 
     async def main() -> None:
         service = create_service(config)
