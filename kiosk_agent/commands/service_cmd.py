@@ -27,23 +27,45 @@ def _run(args: argparse.Namespace) -> int:
     from kiosk_agent.worker import keep_tls_out
 
     keep_tls_out()  # before asyncio: the service's HTTPS runs in worker processes
+    # A stop that is neither the PC shutting down nor the operator's counts as tamper
+    # at the next start (kiosk_agent/stop_marker.py).
     import asyncio
     import contextlib
 
     from kiosk_agent.errors import UserError
+    from kiosk_agent.reporting.events import TamperDetected
     from kiosk_agent.service import create_service, private_umask
+    from kiosk_agent.stop_marker import RunRecord
 
     config = load_config_arg(args)
     private_umask()
+    record = RunRecord(config.state_dir)
+    running = False
 
     async def main() -> None:
         service = create_service(config)
+
+        def ready() -> None:
+            nonlocal running
+            running = True
+            # After every component started: the counters hear it (stop_marker.py).
+            if record.started():
+                service.ctx.bus.publish(TamperDetected("service_stopped"))
+            print("kiosk-agent service running", flush=True)
+
         try:
-            await service.run(ready=lambda: print("kiosk-agent service running", flush=True))
+            await service.run(ready=ready)
         except OSError as e:
             raise UserError(f"the service cannot start: {e}") from None
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())
+    except BaseException:
+        if running:
+            record.stopped(crashed=True)
+        raise
+    if running:
+        record.stopped()
     print("kiosk-agent service stopped", file=sys.stderr, flush=True)
     return 0

@@ -103,6 +103,8 @@ def test_install_writes_everything_and_runs_the_commands(tmp_path: Path) -> None
     assert (root / "etc/xdg/autostart/kiosk-agent-ui.desktop").is_file()
     assert load_snapshot(root / "var/lib/kiosk-agent") == BEFORE
     assert dns.pointed == [["127.0.0.1"]]
+    # the restart is noted as the operator's: not counted as tamper.service_stopped
+    assert (root / "var/lib/kiosk-agent/operator-stop.json").is_file()
 
     exe_path = f"/opt/kiosk-agent/{release.name}/kiosk-agent"
     assert runner.calls[:4] == [
@@ -250,10 +252,12 @@ def test_uninstall_restores_dns_and_removes_program_keeping_state(tmp_path: Path
     inst.install(ANSWERS)
     root = tmp_path / "root"
     (root / "var/lib/kiosk-agent/outbox.sqlite").write_bytes(b"counts")
+    (root / "var/lib/kiosk-agent/operator-stop.json").unlink()  # consumed by the start
     runner = FakeRunner()
     u = _uninstaller(inst, dns, runner, ["1111", "4821"])
     u.check_pin()
     u.uninstall()
+    assert (root / "var/lib/kiosk-agent/operator-stop.json").is_file()  # a re-install: no tamper
     assert dns.restored == [BEFORE] and dns.current == BEFORE
     assert ["systemctl", "disable", "--now", "kiosk-agent.service"] in runner.calls
     assert not (root / "opt/kiosk-agent").exists()
