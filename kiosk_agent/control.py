@@ -62,6 +62,7 @@ UI_EVENT_RATES: dict[str, int] = {
     NoticeAcknowledged.event_type: 8,
     "session_signal": 4,
 }
+DEMO_RATE_SCALE = 10
 WINDOWS_SESSIONS_EVERY = 5.0
 
 
@@ -351,7 +352,10 @@ class ControlServer:
         )
         self.events: EventLog | None = None
         self.today = TodayCounts()
-        self.limits = {kind: RateLimit(n) for kind, n in UI_EVENT_RATES.items()}
+        # A demo config (never trusted in production: config.DEMO_FEED_KEYS) runs its
+        # scripted customers in seconds.
+        scale = DEMO_RATE_SCALE if ctx.config.demo else 1
+        self.limits = {kind: RateLimit(n * scale) for kind, n in UI_EVENT_RATES.items()}
         self.session_tokens: Any = None  # Windows: platform.windows_token.SessionTokens
         self._sessions_task: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None

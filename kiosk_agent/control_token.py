@@ -9,7 +9,8 @@ itself is for SYSTEM and Administrators (the folder's rights).
 Before the tray sends an operator PIN, ``check_service_identity`` asks the kernel who
 owns the listener at the control address (``/proc/net/tcp``): it must be the owner of
 the token file, i.e. the service that wrote it, not a customer who bound the port while
-the service was down (docs/security.md).
+the service was down (docs/security.md). On Windows the listener must run in session 0,
+where only services run (``platform/windows_listener.py``).
 """
 
 from __future__ import annotations
@@ -83,7 +84,16 @@ def identity_problem(
 
 
 def check_service_identity(host: str, port: int, token_path: Path) -> str | None:
-    """``identity_problem`` for the listener at ``host:port`` (Linux; elsewhere None)."""
+    """``identity_problem`` for the listener at ``host:port``: on Linux its owner must
+    own the token file; on Windows it must run in session 0 (services); elsewhere None."""
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        from kiosk_agent.platform.windows_listener import listener_sessions
+
+        try:
+            sessions = listener_sessions(host, port)
+        except OSError:
+            sessions = None
+        return identity_problem(sessions, 0, required=True)
     if not sys.platform.startswith("linux"):
         return None
     from kiosk_agent.platform.linux_listener import listener_owner

@@ -310,3 +310,14 @@ def test_forged_ui_events_are_rate_limited(api: Api) -> None:
         api.call("POST", "/v1/session-start", {"trigger": "billing_hook"})[0] for _ in range(50)
     ]
     assert signals.count(200) <= 5
+
+
+def test_a_demo_config_allows_its_scripted_customers(tmp_path: Path) -> None:
+    import dataclasses
+
+    with Api(tmp_path) as api:
+        pass
+    demo = ServiceContext(dataclasses.replace(api.ctx.config, demo=True))
+    server = ControlServer(demo, dict)
+    assert server.limits["session_started"].capacity == 40
+    assert ControlServer(api.ctx, dict).limits["session_started"].capacity == 4

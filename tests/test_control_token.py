@@ -75,3 +75,35 @@ def test_client_checks_the_listener_before_a_pin(tmp_path: Path) -> None:
         client.check_service()  # nothing listens any more
     with pytest.raises(ControlAuthError, match="not sending the PIN"):
         client.pause("2468")
+
+
+def _tcp_table(rows: list[tuple[str, int, int]]) -> bytes:
+    """A MIB_TCPTABLE_OWNER_PID as GetExtendedTcpTable fills it (little-endian DWORDs,
+    address and port in network byte order)."""
+    import ipaddress
+    import struct
+
+    out = struct.pack("<I", len(rows))
+    for host, port, pid in rows:
+        addr = struct.unpack("<I", ipaddress.IPv4Address(host).packed)[0]
+        raw_port = struct.unpack("<H", struct.pack(">H", port))[0]
+        out += struct.pack("<6I", 2, addr, raw_port, 0, 0, pid)
+    return out
+
+
+def test_windows_listener_pids_from_the_tcp_table() -> None:
+    from kiosk_agent.platform.windows_listener import listener_pids
+
+    table = _tcp_table([("127.0.0.1", 8053, 4242), ("0.0.0.0", 445, 4), ("127.0.0.1", 80, 7)])
+    assert listener_pids(table, "127.0.0.1", 8053) == [4242]
+    assert listener_pids(table, "127.0.0.1", 445) == [4]  # the wildcard listener
+    assert listener_pids(table, "127.0.0.1", 9) == []
+    assert listener_pids(table[:20], "127.0.0.1", 8053) == []  # first row cut short
+    assert listener_pids(b"", "127.0.0.1", 1) == []
+
+
+@given(st.binary(max_size=200))
+def test_windows_listener_table_never_raises(data: bytes) -> None:
+    from kiosk_agent.platform.windows_listener import listener_pids
+
+    assert all(isinstance(p, int) for p in listener_pids(data, "127.0.0.1", 8053))

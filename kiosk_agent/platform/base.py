@@ -154,8 +154,10 @@ class ServiceManager(Protocol):
         ...
 
     def protect_files(self, layout: InstallLayout) -> list[str]:
-        """Restrict the config and ``state_dir`` to the service account and administrators
-        (the UI config and the control token stay readable by users)."""
+        """Restrict the config and ``state_dir`` to the service account and administrators;
+        the UI config is readable by users, and the control token by the desktop users
+        only (Linux: the ``kiosk-agent`` group; Windows: the ``ui`` subfolder's per-session
+        tokens). docs/install.md."""
         ...
 
     def install_service(self, layout: InstallLayout, executable: Path) -> list[str]:
