@@ -27,3 +27,18 @@ def test_state_dir_is_created_private_and_tightened(tmp_path: Path) -> None:
 def test_clock_file_is_private(tmp_path: Path) -> None:
     clock_for(tmp_path).set_offset(12.0)
     assert (tmp_path / "clock.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_outbox_is_private_whoever_creates_it(tmp_path: Path) -> None:
+    import os
+
+    from kiosk_agent.reporting.outbox import Outbox
+
+    old = os.umask(0o022)  # as `kiosk-agent report show` run from a shell
+    try:
+        outbox = Outbox.in_state_dir(tmp_path)
+        outbox.close()
+    finally:
+        os.umask(old)
+    files = [p for p in tmp_path.iterdir() if p.is_file()]
+    assert files and all(p.stat().st_mode & 0o077 == 0 for p in files), files

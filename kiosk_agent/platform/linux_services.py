@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kiosk_agent.atomic import write_text_atomic
+from kiosk_agent.control_token import UI_GROUP, ui_group_gid
 from kiosk_agent.platform.base import (
     CommandResult,
     CommandRunner,
@@ -111,10 +112,6 @@ def ui_process_pattern(layout: InstallLayout) -> str:
     return f"{program_dir}/([^/ ]+/)?{name} ui .*"
 
 
-UI_GROUP = "kiosk-agent"
-"""The group whose members (the desktop accounts) may read the control token."""
-
-
 def desktop_accounts(passwd: str) -> list[str]:
     """The accounts people log in with (uid 1000-59999, a login shell), from /etc/passwd:
     the UI runs in each of them and needs the control token."""
@@ -180,8 +177,6 @@ class LinuxServices:
             for argv in group_commands(desktop_accounts(passwd)):
                 result = self._run(argv, check=False)
                 steps.append(f"ran {shlex.join(argv)} (exit {result.returncode})")
-            from kiosk_agent.control_token import ui_group_gid
-
             gid = ui_group_gid(UI_GROUP)
         # The state folder: the service's only, except that the UI group may open the
         # control token by name (search, no listing); docs/security.md.
