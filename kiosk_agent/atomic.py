@@ -25,8 +25,10 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path | str, data: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new content only."""
+def write_atomic(path: Path | str, data: bytes, mode: int = 0o644, gid: int | None = None) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new content only.
+
+    ``gid``: the file's group, set before it appears under its name (POSIX)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -35,6 +37,8 @@ def write_atomic(path: Path | str, data: bytes, mode: int = 0o644) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if gid is not None:
+            os.chown(tmp, -1, gid)
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
@@ -44,6 +48,8 @@ def write_atomic(path: Path | str, data: bytes, mode: int = 0o644) -> None:
     fsync_dir(target.parent)
 
 
-def write_text_atomic(path: Path | str, text: str, mode: int = 0o644) -> None:
+def write_text_atomic(
+    path: Path | str, text: str, mode: int = 0o644, gid: int | None = None
+) -> None:
     """`write_atomic` for UTF-8 text."""
-    write_atomic(path, text.encode("utf-8"), mode)
+    write_atomic(path, text.encode("utf-8"), mode, gid)

@@ -262,6 +262,15 @@ def _scrypt_hash(value: Any) -> str:
     return value
 
 
+_LIST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+
+
+def _list_id(value: Any) -> str:
+    if not isinstance(value, str) or not _LIST_ID.match(value):
+        raise ValueError
+    return value
+
+
 def _trust_key(value: Any) -> str:
     if not isinstance(value, str) or not _TRUST_KEY.match(value):
         raise ValueError
@@ -369,6 +378,15 @@ class FeedConfig:
             required="a feed needs at least one trusted key",
         )
     )
+    lists: tuple[str, ...] = field(
+        default=(),
+        metadata=key(
+            _list_of(_list_id, non_empty=True),
+            "expected a non-empty list of list ids (letters, digits, . _ -)",
+        ),
+    )
+    """The list ids this feed may carry; empty: the first one applied from it (pinned in
+    ``feeds.json``). A bundle for any other list is rejected (``wrong_list``)."""
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,18 @@ def test_valid_feed() -> None:
         "upstreams: ['127.0.0.1:5300', auto]}"
     )
     assert config.filter.feeds[0].trust == (KEY,)
+    assert config.filter.feeds[0].lists == ()  # the first list applied is pinned
     assert config.filter.upstreams == ("127.0.0.1:5300", "auto")
+
+
+def test_feed_lists() -> None:
+    feed = f"url: 'file:///srv/feed', trust: ['{KEY}']"
+    config = parse_config(f"filter: {{feeds: [{{{feed}, lists: [hotline-a, b.2]}}]}}")
+    assert config.filter.feeds[0].lists == ("hotline-a", "b.2")
+    for bad in ("[]", "hotline", "['../x']", "[1]"):
+        with pytest.raises(ConfigError) as info:
+            parse_config(f"filter: {{feeds: [{{{feed}, lists: {bad}}}]}}")
+        assert "filter.feeds[0].lists" in "\n".join(info.value.problems)
 
 
 @pytest.mark.parametrize(

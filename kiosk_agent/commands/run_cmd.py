@@ -40,10 +40,11 @@ def _run(args: argparse.Namespace) -> int:
     from kiosk_agent.errors import UserError
     from kiosk_agent.platform import current
     from kiosk_agent.service.control_client import ControlClient
-    from kiosk_agent.service.wiring import Service, create_service
+    from kiosk_agent.service.wiring import Service, create_service, private_umask
     from kiosk_agent.ui import UiApp, warm_up
 
     config = load_config_arg(args)
+    private_umask()
 
     ready = threading.Event()
     failure: list[BaseException] = []

@@ -23,8 +23,8 @@ def _status(args: argparse.Namespace) -> int:
     import json
 
     from kiosk_agent.errors import UserError
-    from kiosk_agent.service.control import TOKEN_FILE
     from kiosk_agent.service.control_client import ControlAuthError, ControlClient, ControlError
+    from kiosk_agent.service.control_token import TOKEN_FILE
     from kiosk_agent.service.status import describe
 
     config = load_config_arg(args)

@@ -38,6 +38,7 @@ COUNTER_PATTERNS: dict[str, re.Pattern[str]] = {
     "tamper": re.compile(rf"tamper\.{_TOKEN}"),
     "p2p": re.compile(rf"p2p\.{_TOKEN}"),
     "feeds.rejected": re.compile(rf"feeds\.rejected\.{_TOKEN}"),
+    "operator": re.compile(r"operator\.(pause|update_now|today|unlock)"),
 }
 
 REPORT_KEYS = frozenset(

@@ -14,7 +14,10 @@ Steps (docs/contracts.md, "Feed directory"):
    manifest lists it, else the full bundle. A URL naming a ``.bundle`` file is fetched
    (with its own ETag) and applied as it is.
 2. Verify through ``feed.read_bundle`` (trusted key, signature, rollback, base, expiry
-   judged with the clock corrected from servers' ``Date`` headers).
+   judged with the clock corrected from servers' ``Date`` headers), and that the bundle's
+   list is one this feed may carry (``allowed_lists``: ``filter.feeds[].lists``, else the
+   list first applied from the feed): a hotline's key must not rewrite another
+   hotline's list (``wrong_list``, issue 15).
 3. ``index.apply_bundle`` writes the new index file beside the old one and renames it
    into place.
 
@@ -242,6 +245,17 @@ class FeedCheck:
     manifest_etag: str | None = None
     bundle_etag: str | None = None
     etags: dict[str, str | None] = field(default_factory=dict)
+    allowed_lists: tuple[str, ...] = ()
+    """The list ids this feed may carry; empty: any (the first applied is then pinned)."""
+
+    def _wrong_list(self, list_id: str) -> CheckResult | None:
+        if not self.allowed_lists or list_id in self.allowed_lists:
+            return None
+        return CheckResult(
+            "rejected",
+            "wrong_list",
+            detail=f"this feed carries {', '.join(self.allowed_lists)}, not {list_id}",
+        )
 
     def run(self) -> CheckResult:
         url = self.feed_config.url
@@ -295,6 +309,9 @@ class FeedCheck:
             return CheckResult("rejected", "bad_manifest", detail=str(e))
         finally:
             fetched.discard()
+        wrong = self._wrong_list(m.list_id)
+        if wrong is not None:
+            return wrong
         if self.list_id is not None and m.list_id != self.list_id:
             applied = self.applied.get(m.list_id)
         name = manifest.choose_file(m, applied)
@@ -323,6 +340,9 @@ class FeedCheck:
     def _apply(self, path: Path, applied: int | None, *, single: bool) -> CheckResult:
         try:
             header = feed.read_header(path)
+            wrong = self._wrong_list(header.list_id)
+            if wrong is not None:
+                return wrong  # before anything else: the applied version is another list's
             if single:
                 # A bare bundle URL may serve the version already applied: not a rollback.
                 applied = self.applied.get(header.list_id)
@@ -331,6 +351,9 @@ class FeedCheck:
             bundle = feed.read_bundle(
                 path, self.feed_config.trust, applied_version=applied, now=self.now()
             )
+            wrong = self._wrong_list(bundle.header.list_id)
+            if wrong is not None:
+                return wrong
             target = index.index_path(self.state_dir, bundle.header.list_id)
             index.apply_bundle(target, bundle)
         except feed.FeedError as e:
@@ -366,9 +389,12 @@ def check_params(
     list_id: str | None,
     manifest_etag: str | None,
     bundle_etag: str | None,
+    allowed_lists: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The worker job's parameters (the service's view: trust keys, versions, ETags)."""
+    """The worker job's parameters (the service's view: trust keys, versions, ETags, the
+    lists the feed may carry)."""
     return {
+        "lists": list(allowed_lists),
         "url": feed_config.url,
         "trust": list(feed_config.trust),
         "state_dir": str(state_dir),
@@ -400,6 +426,11 @@ def feed_check_job(config: Config, params: Mapping[str, Any]) -> dict[str, Any]:
         for k, v in applied.items()
     ):
         raise ValueError("job parameter applied is not a map of versions")
+    lists = params.get("lists", [])
+    if not isinstance(lists, list) or not all(
+        isinstance(x, str) and _LIST_ID.match(x) for x in lists
+    ):
+        raise ValueError("job parameter lists is not a list of list ids")
     assert url is not None
     config = replace(config, state_dir=state_dir)
     check = FeedCheck(
@@ -411,5 +442,6 @@ def feed_check_job(config: Config, params: Mapping[str, Any]) -> dict[str, Any]:
         list_id=_param_str(params, "list_id"),
         manifest_etag=_param_str(params, "manifest_etag"),
         bundle_etag=_param_str(params, "bundle_etag"),
+        allowed_lists=tuple(lists),
     )
     return check.run().to_json()

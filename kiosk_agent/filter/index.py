@@ -609,7 +609,9 @@ def apply_bundle(path: Path | str, bundle: feed.Bundle) -> IndexInfo:
             ],
         }
         head, arrays = _layout(counts, header)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        # The service's only: the hashes are short unsalted prefixes, so a local user who
+        # could read them could test guessed names offline (docs/feed-format.md).
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
             with os.fdopen(fd, "w+b") as f:
@@ -644,7 +646,7 @@ def apply_bundle(path: Path | str, bundle: feed.Bundle) -> IndexInfo:
                     f.write(filt)
                 f.flush()
                 os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, 0o600)
             if old is not None:
                 old.close()
                 old = None

@@ -110,7 +110,16 @@ def load_state(state_dir: Path) -> dict[str, FeedState]:
 
 def save_state(state_dir: Path, states: dict[str, FeedState]) -> None:
     data = {"feeds": {url: asdict(s) for url, s in states.items()}}
-    write_text_atomic(state_dir / STATE_FILE, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    write_text_atomic(state_dir / STATE_FILE, text, 0o600)
+
+
+def allowed_lists(feed_config: FeedConfig, state: FeedState) -> tuple[str, ...]:
+    """The lists a feed may carry: its configured ``lists``, else the list first applied
+    from it (pinned in ``feeds.json``), else any (nothing applied from it yet)."""
+    if feed_config.lists:
+        return feed_config.lists
+    return (state.list_id,) if state.list_id else ()
 
 
 def _origin(url: str) -> str:
@@ -291,6 +300,7 @@ class FeedUpdater:
                 list_id=state.list_id,
                 manifest_etag=state.manifest_etag,
                 bundle_etag=state.bundle_etag,
+                allowed_lists=allowed_lists(feed_config, state),
             )
             return await asyncio.to_thread(check.run)
         from kiosk_agent.service.worker import WorkerError, run_worker
@@ -302,6 +312,7 @@ class FeedUpdater:
             state.list_id,
             state.manifest_etag,
             state.bundle_etag,
+            allowed_lists(feed_config, state),
         )
         try:
             answer = await run_worker(

@@ -12,11 +12,19 @@ open desktop session still imports modules from its files.
 
 ``<program_dir>/kiosk-agent`` (a symbolic link; on Windows ``kiosk-agent.cmd``) always runs
 the current release, for the operator and for scripts. See docs/install.md.
+
+The installer runs as root, so the archive is not trusted to stay inside the release
+(issue 15): a symbolic link's target must be relative and resolve inside the contents
+folder, never to an ancestor of the link (``check_link_target``, then ``realpath`` once
+every link exists); nothing is written through a link in a parent path or onto an
+existing name (``O_NOFOLLOW | O_EXCL``); a link that cannot be made is an error, never
+a copy.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import secrets
 import shutil
@@ -78,13 +86,78 @@ def is_onedir_program(program: Path) -> bool:
     ).is_dir()
 
 
-def _write_file(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
+def check_link_target(name: str, target: str) -> str:
+    """``target`` if a link named ``name`` (relative to the contents folder) may point
+    there: relative, and inside the folder without being the link's own folder or an
+    ancestor of it (a loop, and a way out for names below it); ``ReleaseError`` otherwise."""
+    if not target or "\0" in target or "\\" in target or ":" in target:
+        raise ReleaseError(f"link {name!r}: unsafe target {target!r}")
+    if posixpath.isabs(target):
+        raise ReleaseError(f"link {name!r}: absolute target {target!r}")
+    parent = posixpath.dirname(name)
+    resolved = posixpath.normpath(posixpath.join(parent, target))
+    if resolved == ".." or resolved.startswith("../"):
+        raise ReleaseError(f"link {name!r}: target {target!r} leaves the release")
+    if resolved == "." or name == resolved or name.startswith(resolved + "/"):
+        raise ReleaseError(f"link {name!r}: target {target!r} is the link's own folder")
+    return target
+
+
+def _no_link_above(root: Path, path: Path) -> None:
+    """Create ``path``'s missing parents under ``root``; ``ReleaseError`` if any of them,
+    or ``root`` itself, is a symbolic link (never write through one)."""
+    current = root
+    if current.is_symlink():
+        raise ReleaseError(f"{root} is a symbolic link")
+    for part in path.relative_to(root).parts[:-1]:
+        current = current / part
+        try:
+            os.mkdir(current)
+        except FileExistsError:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                raise ReleaseError(
+                    f"{current} is a symbolic link: not writing through it"
+                ) from None
+            if not current.is_dir():
+                raise ReleaseError(f"{current} is not a folder") from None
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _write_file(path: Path, data: bytes, mode: int, root: Path | None = None) -> None:
+    _no_link_above(root or path.parent, path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise ReleaseError(f"{path} is in the program twice") from None
+    with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.chmod(path, mode)
+
+
+def _make_link(root: Path, link: Path, target: str) -> None:
+    _no_link_above(root, link)
+    try:
+        os.symlink(target, link)
+    except FileExistsError:
+        raise ReleaseError(f"{link} is in the program twice") from None
+    except OSError as e:
+        # Windows without the symlink right. Copying the target instead once wrote through
+        # a planted link (issue 15): refuse, in plain words.
+        raise ReleaseError(f"cannot make the symbolic link {link}: {e.strerror or e}") from None
+
+
+def _check_links_resolve_inside(root: Path, links: list[Path]) -> None:
+    top = os.path.realpath(root)
+    for link in links:
+        real = os.path.realpath(link)
+        if os.path.commonpath([top, real]) != top:
+            raise ReleaseError(f"link {link.relative_to(root)} resolves outside the release")
 
 
 def _fsync_tree(top: Path) -> None:
@@ -144,11 +217,15 @@ def stage_from_onefile(program: Path, target: Path, executable_name: str) -> tup
         if name.startswith(LAUNCHER_DIR + "/"):
             continue
         if entry.typecode == SYMLINK:
-            links.append((contents / name, entry.content().rstrip(b"\0").decode("utf-8")))
+            try:
+                link_target = entry.content().rstrip(b"\0").decode("utf-8")
+            except UnicodeDecodeError:
+                raise ReleaseError(f"{program}: link {name!r} has no text target") from None
+            links.append((contents / name, check_link_target(name, link_target)))
             continue
         data = entry.content()
         # Binaries executable, as PyInstaller's one-folder build leaves them.
-        _write_file(contents / name, data, 0o755 if entry.typecode == "b" else 0o644)
+        _write_file(contents / name, data, 0o755 if entry.typecode == "b" else 0o644, target)
         files += 1
         size += len(data)
     if launcher is None:
@@ -157,21 +234,17 @@ def stage_from_onefile(program: Path, target: Path, executable_name: str) -> tup
             "launcher; rebuild it with `make exe` (installer/kiosk-agent.spec)"
         )
     for link, link_target in links:
-        link.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.symlink(link_target, link)
-        except OSError:
-            # Windows without the symlink right: a copy of the file works the same.
-            shutil.copyfile(link.parent / link_target, link)
+        _make_link(target, link, link_target)
         files += 1
+    _check_links_resolve_inside(contents, [link for link, _ in links])
     pkg = onedir_archive(archive, CONTENTS)
-    _write_file(target / pkg_name(executable_name), pkg, 0o644)
-    _write_file(target / executable_name, launcher, 0o755)
+    _write_file(target / pkg_name(executable_name), pkg, 0o644, target)
+    _write_file(target / executable_name, launcher, 0o755, target)
     files, size = files + 2, size + len(pkg) + len(launcher)
     if ui_launcher is not None:
         # The bootloader side-loads "<its own name>.pkg": the UI launcher gets the same
         # archive under its name, as a hard link.
-        _write_file(target / ui_name, ui_launcher, 0o755)
+        _write_file(target / ui_name, ui_launcher, 0o755, target)
         _link_or_copy(target / pkg_name(executable_name), target / pkg_name(ui_name))
         files, size = files + 2, size + len(ui_launcher)
     _fsync_tree(target)
@@ -183,6 +256,7 @@ def stage_from_onedir(program: Path, target: Path, executable_name: str) -> tupl
     from the installed program itself)."""
     source = program.parent
     files = size = 0
+    links: list[Path] = []
     for dirpath, _dirs, names in os.walk(source):
         rel = Path(dirpath).relative_to(source)
         for name in names:
@@ -190,14 +264,16 @@ def stage_from_onedir(program: Path, target: Path, executable_name: str) -> tupl
             dst = target / rel / name
             if rel == Path(".") and name == program.name:
                 dst = target / executable_name
-            dst.parent.mkdir(parents=True, exist_ok=True)
             if src.is_symlink():
-                os.symlink(os.readlink(src), dst)
+                link_name = (rel / name).as_posix()
+                _make_link(target, dst, check_link_target(link_name, os.readlink(src)))
+                links.append(dst)
             else:
                 data = src.read_bytes()
-                _write_file(dst, data, stat.S_IMODE(src.stat().st_mode))
+                _write_file(dst, data, stat.S_IMODE(src.stat().st_mode), target)
                 size += len(data)
             files += 1
+    _check_links_resolve_inside(target, links)
     _fsync_tree(target)
     return files, size
 

@@ -157,6 +157,15 @@ class Installer:
                 self, layout=scratch, services=services, runner=RecordingRunner()
             )
 
+    def _mark_operator_stop(self) -> None:
+        """The restart is the operator's, not tamper (stop_marker.py)."""
+        from kiosk_agent.service.stop_marker import mark_operator_stop
+
+        try:
+            mark_operator_stop(self.layout.on_disk(self.layout.state_dir))
+        except OSError as e:
+            self._detail(f"could not note the restart as the operator's: {e.strerror or e}")
+
     def _install(self, answers: Answers) -> Config:
         try:
             self._copy_program()
@@ -169,6 +178,7 @@ class Installer:
             self._title("Register the notice and tray for every desktop login")
             self._details(self.services.install_ui_autostart(layout, layout.executable))
             self._title("Start the service")
+            self._mark_operator_stop()
             self._details(self.services.start(layout))
             self._remove_old_releases()
             self._point_dns(config)

@@ -61,11 +61,23 @@ class Uninstaller:
                 self.say("Wrong PIN, please try again.")
         raise UserError("wrong operator PIN: nothing was removed")
 
+    def _mark_operator_stop(self) -> None:
+        """The stop is the operator's: a re-install does not count it as tamper."""
+        from kiosk_agent.service.stop_marker import mark_operator_stop
+
+        state = self.layout.on_disk(self.layout.state_dir)
+        if state.is_dir():
+            try:
+                mark_operator_stop(state)
+            except OSError as e:
+                self._detail(f"could not note the stop as the operator's: {e.strerror or e}")
+
     def uninstall(self, *, purge: bool = False) -> None:
         layout = self.layout
         try:
             # The service first: its watchdog would otherwise put its own address back.
             self.say("[1/4] Stop and remove the service and the UI autostart")
+            self._mark_operator_stop()
             for line in self.services.uninstall(layout):
                 self._detail(line)
             self.say("[2/4] Restore the DNS settings saved at install")

@@ -193,7 +193,7 @@ class Clock:
             "corrections": {k: round(v, 3) for k, v in self.corrections.items()},
         }
         try:
-            write_text_atomic(self._path, json.dumps(data) + "\n")
+            write_text_atomic(self._path, json.dumps(data) + "\n", 0o600)
             self._file_mtime = self._path.stat().st_mtime
         except OSError as e:
             # A full disk must not stop the correction from working in memory.

@@ -6,6 +6,13 @@ field so the cache can age answers and ids can be rewritten without rebuilding a
 message. Everything is read through ``Reader``; a packet that is shorter than it
 claims, a compression pointer that does not point strictly backwards, or a label that
 overruns raises a ``FormError`` subclass and nothing else.
+
+Hostile packets (issue 15): the work per message is bounded. A name follows at most
+``MAX_NAME_HOPS`` compression pointers and a message at most ``MAX_MESSAGE_HOPS``; a
+query may carry no answer or authority records and at most one additional record, an
+OPT at the root name (RFC 1035 4.1.1, RFC 6891 6.1.1), so parsing a query never walks
+more than its question. An EDNS version other than 0 raises ``BadVersion`` (answered
+BADVERS, RFC 6891 6.1.3).
 """
 
 from __future__ import annotations
@@ -43,6 +50,12 @@ CLASS_IN = 1
 
 HEADER_LEN = 12
 MAX_NAME_LEN = 255
+MAX_NAME_HOPS = 16
+"""Compression pointers followed in one name (real answers use one or two)."""
+MAX_MESSAGE_HOPS = 8192
+"""Compression pointers followed in one message (a 64 KB answer of 4,000 records uses
+one per owner name)."""
+BADVERS = 16  # extended rcode (RFC 6891 9): 1 in the OPT's upper 8 bits, 0 in the header
 DEFAULT_UDP_SIZE = 512
 # The UDP payload the agent advertises in its own OPT records (DNS flag day 2020).
 OUR_UDP_SIZE = 1232
@@ -74,18 +87,27 @@ class BadLabel(FormError):
 
 
 class BadQuestion(FormError):
-    """A query whose question count is not one."""
+    """A query whose question count is not one, or that carries records a query may not."""
+
+
+class BadVersion(FormError):
+    """An EDNS query of a version this resolver does not implement (answer BADVERS)."""
+
+    def __init__(self, query: Query, version: int) -> None:
+        super().__init__(f"EDNS version {version}")
+        self.query = query
 
 
 class Reader:
     """Reads big-endian integers and names from ``data``, checking every bound."""
 
-    __slots__ = ("data", "end", "pos")
+    __slots__ = ("data", "end", "hops_left", "pos")
 
     def __init__(self, data: bytes, pos: int = 0) -> None:
         self.data = data
         self.pos = pos
         self.end = len(data)
+        self.hops_left = MAX_MESSAGE_HOPS
 
     def get_bytes(self, n: int) -> bytes:
         if self.pos + n > self.end:
@@ -103,7 +125,10 @@ class Reader:
 
     def skip_name(self) -> None:
         """Advance past a (possibly compressed) name, validating it."""
-        self.pos = name_end(self.data, self.pos)
+        self.pos, hops = _walk_name(self.data, self.pos)
+        self.hops_left -= hops
+        if self.hops_left < 0:
+            raise BadPointer(f"more than {MAX_MESSAGE_HOPS} compression pointers in a message")
 
     def get_rr_fixed(self) -> tuple[int, int, int, int, int]:
         """(type, class, ttl, rdlength, ttl_offset) of the record whose fixed part is next."""
@@ -119,16 +144,22 @@ class Reader:
 
 def name_end(data: bytes, pos: int) -> int:
     """Offset just after the name at ``pos``; follows pointers only to validate them."""
+    return _walk_name(data, pos)[0]
+
+
+def _walk_name(data: bytes, pos: int) -> tuple[int, int]:
+    """(offset just after the name at ``pos``, compression pointers followed)."""
     end = len(data)
     after: int | None = None
     total = 0
+    hops = 0
     limit = pos  # pointers must point strictly before the name that uses them
     while True:
         if pos >= end:
             raise Truncated(f"name cut at offset {pos}")
         length = data[pos]
         if length == 0:
-            return pos + 1 if after is None else after
+            return (pos + 1 if after is None else after), hops
         kind = length & 0xC0
         if kind == 0xC0:
             if pos + 1 >= end:
@@ -136,6 +167,9 @@ def name_end(data: bytes, pos: int) -> int:
             target = ((length & 0x3F) << 8) | data[pos + 1]
             if target >= limit:
                 raise BadPointer(f"pointer at offset {pos} to {target} does not point back")
+            hops += 1
+            if hops > MAX_NAME_HOPS:
+                raise BadPointer(f"more than {MAX_NAME_HOPS} compression pointers in a name")
             if after is None:
                 after = pos + 2
             pos = limit = target
@@ -158,6 +192,7 @@ def read_name(data: bytes, pos: int) -> tuple[str, int]:
     labels: list[str] = []
     after: int | None = None
     total = 0
+    hops = 0
     limit = pos
     while True:
         if pos >= end:
@@ -172,6 +207,9 @@ def read_name(data: bytes, pos: int) -> tuple[str, int]:
             target = ((length & 0x3F) << 8) | data[pos + 1]
             if target >= limit:
                 raise BadPointer(f"pointer at offset {pos} to {target} does not point back")
+            hops += 1
+            if hops > MAX_NAME_HOPS:
+                raise BadPointer(f"more than {MAX_NAME_HOPS} compression pointers in a name")
             if after is None:
                 after = pos + 2
             pos = limit = target
@@ -256,7 +294,9 @@ def parse_query(data: bytes) -> Query:
     """Parse a query's header, question and OPT record; raises ``FormError``.
 
     The caller has already checked (with ``read_header``) that this is a query with
-    the standard opcode; anything after the question other than records is an error.
+    the standard opcode. A query may carry one OPT record at the root name after its
+    question and nothing else (``BadQuestion``); an EDNS version other than 0 raises
+    ``BadVersion``, which carries the parsed query for the BADVERS answer.
     """
     if len(data) < HEADER_LEN:
         raise ShortHeader(f"{len(data)} bytes, a header needs 12")
@@ -292,19 +332,22 @@ def parse_query(data: bytes) -> Query:
     edns = False
     do = False
     udp_size = DEFAULT_UDP_SIZE
-    if arcount == 1 and not ancount and not nscount and end >= qend + 11 and not data[qend]:
-        # The usual extra: one OPT record at the root name; read in place.
-        rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, qend + 1)
+    version = 0
+    if arcount or ancount or nscount:
+        # Only one OPT record at the root name, read in place: a query's work is bounded
+        # by its question, whatever its counts claim. One test on the usual path; the
+        # reason for a refusal is worked out only then.
+        rtype = rclass = ttl = rdlen = 0
+        if arcount == 1 and not ancount and not nscount and end >= qend + 11 and not data[qend]:
+            rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, qend + 1)
         if rtype != TYPE_OPT or qend + 11 + rdlen > end:
-            edns, udp_size, do = _skip_records(data, qend, ancount, nscount, arcount)
-        else:
-            edns = True
-            udp_size = rclass
-            do = bool(ttl & 0x8000)
-    elif ancount or nscount or arcount:
-        edns, udp_size, do = _skip_records(data, qend, ancount, nscount, arcount)
+            _refuse_records(data, qend, ancount, nscount, arcount, rtype)
+        edns = True
+        udp_size = rclass
+        do = bool(ttl & 0x8000)
+        version = ttl & 0xFF0000
     ebits = (1 if edns else 0) | (2 if do else 0) | (4 if flags & CD else 0)
-    return Query(
+    query = Query(
         data,
         qid,
         flags,
@@ -317,28 +360,24 @@ def parse_query(data: bytes) -> Query:
         do,
         (wire_name, qtype, qclass, ebits),
     )
+    if version:
+        raise BadVersion(query, version >> 16)
+    return query
 
 
-def _skip_records(
-    data: bytes, pos: int, ancount: int, nscount: int, arcount: int
-) -> tuple[bool, int, bool]:
-    """Walk the records after a query's question (validating them); returns (edns,
-    udp_size, do) from its OPT record, if any."""
-    edns = False
-    do = False
-    udp_size = DEFAULT_UDP_SIZE
-    r = Reader(data, pos)
-    for i in range(ancount + nscount + arcount):
-        r.skip_name()
-        rtype, rclass, ttl, rdlen, _ = r.get_rr_fixed()
-        if rtype == TYPE_OPT and i >= ancount + nscount:
-            if edns:
-                raise FormError("more than one OPT record")
-            edns = True
-            udp_size = rclass
-            do = bool(ttl & 0x8000)
-        r.pos += rdlen
-    return edns, udp_size, do
+def _refuse_records(
+    data: bytes, qend: int, ancount: int, nscount: int, arcount: int, rtype: int
+) -> None:
+    """Raise the ``FormError`` for records after a query's question other than one OPT."""
+    if ancount or nscount or arcount != 1:
+        raise BadQuestion("a query carries no answers or authority and one OPT at most")
+    if len(data) < qend + 11:
+        raise Truncated("additional record cut short")
+    if data[qend]:
+        raise BadQuestion("the additional record of a query must be OPT at the root")
+    if rtype != TYPE_OPT:
+        raise BadQuestion(f"additional record of type {rtype} in a query; only OPT")
+    raise Truncated("OPT record data cut short")
 
 
 _QTYPE_CLASS = struct.Struct("!HH")
@@ -444,12 +483,19 @@ def answer_matches(data: bytes, qid: int, question: bytes) -> bool:
     return got == question or got.lower() == question.lower()
 
 
-def _opt_record() -> bytes:
-    # Root owner, type OPT, our UDP size, extended rcode/version/flags 0, no options.
-    return b"\x00" + struct.pack("!HHIH", TYPE_OPT, OUR_UDP_SIZE, 0, 0)
+def _opt_record(extended_rcode: int = 0) -> bytes:
+    # Root owner, type OPT, our UDP size, extended rcode, version 0, flags 0, no options.
+    return b"\x00" + struct.pack("!HHIH", TYPE_OPT, OUR_UDP_SIZE, extended_rcode << 24, 0)
 
 
 _OPT = _opt_record()
+_OPT_BADVERS = _opt_record(BADVERS >> 4)
+
+
+def badvers_response(query: Query) -> bytes:
+    """RFC 6891 6.1.3: BADVERS (header rcode 0, upper bits in the OPT), version 0 (the
+    highest this resolver implements), the question echoed, no records."""
+    return response_header(query, BADVERS & 0xF) + query.question + _OPT_BADVERS
 
 
 def response_header(query: Query, rcode: int, ancount: int = 0, nscount: int = 0) -> bytes:

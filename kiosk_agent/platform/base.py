@@ -164,8 +164,10 @@ class ServiceManager(Protocol):
         ...
 
     def protect_files(self, layout: InstallLayout) -> list[str]:
-        """Restrict the config and ``state_dir`` to the service account and administrators
-        (the UI config and the control token stay readable by users)."""
+        """Restrict the config and ``state_dir`` to the service account and administrators;
+        the UI config is readable by users, and the control token by the desktop users
+        only (Linux: the ``kiosk-agent`` group; Windows: the ``ui`` subfolder's per-session
+        tokens). docs/install.md."""
         ...
 
     def install_service(self, layout: InstallLayout, executable: Path) -> list[str]:
@@ -196,3 +198,20 @@ class Platform(DnsSettings, SessionSignals, ServiceManager, Protocol):
     """Everything the agent asks of the operating system."""
 
     name: str
+
+
+# The group the installer creates for the desktop accounts: it may read the control
+# token (kiosk_agent/service/control_token.py) and search the state folder.
+UI_GROUP = "kiosk-agent"
+
+
+def ui_group_gid(name: str = UI_GROUP) -> int | None:
+    """The UI group's id, or None where it does not exist (or on Windows)."""
+    try:
+        import grp
+    except ImportError:
+        return None
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return None

@@ -14,11 +14,13 @@ from pathlib import Path
 
 from kiosk_agent.atomic import write_text_atomic
 from kiosk_agent.platform.base import (
+    UI_GROUP,
     CommandResult,
     CommandRunner,
     InstallLayout,
     PlatformError,
     run_command,
+    ui_group_gid,
 )
 
 UNIT_NAME = "kiosk-agent.service"
@@ -111,6 +113,27 @@ def ui_process_pattern(layout: InstallLayout) -> str:
     return f"{program_dir}/([^/ ]+/)?{name} ui .*"
 
 
+def desktop_accounts(passwd: str) -> list[str]:
+    """The accounts people log in with (uid 1000-59999, a login shell), from /etc/passwd:
+    the UI runs in each of them and needs the control token."""
+    names = []
+    for line in passwd.splitlines():
+        fields = line.split(":")
+        if len(fields) < 7 or not fields[2].isdigit():
+            continue
+        shell = fields[6].strip()
+        if 1000 <= int(fields[2]) < 60000 and not shell.endswith(("nologin", "false")):
+            names.append(fields[0])
+    return names
+
+
+def group_commands(accounts: Sequence[str]) -> list[list[str]]:
+    """Create the UI group (idempotent with ``-f``) and add the desktop accounts to it."""
+    commands = [["groupadd", "--system", "-f", UI_GROUP]]
+    commands += [["usermod", "-a", "-G", UI_GROUP, name] for name in accounts]
+    return commands
+
+
 def service_commands(layout: InstallLayout) -> list[list[str]]:
     """The ``systemctl`` commands that register the unit written by ``render_unit``."""
     if not layout.register_with_os:
@@ -146,14 +169,29 @@ class LinuxServices:
 
     def protect_files(self, layout: InstallLayout) -> list[str]:
         steps = []
+        gid = None
+        if layout.register_with_os:
+            try:
+                passwd = layout.on_disk(Path("/etc/passwd")).read_text(errors="replace")
+            except OSError:
+                passwd = ""
+            for argv in group_commands(desktop_accounts(passwd)):
+                result = self._run(argv, check=False)
+                steps.append(f"ran {shlex.join(argv)} (exit {result.returncode})")
+            gid = ui_group_gid(UI_GROUP)
+        # The state folder: the service's only, except that the UI group may open the
+        # control token by name (search, no listing); docs/security.md.
+        state_mode = 0o710 if gid is not None else 0o700
         for path, mode in (
             (layout.config_path, 0o600),
-            (layout.state_dir, 0o755),
+            (layout.state_dir, state_mode),
             (layout.config_path.parent, 0o755),
             (layout.program_dir, 0o755),
         ):
             target = layout.on_disk(path)
             if target.exists():
+                if path == layout.state_dir and gid is not None:
+                    os.chown(target, -1, gid)
                 os.chmod(target, mode)
                 steps.append(f"set {path} to mode {mode:o}")
         if layout.ui_config_path is not None and layout.on_disk(layout.ui_config_path).exists():

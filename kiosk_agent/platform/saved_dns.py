@@ -62,7 +62,7 @@ def snapshot_from_json(text: str) -> DnsSnapshot:
 
 def save_snapshot(state_dir: Path, snapshot: DnsSnapshot) -> Path:
     path = saved_dns_path(state_dir)
-    write_text_atomic(path, snapshot_to_json(snapshot) + "\n", 0o644)
+    write_text_atomic(path, snapshot_to_json(snapshot) + "\n", 0o600)
     return path
 
 

@@ -135,16 +135,25 @@ def ui_autostart_commands(layout: InstallLayout) -> list[list[str]]:
     ]
 
 
+UI_SUBFOLDER = "ui"
+"""The one folder under the state folder that Users may open: the per-session control
+tokens (each with its own rights, ``platform/windows_token.py``)."""
+
+
 def protect_commands(layout: InstallLayout) -> list[list[str]]:
-    """``icacls``: writable by SYSTEM and Administrators only; the config (with the PIN hash)
-    readable by them only. Users may read the state folder, because the UI in the customer's
-    session reads the control token there (files the service must keep private, such as
-    its signing key, get their own rights when the service writes them)."""
+    """``icacls``: the program writable by SYSTEM and Administrators only; the state
+    folder (counts, indexes, the kiosk's signing key ``kiosk-key.pem``, the config with the
+    PIN hash) theirs only, inheritance from ProgramData dropped and an explicit Users entry
+    of an older install removed; ``ui.yaml`` and the ``ui`` subfolder (itself, not its
+    files) readable by Users, for the UI in the customer's session (docs/install.md)."""
     state = win(layout.state_dir)
+    ui_dir = win(PureWindowsPath(state) / UI_SUBFOLDER)
     full = [f"{SID_SYSTEM}:(OI)(CI)F", f"{SID_ADMINISTRATORS}:(OI)(CI)F"]
     read = f"{SID_USERS}:(OI)(CI)RX"
     commands = [
-        ["icacls", state, "/inheritance:r", "/grant:r", *full, read],
+        ["icacls", state, "/inheritance:r", "/grant:r", *full],
+        ["icacls", state, "/remove:g", SID_USERS],
+        ["icacls", ui_dir, "/inheritance:r", "/grant:r", *full, f"{SID_USERS}:RX"],
         [
             "icacls",
             win(layout.config_path),
@@ -245,6 +254,7 @@ class WindowsServices:
     def protect_files(self, layout: InstallLayout) -> list[str]:
         if not layout.register_with_os:
             return [f"access rights not set: installed into the prefix {layout.root}"]
+        layout.on_disk(layout.state_dir / UI_SUBFOLDER).mkdir(parents=True, exist_ok=True)
         return self._run_all(protect_commands(layout))
 
     def install_service(self, layout: InstallLayout, executable: Path) -> list[str]:

@@ -25,6 +25,7 @@ from kiosk_agent.reporting.events import (
     NoticeAcknowledged,
     NoticeDegraded,
     NoticeShown,
+    OperatorAction,
     P2PSeen,
     SessionStarted,
     TamperDetected,
@@ -70,6 +71,8 @@ def counter_name(event: Event) -> str | None:
         name = f"p2p.{_token(event.kind)}"
     elif isinstance(event, FeedRejected):
         name = f"feeds.rejected.{_token(event.reason)}"
+    elif isinstance(event, OperatorAction):
+        name = f"operator.{_token(event.action)}"
     else:
         return None
     return name if is_counter_name(name) else None

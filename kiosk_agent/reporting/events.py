@@ -81,7 +81,7 @@ class SessionStarted(Event):
 @dataclass(frozen=True, slots=True)
 class TamperDetected(Event):
     """Something tried to get around the filter; ``kind`` is e.g. doh, dns_settings,
-    operator_pause, service_stopped."""
+    operator_pause, service_stopped, pin_refused."""
 
     event_type: ClassVar[str] = "tamper"
     kind: str
@@ -105,6 +105,15 @@ class FeedRejected(Event):
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorAction(Event):
+    """The operator did something with the PIN or as administrator; ``action`` is pause,
+    update_now, today or unlock. Counted so coordinators see how often PCs are managed."""
+
+    event_type: ClassVar[str] = "operator_action"
+    action: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (
@@ -117,6 +126,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TamperDetected,
         P2PSeen,
         FeedRejected,
+        OperatorAction,
     )
 }
 

@@ -152,7 +152,7 @@ def load_enrollment(state_dir: Path) -> Enrollment | None:
 
 def save_enrollment(state_dir: Path, enrollment: Enrollment) -> None:
     write_text_atomic(
-        Path(state_dir) / ENROLLMENT_FILE, json.dumps(enrollment.to_json(), indent=2) + "\n"
+        Path(state_dir) / ENROLLMENT_FILE, json.dumps(enrollment.to_json(), indent=2) + "\n", 0o600
     )
 
 

@@ -5,11 +5,14 @@ Endpoints (docs/contracts.md): ``GET /v1/status``, ``GET /v1/events`` (long poll
 ``POST /v1/operator/update-now``, ``POST /v1/operator/pause``, ``GET /v1/operator/today``.
 
 Every request needs ``Authorization: Bearer <token>``; the token is a random string the
-service writes to ``state_dir/control.token`` at each start. Local users and the UI can
-read that file; a web page cannot, so a page in the browser cannot call this API even
-though it is on loopback. Operator actions also need the operator PIN (scrypt hash in
-the config); wrong PINs are rate limited. Standard library only (asyncio), so the
-service does not carry a web framework.
+service writes to ``state_dir/control.token`` at each start, readable by the service and
+the UI's users only (``control_token.py``; on Windows one token per desktop session,
+``platform/windows_token.py``); a web page cannot read it, so a page in the browser
+cannot call this API even though it is on loopback. The UI's events are rate limited
+(a few session starts a minute), so a customer who reads the token cannot inflate the
+counts. Operator actions also need the operator PIN (scrypt hash in the config), with a
+lockout (``pin_lock.py``). Standard library only (asyncio), so the service does not
+carry a web framework.
 """
 
 from __future__ import annotations
@@ -20,29 +23,33 @@ import hmac
 import json
 import logging
 import secrets
+import sys
 import threading
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from kiosk_agent.atomic import write_text_atomic
 from kiosk_agent.reporting.events import (
     Event,
     NoticeAcknowledged,
     NoticeDegraded,
     NoticeShown,
+    OperatorAction,
     SessionStarted,
+    TamperDetected,
     UiCrashed,
     event_from_dict,
 )
 from kiosk_agent.service.context import ServiceContext
+from kiosk_agent.service.control_token import TOKEN_FILE, write_token
+from kiosk_agent.service.pin_lock import LockFile, LockState, after_expiry, after_failure, is_locked
 
 log = logging.getLogger(__name__)
 
-TOKEN_FILE = "control.token"
 MAX_HEADER = 16 * 1024
 MAX_BODY = 64 * 1024
 MAX_WAIT = 60.0
@@ -55,8 +62,16 @@ UI_EVENTS: tuple[type[Event], ...] = (
     SessionStarted,
 )
 SESSION_TRIGGERS = ("login", "idle_reset", "billing_hook", "agent_start")
-PIN_FAILURES_BEFORE_LOCK = 5
-PIN_LOCK_SECONDS = 300.0
+# Per minute, with a burst of the same size: a real session starts at most every few
+# minutes (notices.min_gap), and the UI keeps a refused (429) event and retries it.
+UI_EVENT_RATES: dict[str, int] = {
+    SessionStarted.event_type: 4,
+    NoticeShown.event_type: 8,
+    NoticeAcknowledged.event_type: 8,
+    "session_signal": 4,
+}
+DEMO_RATE_SCALE = 10
+WINDOWS_SESSIONS_EVERY = 5.0
 
 
 class EventLog:
@@ -173,6 +188,26 @@ class TodayCounts:
             return {"day": self._day, "since": self.since, "counts": dict(self._counts)}
 
 
+class RateLimit:
+    """A token bucket: ``per_minute`` actions a minute, at most ``per_minute`` at once."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self._clock = clock
+        self._tokens = self.capacity
+        self._at = clock()
+
+    def allow(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
 class HttpError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -214,34 +249,92 @@ _REASONS = {
 }
 
 
-@dataclass
 class PinGuard:
-    """Checks operator PINs against the scrypt hash, locking out after repeated failures."""
+    """Checks operator PINs against the scrypt hash with the lockout of ``pin_lock``.
 
-    stored: str | None
-    clock: Callable[[], float] = time.monotonic
-    failures: int = 0
-    locked_until: float = 0.0
-    _verify: Callable[[str, str | None], bool] | None = field(default=None, repr=False)
+    ``check`` takes the attempt (lock checked, attempt reserved) before any ``await``, so
+    concurrent requests cannot all slip past the lock, and verifies one PIN at a time.
+    Every refused PIN (wrong or locked out) is published as ``tamper.pin_refused``.
+    """
+
+    def __init__(
+        self,
+        stored: str | None,
+        state_dir: Path | None = None,
+        *,
+        publish: Callable[[Event], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        verify: Callable[[str, str | None], bool] | None = None,
+    ) -> None:
+        self.stored = stored
+        self._file = None if state_dir is None else LockFile(state_dir)
+        self._publish = publish
+        self._clock = clock
+        self._verify = verify or _verify_pin
+        self._state = LockState() if self._file is None else self._file.load()
+        self._pending = 0
+        self._one_at_a_time = asyncio.Lock()
+
+    @property
+    def state(self) -> LockState:
+        return self._state
+
+    def _refused(self) -> None:
+        if self._publish is not None:
+            self._publish(TamperDetected("pin_refused"))
+
+    def _take(self) -> None:
+        """Check the lock and reserve an attempt, in one step (no ``await``)."""
+        if self._file is not None and self._file.changed_elsewhere():
+            before = self._state
+            self._state = self._file.load()  # cleared by `kiosk-agent operator unlock`
+            if self._state == LockState() and before != self._state and self._publish:
+                self._publish(OperatorAction("unlock"))
+        now = self._clock()
+        self._state = after_expiry(self._state, now)
+        if is_locked(self._state, now, self._pending):
+            self._refused()
+            raise HttpError(429, "too many wrong PINs; try again later")
+        self._pending += 1
+        # Saved as a failure before verifying: killing the service mid-check costs a try.
+        self._save(
+            LockState(
+                self._state.failures + self._pending, self._state.locks, self._state.locked_until
+            )
+        )
+
+    def _save(self, state: LockState) -> None:
+        if self._file is not None:
+            try:
+                self._file.save(state)
+            except OSError as e:
+                log.warning("cannot save the PIN lockout state: %s", e)
 
     async def check(self, pin: object) -> None:
         """Raise ``HttpError`` unless ``pin`` is right; scrypt runs off the event loop so
         DNS answers never wait for it."""
         if self.stored is None:
             raise HttpError(403, "no operator PIN is set on this kiosk; run the install wizard")
-        now = self.clock()
-        if now < self.locked_until:
-            raise HttpError(429, "too many wrong PINs; try again in a few minutes")
-        verify = self._verify
-        if verify is None:
-            verify = _verify_pin
-        if not isinstance(pin, str) or not await asyncio.to_thread(verify, pin, self.stored):
-            self.failures += 1
-            if self.failures >= PIN_FAILURES_BEFORE_LOCK:
-                self.locked_until = now + PIN_LOCK_SECONDS
-                self.failures = 0
+        self._take()
+        try:
+            async with self._one_at_a_time:
+                right = isinstance(pin, str) and await asyncio.to_thread(
+                    self._verify, pin, self.stored
+                )
+        finally:
+            self._pending -= 1
+        if right:
+            self._state = LockState()
+        else:
+            self._state = after_failure(self._state, self._clock())
+        self._save(
+            LockState(
+                self._state.failures + self._pending, self._state.locks, self._state.locked_until
+            )
+        )
+        if not right:
+            self._refused()
             raise HttpError(403, "wrong operator PIN")
-        self.failures = 0
 
 
 class ControlServer:
@@ -259,9 +352,20 @@ class ControlServer:
         self.ctx = ctx
         self.status_fn = status
         self.token = ""
-        self.pins = PinGuard(ctx.config.operator.pin_scrypt, _verify=pin_verify)
+        self.pins = PinGuard(
+            ctx.config.operator.pin_scrypt,
+            ctx.state_dir,
+            publish=ctx.bus.publish,
+            verify=pin_verify,
+        )
         self.events: EventLog | None = None
         self.today = TodayCounts()
+        # A demo config (never trusted in production: config.DEMO_FEED_KEYS) runs its
+        # scripted customers in seconds.
+        scale = DEMO_RATE_SCALE if ctx.config.demo else 1
+        self.limits = {kind: RateLimit(n * scale) for kind, n in UI_EVENT_RATES.items()}
+        self.session_tokens: Any = None  # Windows: platform.windows_token.SessionTokens
+        self._sessions_task: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._unsubscribe_today: Callable[[], None] | None = None
@@ -278,11 +382,42 @@ class ControlServer:
         sock = self._server.sockets[0].getsockname()
         self.address = (sock[0], sock[1])
         self.token = secrets.token_urlsafe(32)
-        # Readable by the desktop users (the UI runs as the customer); never by a web page.
-        write_text_atomic(self.ctx.state_dir / TOKEN_FILE, self.token + "\n", mode=0o644)
+        # Readable by the UI's users only (control_token.py); never by a web page.
+        write_token(self.ctx.state_dir, self.token)
+        if sys.platform == "win32":  # pragma: no cover - Windows only
+            self._sessions_task = asyncio.create_task(self._windows_sessions())
         log.info("control API on http://%s:%d", *self.address)
 
+    async def _windows_sessions(self) -> None:  # pragma: no cover - Windows only
+        """Keep one token per desktop session, readable by that session's user only."""
+        from kiosk_agent.platform.base import run_command
+        from kiosk_agent.platform.windows_token import SessionTokens, active_session_users
+
+        def protect(argv: Sequence[str]) -> bool:
+            return run_command(argv).returncode == 0
+
+        def remove(path: Path) -> None:
+            path.unlink(missing_ok=True)
+
+        def write(path: Path, text: str) -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "r+" if path.exists() else "w", encoding="utf-8") as f:
+                f.truncate(0)  # in place: a rename would replace the file's own rights
+                f.write(text)
+
+        tokens = SessionTokens(self.ctx.state_dir, write, protect, remove, {})
+        self.session_tokens = tokens
+        while True:
+            try:
+                sessions = await asyncio.to_thread(active_session_users)
+                await asyncio.to_thread(tokens.refresh, sessions)
+            except OSError as e:
+                log.warning("cannot hand the control token to the desktop sessions: %s", e)
+            await asyncio.sleep(WINDOWS_SESSIONS_EVERY)
+
     async def stop(self) -> None:
+        if self._sessions_task is not None:
+            self._sessions_task.cancel()
         for unsubscribe in (self._unsubscribe, self._unsubscribe_today):
             if unsubscribe is not None:
                 unsubscribe()
@@ -340,8 +475,10 @@ class ControlServer:
     def _authorize(self, request: Request) -> None:
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.strip().encode(), self.token.encode()
+        token = token.strip()
+        if scheme.lower() != "bearer" or not (
+            hmac.compare_digest(token.encode(), self.token.encode())
+            or (self.session_tokens is not None and self.session_tokens.accepts(token))
         ):
             raise HttpError(401, f"missing or wrong token (see {TOKEN_FILE} in the state folder)")
 
@@ -358,6 +495,7 @@ class ControlServer:
             trigger = request.json().get("trigger", "billing_hook")
             if trigger not in SESSION_TRIGGERS:
                 raise HttpError(400, f"trigger must be one of {', '.join(SESSION_TRIGGERS)}")
+            self._rate_limit("session_signal")
             self.signal_session(trigger)
             return 200, {"status": "signalled", "trigger": trigger}
         if request.path.startswith("/v1/operator/"):
@@ -386,8 +524,14 @@ class ControlServer:
             raise HttpError(400, str(e)) from None
         if not isinstance(event, UI_EVENTS):
             raise HttpError(403, f"the UI may not report {event.event_type} events")
+        self._rate_limit(event.event_type)
         self.ctx.bus.publish(event)
         return {"status": "published"}
+
+    def _rate_limit(self, kind: str) -> None:
+        limit = self.limits.get(kind)
+        if limit is not None and not limit.allow():
+            raise HttpError(429, f"too many {kind} events; the UI retries later")
 
     async def _operator(self, request: Request) -> tuple[int, dict[str, Any]]:
         body = request.json() if request.method == "POST" else {}
@@ -400,6 +544,7 @@ class ControlServer:
         ):
             raise HttpError(404, f"no such operator action: {request.method} {action}")
         await self.pins.check(pin)
+        self.ctx.bus.publish(OperatorAction(action.replace("-", "_")))
         components = self.ctx.components
         if action == "update-now":
             updater = components.get("updater")

@@ -18,8 +18,9 @@ from typing import Any
 
 from kiosk_agent.config import Config, HostPort
 from kiosk_agent.reporting.events import Event
+from kiosk_agent.service.control_token import TOKEN_FILE, check_service_identity, client_token_path
 
-TOKEN_FILE = "control.token"
+__all__ = ["TOKEN_FILE", "ControlAuthError", "ControlClient", "ControlError", "read_token"]
 
 
 class ControlError(Exception):
@@ -34,9 +35,10 @@ class ControlAuthError(ControlError):
     """The service refused the token or the operator PIN (HTTP 401 / 403)."""
 
 
-def read_token(state_dir: Path) -> str:
-    """The control token the service wrote into ``state_dir``; ``ControlError`` if absent."""
-    path = state_dir / TOKEN_FILE
+def read_token(state_dir: Path, path: Path | None = None) -> str:
+    """The control token the service wrote into ``state_dir`` (or ``path``); ``ControlError``
+    if absent."""
+    path = path or state_dir / TOKEN_FILE
     try:
         token = path.read_text(encoding="utf-8").strip()
     except OSError as e:
@@ -57,11 +59,25 @@ class ControlClient:
     base: str
     token: str
     timeout: float = 5.0
+    token_path: Path | None = None
+    """Where the token came from: the listener must be its owner before a PIN is sent."""
 
     @classmethod
     def from_config(cls, config: Config, timeout: float = 5.0) -> ControlClient:
         """A client for the service that ``config`` describes (token from its state_dir)."""
-        return cls(base_url(config.control.listen), read_token(config.state_dir), timeout)
+        path = client_token_path(config.state_dir)
+        token = read_token(config.state_dir, path)
+        return cls(base_url(config.control.listen), token, timeout, path)
+
+    def check_service(self) -> None:
+        """``ControlAuthError`` unless the control port's listener is the service that wrote
+        the token (Linux, /proc/net/tcp); called before an operator PIN is sent."""
+        if self.token_path is None:
+            return
+        host, port = split_base(self.base)
+        problem = check_service_identity(host, port, self.token_path)
+        if problem is not None:
+            raise ControlAuthError(f"not sending the PIN: {problem}")
 
     # -- the API -------------------------------------------------------------------------
 
@@ -93,14 +109,17 @@ class ControlClient:
 
     def update_now(self, pin: str) -> dict[str, Any]:
         """Operator: check the feeds for a new list now."""
+        self.check_service()
         return self._json("POST", "/v1/operator/update-now", {"pin": pin}, pin=pin)
 
     def pause(self, pin: str, minutes: int = 15) -> dict[str, Any]:
         """Operator: pause filtering for ``minutes`` (counted as a tamper event)."""
+        self.check_service()
         return self._json("POST", "/v1/operator/pause", {"pin": pin, "minutes": minutes}, pin=pin)
 
     def today(self, pin: str) -> dict[str, Any]:
         """Operator: today's counts."""
+        self.check_service()
         return self._json("GET", "/v1/operator/today", pin=pin)
 
     # -- plumbing ------------------------------------------------------------------------

@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import stat
 from collections.abc import Callable
+from pathlib import Path
 
 from kiosk_agent.config import Config
 from kiosk_agent.service.context import Component, ComponentFactory, ServiceContext
@@ -69,6 +72,22 @@ def create_proxy(ctx: ServiceContext) -> Component | None:
     return create(ctx)
 
 
+def prepare_state_dir(path: Path) -> None:
+    """Create the state folder for the service only (0700), and take away what other
+    users may do in an existing one (the installer gives the UI group search rights,
+    0710, which stay): indexes, counts and keys are the service's (docs/security.md)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o027:
+        os.chmod(path, mode & 0o750)
+
+
+def private_umask() -> None:
+    """Files the service and its workers create (the outbox database, downloads) are
+    theirs only; the ones the UI reads get their rights explicitly (control_token.py)."""
+    os.umask(0o077)
+
+
 def create_service(config: Config) -> Service:
     """The service for ``config`` with all its components, its state folder created.
 
@@ -78,7 +97,7 @@ def create_service(config: Config) -> Service:
     from kiosk_agent.errors import UserError
 
     try:
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        prepare_state_dir(config.state_dir)
     except OSError as e:
         raise UserError(
             f"cannot create the state folder {config.state_dir}: {e.strerror}"

@@ -165,3 +165,50 @@ def test_protected_with_a_feed_and_operator_actions(
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
+
+
+def _start_service(config: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiosk_agent", "service", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=REPO_ROOT,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert "running" in line, proc.stderr.read() if proc.stderr else ""
+    return proc
+
+
+def test_a_killed_service_counts_service_stopped_once(
+    tmp_path: Path, upstream: ScriptedUpstream
+) -> None:
+    """Issue 15: killed (not a clean stop, not the PC shutting down) in this boot."""
+    from kiosk_agent.config import load_config
+    from kiosk_agent.service.control_client import ControlClient
+    from kiosk_agent.service.pin import hash_pin
+
+    if not Path("/proc/sys/kernel/random/boot_id").exists():
+        pytest.skip("no boot id on this system")
+    pin = hash_pin("2468", n=2**10)
+    config, _ = write_config(tmp_path, upstream.address, extra=f'operator: {{pin_scrypt: "{pin}"}}')
+
+    def counts() -> dict[str, int]:
+        client = ControlClient.from_config(load_config(config))
+        today = client.today("2468")
+        return {k: v for k, v in today["counts"].items() if k.startswith("tamper.")}
+
+    first = _start_service(config)
+    try:
+        assert counts() == {}  # a first start is not tamper
+    finally:
+        first.kill()
+        first.communicate(timeout=20)
+    second = _start_service(config)
+    try:
+        assert counts() == {"tamper.service_stopped": 1}
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=20)

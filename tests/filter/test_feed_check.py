@@ -106,3 +106,16 @@ def test_the_parser_returns_a_result_or_raises_value_error(obj: dict[str, Any]) 
     assert result.result in ("applied", "up_to_date", "rejected", "unreachable")
     if result.result == "applied":
         assert result.index_path == str(index.index_path(STATE, result.list_id or ""))
+
+
+def test_worker_job_carries_the_feeds_lists(tmp_path: Path) -> None:
+    from kiosk_agent.config import Config, FeedConfig
+    from kiosk_agent.filter.feed_check import check_params, feed_check_job
+
+    feed = FeedConfig((tmp_path / "none.bundle").as_uri(), ("ed25519:" + "A" * 43 + "=",))
+    params = check_params(feed, tmp_path, {}, None, None, None, ("hotline-a",))
+    assert params["lists"] == ["hotline-a"]
+    answer = feed_check_job(Config(state_dir=tmp_path), params)
+    assert answer["result"] == "unreachable"
+    with pytest.raises(ValueError, match="lists"):
+        feed_check_job(Config(state_dir=tmp_path), {**params, "lists": ["../x"]})

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import http.server
 import json
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -473,3 +474,92 @@ def test_an_applied_answer_is_believed_only_if_the_index_on_disk_says_so(
         assert kiosk.update() == "applied" and kiosk.blocked("new.test") == "csam"
     finally:
         kiosk.close()
+
+
+def _full_for(key: Ed25519PrivateKey, e: feed.FeedEntries, list_id: str, version: int) -> bytes:
+    return feed.encode_full(
+        e, key=key, issuer="Test", list_id=list_id, version=version, created=NOW, expires=LATER
+    )
+
+
+class TwoFeeds(Kiosk):
+    """Feeds A and B, each with its own key (``lists`` as configured for each)."""
+
+    def __init__(self, tmp: Path, feeds: tuple[FeedConfig, ...]) -> None:
+        config = Config(
+            state_dir=tmp / "state", filter=FilterConfig(feeds=feeds, upstreams=("127.0.0.1:9",))
+        )
+        self.ctx = ServiceContext(config)
+        self.events = []
+        self.ctx.bus.subscribe(self.events.append)
+        self.updater = FeedUpdater(self.ctx, clock=lambda: NOW + 60)
+        self.loop = asyncio.new_event_loop()
+        self.loop.run_until_complete(self.updater.start())
+        self.loop.run_until_complete(self.updater.stop())
+
+    def update_each(self) -> list[str]:
+        outcomes = self.loop.run_until_complete(self.updater.update_all())
+        return [o.result + (f":{o.reason}" if o.reason else "") for o in outcomes]
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_a_feed_cannot_rewrite_another_feeds_list(tmp_path: Path, configured: bool) -> None:
+    """Issue 15: a bundle signed with hotline A's key, naming hotline-b version 4 with no
+    entries, fetched through feed A, must not wipe hotline B's list."""
+    key_a, pub_a = keypair()
+    key_b, pub_b = keypair()
+    dir_a, dir_b = tmp_path / "feed-a", tmp_path / "feed-b"
+    manifest.publish(dir_a, [_full_for(key_a, entries("a.test"), "hotline-a", 1)])
+    manifest.publish(dir_b, [_full_for(key_b, entries("b.test"), "hotline-b", 1)])
+    lists_a, lists_b = (("hotline-a",), ("hotline-b",)) if configured else ((), ())
+    kiosk = TwoFeeds(
+        tmp_path,
+        (
+            FeedConfig(dir_a.as_uri(), (pub_a,), lists_a),
+            FeedConfig(dir_b.as_uri(), (pub_b,), lists_b),
+        ),
+    )
+    try:
+        assert kiosk.update_each() == ["applied", "applied"]
+        assert kiosk.blocked("b.test") == "csam" and kiosk.blocked("a.test") == "csam"
+        shutil.rmtree(dir_a)  # feed A's server now serves a list named hotline-b
+        manifest.publish(dir_a, [_full_for(key_a, entries(), "hotline-b", 4)])
+        assert kiosk.update_each() == ["rejected:wrong_list", "up_to_date"]
+        assert kiosk.blocked("b.test") == "csam"  # B's last good list stays
+        # the same bundle named directly (a .bundle URL) is refused too
+        bare = tmp_path / "b4.bundle"
+        bare.write_bytes(_full_for(key_a, entries(), "hotline-b", 4))
+        state = load_state(kiosk.ctx.state_dir)
+        assert state[dir_a.as_uri()].list_id == "hotline-a"  # pinned at the first apply
+    finally:
+        kiosk.close()
+    assert FeedRejected("wrong_list") in kiosk.events
+    single = TwoFeeds(
+        tmp_path / "single",
+        (FeedConfig(bare.as_uri(), (pub_a,), ("hotline-a",)),),
+    )
+    try:
+        assert single.update_each() == ["rejected:wrong_list"]
+    finally:
+        single.close()
+
+
+def test_state_and_index_files_are_the_services_only(
+    tmp_path: Path, key: tuple[Ed25519PrivateKey, str]
+) -> None:
+    priv, pub = key
+    feed_dir = tmp_path / "feed"
+    manifest.publish(feed_dir, [full(priv, entries("blocked.test"), 1)])
+    kiosk = Kiosk(tmp_path, feed_dir.as_uri(), pub)
+    try:
+        assert kiosk.update() == "applied"
+    finally:
+        kiosk.close()
+    state = tmp_path / "state"
+    index_file = state / "index" / f"{LIST}.idx"
+    for path, mode in (
+        (index_file, 0o600),
+        (state / STATE_FILE, 0o600),
+        (index_file.parent, 0o700),
+    ):
+        assert path.stat().st_mode & 0o777 == mode, path

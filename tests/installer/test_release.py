@@ -5,11 +5,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kiosk_agent.installer import release
 from kiosk_agent.installer.carchive import Entry, build_archive, read_archive
 from kiosk_agent.installer.release import (
     ReleaseError,
+    check_link_target,
     current_release,
     install_release,
     new_release_name,
@@ -109,11 +112,11 @@ def test_interrupted_install_leaves_the_current_release_untouched(
     real_write = release._write_file
     written: list[Path] = []
 
-    def failing_write(path: Path, data: bytes, mode: int) -> None:
+    def failing_write(path: Path, data: bytes, mode: int, root: Path | None = None) -> None:
         if len(written) == 3:
             raise OSError(28, "No space left on device", str(path))
         written.append(path)
-        real_write(path, data, mode)
+        real_write(path, data, mode, root)
 
     monkeypatch.setattr(release, "_write_file", failing_write)
     with pytest.raises(OSError, match="No space left"):
@@ -162,3 +165,71 @@ def test_windows_command_file(tmp_path: Path) -> None:
     path = point_command_at(tmp_path, "app-0.1.0-0a1b2c3d", "kiosk-agent.exe")
     assert path.name == "kiosk-agent.cmd"
     assert current_release(tmp_path, "kiosk-agent.exe") == "app-0.1.0-0a1b2c3d"
+
+
+def _archive_with(tmp_path: Path, extra: list[Entry]) -> Path:
+    """A fake one-file program with ``extra`` entries after the usual ones."""
+    program = fake_onefile(tmp_path / "dl" / "kiosk-agent")
+    archive = read_archive(program)
+    entries = [e for e in archive.entries if e.typecode != "o"]
+    options = [e for e in archive.entries if e.typecode == "o"]
+    pkg = build_archive([*entries, *extra, *options], 311, b"libpython3.11.so.1.0")
+    out = tmp_path / "crafted" / "kiosk-agent"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(b"\x7fELF crafted bootloader\n" + pkg)
+    return out
+
+
+def _link(name: str, target: str) -> Entry:
+    data = target.encode() + b"\0"
+    return Entry(name, "n", data, len(data), False)
+
+
+def _data(name: str, data: bytes) -> Entry:
+    return Entry(name, "x", data, len(data), False)
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ([_link("passwd", "/etc/passwd")], "absolute"),
+        ([_link("up", "../../outside")], "leaves the release"),
+        ([_link("PIL/up", "../../x")], "leaves the release"),
+        ([_link("loop", ".")], "own folder"),
+        ([_link("PIL/loop", "..")], "own folder"),
+        ([_link("c", "C:\\Windows")], "unsafe target"),
+        # a link to a folder, then an entry below it: never written through the link
+        ([_link("dir", "PIL"), _link("dir/x", "y")], "symbolic link"),
+        # the same name as a file written before: refused, never copied over
+        ([_link("base_library.zip", "libfoo.so.1.0")], "twice"),
+    ],
+)
+def test_crafted_archive_links_are_refused(tmp_path: Path, extra: list[Entry], match: str) -> None:
+    outside = tmp_path / "outside"
+    outside.write_text("keep")
+    program = _archive_with(tmp_path, extra)
+    opt = tmp_path / "a" / "b" / "opt"
+    with pytest.raises(ReleaseError, match=match):
+        install_release(program, opt, "app-1-x", "kiosk-agent")
+    assert outside.read_text() == "keep"
+    assert not (opt / "app-1-x").exists() and not list(opt.glob(".app-*"))
+
+
+def test_links_that_resolve_outside_through_other_links_are_refused(tmp_path: Path) -> None:
+    # each target is inside on paper, but "d" leads two levels up, so "d/../../x" really
+    # climbs out of the release
+    extra = [_link("PIL/sub/d", "../../_tcl_data"), _link("PIL/sub/e", "d/../../x")]
+    with pytest.raises(ReleaseError, match="resolves outside"):
+        install_release(_archive_with(tmp_path, extra), tmp_path / "opt", "app-1-x", "kiosk-agent")
+
+
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_link_targets_that_pass_stay_inside(name: str, target: str) -> None:
+    import posixpath
+
+    try:
+        ok = check_link_target(name or "n", target)
+    except ReleaseError:
+        return
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name or "n"), ok))
+    assert not posixpath.isabs(resolved) and not resolved.startswith("..")

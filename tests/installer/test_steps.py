@@ -103,14 +103,17 @@ def test_install_writes_everything_and_runs_the_commands(tmp_path: Path) -> None
     assert (root / "etc/xdg/autostart/kiosk-agent-ui.desktop").is_file()
     assert load_snapshot(root / "var/lib/kiosk-agent") == BEFORE
     assert dns.pointed == [["127.0.0.1"]]
+    # the restart is noted as the operator's: not counted as tamper.service_stopped
+    assert (root / "var/lib/kiosk-agent/operator-stop.json").is_file()
 
     exe_path = f"/opt/kiosk-agent/{release.name}/kiosk-agent"
-    assert runner.calls[:3] == [
+    assert runner.calls[:4] == [
+        ["groupadd", "--system", "-f", "kiosk-agent"],  # the UI group (no accounts in root)
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "kiosk-agent.service"],
         ["systemctl", "restart", "kiosk-agent.service"],
     ]
-    enroll = runner.calls[3]
+    enroll = runner.calls[4]
     assert enroll[:2] == [exe_path, "enroll"] and enroll[-2:] == ["--code", "ABCD-2345"]
     assert [exe_path, "status", "--config", "/etc/kiosk-agent/agent.yaml"] in runner.calls
     # Each step is announced, numbered, in order.
@@ -249,10 +252,12 @@ def test_uninstall_restores_dns_and_removes_program_keeping_state(tmp_path: Path
     inst.install(ANSWERS)
     root = tmp_path / "root"
     (root / "var/lib/kiosk-agent/outbox.sqlite").write_bytes(b"counts")
+    (root / "var/lib/kiosk-agent/operator-stop.json").unlink()  # consumed by the start
     runner = FakeRunner()
     u = _uninstaller(inst, dns, runner, ["1111", "4821"])
     u.check_pin()
     u.uninstall()
+    assert (root / "var/lib/kiosk-agent/operator-stop.json").is_file()  # a re-install: no tamper
     assert dns.restored == [BEFORE] and dns.current == BEFORE
     assert ["systemctl", "disable", "--now", "kiosk-agent.service"] in runner.calls
     assert not (root / "opt/kiosk-agent").exists()

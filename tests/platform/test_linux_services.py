@@ -138,6 +138,27 @@ def test_protect_files_modes(tmp_path: Path) -> None:
     assert layout.on_disk(layout.config_path).stat().st_mode & 0o777 == 0o600
     assert layout.ui_config_path is not None
     assert layout.on_disk(layout.ui_config_path).stat().st_mode & 0o777 == 0o644
+    # no group in a prefix install: the state folder is the service's only
+    assert layout.on_disk(layout.state_dir).stat().st_mode & 0o777 == 0o700
+
+
+def test_ui_group_for_the_desktop_accounts() -> None:
+    from kiosk_agent.platform.linux_services import desktop_accounts, group_commands
+
+    passwd = (
+        "root:x:0:0:root:/root:/bin/bash\n"
+        "daemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n"
+        "cafe:x:1000:1000:Cafe:/home/cafe:/bin/bash\n"
+        "guest:x:1001:1001::/home/guest:/bin/sh\n"
+        "svc:x:1002:1002::/:/usr/sbin/nologin\n"
+        "nobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n"
+        "broken line\n"
+    )
+    assert desktop_accounts(passwd) == ["cafe", "guest"]
+    assert group_commands(["cafe"]) == [
+        ["groupadd", "--system", "-f", "kiosk-agent"],
+        ["usermod", "-a", "-G", "kiosk-agent", "cafe"],
+    ]
 
 
 def test_autostart_quotes_paths_with_spaces(tmp_path: Path) -> None:

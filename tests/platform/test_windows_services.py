@@ -14,6 +14,7 @@ from kiosk_agent.platform.windows_services import (
     TASK_NAME,
     WindowsServices,
     command_line,
+    protect_commands,
     render_task_xml,
     ui_run_value,
     uninstall_commands,
@@ -90,9 +91,10 @@ def test_ui_autostart_via_hklm_run() -> None:
     ]
 
 
-def test_protect_files_by_sid() -> None:
+def test_protect_files_by_sid(tmp_path: Path) -> None:
     runner = FakeRunner()
-    _platform(runner).protect_files(_layout(Path("/tmp/unused")))
+    _platform(runner).protect_files(_layout(tmp_path))
+    assert (tmp_path / "C/ProgramData/kiosk-agent/ui").is_dir()
     config_call = next(c for c in runner.calls if c[1].endswith("agent.yaml"))
     assert config_call == [
         "icacls",
@@ -103,6 +105,38 @@ def test_protect_files_by_sid() -> None:
         "*S-1-5-32-544:F",
     ]
     assert all(c[0] == "icacls" for c in runner.calls)
+
+
+def test_state_folder_is_system_and_administrators_only() -> None:
+    """Issue 15: kiosk-key.pem inherited Users:(OI)(CI)RX from the state folder."""
+    commands = protect_commands(_layout(Path("/tmp/unused")))
+    state = "C:\\ProgramData\\kiosk-agent"
+    assert commands[:3] == [
+        [
+            "icacls",
+            state,
+            "/inheritance:r",
+            "/grant:r",
+            "*S-1-5-18:(OI)(CI)F",
+            "*S-1-5-32-544:(OI)(CI)F",
+        ],
+        ["icacls", state, "/remove:g", "*S-1-5-32-545"],
+        [
+            "icacls",
+            state + "\\ui",
+            "/inheritance:r",
+            "/grant:r",
+            "*S-1-5-18:(OI)(CI)F",
+            "*S-1-5-32-544:(OI)(CI)F",
+            "*S-1-5-32-545:RX",  # the folder itself: its files carry their own rights
+        ],
+    ]
+    users = [c for c in commands if any(a.startswith("*S-1-5-32-545:") for a in c)]
+    assert [c[1] for c in users] == [
+        state + "\\ui",
+        "C:\\Program Files\\kiosk-agent",
+        state + "\\ui.yaml",
+    ]
 
 
 def test_start_and_uninstall_commands(tmp_path: Path) -> None:

@@ -18,9 +18,16 @@ import pytest
 from kiosk_agent.config import Config as AgentConfig
 from kiosk_agent.config import ControlConfig, HostPort, OperatorConfig
 from kiosk_agent.net.ports import free_port
-from kiosk_agent.reporting.events import Blocked, Event, NoticeShown, TamperDetected
+from kiosk_agent.reporting.events import (
+    Blocked,
+    Event,
+    NoticeShown,
+    OperatorAction,
+    TamperDetected,
+)
 from kiosk_agent.service.context import ServiceContext
-from kiosk_agent.service.control import TOKEN_FILE, ControlServer, HttpError
+from kiosk_agent.service.control import ControlServer, HttpError
+from kiosk_agent.service.control_token import TOKEN_FILE
 
 PIN_HASH = "scrypt$test"
 
@@ -151,9 +158,25 @@ def test_operator_actions_need_the_pin(api: Api) -> None:
     api.ctx.bus.publish(NoticeShown("sw"))
     status, body = api.call("GET", "/v1/operator/today", headers={"X-Operator-Pin": "2468"})
     assert status == 200
-    assert body["counts"] == {"blocked.csam": 1, "notices.shown.sw": 1}
+    assert body["counts"] == {
+        "blocked.csam": 1,
+        "notices.shown.sw": 1,
+        "tamper.pin_refused": 1,
+        "operator.pause": 1,
+        "operator.update_now": 1,
+        "operator.today": 1,
+    }
     assert api.call("GET", "/v1/operator/today", headers={"X-Operator-Pin": "1"})[0] == 403
-    assert seen == [Blocked("csam"), NoticeShown("sw")]  # the fake resolver publishes none
+    # the fake resolver publishes none; every refused PIN and operator action is counted
+    assert seen == [
+        TamperDetected("pin_refused"),
+        OperatorAction("pause"),
+        OperatorAction("update_now"),
+        Blocked("csam"),
+        NoticeShown("sw"),
+        OperatorAction("today"),
+        TamperDetected("pin_refused"),
+    ]
 
 
 def test_wrong_pins_lock_out(api: Api) -> None:
@@ -198,3 +221,103 @@ def test_real_scrypt_pin_hash(tmp_path: Path) -> None:
         asyncio.run(guard.check("1357"))
     with pytest.raises(HttpError):
         asyncio.run(PinGuard(None).check("2468"))
+
+
+async def _raw_calls(port: int, token: str, pins: list[str]) -> list[int]:
+    """Open one connection per PIN first, then send every request at once (issue 15)."""
+    conns = [await asyncio.open_connection("127.0.0.1", port) for _ in pins]
+    for (_reader, writer), pin in zip(conns, pins, strict=True):
+        body = json.dumps({"pin": pin, "minutes": 5}).encode()
+        writer.write(
+            b"POST /v1/operator/pause HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+    statuses = []
+    for reader, writer in conns:
+        head = await reader.read()
+        statuses.append(int(head.split(b" ", 2)[1]))
+        writer.close()
+    return statuses
+
+
+def test_concurrent_wrong_pins_cannot_race_the_lockout(tmp_path: Path) -> None:
+    verified: list[str] = []
+    active = [0, 0]  # now, most at once
+
+    def slow_verify(pin: str, stored: str | None) -> bool:
+        active[0] += 1
+        active[1] = max(active)
+        verified.append(pin)
+        time.sleep(0.005)
+        active[0] -= 1
+        return fake_verify(pin, stored)
+
+    with Api(tmp_path) as api:
+        api.server.pins._verify = slow_verify
+        seen: list[Event] = []
+        api.ctx.bus.subscribe(seen.append)
+        port = api.ctx.config.control.listen.port
+        wrong = [f"{1000 + i}" for i in range(199)]
+        statuses = asyncio.run(_raw_calls(port, api.token, [*wrong, "2468"]))
+        assert len(verified) <= 5 and "2468" not in verified
+        assert active[1] == 1  # one PIN at a time
+        assert statuses.count(403) == len(verified)
+        assert statuses.count(429) == 200 - len(verified) and statuses[-1] == 429
+        assert api.resolver.paused == []
+        assert seen.count(TamperDetected("pin_refused")) == 200
+    # the lock survives a restart of the service
+    with Api(tmp_path) as api:
+        assert api.call("POST", "/v1/operator/pause", {"pin": "2468"})[0] == 429
+    mode = (tmp_path / "pin-lock.json").stat().st_mode & 0o777
+    assert mode == 0o600
+
+
+def test_operator_unlock_clears_the_lock_for_the_running_service(tmp_path: Path) -> None:
+    from kiosk_agent.service.pin_lock import clear_lock
+
+    with Api(tmp_path) as api:
+        seen: list[Event] = []
+        api.ctx.bus.subscribe(seen.append)
+        for _ in range(5):
+            assert api.call("POST", "/v1/operator/pause", {"pin": "1111"})[0] == 403
+        assert api.call("POST", "/v1/operator/pause", {"pin": "2468"})[0] == 429
+        clear_lock(tmp_path)
+        assert api.call("POST", "/v1/operator/pause", {"pin": "2468"})[0] == 200
+        assert OperatorAction("unlock") in seen
+
+
+def test_token_is_not_world_readable(api: Api) -> None:
+    import os
+
+    mode = (api.ctx.state_dir / TOKEN_FILE).stat().st_mode & 0o777
+    # as root with the kiosk-agent group: 0640 root:kiosk-agent; otherwise owner only
+    assert mode in (0o600, 0o640) and not mode & 0o007
+    if os.geteuid() != 0:
+        assert mode == 0o600
+
+
+def test_forged_ui_events_are_rate_limited(api: Api) -> None:
+    seen: list[Event] = []
+    api.ctx.bus.subscribe(seen.append)
+    statuses = [
+        api.call("POST", "/v1/events", {"type": "session_started", "trigger": "login"})[0]
+        for _ in range(1000)
+    ]
+    assert statuses.count(200) == len(seen) <= 5
+    assert statuses.count(429) >= 995
+    signals = [
+        api.call("POST", "/v1/session-start", {"trigger": "billing_hook"})[0] for _ in range(50)
+    ]
+    assert signals.count(200) <= 5
+
+
+def test_a_demo_config_allows_its_scripted_customers(tmp_path: Path) -> None:
+    import dataclasses
+
+    with Api(tmp_path) as api:
+        pass
+    demo = ServiceContext(dataclasses.replace(api.ctx.config, demo=True))
+    server = ControlServer(demo, dict)
+    assert server.limits["session_started"].capacity == 40
+    assert ControlServer(api.ctx, dict).limits["session_started"].capacity == 4

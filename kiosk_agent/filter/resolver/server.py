@@ -33,8 +33,10 @@ from kiosk_agent.net.wire import (
     HEADER_LEN,
     NOTIMP,
     SERVFAIL,
+    BadVersion,
     FormError,
     Query,
+    badvers_response,
     error_for_header,
     formerr_for,
     make_response,
@@ -55,9 +57,10 @@ _U16 = struct.Struct("!H")
 
 
 class Stats:
-    __slots__ = ("dropped", "failed", "formerr", "queries_tcp", "queries_udp")
+    __slots__ = ("badvers", "dropped", "failed", "formerr", "queries_tcp", "queries_udp")
 
     def __init__(self) -> None:
+        self.badvers = 0
         self.queries_udp = 0
         self.queries_tcp = 0
         self.formerr = 0
@@ -146,6 +149,9 @@ class DnsServer:
             return None, error_for_header(data, NOTIMP)
         try:
             query = parse_query(data)
+        except BadVersion as e:
+            self.stats.badvers += 1
+            return e.query, badvers_response(e.query)
         except FormError:
             self.stats.formerr += 1
             return None, formerr_for(data)
@@ -284,6 +290,7 @@ class DnsServer:
             "queries_udp": s.queries_udp,
             "queries_tcp": s.queries_tcp,
             "formerr": s.formerr,
+            "badvers": s.badvers,
             "dropped": s.dropped,
             "failed": s.failed,
         }
