@@ -24,6 +24,7 @@ NOTICE_TRIGGERS = ("login", "idle_reset", "billing_hook", "agent_start")
 BLOCK_ANSWERS = ("nxdomain", "sinkhole")
 REPORT_PERIODS = ("day", "hour")
 P2P_POLICIES = ("count", "block")
+YOUTUBE_MODES = ("moderate", "strict", "off")
 
 # Public DNS-over-HTTPS endpoints that browsers can use to bypass the local resolver.
 DEFAULT_DOH_HOSTS = (
@@ -181,6 +182,17 @@ class P2PConfig:
 
 
 @dataclass(frozen=True)
+class SafeSearchConfig:
+    """``filter.safe_search``: each engine's safe mode, all on by default (issue 17)."""
+
+    enabled: bool = True
+    google: bool = True
+    bing: bool = True
+    duckduckgo: bool = True
+    youtube: Literal["moderate", "strict", "off"] = "moderate"
+
+
+@dataclass(frozen=True)
 class FilterConfig:
     listen: tuple[HostPort, ...] = (HostPort("127.0.0.1", 53),)
     upstreams: tuple[str, ...] = ("auto",)
@@ -196,6 +208,7 @@ class FilterConfig:
     cache: CacheConfig = field(default_factory=CacheConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     p2p: P2PConfig = field(default_factory=P2PConfig)
+    safe_search: SafeSearchConfig = field(default_factory=SafeSearchConfig)
 
 
 @dataclass(frozen=True)
@@ -316,6 +329,11 @@ def _choice(choices: tuple[str, ...]) -> Callable[[Any], Any]:
         return str(value)
 
     return convert
+
+
+def _youtube_mode(value: Any) -> Any:
+    """``filter.safe_search.youtube``; YAML reads a bare ``off`` as false."""
+    return "off" if value is False else str(_choice(YOUTUBE_MODES)(value))
 
 
 def _bool(value: Any) -> bool:
@@ -482,6 +500,7 @@ def _build(data: Mapping[str, Any], r: _Reader, source: str) -> Config:
             "cache",
             "proxy",
             "p2p",
+            "safe_search",
         ),
     )
     with r.section("filter"):
@@ -639,6 +658,28 @@ def _build(data: Mapping[str, Any], r: _Reader, source: str) -> Config:
                 ),
             )
 
+        sd = SafeSearchConfig()
+        if isinstance(f.get("safe_search"), bool):  # `safe_search: false` turns all off
+            safe_search = SafeSearchConfig(enabled=f["safe_search"])
+        else:
+            sm = r.mapping(f, "safe_search", ("enabled", "google", "bing", "duckduckgo", "youtube"))
+            with r.section("safe_search"):
+                safe_search = SafeSearchConfig(
+                    enabled=r.get(sm, "enabled", sd.enabled, _bool, "expected true or false"),
+                    google=r.get(sm, "google", sd.google, _bool, "expected true or false"),
+                    bing=r.get(sm, "bing", sd.bing, _bool, "expected true or false"),
+                    duckduckgo=r.get(
+                        sm, "duckduckgo", sd.duckduckgo, _bool, "expected true or false"
+                    ),
+                    youtube=r.get(
+                        sm,
+                        "youtube",
+                        sd.youtube,
+                        _youtube_mode,
+                        "expected moderate, strict or off",
+                    ),
+                )
+
         filt = FilterConfig(
             listen=r.get(
                 f,
@@ -702,6 +743,7 @@ def _build(data: Mapping[str, Any], r: _Reader, source: str) -> Config:
             cache=cache,
             proxy=proxy,
             p2p=p2p,
+            safe_search=safe_search,
         )
 
     nd = NoticesConfig()

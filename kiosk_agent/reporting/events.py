@@ -79,6 +79,15 @@ class P2PSeen(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class SafeSearchApplied(Event):
+    """A search engine's or YouTube's name was answered with its safe mode, counted once
+    per customer session; ``engine`` is google, bing, duckduckgo or youtube."""
+
+    event_type: ClassVar[str] = "safe_search"
+    engine: str
+
+
+@dataclass(frozen=True, slots=True)
 class FeedRejected(Event):
     """A feed bundle was not applied; ``reason`` is the FeedError code (bad_signature,
     rollback, expired, truncated, ...). The last good list stays in force."""
@@ -96,6 +105,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SessionStarted,
         TamperDetected,
         P2PSeen,
+        SafeSearchApplied,
         FeedRejected,
     )
 }

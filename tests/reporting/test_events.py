@@ -13,6 +13,7 @@ from kiosk_agent.reporting.events import (
     NoticeAcknowledged,
     NoticeShown,
     P2PSeen,
+    SafeSearchApplied,
     SessionStarted,
     TamperDetected,
     event_from_dict,
@@ -76,6 +77,7 @@ def test_a_subscriber_gets_only_the_types_it_asked_for() -> None:
         SessionStarted("login"),
         TamperDetected("doh"),
         P2PSeen("bittorrent"),
+        SafeSearchApplied("google"),
         FeedRejected("bad_signature"),
     ],
 )
@@ -84,7 +86,7 @@ def test_wire_round_trip(event: Event) -> None:
 
 
 def test_every_type_registered_once() -> None:
-    assert len(EVENT_TYPES) == 7
+    assert len(EVENT_TYPES) == 8
 
 
 @pytest.mark.parametrize(
