@@ -11,6 +11,7 @@ PACKAGES=(
   postgresql                    # the regional server on PostgreSQL
   dnsmasq dnsperf               # DNS peer and load generator for resolver tests/benchmarks
   binutils                      # objdump, for PyInstaller
+  nftables                      # the outbound DNS guard and its network-namespace test (issue 17)
 )
 
 missing=()
