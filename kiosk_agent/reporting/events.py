@@ -63,7 +63,7 @@ class SessionStarted(Event):
 @dataclass(frozen=True, slots=True)
 class TamperDetected(Event):
     """Something tried to get around the filter; ``kind`` is e.g. doh, dns_settings,
-    operator_pause, service_stopped."""
+    dns_bypass, dns_firewall, operator_pause, service_stopped."""
 
     event_type: ClassVar[str] = "tamper"
     kind: str
