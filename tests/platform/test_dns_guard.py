@@ -336,3 +336,26 @@ def test_watchdog_installs_restores_and_counts(tmp_path: Path) -> None:
     asyncio.run(main())
     tamper = [e for e in events if isinstance(e, TamperDetected)]
     assert tamper == [TamperDetected("dns_bypass")] * 3 + [TamperDetected("dns_firewall")]
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["nftables", "counter", "chain", "rule", "table", "name", "packets"]),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@given(_json)
+def test_nft_and_windows_readers_take_any_json(data: object) -> None:
+    """Whatever `nft -j` or PowerShell prints, the readers answer a state, never raise."""
+    text = json.dumps(data)
+    assert isinstance(parse_table(text), GuardState)
+    assert isinstance(parse_read_output(text, SMALL), GuardState)
+    assert not parse_table(text).intact  # nothing random has every rule of the table
