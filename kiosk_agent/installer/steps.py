@@ -318,8 +318,13 @@ class Installer:
             # Only once the agent answers: the rules leave every program but the agent
             # without DNS of its own (the service's watchdog keeps them in place).
             doh = load_doh_addresses(self.layout.on_disk(self.layout.state_dir))
-            self.dns.install_dns_guard(doh)
-            self._detail("outbound DNS, DoT and DoH of other programs now refused")
+            try:
+                self.dns.install_dns_guard(doh)
+            except PlatformError as e:
+                # The filter works without them; `kiosk-agent status` names what is missing.
+                self._detail(f"outbound DNS rules NOT installed ({e}); the filter still works")
+            else:
+                self._detail("outbound DNS, DoT and DoH of other programs now refused")
 
     def _agent_command(self, args: list[str]) -> list[str]:
         return [str(self.layout.executable), *args]

@@ -359,3 +359,23 @@ def test_nft_and_windows_readers_take_any_json(data: object) -> None:
     assert isinstance(parse_table(text), GuardState)
     assert isinstance(parse_read_output(text, SMALL), GuardState)
     assert not parse_table(text).intact  # nothing random has every rule of the table
+
+
+def test_status_names_missing_rules(tmp_path: Path) -> None:
+    from kiosk_agent.status import service_status
+
+    class Watchdog:
+        name = "watchdog"
+
+        def __init__(self, intact: bool | None) -> None:
+            self.intact = intact
+
+        def status(self) -> dict[str, object]:
+            return {"system_points_at_agent": True, "dns_guard": {"intact": self.intact}}
+
+    config = Config(state_dir=tmp_path, filter=FilterConfig(manage_system_dns=True))
+    problem = "other programs can send DNS around the filter (the firewall rules are missing)"
+    for intact, shown in ((False, True), (True, False), (None, False)):
+        ctx = ServiceContext(config)
+        ctx.components["watchdog"] = Watchdog(intact)  # type: ignore[assignment]
+        assert (problem in service_status(ctx, 0.0, now=1.0)["problems"]) is shown
