@@ -11,7 +11,12 @@
   queries in flight), servers pinned to CPU 0 and dnsperf to CPU 1 with ``taskset``;
 - added latency: unique names at 200 queries/s, each one a cache miss, asked directly of
   the upstream and through each server; p50 / p99 of each, and the difference;
-- RSS of each server process after the runs (psutil).
+- RSS of each server process after the runs (psutil);
+- ``--tree PATH`` (repeatable): also the service of another source tree (a checkout of
+  this repository, e.g. the code before a change), side by side in the same run, for
+  blocked, cached, safe-search names and forwarded latency (issue 17);
+- safe search: ``www.google.com`` asked again and again (the SafeSearch link's CNAME
+  plus the cached target; a tree without SafeSearch answers it from its cache).
 """
 
 from __future__ import annotations
@@ -303,6 +308,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10, help="each dnsperf run (10)")
     parser.add_argument("--latency-queries", type=int, default=2000, help="per target (2000)")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        type=Path,
+        default=[],
+        help="also run the service of this source tree, side by side (repeatable)",
+    )
     args = parser.parse_args(argv)
     tool("dnsperf")
     tool("taskset")
@@ -320,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cached_names = [f"c{i}.cached.test" for i in range(1000)]
             cached_file = tmp / "cached.txt"
             cached_file.write_text("".join(f"{n} A\n" for n in cached_names))
+            safe_file = tmp / "safe.txt"
+            safe_file.write_text("www.google.com A\n" * 1000)
 
             up_port, agent_port, dm_port = free_port(), free_port(), free_port()
             upstream = start_dnsmasq(
@@ -329,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 [
                     "address=/cached.test/192.0.2.2",
                     "address=/fwd.test/192.0.2.1",
+                    "address=/forcesafesearch.google.com/192.0.2.120",
+                    "address=/www.google.com/198.51.100.2",
                     "cache-size=0",
                     "local-ttl=300",  # dnsmasq gives its own records TTL 0 by default
                 ],
@@ -340,6 +356,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             agent = start_agent(tmp, state, agent_port, up_port)
             procs.append(agent)
             agent_ready = wait_ready(agent_port, "n0.blocked.test", start)
+            # Other source trees: each its own copy of the state folder, started after
+            # the timed start above so "ready after" stays this tree's figure.
+            others: list[tuple[str, subprocess.Popen[bytes], int]] = []
+            for k, tree in enumerate(args.tree):
+                own = tmp / f"state-tree{k}"
+                shutil.copytree(state, own)
+                port = free_port()
+                proc = start_agent(tmp, own, port, up_port, tree=tree.resolve(), name=f"tree{k}")
+                procs.append(proc)
+                wait_ready(port, "n0.blocked.test", time.monotonic())
+                others.append((f"agent@{tree}", proc, port))
             start = time.monotonic()
             dnsmasq = start_dnsmasq(
                 tmp,
@@ -355,15 +382,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "dnsmasq": round(rss_mb(dnsmasq.pid), 1),
             }
 
-            for port in (agent_port, dm_port):
-                for name in cached_names:  # warm the caches
+            servers = [("agent", agent, agent_port), *others, ("dnsmasq", dnsmasq, dm_port)]
+            for _label, _proc, port in servers:
+                for name in [*cached_names, "www.google.com"]:  # warm the caches
                     ask(port, name)
             results["blocked"] = {}
             results["cached"] = {}
-            for label, port in (("agent", agent_port), ("dnsmasq", dm_port)):
-                pid = (agent if label == "agent" else dnsmasq).pid
-                results["blocked"][label] = dnsperf(port, blocked_file, args.seconds, pid)
-                results["cached"][label] = dnsperf(port, cached_file, args.seconds, pid)
+            results["safe_search_name"] = {}
+            for label, proc, port in servers:
+                results["blocked"][label] = dnsperf(port, blocked_file, args.seconds, proc.pid)
+                results["cached"][label] = dnsperf(port, cached_file, args.seconds, proc.pid)
+                results["safe_search_name"][label] = dnsperf(
+                    port, safe_file, args.seconds, proc.pid
+                )
             bare_port = free_port()
             bare = start_bare(bare_port)
             procs.append(bare)
@@ -377,10 +408,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             lat: dict[str, Any] = {}
             n = args.latency_queries
-            for label, port in (("direct", up_port), ("agent", agent_port), ("dnsmasq", dm_port)):
-                ms = latencies(port, [f"u{i}.{label}.fwd.test" for i in range(n)], 200)
+            targets = [("direct", up_port), *((label, port) for label, _p, port in servers)]
+            for k, (label, port) in enumerate(targets):
+                ms = latencies(port, [f"u{i}.t{k}.fwd.test" for i in range(n)], 200)
                 lat[label] = {"p50_ms": pct(ms, 50), "p99_ms": pct(ms, 99)}
-            for label in ("agent", "dnsmasq"):
+            for label, _port in targets[1:]:
                 lat[label]["added_p50_ms"] = round(
                     lat[label]["p50_ms"] - lat["direct"]["p50_ms"], 3
                 )
@@ -389,8 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             results["latency_200qps_forwarded"] = lat
             results["rss_mb_after_runs"] = {
-                "agent": round(rss_mb(agent.pid), 1),
-                "dnsmasq": round(rss_mb(dnsmasq.pid), 1),
+                label: round(rss_mb(proc.pid), 1) for label, proc, _port in servers
             }
         finally:
             stop_all(procs)

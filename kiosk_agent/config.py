@@ -25,6 +25,7 @@ NOTICE_TRIGGERS = ("login", "idle_reset", "billing_hook", "agent_start")
 BLOCK_ANSWERS = ("nxdomain", "sinkhole")
 REPORT_PERIODS = ("day", "hour")
 P2P_POLICIES = ("count", "block")
+YOUTUBE_MODES = ("moderate", "strict", "off")
 
 # Public DNS-over-HTTPS endpoints that browsers can use to bypass the local resolver.
 DEFAULT_DOH_HOSTS = (
@@ -154,6 +155,11 @@ def _choice(choices: tuple[str, ...]) -> Callable[[Any], Any]:
         return str(value)
 
     return convert
+
+
+def _youtube_mode(value: Any) -> Any:
+    """``filter.safe_search.youtube``; YAML reads a bare ``off`` as false."""
+    return "off" if value is False else str(_choice(YOUTUBE_MODES)(value))
 
 
 def _bool(value: Any) -> bool:
@@ -294,12 +300,14 @@ class Key:
 
     ``section``: the field is a nested mapping read as that dataclass (``convert`` unused);
     ``items``: the field is a list of mappings, each read as that dataclass;
-    ``required``: the problem reported when the key is absent (null counts as absent).
+    ``required``: the problem reported when the key is absent (null counts as absent);
+    ``switch``: a section that may also be written as ``true``/``false``, which sets this
+    one field of it (``filter.safe_search: false``).
     """
 
     # A plain class with slots: one per key lives as long as the process, so it is kept
     # small (a dataclass would add generated methods and a __dict__ per key).
-    __slots__ = ("allowed", "convert", "items", "required", "section")
+    __slots__ = ("allowed", "convert", "items", "required", "section", "switch")
 
     def __init__(
         self,
@@ -309,8 +317,10 @@ class Key:
         section: type | None = None,
         items: type | None = None,
         required: str | None = None,
+        switch: str | None = None,
     ) -> None:
         self.allowed = allowed
+        self.switch = switch
         self.convert = convert
         self.section = section
         self.items = items
@@ -324,9 +334,11 @@ def key(
     return {_META: Key(allowed, convert, required=required)}
 
 
-def section(cls: type) -> dict[str, Key]:
-    """Field metadata for a nested section (the field's default_factory is ``cls``)."""
-    return {_META: Key("expected a mapping of keys", section=cls)}
+def section(cls: type, *, switch: str | None = None) -> dict[str, Key]:
+    """Field metadata for a nested section (the field's default_factory is ``cls``);
+    with ``switch``, ``true``/``false`` in place of the mapping sets that field alone."""
+    allowed = "expected a mapping of keys" + (", true or false" if switch else "")
+    return {_META: Key(allowed, section=cls, switch=switch)}
 
 
 def items(cls: type, allowed: str) -> dict[str, Key]:
@@ -448,6 +460,19 @@ class P2PConfig:
 
 
 @dataclass(frozen=True)
+class SafeSearchConfig:
+    """``filter.safe_search``: each engine's safe mode, all on by default (issue 17)."""
+
+    enabled: bool = field(default=True, metadata=key(_bool, "expected true or false"))
+    google: bool = field(default=True, metadata=key(_bool, "expected true or false"))
+    bing: bool = field(default=True, metadata=key(_bool, "expected true or false"))
+    duckduckgo: bool = field(default=True, metadata=key(_bool, "expected true or false"))
+    youtube: Literal["moderate", "strict", "off"] = field(
+        default="moderate", metadata=key(_youtube_mode, "expected moderate, strict or off")
+    )
+
+
+@dataclass(frozen=True)
 class FilterConfig:
     listen: tuple[HostPort, ...] = field(
         default=(HostPort("127.0.0.1", 53),),
@@ -499,6 +524,9 @@ class FilterConfig:
     cache: CacheConfig = field(default_factory=CacheConfig, metadata=section(CacheConfig))
     proxy: ProxyConfig = field(default_factory=ProxyConfig, metadata=section(ProxyConfig))
     p2p: P2PConfig = field(default_factory=P2PConfig, metadata=section(P2PConfig))
+    safe_search: SafeSearchConfig = field(
+        default_factory=SafeSearchConfig, metadata=section(SafeSearchConfig, switch="enabled")
+    )
 
 
 @dataclass(frozen=True)
@@ -627,6 +655,8 @@ class _Reader:
         name = f.name
         raw = data.get(name)
         if spec.section is not None:
+            if spec.switch is not None and isinstance(raw, bool):
+                raw = {spec.switch: raw}
             if raw is not None and not isinstance(raw, Mapping):
                 self.problem(name, raw, spec.allowed)
                 raw = None

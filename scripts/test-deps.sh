@@ -12,6 +12,7 @@ PACKAGES=(
   dnsmasq dnsperf               # DNS peer and load generator for resolver tests/benchmarks
   binutils                      # objdump, for PyInstaller
   libfribidi0 util-linux        # FriBiDi the program carries; unshare for the shaping checks
+  nftables                      # the outbound DNS guard and its network-namespace test (issue 17)
 )
 
 missing=()

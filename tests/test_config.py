@@ -321,3 +321,21 @@ def test_fuzz_declared_keys_only_raise_config_error(data: dict[str, Any], demo: 
     else:
         assert isinstance(config, Config)
         assert all(feed.url and feed.trust for feed in config.filter.feeds)
+
+
+def test_safe_search_is_on_by_default_and_a_bare_false_turns_every_engine_off() -> None:
+    on = config_from_mapping({}).filter.safe_search
+    assert (on.enabled, on.google, on.youtube) == (True, True, "moderate")
+    assert (
+        config_from_mapping({"filter": {"safe_search": False}}).filter.safe_search.enabled is False
+    )
+    # YAML reads a bare `off` as false: it means YouTube off, not a bad value.
+    doc = yaml.safe_load("filter: {safe_search: {youtube: off, bing: false}}")
+    got = config_from_mapping(doc).filter.safe_search
+    assert (got.enabled, got.youtube, got.bing) == (True, "off", False)
+    with pytest.raises(ConfigError) as e:
+        config_from_mapping({"filter": {"safe_search": "maybe"}})
+    assert (
+        "filter.safe_search: 'maybe' is not allowed; expected a mapping of keys, true or false"
+        in str(e.value)
+    )

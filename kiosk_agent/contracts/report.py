@@ -37,6 +37,7 @@ COUNTER_PATTERNS: dict[str, re.Pattern[str]] = {
     "blocked": re.compile(rf"blocked\.{_TOKEN}"),
     "tamper": re.compile(rf"tamper\.{_TOKEN}"),
     "p2p": re.compile(rf"p2p\.{_TOKEN}"),
+    "safe_search": re.compile(r"safe_search\.(google|bing|duckduckgo|youtube)"),
     "feeds.rejected": re.compile(rf"feeds\.rejected\.{_TOKEN}"),
     "operator": re.compile(r"operator\.(pause|update_now|today|unlock)"),
 }

@@ -33,7 +33,11 @@ __all__ = [
     "url_hashes",
 ]
 
-MAX_HOST_SUFFIXES = 5  # the exact host plus up to four suffixes
+# Page expressions (``host/path``) use Safe Browsing's host set: the exact host plus the
+# suffixes from the last five labels (at most 5 hosts). A ``host/`` entry covers every
+# name beneath it at any depth, so host expressions take every suffix: a DNS name has at
+# most 127 labels (255 bytes on the wire), which bounds the work per name (issue 17).
+MAX_HOST_SUFFIXES = 5  # Safe Browsing's bound, for page expressions only
 MAX_PATH_PREFIXES = 6
 _U64 = struct.Struct(">Q")  # exact path with query, without query, up to four prefixes
 
@@ -248,16 +252,18 @@ def _is_ip(host: str) -> bool:
     return _ipv4(host.encode()) == host.encode()
 
 
-def host_suffixes(host: str) -> list[str]:
-    """The exact host, then suffixes from the last five labels down to two labels.
+def host_suffixes(host: str, *, all_parents: bool = True) -> list[str]:
+    """The exact host, then its parent domains from the longest down to two labels.
 
+    With ``all_parents`` (host expressions) every parent domain; without it Safe
+    Browsing's set for page expressions: the suffixes from the last five labels only.
     An IP address has no suffixes. The top-level domain alone is never a suffix.
     """
     out = [host]
     if _is_ip(host):
         return out
     labels = host.split(".")
-    start = max(1, len(labels) - MAX_HOST_SUFFIXES)
+    start = 1 if all_parents else max(1, len(labels) - MAX_HOST_SUFFIXES)
     for i in range(start, len(labels) - 1):
         out.append(".".join(labels[i:]))
     return out
@@ -289,11 +295,14 @@ def split_expression(expression_or_url: str) -> tuple[str, str, str | None]:
 
 
 def expressions(url: str | bytes) -> list[str]:
-    """The host-suffix x path-prefix expressions to look up for ``url`` (at most 5 x 6).
+    """The host-suffix x path-prefix expressions to look up for ``url``.
 
-    Ordered as Safe Browsing lists them: for each host from the exact one to the shortest
-    suffix, the exact path with query, without query, then ``/`` and up to three
-    directory prefixes. Raises ``InvalidURL`` when ``url`` has no host.
+    First Safe Browsing's list (at most 5 x 6): for each host from the exact one to the
+    shortest suffix of the last five labels, the exact path with query, without query,
+    then ``/`` and up to three directory prefixes. Then ``suffix/`` for each parent
+    domain deeper than five labels (a host entry covers every name beneath it, at any
+    depth; page entries keep Safe Browsing's bound). Raises ``InvalidURL`` when ``url``
+    has no host.
     """
     canonical = canonicalize(url)
     rest = canonical.split("://", 1)[1]
@@ -301,7 +310,10 @@ def expressions(url: str | bytes) -> list[str]:
     host, tail = rest[:slash], rest[slash:]
     path, sep, query = tail.partition("?")
     paths = _path_prefixes(path, query if sep else None)
-    return [h + p for h in host_suffixes(host) for p in paths]
+    hosts = host_suffixes(host, all_parents=False)
+    out = [h + p for h in hosts for p in paths]
+    out += [h + "/" for h in host_suffixes(host) if h not in hosts]
+    return out
 
 
 def canonical_host(host: str) -> str:
@@ -323,7 +335,7 @@ def canonical_host(host: str) -> str:
 def host_expressions(host: str) -> list[str]:
     """The ``host/`` expressions a DNS query for ``host`` is checked against.
 
-    The exact host and its suffixes from the last five labels; the top-level domain alone
+    The exact host and every parent domain, longest first; the top-level domain alone
     is skipped. Raises ``InvalidURL`` for an empty name.
     """
     return [h + "/" for h in host_suffixes(canonical_host(host))]
@@ -351,15 +363,14 @@ def host_expression_bytes(host: str) -> list[bytes]:
 
 def parent_expression_bytes(whole: bytes) -> list[bytes]:
     """The parent-domain expressions of a plain host expression ``whole`` (``host/`` in
-    bytes): suffixes from the last MAX_HOST_SUFFIXES labels down to two, as
-    ``host_expressions`` makes them (the top-level domain alone is skipped)."""
+    bytes): every suffix after a dot, longest first, as ``host_expressions`` makes them
+    (the top-level domain alone is skipped)."""
     out = []
-    dots = whole.count(b".")
-    pos = -1
-    for k in range(dots - 1):  # a suffix after each dot but the last (no TLD alone)
-        pos = whole.index(b".", pos + 1)
-        if k >= dots - MAX_HOST_SUFFIXES:
-            out.append(whole[pos + 1 :])
+    pos = whole.find(b".")
+    end = whole.rfind(b".")
+    while 0 <= pos < end:  # a suffix after each dot but the last (no TLD alone)
+        out.append(whole[pos + 1 :])
+        pos = whole.find(b".", pos + 1)
     return out
 
 

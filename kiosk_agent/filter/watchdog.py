@@ -7,6 +7,11 @@ pre-install servers (if the installer did not), points the system at the agent, 
 ``TamperDetected("dns_settings")``. At stop it leaves the settings pointed at the agent:
 the service restarts on its own, and a kiosk whose filter was stopped should fail closed;
 ``kiosk-agent uninstall`` restores the saved servers.
+
+With the same setting it keeps outbound DNS to the agent (``platform/dns_guard.py``): it
+installs the platform's firewall rules at start, re-installs them when a check finds one
+missing (``TamperDetected("dns_firewall")``), and turns their refusal counters into
+``TamperDetected("dns_bypass")``, at most once a minute per kind (DNS, DoT, DoH).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 
 from kiosk_agent.config import HostPort
 from kiosk_agent.platform.base import DnsSettings, DnsSnapshot, PlatformError
+from kiosk_agent.platform.dns_guard import BypassCounts, DnsGuard, load_doh_addresses
 from kiosk_agent.platform.saved_dns import load_snapshot, save_snapshot
 from kiosk_agent.reporting.events import TamperDetected
 from kiosk_agent.service.context import ServiceContext
@@ -72,6 +78,11 @@ class DnsWatchdog:
         self.last_check: float | None = None
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self.bypass = BypassCounts()
+        self.guard_intact: bool | None = None
+        self.guard_restored = 0
+        self.bypass_counted = 0
+        self.guard_error: str | None = None
 
     @property
     def dns(self) -> DnsSettings:
@@ -99,7 +110,55 @@ class DnsWatchdog:
         except PlatformError as e:
             self.last_error = str(e)
             log.error("cannot point the system's DNS at the agent: %s", e)
+        await self._install_guard()
         self._task = asyncio.get_running_loop().create_task(self._run())
+
+    @property
+    def guard(self) -> DnsGuard | None:
+        """The platform's outbound DNS guard, if it has one."""
+        dns = self.dns
+        return dns if isinstance(dns, DnsGuard) else None
+
+    async def _install_guard(self) -> bool:
+        guard = self.guard
+        if guard is None:
+            return False
+        doh = load_doh_addresses(self.ctx.state_dir)
+        try:
+            await asyncio.to_thread(guard.install_dns_guard, doh)
+        except PlatformError as e:
+            self.guard_error = str(e)
+            self.guard_intact = False
+            log.error("cannot install the outbound DNS rules: %s", e)
+            return False
+        self.bypass.restart()
+        self.guard_intact = True
+        self.guard_error = None
+        return True
+
+    async def check_guard(self) -> bool:
+        """One check of the outbound DNS rules: re-installs missing ones, reports bypass
+        attempts from their counters. True if the rules were intact."""
+        guard = self.guard
+        if guard is None:
+            return True
+        try:
+            state = await asyncio.to_thread(guard.read_dns_guard)
+        except PlatformError as e:
+            self.guard_error = str(e)
+            log.warning("watchdog cannot read the outbound DNS rules: %s", e)
+            return False
+        if not state.intact:
+            log.warning("the outbound DNS rules were changed; installing them again")
+            self.ctx.bus.publish(TamperDetected("dns_firewall"))
+            if await self._install_guard():
+                self.guard_restored += 1
+            return False
+        self.guard_intact = True
+        for _kind in self.bypass.observe(state.counters, self.clock()):
+            self.bypass_counted += 1
+            self.ctx.bus.publish(TamperDetected("dns_bypass"))
+        return True
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -111,6 +170,7 @@ class DnsWatchdog:
         while True:
             await asyncio.sleep(self.every)
             await self.check()
+            await self.check_guard()
 
     async def check(self) -> bool:
         """One check; restores and reports tampering. True if the settings were intact."""
@@ -144,6 +204,12 @@ class DnsWatchdog:
             "restored": self.restored,
             "last_check": self.last_check,
             "last_error": self.last_error,
+            "dns_guard": {
+                "intact": self.guard_intact if self.managing else None,
+                "restored": self.guard_restored,
+                "bypass_counted": self.bypass_counted,
+                "last_error": self.guard_error,
+            },
         }
 
 

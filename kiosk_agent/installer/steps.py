@@ -35,6 +35,7 @@ from kiosk_agent.platform.base import (
     PlatformError,
     ServiceManager,
 )
+from kiosk_agent.platform.dns_guard import DnsGuard, load_doh_addresses
 from kiosk_agent.platform.saved_dns import load_snapshot, save_snapshot, saved_dns_path
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -327,6 +328,17 @@ class Installer:
             return
         self.dns.point_dns_at([hp.host for hp in listen])
         self._detail(f"the system now resolves through {', '.join(hp.host for hp in listen)}")
+        if isinstance(self.dns, DnsGuard) and config.filter.manage_system_dns:
+            # Only once the agent answers: the rules leave every program but the agent
+            # without DNS of its own (the service's watchdog keeps them in place).
+            doh = load_doh_addresses(self.layout.on_disk(self.layout.state_dir))
+            try:
+                self.dns.install_dns_guard(doh)
+            except PlatformError as e:
+                # The filter works without them; `kiosk-agent status` names what is missing.
+                self._detail(f"outbound DNS rules NOT installed ({e}); the filter still works")
+            else:
+                self._detail("outbound DNS, DoT and DoH of other programs now refused")
 
     def _agent_command(self, args: list[str]) -> list[str]:
         return [str(self.layout.executable), *args]

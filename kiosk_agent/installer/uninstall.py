@@ -15,6 +15,7 @@ from pathlib import Path
 from kiosk_agent.errors import UserError
 from kiosk_agent.installer.config_writer import read_existing
 from kiosk_agent.platform.base import DnsSettings, InstallLayout, PlatformError, ServiceManager
+from kiosk_agent.platform.dns_guard import DnsGuard
 from kiosk_agent.platform.saved_dns import load_snapshot
 from kiosk_agent.service.pin import verify_pin
 
@@ -102,6 +103,11 @@ class Uninstaller:
 
     def _restore_dns(self) -> None:
         layout = self.layout
+        if isinstance(self.dns, DnsGuard) and layout.register_with_os:
+            # Before the settings go back: with the rules in place and the agent gone, no
+            # program would have DNS.
+            self.dns.remove_dns_guard()
+            self._detail("removed the outbound DNS rules")
         snapshot = load_snapshot(layout.on_disk(layout.state_dir))
         if snapshot is None:
             self._detail("no saved settings: the DNS settings were not changed")

@@ -30,6 +30,7 @@ from kiosk_agent.net.wire import CLASS_IN as CLASS_IN
 from kiosk_agent.net.wire import TYPE_A as TYPE_A
 from kiosk_agent.net.wire import TYPE_AAAA as TYPE_AAAA
 from kiosk_agent.net.wire import TYPE_CNAME as TYPE_CNAME
+from kiosk_agent.platform.agent_mark import mark_socket
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ def _family(host: str) -> socket.AddressFamily:
 def _tcp_exchange(server: HostPort, query: bytes, deadline: float) -> bytes:
     timeout = max(0.05, deadline - time.monotonic())
     with socket.socket(_family(server.host), socket.SOCK_STREAM) as sock:
+        mark_socket(sock)  # the outbound DNS firewall lets only marked sockets out
         sock.settimeout(timeout)
         sock.connect((server.host, server.port))
         sock.sendall(struct.pack("!H", len(query)) + query)
@@ -177,6 +179,7 @@ def _ask(server: HostPort, name: str, timeout: float) -> tuple[list[str], float,
     deadline = time.monotonic() + timeout
     try:
         with socket.socket(_family(server.host), socket.SOCK_DGRAM) as sock:
+            mark_socket(sock)  # the outbound DNS firewall lets only marked sockets out
             # connect(): the kernel then drops datagrams from any other source.
             sock.connect((server.host, server.port))
             for query in queries.values():

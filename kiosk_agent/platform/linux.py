@@ -7,9 +7,10 @@ Each concept (DNS settings, session signals, service registration) lives in its 
 from __future__ import annotations
 
 from kiosk_agent.platform.linux_dns import LinuxDns
+from kiosk_agent.platform.linux_firewall import LinuxDnsGuard
 from kiosk_agent.platform.linux_services import LinuxServices
 from kiosk_agent.platform.linux_sessions import LinuxSessionSignals
 
 
-class LinuxPlatform(LinuxDns, LinuxSessionSignals, LinuxServices):
+class LinuxPlatform(LinuxDns, LinuxDnsGuard, LinuxSessionSignals, LinuxServices):
     name = "linux"

@@ -7,9 +7,10 @@ Each concept (DNS settings, session signals, service registration) lives in its 
 from __future__ import annotations
 
 from kiosk_agent.platform.windows_dns import WindowsDns
+from kiosk_agent.platform.windows_firewall import WindowsDnsGuard
 from kiosk_agent.platform.windows_services import WindowsServices
 from kiosk_agent.platform.windows_sessions import WindowsSessionSignals
 
 
-class WindowsPlatform(WindowsDns, WindowsSessionSignals, WindowsServices):
+class WindowsPlatform(WindowsDns, WindowsDnsGuard, WindowsSessionSignals, WindowsServices):
     name = "windows"

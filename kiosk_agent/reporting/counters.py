@@ -27,6 +27,7 @@ from kiosk_agent.reporting.events import (
     NoticeShown,
     OperatorAction,
     P2PSeen,
+    SafeSearchApplied,
     SessionStarted,
     TamperDetected,
     UiCrashed,
@@ -69,6 +70,8 @@ def counter_name(event: Event) -> str | None:
         name = f"tamper.{_token(event.kind)}"
     elif isinstance(event, P2PSeen):
         name = f"p2p.{_token(event.kind)}"
+    elif isinstance(event, SafeSearchApplied):
+        name = f"safe_search.{_token(event.engine)}"
     elif isinstance(event, FeedRejected):
         name = f"feeds.rejected.{_token(event.reason)}"
     elif isinstance(event, OperatorAction):

@@ -81,7 +81,7 @@ class SessionStarted(Event):
 @dataclass(frozen=True, slots=True)
 class TamperDetected(Event):
     """Something tried to get around the filter; ``kind`` is e.g. doh, dns_settings,
-    operator_pause, service_stopped, pin_refused."""
+    dns_bypass, dns_firewall, operator_pause, service_stopped, pin_refused."""
 
     event_type: ClassVar[str] = "tamper"
     kind: str
@@ -94,6 +94,15 @@ class P2PSeen(Event):
 
     event_type: ClassVar[str] = "p2p_seen"
     kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class SafeSearchApplied(Event):
+    """A search engine's or YouTube's name was answered with its safe mode, counted once
+    per customer session; ``engine`` is google, bing, duckduckgo or youtube."""
+
+    event_type: ClassVar[str] = "safe_search"
+    engine: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +134,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SessionStarted,
         TamperDetected,
         P2PSeen,
+        SafeSearchApplied,
         FeedRejected,
         OperatorAction,
     )

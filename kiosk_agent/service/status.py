@@ -36,6 +36,12 @@ def service_status(ctx: ServiceContext, started: float, now: float | None = None
         problems.append("no blocklist has been loaded yet")
     if ctx.config.filter.manage_system_dns and watchdog.get("system_points_at_agent") is False:
         problems.append("the system DNS settings do not point at the filter")
+    guard = watchdog.get("dns_guard")
+    guard_intact = guard.get("intact") if isinstance(guard, dict) else None
+    if ctx.config.filter.manage_system_dns and guard_intact is False:
+        problems.append(
+            "other programs can send DNS around the filter (the firewall rules are missing)"
+        )
     upstreams = resolver.get("upstream", {}).get("servers", [])
     filt = {
         "answering": bool(resolver.get("answering")),

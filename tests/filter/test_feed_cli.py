@@ -179,3 +179,31 @@ def test_a_million_names(tmp_path: Path) -> None:
     chk = run_cli(["feed", "check", str(bundle), "--trust", pub, hit, "miss.test"], timeout=120)
     assert chk.stdout.splitlines() == [f"{hit} blocked csam", "miss.test allowed"]
     print(f"1M names: build {build_s:.1f} s")
+
+
+def test_check_blocks_names_at_any_depth_below_a_listed_name(tmp_path: Path) -> None:
+    """Issue 17: a listed name of six labels covers names below it at any depth."""
+    key, pub = _keygen(tmp_path)
+    src = tmp_path / "csam.txt"
+    src.write_text("a.b.c.d.e.example\n")
+    bundle = tmp_path / "full-1.bundle"
+    common = ["--key", str(key), "--list-id", "hotline", "--category", f"csam={src}"]
+    done = run_cli(["feed", "build", *common, "--version", "1", "--out", str(bundle)])
+    assert done.returncode == 0, done.stderr
+    deepest = ".".join(["x"] * 100) + ".a.b.c.d.e.example"
+    names = [
+        "a.b.c.d.e.example",
+        "x.a.b.c.d.e.example",
+        "y.x.a.b.c.d.e.example",
+        deepest,
+        "http://x.y.a.b.c.d.e.example/page.html",
+        "b.c.d.e.example",
+        "xa.b.c.d.e.example",
+    ]
+    chk = run_cli(["feed", "check", str(bundle), "--trust", pub, *names])
+    assert chk.returncode == 0, chk.stderr
+    assert chk.stdout.splitlines() == [
+        *(f"{n} blocked csam" for n in names[:5]),
+        "b.c.d.e.example allowed",
+        "xa.b.c.d.e.example allowed",
+    ]

@@ -121,6 +121,7 @@ def test_expressions_published_examples() -> None:
         "e.f.g/",
         "f.g/1.html",
         "f.g/",
+        "b.c.d.e.f.g/",  # a host entry covers names at any depth (issue 17)
     ]
     assert expressions("http://1.2.3.4/1/") == ["1.2.3.4/1/", "1.2.3.4/"]
     assert expressions("http://a.b/saw-cgi/eBayISAPI.dll/") == [
@@ -146,6 +147,7 @@ def test_host_expressions() -> None:
     assert host_expressions("WWW.Example.COM.") == ["www.example.com/", "example.com/"]
     assert host_expressions("a.b.c.d.e.f.g") == [
         "a.b.c.d.e.f.g/",
+        "b.c.d.e.f.g/",
         "c.d.e.f.g/",
         "d.e.f.g/",
         "e.f.g/",
@@ -253,3 +255,16 @@ def test_name_sha256_is_cpythons_own() -> None:
     # fallback to hashlib's must never be taken here.
     assert name_sha256 is not hashlib.sha256
     assert name_sha256.__module__ in ("_sha256", "_sha2")
+
+
+def test_host_expressions_cover_every_parent_up_to_the_dns_limit() -> None:
+    """Issue 17: every parent domain, however deep; a DNS name (at most 127 labels)
+    bounds the count. Page expressions keep Safe Browsing's five hosts."""
+    labels = [f"l{i}" for i in range(126)] + ["example"]
+    name = ".".join(labels)
+    exprs = host_expressions(name)
+    assert len(exprs) == 126  # the name and 125 parents, not "example/" alone
+    assert exprs[1] == ".".join(labels[1:]) + "/"
+    assert exprs[-1] == "l125.example/"
+    pages = [e for e in expressions(f"http://{name}/p.html") if not e.endswith("/")]
+    assert len(pages) == 5

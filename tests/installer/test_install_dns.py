@@ -97,6 +97,12 @@ def test_linux_systemd_resolved(tmp_path: Path) -> None:
     # otherwise point them at the agent again).
     stop = calls.index(["systemctl", "disable", "--now", "kiosk-agent.service"])
     assert stop < calls.index(["resolvectl", "revert", "eth0"])
+    # Issue 17: the outbound DNS rules go in after the system points at the agent, and
+    # come out before the saved servers are given back (else no program had DNS).
+    nft_install = next(i for i, c in enumerate(calls) if c[:2] == ["nft", "-f"])
+    assert calls.index(["resolvectl", "dns", "eth0", "127.0.0.1"]) < nft_install
+    removed = calls.index(["nft", "delete", "table", "inet", "kiosk_agent"])
+    assert stop < removed < calls.index(["resolvectl", "revert", "eth0"])
 
 
 def test_windows_commands(tmp_path: Path) -> None:
@@ -125,6 +131,9 @@ def test_windows_commands(tmp_path: Path) -> None:
     programs = [c[0] for c in runner.calls]
     assert "schtasks" in programs and "reg" in programs and "icacls" in programs
     sets = [c[-1] for c in runner.calls if "Set-DnsClientServerAddress" in c[-1]]
+    guard = [i for i, c in enumerate(runner.calls) if "kiosk-agent DNS guard" in c[-1]]
+    assert "New-NetFirewallRule" in runner.calls[guard[0]][-1]  # installed, then
+    assert runner.calls[guard[-1]][-1].startswith("Remove-NetFirewallRule")  # removed
     assert any("'Ethernet'" in s and "127.0.0.1" in s for s in sets)
     assert any("'Ethernet'" in s and "192.0.2.1" in s for s in sets)  # restored
     enroll = next(c for c in runner.calls if "enroll" in c)

@@ -14,6 +14,7 @@ from kiosk_agent.reporting.events import (
     NoticeDegraded,
     NoticeShown,
     P2PSeen,
+    SafeSearchApplied,
     SessionStarted,
     TamperDetected,
     UiCrashed,
@@ -78,6 +79,7 @@ def test_a_subscriber_gets_only_the_types_it_asked_for() -> None:
         SessionStarted("login"),
         TamperDetected("doh"),
         P2PSeen("bittorrent"),
+        SafeSearchApplied("google"),
         FeedRejected("bad_signature"),
         NoticeDegraded("no_shaping"),
         UiCrashed("signal"),
@@ -88,7 +90,7 @@ def test_wire_round_trip(event: Event) -> None:
 
 
 def test_every_type_registered_once() -> None:
-    assert len(EVENT_TYPES) == 10
+    assert len(EVENT_TYPES) == 11
 
 
 @pytest.mark.parametrize(

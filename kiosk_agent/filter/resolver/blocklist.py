@@ -53,7 +53,7 @@ def lookup_name(index: HostIndex, name: str) -> object:
     (``indexes`` of ``lookup_hashes``), hashed here once for all lists.
 
     The hashes are those of ``urls.host_expressions`` + ``urls.hash_int`` (the exact
-    host, then suffixes from the last five labels down to two). The exact host is hashed
+    host, then every parent domain down to two labels). The exact host is hashed
     and looked up first in every list, and its parent domains only when it is not
     listed: a listed name (the blocked case) costs one hash, and an exact entry decides
     the category before a parent domain's entry in another list.

@@ -16,6 +16,7 @@ from kiosk_agent.filter.resolver.bypass_guard import BypassGuard
 from kiosk_agent.filter.resolver.cache import Cache
 from kiosk_agent.filter.resolver.handler import FilterSwitch, Handler
 from kiosk_agent.filter.resolver.p2p_watch import P2PWatch
+from kiosk_agent.filter.resolver.safe_search import SafeSearch
 from kiosk_agent.filter.resolver.suspect import SuspectHosts
 from kiosk_agent.filter.resolver.upstream import Upstream
 from kiosk_agent.reporting.events import EventBus
@@ -33,6 +34,7 @@ class Chain:
     switch: FilterSwitch
     p2p_watch: P2PWatch
     suspect_hosts: SuspectHosts
+    safe_search: SafeSearch
 
     def status(self) -> dict[str, object]:
         return {
@@ -42,6 +44,7 @@ class Chain:
                 self.blocklist,
                 self.p2p_watch,
                 self.suspect_hosts,
+                self.safe_search,
                 self.cache,
                 self.upstream,
             )
@@ -55,8 +58,8 @@ def build_chain(
     bus: EventBus | None = None,
     switch: FilterSwitch | None = None,
 ) -> Chain:
-    """bypass guard -> blocklist -> p2p watch -> suspect hosts -> cache -> upstream, each
-    rule explained where it is made."""
+    """bypass guard -> blocklist -> p2p watch -> suspect hosts -> safe search -> cache ->
+    upstream, each rule explained where it is made."""
     switch = switch or FilterSwitch()
     answers = BlockAnswers(
         config.block_answer, sinkhole=config.blockpage_listen.host, ttl=config.block_ttl
@@ -66,13 +69,20 @@ def build_chain(
     # The cache sits in front of the upstream only: it stores what the upstreams say,
     # and it is the one link that can replace a SERVFAIL with a stale answer.
     cache = Cache(upstream, config.cache)
+    # SafeSearch comes AFTER the blocklist: a listed name stays blocked, whatever engine
+    # it belongs to; and AFTER suspect hosts: a host with listed pages (a YouTube video on
+    # a hotline list) goes to the URL proxy, which can block that page, and the hotline
+    # list outranks a search engine's safe mode. It comes BEFORE the cache, which it asks
+    # for the safe host's addresses: they are cached like any answer, while the rewrite
+    # itself is made afresh for each query (it follows the config, not a cached answer).
+    safe_search = SafeSearch(cache, config.safe_search, bus, switch)
     # Suspect hosts (stage 1 of URL-level blocking) come BEFORE the cache: a host that
     # becomes suspect with a list update goes to the proxy on its next query even while
     # its real address is still cached; and AFTER the blocklist, so a host listed as a
     # whole gets the block answer, not the proxy.
     proxy = config.proxy
     suspect = SuspectHosts(
-        cache,
+        safe_search,
         current_index,
         proxy.http_listen.host if proxy.enabled else None,
         ttl=config.block_ttl,
@@ -98,4 +108,5 @@ def build_chain(
         switch=switch,
         p2p_watch=p2p,
         suspect_hosts=suspect,
+        safe_search=safe_search,
     )

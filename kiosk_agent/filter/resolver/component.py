@@ -65,6 +65,7 @@ class ResolverComponent:
         if self.server is not None:
             await self.server.stop()
         if self.chain is not None:
+            self.chain.safe_search.close()
             await self.chain.upstream.close()
 
     # -- operator pause ----------------------------------------------------------------

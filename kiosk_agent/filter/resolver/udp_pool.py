@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 from kiosk_agent.config import HostPort
 from kiosk_agent.net.wire import answer_matches
+from kiosk_agent.platform.agent_mark import mark_socket
 
 MAX_USES = 100
 MAX_AGE = 30.0
@@ -143,6 +144,7 @@ class UdpPool:
             self._close(channel)
         sock = socket.socket(self.family, socket.SOCK_DGRAM)
         try:
+            mark_socket(sock)  # the outbound DNS firewall lets only marked sockets out
             sock.setblocking(False)
             sock.connect((self.address.host, self.address.port))
         except OSError:

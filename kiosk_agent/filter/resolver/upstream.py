@@ -35,6 +35,7 @@ from kiosk_agent.net.wire import (
     make_response,
     with_id,
 )
+from kiosk_agent.platform.agent_mark import mark_socket
 
 MAX_BACKOFF = 60.0
 # Queries waiting for an upstream at once; beyond this (a flood, a dead link) new ones
@@ -348,6 +349,7 @@ async def udp_exchange(address: HostPort, message: bytes, qid: int, question: by
     loop = asyncio.get_running_loop()
     sock = socket.socket(_family(address), socket.SOCK_DGRAM)
     try:
+        mark_socket(sock)  # the outbound DNS firewall lets only marked sockets out
         sock.setblocking(False)
         sock.connect((address.host, address.port))
         sock.send(message)
@@ -365,7 +367,15 @@ async def udp_exchange(address: HostPort, message: bytes, qid: int, question: by
 
 async def tcp_exchange(address: HostPort, message: bytes, qid: int, question: bytes) -> bytes:
     """One length-prefixed query over a new TCP connection."""
-    reader, writer = await asyncio.open_connection(address.host, address.port)
+    sock = socket.socket(_family(address), socket.SOCK_STREAM)
+    try:
+        mark_socket(sock)  # the outbound DNS firewall lets only marked sockets out
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (address.host, address.port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+    except BaseException:
+        sock.close()
+        raise
     try:
         writer.write(_U16.pack(len(message)) + message)
         await writer.drain()

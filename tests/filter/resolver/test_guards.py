@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import dns.message
 import dns.rcode
@@ -240,3 +241,31 @@ def test_remembered_decisions_follow_a_list_swap() -> None:
     holder.indexes = (OneList("other.test"),)  # a swap: a new tuple
     assert link.resolve(q("x.b.test")) == b"passed"
     assert msg(link.resolve(q("other.test"))).rcode() == 3
+
+
+def test_a_listed_name_blocks_names_beneath_it_at_any_depth(tmp_path: Path) -> None:
+    """Issue 17, through the blocklist link over a real index (one list and two)."""
+    from kiosk_agent.contracts import feed
+    from kiosk_agent.filter.index import BlocklistIndex, IndexHolder, build_index
+    from kiosk_agent.filter.sources import entries_from_sources, read_source
+    from tests.filter.feed_helpers import CATS, NOW, full, keypair
+
+    key, pub = keypair()
+    listed = entries_from_sources(CATS[:1], {"csam": read_source(["a.b.c.d.e.example"])})
+    other = entries_from_sources(CATS[:1], {"csam": read_source(["unrelated.example"])})
+    paths = []
+    for list_id, e in (("hotline", listed), ("second", other)):
+        path = tmp_path / f"{list_id}.idx"
+        build_index(path, [feed.read_bundle(full(key, e, list_id=list_id), [pub], now=NOW)])
+        paths.append(path)
+    one = IndexHolder([BlocklistIndex.open(paths[0])])
+    two = IndexHolder([BlocklistIndex.open(p) for p in paths])
+    deep = ".".join("x" * 116) + ".a.b.c.d.e.example"  # 122 labels, 249 characters
+    assert len(deep) < 254
+    for holder in (one, two):
+        link = Blocklist(Next(), lambda h=holder: h, BlockAnswers())  # type: ignore[misc]
+        for name in ("x.a.b.c.d.e.example", "y.x.a.b.c.d.e.example", deep, "X.A.B.C.D.E.Example"):
+            assert msg(link.resolve(q(name))).rcode() == dns.rcode.NXDOMAIN, name
+            assert holder.lookup_host(name) == "csam"
+        assert link.resolve(q("b.c.d.e.example")) == b"passed"
+        assert link.resolve(q("x.xa.b.c.d.e.example")) == b"passed"
