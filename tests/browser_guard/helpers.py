@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tests.conftest import REPO_ROOT, require_tool
 
 GUARD_DIR = REPO_ROOT / "browser_guard"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kiosk_agent.filter.urls import InvalidURL, canonicalize, expressions, host_expressions
+from kiosk_agent.filter.urls import InvalidURL, canonicalize, expressions
 from tests.browser_guard.helpers import GUARD_DIR, node
 from tests.filter.test_urls import SAFE_BROWSING_EXAMPLES
 
@@ -52,7 +52,7 @@ def python_side(url: str | bytes) -> dict[str, Any]:
     return {
         "canonical": canonical,
         "expressions": expressions(url),
-        "hosts": [h for h in host_expressions_of(host)],
+        "hosts": host_expressions_of(host),
     }
 
 
@@ -121,10 +121,51 @@ def test_published_expression_examples_and_hashes() -> None:
 
 _LABELS = ["www", "a", "b-c", "x1", "pages", "example", "test", "com", "co", "uk", "xn--p1ai"]
 _IDN_LABELS = ["bücher", "пример", "例え", "ÄÖÜ", "straße", "café"]
-_SEGMENTS = ["", ".", "..", "a", "B", "gallery", "img1.jpg", "%2e", "%2E%2e", "%41", "%25",
-             "%2525", "%252525", "x%20y", "é", "%C3%A9", "%80", "%zz", "~", "a;b", "%2F", "//"]
-_PIECES = [*"abcXYZ019.-/%?#:@[]_~ \t\n", "%25", "%2e", "%2F", "%3F", "%41", "\x80", "é",
-           "0x", "..", "%23", "%00", "\x7f", "0", "00", "0x1", "+", "_", "\x0b"]
+_SEGMENTS = [
+    "",
+    ".",
+    "..",
+    "a",
+    "B",
+    "gallery",
+    "img1.jpg",
+    "%2e",
+    "%2E%2e",
+    "%41",
+    "%25",
+    "%2525",
+    "%252525",
+    "x%20y",
+    "é",
+    "%C3%A9",
+    "%80",
+    "%zz",
+    "~",
+    "a;b",
+    "%2F",
+    "//",
+]
+_PIECES = [
+    *"abcXYZ019.-/%?#:@[]_~ \t\n",
+    "%25",
+    "%2e",
+    "%2F",
+    "%3F",
+    "%41",
+    "\x80",
+    "é",
+    "0x",
+    "..",
+    "%23",
+    "%00",
+    "\x7f",
+    "0",
+    "00",
+    "0x1",
+    "+",
+    "_",
+    "\x0b",
+]
 
 
 def _host(rng: random.Random) -> str:
@@ -141,8 +182,27 @@ def _host(rng: random.Random) -> str:
         host = ".".join([rng.choice(_IDN_LABELS), rng.choice(["example", "test", "com"])])
     elif kind < 0.85:
         parts = [
-            rng.choice(["1", "127", "0x7f", "0177", "255", "256", "3279880203", "0", "00",
-                        "0x", "08", "1_0", "0x1_f", "4294967295", "4294967296", " 1", "-1"])
+            rng.choice(
+                [
+                    "1",
+                    "127",
+                    "0x7f",
+                    "0177",
+                    "255",
+                    "256",
+                    "3279880203",
+                    "0",
+                    "00",
+                    "0x",
+                    "08",
+                    "1_0",
+                    "0x1_f",
+                    "4294967295",
+                    "4294967296",
+                    " 1",
+                    "-1",
+                ]
+            )
             for _ in range(rng.randint(1, 5))
         ]
         host = ".".join(parts)
