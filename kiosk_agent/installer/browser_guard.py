@@ -50,7 +50,7 @@ def build_xpi(source: Path, target: Path) -> int:
 
 def file_url(path: PurePath, windows: bool) -> str:
     """``file://`` URL of a path as the installed system names it."""
-    return (PureWindowsPath(path) if windows else Path(path)).as_uri()
+    return (PureWindowsPath(str(path)) if windows else Path(path)).as_uri()
 
 
 def guard_policy(program_dir: PurePath, windows: bool) -> GuardPolicy:
