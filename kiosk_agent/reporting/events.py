@@ -63,7 +63,7 @@ class SessionStarted(Event):
 @dataclass(frozen=True, slots=True)
 class TamperDetected(Event):
     """Something tried to get around the filter; ``kind`` is e.g. doh, dns_settings,
-    operator_pause, service_stopped."""
+    operator_pause, service_stopped, policy_removed (browser guard policies)."""
 
     event_type: ClassVar[str] = "tamper"
     kind: str

@@ -32,7 +32,7 @@ COUNTER_PATTERNS: dict[str, re.Pattern[str]] = {
     "notices.shown": re.compile(r"notices\.shown\.[a-z]{2,3}"),
     "notices.acknowledged": re.compile(r"notices\.acknowledged"),
     "blocked": re.compile(rf"blocked\.{_TOKEN}"),
-    "tamper": re.compile(rf"tamper\.{_TOKEN}"),
+    "tamper": re.compile(rf"tamper\.{_TOKEN}"),  # doh, dns_settings, policy_removed, ...
     "p2p": re.compile(rf"p2p\.{_TOKEN}"),
     "feeds.rejected": re.compile(rf"feeds\.rejected\.{_TOKEN}"),
 }
