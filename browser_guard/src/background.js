@@ -43,9 +43,8 @@ async function guard() {
   return theGuard;
 }
 
-function showBlockPage(g, tabId, frameId) {
-  if (tabId < 0) return;
-  if (frameId > 0 && FIREFOX) return; // the blocking answer already replaced the frame
+function showBlockPage(g, tabId) {
+  if (tabId < 0) return; // not a tab's request (a worker's, the browser's own)
   ext.tabs.update(tabId, { url: g.blockPage }).catch(() => {});
 }
 
@@ -54,11 +53,11 @@ async function onRequest(details) {
   const kind = FRAME_TYPES.has(details.type) ? "page" : "resource";
   const category = await g.check(details.url, kind);
   if (!category) return {};
-  if (details.type === "main_frame" || details.type === "sub_frame") {
-    if (!FIREFOX || details.type === "main_frame") showBlockPage(g, details.tabId, details.frameId);
-    return FIREFOX && details.type === "sub_frame" ? { redirectUrl: g.blockPage } : { cancel: true };
-  }
-  showBlockPage(g, details.tabId, 0); // a listed image or script: the whole tab is blocked
+  // Firefox holds the request for this answer: a frame gets the block page in place of
+  // the listed page. Anything else (a listed image or script, or any request in
+  // Chromium, which does not wait) sends the whole tab to the block page.
+  if (FIREFOX && FRAME_TYPES.has(details.type)) return { redirectUrl: g.blockPage };
+  showBlockPage(g, details.tabId);
   return { cancel: true };
 }
 
@@ -79,14 +78,14 @@ if (FIREFOX) {
 // onBeforeRequest. The verdict cache keeps this from asking twice.
 ext.webNavigation.onCommitted.addListener(async (details) => {
   const g = await guard();
-  if (await g.check(details.url, "page")) showBlockPage(g, details.tabId, details.frameId);
+  if (await g.check(details.url, "page")) showBlockPage(g, details.tabId);
 });
 
 // The resolver answered NXDOMAIN for a blocked name: words instead of an error page.
 ext.webNavigation.onErrorOccurred.addListener(async (details) => {
   if (details.frameId !== 0 || !DNS_ERRORS.test(details.error || "")) return;
   const g = await guard();
-  if (await g.check(details.url, "dns")) showBlockPage(g, details.tabId, 0);
+  if (await g.check(details.url, "dns")) showBlockPage(g, details.tabId);
 });
 
 // For tests and the benchmark: the guard's own counters (never a URL).
