@@ -62,6 +62,10 @@ def _pss_kib(profile: Path, only: bytes = b"") -> int:
     return total
 
 
+def p90(values: list[float]) -> float:
+    return statistics.quantiles(values, n=10)[-1]
+
+
 def _measure(page: Any, url: str) -> tuple[float, float]:
     """(response end, load event end), ms from the navigation's start."""
     page.goto(url, wait_until="load")
@@ -107,7 +111,6 @@ def main(argv: list[str]) -> int:
         finally:
             world.stop()
     print(f"{args.rounds} navigations per profile and host, alternating; ms from navigation start")
-    p90 = lambda xs: statistics.quantiles(xs, n=10)[-1]  # noqa: E731
     for host in ("plain.test", "pages.test"):
         kind = "no listed pages" if host == "plain.test" else "suspect host"
         for i, phase in enumerate(("response end", "load event")):
