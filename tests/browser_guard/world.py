@@ -177,10 +177,13 @@ class World:
 
 
 def extension_copy(target: Path, api: str) -> Path:
-    """The extension as shipped, with the guard API's address of this test."""
-    shutil.copytree(
-        GUARD_DIR, target, ignore=shutil.ignore_patterns("node_modules", "test", "*.json.lock")
-    )
+    """The extension as the installer ships it (the files of the ``.xpi``), with the guard
+    API's address of this test."""
+    from kiosk_agent.installer.browser_guard import shipped_files
+
+    for rel in shipped_files(GUARD_DIR):
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(GUARD_DIR / rel, target / rel)
     config = target / "src" / "config.js"
     text = config.read_text()
     assert '"http://127.0.0.1:8054"' in text
