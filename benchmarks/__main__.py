@@ -18,6 +18,7 @@ BENCHMARKS: tuple[str, ...] = (
     "benchmarks.server_bench",
     "benchmarks.proxy_bench",
     "benchmarks.kiosk_rss",
+    "benchmarks.browser_guard_bench",
 )
 
 

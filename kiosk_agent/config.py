@@ -443,6 +443,17 @@ class ProxyConfig:
 
 
 @dataclass(frozen=True)
+class GuardConfig:
+    """``filter.guard``: the browser extension's loopback API (docs/browser-guard.md)."""
+
+    enabled: bool = field(default=True, metadata=key(_bool, "expected true or false"))
+    listen: HostPort = field(
+        default=HostPort("127.0.0.1", 8054),
+        metadata=key(_host_port(8054), "expected a loopback address like 127.0.0.1:8054"),
+    )
+
+
+@dataclass(frozen=True)
 class P2PConfig:
     policy: Literal["count", "block"] = field(
         default="count", metadata=key(_choice(P2P_POLICIES), "expected count or block")
@@ -524,6 +535,7 @@ class FilterConfig:
     cache: CacheConfig = field(default_factory=CacheConfig, metadata=section(CacheConfig))
     proxy: ProxyConfig = field(default_factory=ProxyConfig, metadata=section(ProxyConfig))
     p2p: P2PConfig = field(default_factory=P2PConfig, metadata=section(P2PConfig))
+    guard: GuardConfig = field(default_factory=GuardConfig, metadata=section(GuardConfig))
     safe_search: SafeSearchConfig = field(
         default_factory=SafeSearchConfig, metadata=section(SafeSearchConfig, switch="enabled")
     )
@@ -731,6 +743,14 @@ def _cache_ttls(cache: CacheConfig, data: Mapping[Any, Any], r: _Reader) -> None
 def _control_on_loopback(control: ControlConfig, data: Mapping[Any, Any], r: _Reader) -> None:
     if not ipaddress.ip_address(control.listen.host).is_loopback:
         r.problem("listen", str(control.listen), "the control API must listen on loopback")
+
+
+@_check(GuardConfig)
+def _guard_on_loopback(guard: GuardConfig, data: Mapping[Any, Any], r: _Reader) -> None:
+    # Web pages may call it (the extension's requests carry a header pages cannot set);
+    # other PCs never.
+    if not ipaddress.ip_address(guard.listen.host).is_loopback:
+        r.problem("listen", str(guard.listen), "the browser guard API must listen on loopback")
 
 
 @_check(Config)

@@ -53,3 +53,14 @@ if [ "$(id -u)" = "0" ] && command -v pg_lsclusters >/dev/null; then
       || runuser -u postgres -- psql -qc "CREATE DATABASE kiosk_test OWNER kiosk_test"
   fi
 fi
+
+# Node.js runs the browser guard's JavaScript against the Python canonicalization, and
+# npm installs its test tooling (addons-linter, Mozilla's extension validator) from the
+# committed lock. Node 20 or newer: Debian 12's own nodejs is 18, so it is not installed
+# here; without node the browser-guard tests skip (under CI=true they fail).
+if command -v npm >/dev/null && [ -f browser_guard/package-lock.json ]; then
+  if [ ! -d browser_guard/node_modules ] || [ browser_guard/package-lock.json -nt browser_guard/node_modules ]; then
+    (cd browser_guard && npm ci --no-audit --no-fund --loglevel=error) \
+      || echo "npm ci failed in browser_guard/: the Firefox package check will skip" >&2
+  fi
+fi

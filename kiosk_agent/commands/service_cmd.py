@@ -16,7 +16,8 @@ def register(sub: Any) -> None:
         help="run the filter service (resolver, updater, watchdog, control API)",
         description=(
             "Run the privileged service: the local DNS filter, the feed updater, the "
-            "tamper watchdog, the block page and the control API. Stops cleanly on "
+            "tamper watchdogs (DNS settings, browser policies), the block page, the browser "
+            "guard's loopback API and the control API. Stops cleanly on "
             "SIGTERM or Ctrl-C."
         ),
     )

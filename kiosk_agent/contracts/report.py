@@ -35,7 +35,7 @@ COUNTER_PATTERNS: dict[str, re.Pattern[str]] = {
     "notices.degraded": re.compile(r"notices\.degraded"),
     "ui.crashes": re.compile(r"ui\.crashes"),
     "blocked": re.compile(rf"blocked\.{_TOKEN}"),
-    "tamper": re.compile(rf"tamper\.{_TOKEN}"),
+    "tamper": re.compile(rf"tamper\.{_TOKEN}"),  # doh, dns_settings, policy_removed, ...
     "p2p": re.compile(rf"p2p\.{_TOKEN}"),
     "safe_search": re.compile(r"safe_search\.(google|bing|duckduckgo|youtube)"),
     "feeds.rejected": re.compile(rf"feeds\.rejected\.{_TOKEN}"),

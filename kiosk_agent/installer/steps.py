@@ -112,7 +112,7 @@ class Installer:
 
     _previous_release: str | None = None
     _step: int = 0
-    _steps_total: int = 9
+    _steps_total: int = 10
 
     # -- output -------------------------------------------------------------------------
 
@@ -178,6 +178,7 @@ class Installer:
             self._details(self.services.install_service(layout, layout.executable))
             self._title("Register the notice and tray for every desktop login")
             self._details(self.services.install_ui_autostart(layout, layout.executable))
+            self._browser_guard()
             self._title("Start the service")
             self._mark_operator_stop()
             self._details(self.services.start(layout))
@@ -241,6 +242,29 @@ class Installer:
                 layout.on_disk(layout.program_dir / "agent.example.yaml"), example.read_bytes()
             )
             self._detail(f"wrote {layout.program_dir / 'agent.example.yaml'} (every key explained)")
+
+    def _browser_guard(self) -> None:
+        """The guard extension next to the program and the browsers' policies for it."""
+        from kiosk_agent.installer.browser_guard import (
+            XPI_NAME,
+            build_xpi,
+            find_guard_source,
+            guard_policy,
+        )
+        from kiosk_agent.platform.browser_policies import save_policy
+
+        layout = self.layout
+        self._title("Enforce the browser guard in the browsers' policies")
+        write = getattr(self.services, "write_browser_policies", None)
+        source = find_guard_source()
+        if write is None or source is None:
+            self._detail("this build has no browser guard: skipped (docs/browser-guard.md)")
+            return
+        count = build_xpi(source, layout.on_disk(layout.program_dir / XPI_NAME))
+        self._detail(f"wrote {layout.program_dir / XPI_NAME} ({count} files)")
+        policy = guard_policy(layout.program_dir, layout.executable_name.endswith(".exe"))
+        self._details(write(layout.root, policy))
+        save_policy(layout.on_disk(layout.state_dir), policy)  # what the watchdog keeps
 
     def _remove_old_releases(self) -> None:
         """After the service runs the new release: the one before it stays (a tray started

@@ -81,6 +81,7 @@ class Uninstaller:
             self._mark_operator_stop()
             for line in self.services.uninstall(layout):
                 self._detail(line)
+            self._remove_browser_policies()
             self.say("[2/4] Restore the DNS settings saved at install")
             self._restore_dns()
         except PlatformError as e:
@@ -121,6 +122,17 @@ class Uninstaller:
         self.dns.restore_dns(snapshot)
         shown = ", ".join(snapshot.all_servers()) or "the system's defaults"
         self._detail(f"restored ({snapshot.method}): {shown}")
+
+    def _remove_browser_policies(self) -> None:
+        """The browser guard's policies, as the installer saved them (after the service
+        stopped: its policy watchdog would write them back)."""
+        from kiosk_agent.platform.browser_policies import load_policy
+
+        policy = load_policy(self.layout.on_disk(self.layout.state_dir))
+        remove = getattr(self.services, "remove_browser_policies", None)
+        if policy is not None and remove is not None:
+            for line in remove(self.layout.root, policy):
+                self._detail(line)
 
     def _remove_tree(self, path: Path) -> None:
         target = self.layout.on_disk(path)

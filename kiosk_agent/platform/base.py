@@ -15,7 +15,10 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from kiosk_agent.platform.browser_policies import GuardPolicy
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,24 @@ class ServiceManager(Protocol):
         ...
 
 
-class Platform(DnsSettings, SessionSignals, ServiceManager, Protocol):
+class BrowserPolicies(Protocol):
+    """The browsers' policies that enforce the browser guard (issue 23); the values are
+    in ``kiosk_agent/platform/browser_policies.py``."""
+
+    def write_browser_policies(self, root: Path, policy: GuardPolicy) -> list[str]:
+        """Write every guard policy (under ``root`` where policies are files)."""
+        ...
+
+    def remove_browser_policies(self, root: Path, policy: GuardPolicy) -> list[str]:
+        """Remove what ``write_browser_policies`` wrote; the operator's own policies stay."""
+        ...
+
+    def missing_browser_policies(self, root: Path, policy: GuardPolicy) -> list[str]:
+        """Where the policies no longer say what was written (empty: all intact)."""
+        ...
+
+
+class Platform(DnsSettings, SessionSignals, ServiceManager, BrowserPolicies, Protocol):
     """Everything the agent asks of the operating system."""
 
     name: str

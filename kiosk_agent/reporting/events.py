@@ -81,7 +81,8 @@ class SessionStarted(Event):
 @dataclass(frozen=True, slots=True)
 class TamperDetected(Event):
     """Something tried to get around the filter; ``kind`` is e.g. doh, dns_settings,
-    dns_bypass, dns_firewall, operator_pause, service_stopped, pin_refused."""
+    dns_bypass, dns_firewall, operator_pause, service_stopped, pin_refused, policy_removed
+    (browser guard policies)."""
 
     event_type: ClassVar[str] = "tamper"
     kind: str

@@ -32,7 +32,9 @@ def build_components(ctx: ServiceContext) -> list[Component]:
     - the control API last, so the UI never sees a half-started service.
     """
     from kiosk_agent.filter.blockpage import create_blockpage
+    from kiosk_agent.filter.guard import create_guard
     from kiosk_agent.filter.p2p import p2p_component
+    from kiosk_agent.filter.policy_watchdog import create_policy_watchdog
     from kiosk_agent.filter.resolver.component import create_resolver
     from kiosk_agent.filter.updater import create_updater
     from kiosk_agent.filter.watchdog import create_watchdog
@@ -49,7 +51,9 @@ def build_components(ctx: ServiceContext) -> list[Component]:
         create_proxy,
         create_resolver,
         create_watchdog,
+        create_policy_watchdog,
         create_blockpage,
+        create_guard,  # the browser extension's loopback API (docs/browser-guard.md)
         p2p_component,
         create_control,
     ]

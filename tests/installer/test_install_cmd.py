@@ -29,7 +29,7 @@ def test_install_then_uninstall_into_a_prefix(tmp_path: Path) -> None:
     args = ["install", "--root", str(root), "--answers", str(answers), "--program", str(program)]
     done = run_cli(args)
     assert done.returncode == 0, done.stderr
-    assert "[9/9] Status" in done.stdout
+    assert "[10/10] Status" in done.stdout
     assert (root / "opt/kiosk-agent/kiosk-agent").read_bytes() == FAKE_LAUNCHER
     config = load_config(root / "etc/kiosk-agent/agent.yaml")
     assert config.cafe.name == "Chez Awa" and config.filter.manage_system_dns

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import stat
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from kiosk_agent.installer.carchive import read_archive
 from kiosk_agent.installer.steps import Installer
 from kiosk_agent.installer.uninstall import Uninstaller
 from kiosk_agent.platform.base import CommandResult, DnsSnapshot
+from kiosk_agent.platform.browser_policies import load_policy
 from kiosk_agent.platform.saved_dns import load_snapshot
 from kiosk_agent.service.pin import verify_pin
 from tests.installer.fakes import (
@@ -105,6 +108,20 @@ def test_install_writes_everything_and_runs_the_commands(tmp_path: Path) -> None
     assert dns.pointed == [["127.0.0.1"]]
     # the restart is noted as the operator's: not counted as tamper.service_stopped
     assert (root / "var/lib/kiosk-agent/operator-stop.json").is_file()
+    # the browser guard: the extension for Firefox, the browsers' policies, what the
+    # watchdog keeps (docs/browser-guard.md)
+    xpi = root / "opt/kiosk-agent/browser-guard.xpi"
+    with zipfile.ZipFile(xpi) as z:
+        assert "manifest.json" in z.namelist() and "src/urls.js" in z.namelist()
+    assert (root / "etc/chromium/policies/managed/kiosk-agent-browser-guard.json").is_file()
+    firefox = json.loads((root / "etc/firefox/policies/policies.json").read_text())
+    guard = firefox["policies"]["ExtensionSettings"]["browser-guard@kiosk-agent.example"]
+    assert guard == {
+        "installation_mode": "force_installed",
+        "install_url": "file:///opt/kiosk-agent/browser-guard.xpi",
+    }
+    saved = load_policy(root / "var/lib/kiosk-agent")
+    assert saved is not None and saved.firefox_install_url == guard["install_url"]
 
     exe_path = f"/opt/kiosk-agent/{release.name}/kiosk-agent"
     assert runner.calls[:4] == [
@@ -118,7 +135,7 @@ def test_install_writes_everything_and_runs_the_commands(tmp_path: Path) -> None
     assert [exe_path, "status", "--config", "/etc/kiosk-agent/agent.yaml"] in runner.calls
     # Each step is announced, numbered, in order.
     titles = [line for line in said if line.startswith("[")]
-    assert len(titles) == 9 and titles[0].startswith("[1/9] Copy the program")
+    assert len(titles) == 10 and titles[0].startswith("[1/10] Copy the program")
     assert not any("ABCD-2345" in line for line in said)  # the code is not echoed
 
 
@@ -263,6 +280,8 @@ def test_uninstall_restores_dns_and_removes_program_keeping_state(tmp_path: Path
     assert not (root / "opt/kiosk-agent").exists()
     assert not (root / "etc/systemd/system/kiosk-agent.service").exists()
     assert not (root / "etc/xdg/autostart/kiosk-agent-ui.desktop").exists()
+    assert not (root / "etc/chromium/policies/managed/kiosk-agent-browser-guard.json").exists()
+    assert not (root / "etc/firefox/policies/policies.json").exists()
     assert (root / "var/lib/kiosk-agent/outbox.sqlite").exists()
     assert (root / "etc/kiosk-agent/agent.yaml").exists()
 
