@@ -21,6 +21,7 @@ from regional_server.dashboard.i18n import (
     column_label,
     translate,
 )
+from regional_server.transport import cookie_secure
 
 templates = Environment(
     loader=PackageLoader("regional_server", "templates"),
@@ -118,6 +119,6 @@ def render(
             max_age=365 * 86400,
             httponly=True,
             samesite="lax",
-            secure=ctx.settings.secure_cookies,
+            secure=cookie_secure(request, ctx.settings),
         )
     return response

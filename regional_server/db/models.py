@@ -63,13 +63,13 @@ sessions = Table(
     Column("expires_at", BigInteger, nullable=False, index=True),
 )
 
-login_failures = Table(
-    "login_failures",
+login_attempts = Table(
+    "login_attempts",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("key", String(400), nullable=False),
-    Column("at", BigInteger, nullable=False),
-    Index("ix_login_failures_key_at", "key", "at"),
+    # "email:<address>" or "client:<ip>": attempts in the window that started then.
+    Column("key", String(400), primary_key=True),
+    Column("window_start", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
 )
 
 enrollment_codes = Table(

@@ -8,12 +8,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, select, union_all
+from sqlalchemy import Connection, case, func, insert, select
 
 from kiosk_agent.reporting.schema import EnrollRequest, EnrollResponse
 from regional_server.db.models import feed_lists, kiosk_feeds, kiosks, regions
 from regional_server.indicators import Coverage
 from regional_server.store.codes import CodeError, check_code_region, redeem_code
+from regional_server.store.feeds import published_versions
 
 _PUBLIC_KEY = re.compile(r"ed25519:([A-Za-z0-9+/]{43}=)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -101,26 +102,22 @@ def _response(conn: Connection, kiosk_id: str, region_id: int) -> EnrollResponse
     return EnrollResponse(kiosk_id=kiosk_id, region=row.code, country=row.country)
 
 
-def _newest_subquery() -> Any:
-    both = union_all(
-        select(kiosk_feeds.c.list_id, func.max(kiosk_feeds.c.version).label("v")).group_by(
-            kiosk_feeds.c.list_id
-        ),
-        select(feed_lists.c.list_id, feed_lists.c.latest_version.label("v")),
-    ).subquery()
-    return select(both.c.list_id, func.max(both.c.v).label("v")).group_by(both.c.list_id)
-
-
 def newest_versions(conn: Connection) -> dict[str, int]:
-    """The newest version of each list: published here, or reported by any kiosk."""
-    return {r[0]: int(r[1]) for r in conn.execute(_newest_subquery())}
+    """The newest version of each list this server publishes (``publish-feed``).
+
+    Only published lists count: a kiosk can report any list name and version, and a
+    made-up name or version must neither appear on a dashboard nor put other kiosks
+    (of any region) behind.
+    """
+    return published_versions(conn)
 
 
 def coverage(conn: Connection, region_ids: frozenset[int], now: int) -> dict[int, Coverage]:
     """Per region: kiosks enrolled, reporting in the last 7 days, on the newest lists.
 
-    A kiosk is on the newest lists when it reported at least one list and every list
-    it reported is at the newest version known for that list.
+    A kiosk is on the newest lists when it reported at least one list this server
+    publishes and is at (or past) the published version of every such list it
+    reported; lists the server does not publish are ignored.
     """
     ids = sorted(region_ids)
     active_since = now - 7 * DAY
@@ -136,12 +133,13 @@ def coverage(conn: Connection, region_ids: frozenset[int], now: int) -> dict[int
     out = {i: Coverage() for i in ids}
     for region_id, enrolled, active in counts:
         out[region_id] = Coverage(int(enrolled), int(active or 0), 0)
-    # Kiosks that reported any list, minus those with at least one list behind the
-    # newest version: two grouped joins instead of a per-kiosk NOT EXISTS.
-    newest = _newest_subquery().subquery()
+    # Kiosks that reported any published list, minus those with at least one behind
+    # the published version: two grouped joins instead of a per-kiosk NOT EXISTS.
+    newest = select(feed_lists.c.list_id, feed_lists.c.latest_version.label("v")).subquery()
     reporting = conn.execute(
         select(kiosks.c.region_id, func.count(func.distinct(kiosk_feeds.c.kiosk_id)))
         .join(kiosks, kiosks.c.id == kiosk_feeds.c.kiosk_id)
+        .join(newest, newest.c.list_id == kiosk_feeds.c.list_id)
         .where(kiosks.c.region_id.in_(ids))
         .group_by(kiosks.c.region_id)
     )
@@ -229,9 +227,10 @@ def kiosk_overview(
         k = seen.get(kid)
         if k is None:
             k = seen[kid] = [region_id, cafe, enrolled, last, False, True]
-        if list_id is not None:
+        published = newest.get(list_id) if list_id is not None else None
+        if published is not None:  # lists the server does not publish are ignored
             k[4] = True
-            if version < newest.get(list_id, version):
+            if version < published:
                 k[5] = False
     counts: dict[int, list[int]] = {i: [0, 0, 0] for i in ids}
     silent: list[SilentKiosk] = []

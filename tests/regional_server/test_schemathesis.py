@@ -36,7 +36,9 @@ _STATE: dict[str, Any] = {}
 
 
 def _app(tmp: Path) -> tuple[FastAPI, str, Kiosk]:
-    s = Settings(data_dir=tmp, password_scrypt_n=2**10, sqlite_synchronous="NORMAL")
+    s = Settings(
+        data_dir=tmp, password_scrypt_n=2**10, sqlite_synchronous="NORMAL", secure_cookies=False
+    )
     engine = make_engine(s)
     upgrade(engine)
     clock = Clock()
