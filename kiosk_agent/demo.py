@@ -558,7 +558,9 @@ class Demo:
         self.report.indicators = board.indicators()
         counts = region_counts(self.report.indicators)
         shown = {
-            k: counts.get(k) for k in ("sessions", "blocked", "kiosks_enrolled") if k in counts
+            k: counts.get(k)
+            for k in ("sessions", "blocked", "kiosks_enrolled", "kiosks_on_newest")
+            if k in counts
         }
         self.detail(f"region {DEMO_REGION[0]}: {shown}")
 

@@ -78,6 +78,8 @@ def test_demo_headless_counts_reach_the_dashboard(tmp_path: Path) -> None:
         assert report["blocked_attempts"] == 2 * CUSTOMERS + 1  # + the demo's list check
         assert counts.get("blocked") == report["blocked_attempts"], counts
         assert counts.get("kiosks_enrolled") == 1, counts
+        # The list the terminal said was applied is the one the server published.
+        assert counts.get("kiosks_on_newest") == 1, counts
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # Ctrl-C: the demo stops what it started
