@@ -331,6 +331,7 @@ def load_year(engine: Engine, kiosks: int, days: int, regions: int = 50) -> dict
                 "0.1.0",
                 now - 400 * DAY,
                 last,
+                rng.getrandbits(32),  # record key (cell key method)
             )
         )
         feed_rows.append((f"k-{k:016x}", "hotline", 40 if k % 10 else 39))
@@ -355,6 +356,7 @@ def load_year(engine: Engine, kiosks: int, days: int, regions: int = 50) -> dict
                     variant_json[v],
                     "0.1.0",
                     '{"hotline":40}',
+                    rng.getrandbits(32),
                 )
 
     raw: Any = engine.raw_connection()
@@ -362,14 +364,14 @@ def load_year(engine: Engine, kiosks: int, days: int, regions: int = 50) -> dict
         cur: Any = raw.cursor()
         kiosk_sql = (
             "INSERT INTO kiosks (id, region_id, public_key, cafe_name, agent_version, "
-            "enrolled_at, last_report_at) VALUES "
+            "enrolled_at, last_report_at, record_key) VALUES "
         )
         report_cols = (
             "report_id, kiosk_id, received_at, period_start, period_days, counts, "
-            "agent_version, feed_versions"
+            "agent_version, feed_versions, record_key"
         )
         if engine.dialect.name == "sqlite":
-            cur.executemany(kiosk_sql + "(?,?,?,?,?,?,?)", kiosk_rows)
+            cur.executemany(kiosk_sql + "(?,?,?,?,?,?,?,?)", kiosk_rows)
             cur.executemany("INSERT INTO kiosk_feeds VALUES (?,?,?)", feed_rows)
             rows = report_rows()
             while True:
@@ -377,12 +379,12 @@ def load_year(engine: Engine, kiosks: int, days: int, regions: int = 50) -> dict
                 if not batch:
                     break
                 cur.executemany(
-                    f"INSERT INTO reports ({report_cols}) VALUES (?,?,?,?,?,?,?,?)", batch
+                    f"INSERT INTO reports ({report_cols}) VALUES (?,?,?,?,?,?,?,?,?)", batch
                 )
         else:
             with cur.copy(
                 "COPY kiosks (id, region_id, public_key, cafe_name, agent_version, enrolled_at, "
-                "last_report_at) FROM STDIN"
+                "last_report_at, record_key) FROM STDIN"
             ) as copy:
                 for krow in kiosk_rows:
                     copy.write_row(krow)
@@ -397,16 +399,20 @@ def load_year(engine: Engine, kiosks: int, days: int, regions: int = 50) -> dict
             for name, value in variants[v].items():
                 totals[(region_id, week, name)] += m * value
         country_of = dict(region_ids)
-        rollup = [(r, w, c, country_of[r], t) for (r, w, c), t in totals.items()]
+        # A random cell key stands for the sum of the cell's reports' keys (as uniform).
+        rollup = [
+            (r, w, c, country_of[r], t, rng.getrandbits(32)) for (r, w, c), t in totals.items()
+        ]
         if engine.dialect.name == "sqlite":
             cur.executemany(
-                "INSERT INTO rollup_weekly (region_id, week_start, counter, country, total) "
-                "VALUES (?,?,?,?,?)",
-                [(r, w.isoformat(), c, cc, t) for r, w, c, cc, t in rollup],
+                "INSERT INTO rollup_weekly (region_id, week_start, counter, country, total, "
+                "cell_key) VALUES (?,?,?,?,?,?)",
+                [(r, w.isoformat(), c, cc, t, key) for r, w, c, cc, t, key in rollup],
             )
         else:
             with cur.copy(
-                "COPY rollup_weekly (region_id, week_start, counter, country, total) FROM STDIN"
+                "COPY rollup_weekly (region_id, week_start, counter, country, total, cell_key) "
+                "FROM STDIN"
             ) as copy:
                 for rrow in rollup:
                     copy.write_row(rrow)

@@ -62,7 +62,9 @@ ALLOWED_NAMES = ("news.example", "homework-help.example", "games.example", "foot
 # for A, AAAA and HTTPS records of the same name at once).
 BLOCKED_PATTERNS = ("pictures-{i}.blocked-demo.test", "room-{i}.unsafe-chat.example")
 LIST_PROBE = "first-check.blocked-demo.test"
-CUSTOMERS = 6
+# 8: the dashboard adds a noise of up to 3 to every count (cell key method) and shows
+# counts under 5 as "<5"; 8 - 3 is still a number.
+CUSTOMERS = 8
 
 
 class DemoError(UserError):

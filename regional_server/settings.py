@@ -17,11 +17,13 @@ from typing import Any
 
 import yaml
 
+from regional_server.perturb import DEFAULT_MAX_NOISE, DEFAULT_NOISE_VARIANCE, MIN_THRESHOLD
+
 ENV_DB = "KIOSK_SERVER_DB"
 ENV_DATA = "KIOSK_SERVER_DATA"
 ENV_CONFIG = "KIOSK_SERVER_CONFIG"
 ENV_TRUSTED_PROXIES = "KIOSK_SERVER_TRUSTED_PROXIES"
-MIN_SUPPRESSION_THRESHOLD = 3
+MIN_SUPPRESSION_THRESHOLD = MIN_THRESHOLD
 DEFAULT_DATA_DIR = "server-data"
 # OWASP's Password Storage Cheat Sheet (2025): scrypt with N >= 2**17, r = 8, p = 1.
 MIN_SCRYPT_N = 2**17
@@ -46,7 +48,12 @@ class Settings:
     feeds_dir: Path | None = None
     """Where published feeds live; ``None`` means ``data_dir/feeds``."""
     suppression_threshold: int = 5
-    """Counts below this are shown as ``<N``; never below 3."""
+    """Counts below this (after perturbation) are shown as ``<N``; never below 3."""
+    noise_max: int = DEFAULT_MAX_NOISE
+    """Cell key method: the largest noise added to or taken from a published count."""
+    noise_variance: float = DEFAULT_NOISE_VARIANCE
+    """Cell key method: the noise's variance (at most that of the uniform noise,
+    ``noise_max * (noise_max + 1) / 3``; larger values mean the uniform noise)."""
     secure_cookies: bool | None = None
     """Mark cookies ``Secure``; ``None`` (the default) decides per request: Secure unless
     the request came over plain HTTP to a loopback address (a server listening on
@@ -87,6 +94,8 @@ _KEYS: dict[str, str] = {
     "database_url": "a SQLAlchemy URL (sqlite:///... or postgresql+psycopg://...)",
     "feeds_dir": "a folder path",
     "suppression_threshold": f"an integer of at least {MIN_SUPPRESSION_THRESHOLD}",
+    "noise_max": "an integer from 1 to 10",
+    "noise_variance": "a positive number",
     "secure_cookies": "true, false or auto",
     "trusted_proxies": "a list of IP addresses or networks (CIDR)",
     "max_body_bytes": "an integer of at least 1024",
@@ -108,6 +117,11 @@ def _check(problems: list[str], key: str, value: Any) -> Any:
             value = Path(value)
     elif key == "suppression_threshold":
         ok = type(value) is int and value >= MIN_SUPPRESSION_THRESHOLD
+    elif key == "noise_max":
+        ok = type(value) is int and 1 <= value <= 10
+    elif key == "noise_variance":
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        value = float(value) if ok else value
     elif key == "secure_cookies":
         ok = isinstance(value, bool) or value in ("auto", None)
         value = None if value in ("auto", None) else value

@@ -38,6 +38,14 @@ def _date(ts: int | None) -> str:
 templates.filters["date"] = _date
 
 
+def _count(value: int | None, threshold: int) -> str:
+    """A published count with thousands separators, or ``<threshold`` when hidden."""
+    return f"<{threshold}" if value is None else f"{value:,}"
+
+
+templates.filters["count"] = _count
+
+
 class LoginRequired(Exception):
     """No valid session: pages redirect to /login, JSON and CSV get 401."""
 

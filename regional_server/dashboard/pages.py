@@ -39,6 +39,7 @@ from regional_server.dashboard.filters import FilterError, Filters, parse_filter
 from regional_server.dashboard.i18n import translate
 from regional_server.dashboard.tables import html_table
 from regional_server.dashboard.view import DashboardData, build_dashboard
+from regional_server.perturb import noise_table
 from regional_server.store.users import credentials, set_password_hash
 from regional_server.transport import cookie_secure
 from regional_server.web import check_csrf, language_of, optional_user, render, require_user
@@ -193,6 +194,7 @@ def load_view(
                 now,
                 ctx.settings.suppression_threshold,
                 ctx.settings.silent_after_days,
+                noise_table(ctx.settings.noise_max, ctx.settings.noise_variance),
             )
     except FilterError as e:
         raise ApiError(e.status, "not_found" if e.status == 404 else "bad_filter", str(e)) from None

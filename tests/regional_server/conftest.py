@@ -77,6 +77,7 @@ def settings(db_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         database_url=url,
         password_scrypt_n=2**10,  # fast in tests; production uses 2**17
         secure_cookies=False,  # the test client speaks plain HTTP to "testserver"
+        noise_max=0,  # exact figures; the perturbation has tests of its own (test_perturb)
         sqlite_synchronous="NORMAL",
     )
 
