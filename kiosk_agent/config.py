@@ -23,7 +23,7 @@ S = TypeVar("S")
 DEFAULT_STATE_DIR = "/var/lib/kiosk-agent"
 NOTICE_TRIGGERS = ("login", "idle_reset", "billing_hook", "agent_start")
 BLOCK_ANSWERS = ("nxdomain", "sinkhole")
-REPORT_PERIODS = ("day", "hour")
+REPORT_PERIODS = ("day",)
 P2P_POLICIES = ("count", "block")
 YOUTUBE_MODES = ("moderate", "strict", "off")
 
@@ -569,8 +569,10 @@ class ReportingConfig:
     server: str | None = field(
         default=None, metadata=key(_url(("https", "http")), "expected an https:// URL")
     )
-    period: Literal["day", "hour"] = field(
-        default="day", metadata=key(_choice(REPORT_PERIODS), "expected day or hour")
+    # Days only: no time finer than the day leaves the kiosk, and the server refuses
+    # shorter periods (422).
+    period: Literal["day"] = field(
+        default="day", metadata=key(_choice(REPORT_PERIODS), "expected day (reports are daily)")
     )
     max_link_utilization: float = field(
         default=0.3,

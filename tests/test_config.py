@@ -339,3 +339,12 @@ def test_safe_search_is_on_by_default_and_a_bare_false_turns_every_engine_off() 
         "filter.safe_search: 'maybe' is not allowed; expected a mapping of keys, true or false"
         in str(e.value)
     )
+
+
+def test_reports_are_daily_an_hourly_period_is_refused() -> None:
+    # No time finer than the day leaves a kiosk; the server would refuse it anyway (422).
+    with pytest.raises(ConfigError) as e:
+        config_from_mapping({"reporting": {"period": "hour"}})
+    assert "reporting.period: 'hour' is not allowed; expected day (reports are daily)" in str(
+        e.value
+    )

@@ -3,7 +3,7 @@
 The counter vocabulary is ``schema.COUNTER_PATTERNS``: an event whose detail cannot be
 expressed in it is normalized (``"Child-Abuse"`` -> ``blocked.child_abuse``, ``"pt-BR"``
 -> ``notices.shown.pt``) or, if even that fails, dropped and counted in ``dropped``.
-Periods are UTC days (or hours) of the corrected clock. Counting appends to an
+Periods are UTC days of the corrected clock. Counting appends to an
 in-memory queue (see docs/BENCHMARKS.md for its cost); the outbox persists the counts
 every few seconds (``take`` / ``put_back``).
 """
@@ -35,7 +35,7 @@ from kiosk_agent.reporting.events import (
 
 log = logging.getLogger(__name__)
 
-PERIOD_SECONDS: dict[str, int] = {"day": 86400, "hour": 3600}
+PERIOD_SECONDS: dict[str, int] = {"day": 86400}
 CounterKey = tuple[int, str]
 """(period start in Unix seconds, counter name)."""
 
@@ -109,7 +109,7 @@ class Counters:
     FOLD_AT = 10_000
     """Queued events that trigger a fold in the publisher's thread (bounds memory)."""
 
-    def __init__(self, now: Callable[[], float], period: Literal["day", "hour"] = "day") -> None:
+    def __init__(self, now: Callable[[], float], period: Literal["day"] = "day") -> None:
         self._now = now
         self.period = period
         self.period_seconds = PERIOD_SECONDS[period]

@@ -40,7 +40,7 @@ def _reporting(state_dir: Path, server: str) -> Reporting:
             # final drain deferred.
             "reporting": {
                 "server": server,
-                "period": "hour",
+                "period": "day",
                 "max_reports": 10,
                 "daily_budget_bytes": 100_000_000,
             },

@@ -73,11 +73,11 @@ def test_closed_period_is_cut_and_uploaded(tmp_path: Path) -> None:
     with ReportServer({"C": ("KE-NBO", "KE")}) as server:
         with requests.Session() as s:
             enroll(tmp_path, server.url, "C", s, now=time.time())
-        ctx = _config(tmp_path, server.url, period="hour")
-        # The hour ends 1.5 s after start.
+        ctx = _config(tmp_path, server.url)
+        # The day (UTC) ends 1.5 s after start.
         start = time.time()
-        hour_end = (start // 3600 + 1) * 3600
-        clock = Clock(None, system_time=lambda: hour_end - 1.5 + (time.time() - start))
+        day_end = (start // 86400 + 1) * 86400
+        clock = Clock(None, system_time=lambda: day_end - 1.5 + (time.time() - start))
         component = ReportingComponent(ctx, clock=clock, link=_idle_link())
 
         async def run() -> None:
