@@ -24,6 +24,8 @@ NOTICE_TRIGGERS = ("login", "idle_reset", "billing_hook", "agent_start")
 BLOCK_ANSWERS = ("nxdomain", "sinkhole")
 REPORT_PERIODS = ("day", "hour")
 P2P_POLICIES = ("count", "block")
+HUB_MODES = ("auto", "this", "off")
+HUB_CONSOLES = ("loopback", "lan")
 
 # Public DNS-over-HTTPS endpoints that browsers can use to bypass the local resolver.
 DEFAULT_DOH_HOSTS = (
@@ -141,6 +143,11 @@ class CafeConfig:
     country: str = "KE"
     region: str = "KE-NBO"
     languages: tuple[str, ...] = ("en",)
+    hub: str = "auto"
+    """``auto`` (find the café hub by mDNS), ``this`` (this PC is the hub), ``off``, or
+    the hub's ``http://ADDRESS:PORT`` (docs/cafe-hub.md)."""
+    hub_listen: HostPort = HostPort("0.0.0.0", 8054)
+    hub_console: Literal["loopback", "lan"] = "loopback"
 
 
 @dataclass(frozen=True)
@@ -409,6 +416,17 @@ def _url(schemes: tuple[str, ...]) -> Callable[[Any], str]:
     return convert
 
 
+def _hub(value: Any) -> str:
+    """``auto``, ``this``, ``off``, or ``http://IP:PORT`` (an address: the LAN has no
+    names the agent trusts, and the agent's own lookups never use the local resolver)."""
+    if value in HUB_MODES:
+        return str(value)
+    if not isinstance(value, str) or not value.startswith("http://"):
+        raise ValueError
+    hp = parse_host_port(value.removeprefix("http://").rstrip("/"))
+    return f"http://{hp}"
+
+
 def _offpeak(value: Any) -> tuple[str, str]:
     if not isinstance(value, str) or value.count("-") != 1:
         raise ValueError
@@ -440,7 +458,11 @@ def _build(data: Mapping[str, Any], r: _Reader, source: str) -> Config:
     demo = r.get(data, "demo", False, _bool, "expected true or false")
 
     d = CafeConfig()
-    c = r.mapping(data, "cafe", ("name", "country", "region", "languages"))
+    c = r.mapping(
+        data,
+        "cafe",
+        ("name", "country", "region", "languages", "hub", "hub_listen", "hub_console"),
+    )
     with r.section("cafe"):
         cafe = CafeConfig(
             name=r.get(c, "name", d.name, _str, "expected the café's name"),
@@ -452,6 +474,23 @@ def _build(data: Mapping[str, Any], r: _Reader, source: str) -> Config:
                 d.languages,
                 _list_of(_lang, non_empty=True),
                 "expected a non-empty list of language codes like [sw, en]",
+            ),
+            hub=r.get(
+                c,
+                "hub",
+                d.hub,
+                _hub,
+                "expected auto, this, off or the hub's address like http://192.0.2.10:8054",
+            ),
+            hub_listen=r.get(
+                c,
+                "hub_listen",
+                d.hub_listen,
+                _host_port(8054),
+                "expected an address like 0.0.0.0:8054 (where this PC serves as the hub)",
+            ),
+            hub_console=r.get(
+                c, "hub_console", d.hub_console, _choice(HUB_CONSOLES), "expected loopback or lan"
             ),
         )
 
