@@ -72,6 +72,8 @@ class Mirror:
         self._flights: dict[tuple[str, str], asyncio.Future[Served]] = {}
         self._etags: dict[Path, tuple[int, int, str]] = {}
         self.upstream_fetches = 0
+        self.fetched: list[str] = []
+        """Bundle files fetched from upstream, in order (status, tests)."""
 
     def status(self) -> dict[str, Any]:
         mirrored = {}
@@ -113,6 +115,7 @@ class Mirror:
             result = await self._run_fetch(feed, directory, name, None)
             if result.get("result") != "fetched":
                 return Served(502, message=str(result.get("detail") or "cannot fetch"))
+            self.fetched.append(name)
         if not path.exists():
             return Served(502, message="the regional server could not be reached")
         return Served(200, path, await asyncio.to_thread(self._etag, path))
