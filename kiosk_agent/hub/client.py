@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 PC_ID_FILE = "hub-pc.id"
 FAILURES_BEFORE_LOST = 3
-FIND_EVERY = 120.0
+FIND_EVERY = 300.0
 FIND_TIMEOUT = 30.0
 
 

@@ -95,7 +95,11 @@ def rows(registry: Registry, now: float, loc: Locale) -> list[Row]:
             paused = loc.text("console.paused_for", n=int((b.paused_until - now) // 60) + 1)
         if b.ui_running is False:
             warnings.append(loc.text("console.ui_stopped"))
-        ui = {True: loc.text("console.answer_yes"), False: loc.text("console.answer_no"), None: "?"}[b.ui_running]
+        ui = {
+            True: loc.text("console.answer_yes"),
+            False: loc.text("console.answer_no"),
+            None: "?",
+        }[b.ui_running]
         out.append(
             Row(
                 name=b.name,

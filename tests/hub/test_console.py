@@ -38,9 +38,25 @@ BEAT = {
 def test_rows_say_why_in_plain_words() -> None:
     reg = Registry()
     now = 1000.0
-    reg.update(parse_heartbeat({**BEAT, "lists": [{"list_id": "hotline", "version": 7, "updated_at": 900}]}), now)
-    reg.update(parse_heartbeat({**BEAT, "pc": "pc2", "name": "PC 2", "protected": False,
-                                "problems": ["no blocklist has been loaded yet"], "lists": []}), now)  # fmt: skip
+    reg.update(
+        parse_heartbeat(
+            {**BEAT, "lists": [{"list_id": "hotline", "version": 7, "updated_at": 900}]}
+        ),
+        now,
+    )
+    reg.update(
+        parse_heartbeat(
+            {
+                **BEAT,
+                "pc": "pc2",
+                "name": "PC 2",
+                "protected": False,
+                "problems": ["no blocklist has been loaded yet"],
+                "lists": [],
+            }
+        ),
+        now,
+    )
     reg.update(parse_heartbeat({**BEAT, "pc": "pc3", "name": "PC 3"}), now - STALE_AFTER - 1)
     loc = console.console_locale("en")
     rows = {r.name: r for r in console.rows(reg, now, loc)}
@@ -51,12 +67,15 @@ def test_rows_say_why_in_plain_words() -> None:
     assert not rows["PC 3"].protected and "not heard from" in rows["PC 3"].why
     page = console.render_page(list(rows.values()), loc, now)
     assert page.count("NOT protected") == 2
-    sw = console.render_page(console.rows(reg, now, console.console_locale("sw")),
-                             console.console_locale("sw"), now)  # fmt: skip
+    sw = console.render_page(
+        console.rows(reg, now, console.console_locale("sw")), console.console_locale("sw"), now
+    )
     assert "HAILINDWI" in sw and 'lang="sw"' in sw
 
 
-def _request(method: str, path: str, peer: str, body: bytes = b"", cookie: str = "") -> http.Request:
+def _request(
+    method: str, path: str, peer: str, body: bytes = b"", cookie: str = ""
+) -> http.Request:
     headers = {"cookie": cookie} if cookie else {}
     return http.Request(method, path, {}, headers, body, peer)
 
@@ -82,28 +101,61 @@ def test_lan_console_needs_the_pin_and_a_csrf_token() -> None:
         cookie = f"hublogin={token}"
         # a page elsewhere can post the form but cannot know the token
         with pytest.raises(http.HttpError) as e:
-            await c.handle(_request("POST", "/console/login", "192.0.2.20",
-                                    b"pin=2468&csrf=guess", cookie), reg, now)  # fmt: skip
+            await c.handle(
+                _request("POST", "/console/login", "192.0.2.20", b"pin=2468&csrf=guess", cookie),
+                reg,
+                now,
+            )
         assert e.value.status == 403
-        wrong = await c.handle(_request("POST", "/console/login", "192.0.2.20",
-                                        f"pin=1111&csrf={token}".encode(), cookie), reg, now)  # fmt: skip
+        wrong = await c.handle(
+            _request(
+                "POST", "/console/login", "192.0.2.20", f"pin=1111&csrf={token}".encode(), cookie
+            ),
+            reg,
+            now,
+        )
         assert wrong.status == 403
-        ok = await c.handle(_request("POST", "/console/login", "192.0.2.20",
-                                     f"pin=2468&csrf={token}".encode(), cookie), reg, now)  # fmt: skip
+        ok = await c.handle(
+            _request(
+                "POST", "/console/login", "192.0.2.20", f"pin=2468&csrf={token}".encode(), cookie
+            ),
+            reg,
+            now,
+        )
         assert ok.status == 303
         session = ok.headers["Set-Cookie"].split(";")[0]
-        assert "HttpOnly" in ok.headers["Set-Cookie"] and "SameSite=Strict" in ok.headers["Set-Cookie"]
+        assert (
+            "HttpOnly" in ok.headers["Set-Cookie"] and "SameSite=Strict" in ok.headers["Set-Cookie"]
+        )
         page = await c.handle(_request("GET", "/console", "192.0.2.20", cookie=session), reg, now)
         assert b"PC 1" in page.body
         # wrong PINs lock the form
         form = await c.handle(_request("GET", "/console", "192.0.2.21"), reg, now)
         token = form.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
         for _ in range(console.PIN_FAILURES_BEFORE_LOCK):
-            await c.handle(_request("POST", "/console/login", "192.0.2.21",
-                                    f"pin=0000&csrf={token}".encode(), f"hublogin={token}"), reg, now)  # fmt: skip
+            await c.handle(
+                _request(
+                    "POST",
+                    "/console/login",
+                    "192.0.2.21",
+                    f"pin=0000&csrf={token}".encode(),
+                    f"hublogin={token}",
+                ),
+                reg,
+                now,
+            )
         with pytest.raises(http.HttpError) as e:
-            await c.handle(_request("POST", "/console/login", "192.0.2.21",
-                                    f"pin=2468&csrf={token}".encode(), f"hublogin={token}"), reg, now)  # fmt: skip
+            await c.handle(
+                _request(
+                    "POST",
+                    "/console/login",
+                    "192.0.2.21",
+                    f"pin=2468&csrf={token}".encode(),
+                    f"hublogin={token}",
+                ),
+                reg,
+                now,
+            )
         assert e.value.status == 429
 
     asyncio.run(run())
@@ -111,7 +163,9 @@ def test_lan_console_needs_the_pin_and_a_csrf_token() -> None:
 
 @pytest.fixture
 def live_hub(tmp_path: Path) -> Iterator[tuple[str, HubComponent]]:
-    config = Config(state_dir=tmp_path, cafe=CafeConfig(hub="this", hub_listen=HostPort("127.0.0.1", 0)))
+    config = Config(
+        state_dir=tmp_path, cafe=CafeConfig(hub="this", hub_listen=HostPort("127.0.0.1", 0))
+    )
     hub = HubComponent(ServiceContext(config))
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -133,8 +187,12 @@ def test_console_in_chromium(live_hub: tuple[str, HubComponent]) -> None:
 
     base, hub = live_hub
     for i in range(1, 9):
-        beat = {**BEAT, "pc": f"pc{i}", "name": f"PC {i}", "lists": [
-            {"list_id": "hotline", "version": 7, "updated_at": time.time() - 3600}]}  # fmt: skip
+        beat = {
+            **BEAT,
+            "pc": f"pc{i}",
+            "name": f"PC {i}",
+            "lists": [{"list_id": "hotline", "version": 7, "updated_at": time.time() - 3600}],
+        }
         r = requests.post(base + "/hub/v1/heartbeat", data=json.dumps(beat), timeout=5)
         assert r.status_code == 200
     # PC 3's service stopped: nothing since
@@ -149,9 +207,7 @@ def test_console_in_chromium(live_hub: tuple[str, HubComponent]) -> None:
                 assert "NOT protected" in row.inner_text()
                 assert "not heard from" in row.inner_text()
                 assert "7 of 8 PCs are protected" in page.inner_text("body")
-                overflow = page.evaluate(
-                    "document.documentElement.scrollWidth - window.innerWidth"
-                )
+                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0, f"the page is wider than {width} px"
                 page.close()
         finally:

@@ -9,7 +9,6 @@ import http.server
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -244,9 +243,10 @@ def test_reports_relayed_in_one_round_and_acknowledged(
                 for r in kiosks:
                     await asyncio.to_thread(r.upload_with, None, operator=True)
                     assert r.outbox.report_count() == 0
-                    assert r.outbox.totals()["sessions.login"][0] == r.outbox.totals()[
-                        "sessions.login"
-                    ][1]
+                    assert (
+                        r.outbox.totals()["sessions.login"][0]
+                        == r.outbox.totals()["sessions.login"][1]
+                    )
                 # a report the hub holds while it goes silent is sent by the kiosk itself;
                 # the server counts it once
                 _count(kiosks[0], 5)
