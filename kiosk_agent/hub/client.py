@@ -89,7 +89,8 @@ class HubClient:
     async def start(self) -> None:
         self._ready = asyncio.Event()
         self.pc = await asyncio.to_thread(pc_id, self.ctx.state_dir)
-        self.pc_name = socket.gethostname()[:40] or "PC"
+        # With the id: cafés clone one disk image onto every PC, host names included.
+        self.pc_name = f"{socket.gethostname()[:40] or 'PC'} ({self.pc[:6]})"
         self._task = asyncio.create_task(self._run(), name="hub-client")
 
     async def stop(self) -> None:
@@ -214,6 +215,37 @@ class HubClient:
             self.hub = None
             self.cafe_link = None
         return False
+
+
+def hub_for_cli(config: Any) -> str | None:
+    """The hub for a command run by hand (``report upload --now``): the fixed address,
+    this PC, or the first found by mDNS, if it answers; else None (direct)."""
+    import urllib.request
+
+    mode = config.cafe.hub
+    if mode == "off":
+        return None
+    if mode == "this":
+        candidates = [f"http://127.0.0.1:{config.cafe.hub_listen.port}"]
+    elif mode.startswith("http://"):
+        candidates = [mode]
+    else:
+        try:
+            from kiosk_agent.hub.discovery import browse
+
+            candidates = browse()
+        except Exception as e:
+            log.debug("hub discovery failed: %s", e)
+            return None
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for url in candidates:
+        try:
+            with opener.open(url + API + "/ping", timeout=3) as r:
+                if r.status == 200:
+                    return str(url)
+        except OSError:
+            continue
+    return None
 
 
 def create_hub_client(ctx: ServiceContext) -> HubClient | None:

@@ -271,6 +271,7 @@ def forward(outbox: HubOutbox, session: Any, server: str, now: float) -> dict[st
             break
     left = outbox.counts().get("held", 0)
     return {
+        "connections": _connections(session),
         "sent": sent,
         "duplicates": duplicates,
         "rejected": rejected,
@@ -278,6 +279,20 @@ def forward(outbox: HubOutbox, session: Any, server: str, now: float) -> dict[st
         "left": left,
         "error": error,
     }
+
+
+def _connections(session: Any) -> int:
+    """Connections the session opened (urllib3's pools count them)."""
+    total = 0
+    for adapter in getattr(session, "adapters", {}).values():
+        manager = getattr(adapter, "poolmanager", None)
+        pools = getattr(manager, "pools", None)
+        if pools is None:
+            continue
+        for key in list(pools.keys()):
+            pool = pools.get(key)
+            total += int(getattr(pool, "num_connections", 0) or 0)
+    return total
 
 
 def relay_job(config: Any, params: Mapping[str, Any]) -> dict[str, Any]:

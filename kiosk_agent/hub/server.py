@@ -54,10 +54,16 @@ class HubComponent:
 
     name = "hub"
 
-    def __init__(self, ctx: ServiceContext, *, gather: float = roles.GATHER_SECONDS) -> None:
+    def __init__(self, ctx: ServiceContext, *, gather: float | None = None) -> None:
         self.ctx = ctx
         self.config = ctx.config
-        self.gather = gather
+        # A quarter of the kiosks' upload interval, at most GATHER_SECONDS: kiosks that cut
+        # at the same period end hand their reports within that time.
+        self.gather = (
+            min(roles.GATHER_SECONDS, ctx.config.reporting.upload_every / 4)
+            if gather is None
+            else gather
+        )
         self.registry = Registry()
         self.link = CafeLink()
         self.outbox: relay.HubOutbox | None = None
