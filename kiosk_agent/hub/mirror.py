@@ -34,9 +34,11 @@ from kiosk_agent.hub.roles import feed_key
 log = logging.getLogger(__name__)
 
 MIRROR_DIR = "hub-mirror"
-MANIFEST_FRESH = 30.0
-"""Seconds a mirrored manifest is served before the hub asks the server again (a 304
-with ETag: a few hundred bytes, at most twice a minute for the whole café)."""
+MANIFEST_FRESH = 900.0
+"""At most this many seconds a mirrored manifest is served before the hub asks the server
+again (``fresh_for``: a quarter of ``update_every``, so a new version reaches the café's
+PCs within 1.25 × ``update_every``, and the café's PCs checking at different moments
+cost the uplink one revalidation per quarter interval, not one each)."""
 FETCH_TIMEOUT = 3600.0
 _FILE = re.compile(r"^(?:manifest\.json|full-\d{1,19}\.bundle|delta-\d{1,19}-\d{1,19}\.bundle)\Z")
 
@@ -64,7 +66,14 @@ def file_etag(path: Path) -> str:
 class Mirror:
     """The hub's side of ``GET /hub/v1/feeds/<key>/<file>``."""
 
-    def __init__(self, feeds: tuple[FeedConfig, ...], state_dir: Path, fetch: FetchJob) -> None:
+    def __init__(
+        self,
+        feeds: tuple[FeedConfig, ...],
+        state_dir: Path,
+        fetch: FetchJob,
+        update_every: float = 4 * MANIFEST_FRESH,
+    ) -> None:
+        self.fresh_for = min(MANIFEST_FRESH, update_every / 4)
         self.feeds = {feed_key(f.url): f for f in feeds if not f.url.endswith(".bundle")}
         self.root = Path(state_dir) / MIRROR_DIR
         self.fetch = fetch
@@ -108,7 +117,7 @@ class Mirror:
         directory = self.root / key
         path = directory / name
         if name == manifest.MANIFEST:
-            fresh = time.monotonic() - self.checked.get(key, -1e9) < MANIFEST_FRESH
+            fresh = time.monotonic() - self.checked.get(key, -1e9) < self.fresh_for
             if not fresh or not path.exists():
                 await self._refresh_manifest(feed, key, directory)
         elif not path.exists():

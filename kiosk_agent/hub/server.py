@@ -84,7 +84,12 @@ class HubComponent:
 
     async def start(self) -> None:
         self.outbox = await asyncio.to_thread(relay.HubOutbox.in_state_dir, self.ctx.state_dir)
-        self.mirror = Mirror(self.config.filter.feeds, self.ctx.state_dir, self._fetch)
+        self.mirror = Mirror(
+            self.config.filter.feeds,
+            self.ctx.state_dir,
+            self._fetch,
+            self.config.filter.update_every,
+        )
         listen = self.config.cafe.hub_listen
         self._server = await asyncio.start_server(self._serve, listen.host, listen.port)
         sock = self._server.sockets[0].getsockname()
