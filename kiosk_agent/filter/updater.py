@@ -346,7 +346,7 @@ class FeedUpdater:
             state.first_seen = now
         wait_ready = getattr(client, "wait_ready", None)
         if wait_ready is not None:
-            await wait_ready(15.0)  # a kiosk's first check waits for the hub to be found
+            await wait_ready(40.0)  # a kiosk's first check waits for the hub to be found
         hub = getattr(client, "current_hub", lambda: None)()
         if not isinstance(hub, str):
             return None

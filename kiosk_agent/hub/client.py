@@ -32,6 +32,9 @@ PC_ID_FILE = "hub-pc.id"
 FAILURES_BEFORE_LOST = 3
 FIND_EVERY = 300.0
 FIND_TIMEOUT = 30.0
+STARTUP_SEARCH = 30.0
+"""For this long after start, discovery is tried at every heartbeat (a busy PC at boot can
+miss the first answers); the first feed check waits for it (``wait_ready``)."""
 
 
 def pc_id(state_dir: Path) -> str:
@@ -123,7 +126,8 @@ class HubClient:
             return []
         if self.hub is not None:
             return [self.hub]
-        if time.monotonic() - self._last_find < FIND_EVERY:
+        every = FIND_EVERY if time.time() - self.started > STARTUP_SEARCH else 0.0
+        if time.monotonic() - self._last_find < every:
             return self._candidates
         self._last_find = time.monotonic()
         self._candidates = await self._find()
@@ -154,8 +158,9 @@ class HubClient:
                 raise
             except Exception:
                 log.exception("hub heartbeat failed")
-            self._ready.set()
-            await asyncio.sleep(HEARTBEAT_EVERY)
+            if self.hub is not None or time.time() - self.started > STARTUP_SEARCH:
+                self._ready.set()
+            await asyncio.sleep(HEARTBEAT_EVERY if self._ready.is_set() else 1.0)
 
     def _notices_today(self) -> int:
         control = self.ctx.components.get("control")

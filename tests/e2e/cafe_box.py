@@ -83,11 +83,10 @@ class Publisher:
             "expires": now + 30 * 86400,
         }
         bundles = [feed.encode_full(entries(new), **common)]
-        if self.version:
+        # Deltas from the last three versions, as a publisher keeps recent bases.
+        for base in range(max(1, new - 3), new):
             bundles.append(
-                feed.encode_delta(
-                    entries(self.version), entries(new), base_version=self.version, **common
-                )
+                feed.encode_delta(entries(base), entries(new), base_version=base, **common)
             )
         manifest.publish(self.folder / self.list_id, bundles)
         self.version = new
@@ -416,7 +415,8 @@ class Box:
     def version(self, node: Node) -> int | None:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             data = json.loads((node.state / "feeds.json").read_text())
-            return next(iter(data["feeds"].values())).get("version")
+            version = next(iter(data["feeds"].values())).get("version")
+            return version if isinstance(version, int) else None
         return None
 
     def feed_state(self, node: Node) -> dict[str, Any]:
