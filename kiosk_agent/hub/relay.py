@@ -4,7 +4,8 @@
 ``synchronous=FULL``): a kiosk's report is held only once it is committed, so the
 hub's 202 means "on disk". A round (``relay_job``, in a worker: it needs ``requests`` and
 TLS) forwards every held report, oldest first, over one HTTPS connection (one
-``requests.Session``, keep-alive), with the kiosk's own headers and bytes: the hub
+``requests.Session``, keep-alive; several reports per request on a server with the
+batch endpoint), with the kiosk's own signatures and bytes: the hub
 cannot change a report, only delay or drop it. The regional server's answer is kept per
 ``report_id`` for a week, for the kiosk to collect (``answers``); a kiosk drops a report
 only on ``stored`` or ``duplicate``. A held report whose signature has grown too old
@@ -24,11 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from kiosk_agent.reporting.schema import (
+    BATCH_PATH_SUFFIX,
     HEADER_KIOSK_ID,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     MAX_BODY_BYTES,
     SIGNATURE_WINDOW_SECONDS,
+    BatchItem,
+    encode_batch,
 )
 
 log = logging.getLogger(__name__)
@@ -222,24 +226,106 @@ class HubOutbox:
 
 def forward(outbox: HubOutbox, session: Any, server: str, now: float) -> dict[str, Any]:
     """One relay round: every held report, oldest first, in one session (one connection
-    while the server keeps it alive). Stops at the first failure to reach the server
-    (the rest waits for the next round). Returns what happened, for the log and tests."""
+    while the server keeps it alive): in batches of ``BATCH`` (``POST .../reports/batch``,
+    each item checked by the server as its own POST would be), or one POST each when the
+    server has no batch endpoint (404/405). Stops at the first failure to reach the
+    server (the rest waits for the next round). Returns what happened."""
     import requests
 
     from kiosk_agent.reporting.uploader import REPORTS_PATH
 
     outbox.expire_old(now)
     url = server.rstrip("/") + REPORTS_PATH
-    sent = duplicates = rejected = wire = 0
+    tally = {"sent": 0, "duplicates": 0, "rejected": 0, "bytes": 0}
     error = None
-    for h in outbox.held():
+    held = outbox.held()
+    single = False
+    while held and not single:
+        chunk, held = held[:BATCH], held[BATCH:]
+        body = encode_batch(
+            [BatchItem(h.kiosk_id, str(h.timestamp), h.signature, "gzip", h.body) for h in chunk]
+        )
+        try:
+            response = session.post(
+                url + BATCH_PATH_SUFFIX,
+                data=body,
+                headers={**_BARE, "Content-Type": "application/octet-stream"},
+                timeout=(15.0, 60.0),
+            )
+        except requests.RequestException as e:
+            error = f"could not reach {server}: {e}"[:300]
+            held = []
+            break
+        tally["bytes"] += len(body) + len(response.content)
+        if response.status_code in (404, 405):
+            single, held = True, chunk + held  # an older server: one POST each
+            break
+        if response.status_code != 200:
+            error = f"HTTP {response.status_code} from {server}"
+            held = []
+            break
+        try:
+            results = response.json()["results"]
+            assert isinstance(results, list) and len(results) == len(chunk)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            error = f"{server} gave a batch answer this hub cannot read"
+            held = []
+            break
+        for h, result in zip(chunk, results, strict=True):
+            status = result.get("status", 500) if isinstance(result, dict) else 200
+            _record(outbox, h, result if isinstance(result, str) else None, status, now, tally)
+    if single:
+        error = _forward_one_by_one(outbox, session, url, server, held, now, tally)
+    return {
+        "connections": _connections(session),
+        **tally,
+        "left": outbox.counts().get("held", 0),
+        "error": error,
+    }
+
+
+BATCH = 100
+_BARE = {"Accept": None, "Accept-Encoding": None, "User-Agent": None, "Connection": None}
+
+
+def _record(
+    outbox: HubOutbox,
+    h: HandOff,
+    answer: str | None,
+    status: int,
+    now: float,
+    tally: dict[str, int],
+) -> None:
+    """Keep the server's answer for one report (the kiosk collects it)."""
+    if answer in ("stored", "duplicate"):
+        outbox.answer(h.report_id, answer, now)
+        tally["sent"] += 1
+        tally["duplicates"] += answer == "duplicate"
+    elif status in (400, 409, 413, 415, 422):
+        outbox.answer(h.report_id, "rejected", now, f"HTTP {status}")
+        tally["rejected"] += 1
+    elif status == 401:
+        # Its signature is refused (clock, key): the kiosk signs and sends it itself.
+        outbox.answer(h.report_id, "expired", now, "HTTP 401")
+    # anything else (5xx): still held, sent again at the next round
+
+
+def _forward_one_by_one(
+    outbox: HubOutbox,
+    session: Any,
+    url: str,
+    server: str,
+    held: list[HandOff],
+    now: float,
+    tally: dict[str, int],
+) -> str | None:
+    import requests
+
+    for h in held:
         headers = {
+            **_BARE,
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
-            "Accept": None,
-            "Accept-Encoding": None,
-            "User-Agent": None,
-            "Connection": None,
             HEADER_KIOSK_ID: h.kiosk_id,
             HEADER_TIMESTAMP: str(h.timestamp),
             HEADER_SIGNATURE: h.signature,
@@ -247,38 +333,19 @@ def forward(outbox: HubOutbox, session: Any, server: str, now: float) -> dict[st
         try:
             response = session.post(url, data=h.body, headers=headers, timeout=(15.0, 30.0))
         except requests.RequestException as e:
-            error = f"could not reach {server}: {e}"[:300]
-            break
-        wire += len(h.body) + len(response.content)
+            return f"could not reach {server}: {e}"[:300]
+        tally["bytes"] += len(h.body) + len(response.content)
         code = response.status_code
+        answer = None
         if code in (200, 201):
             try:
-                status = response.json().get("status", "stored")
+                answer = "duplicate" if response.json().get("status") == "duplicate" else "stored"
             except (ValueError, AttributeError):
-                status = "stored"
-            state = "duplicate" if status == "duplicate" else "stored"
-            outbox.answer(h.report_id, state, now)
-            sent += 1
-            duplicates += state == "duplicate"
-        elif code in (400, 409, 413, 415, 422):
-            outbox.answer(h.report_id, "rejected", now, f"HTTP {code}")
-            rejected += 1
-        elif code == 401:
-            # Its signature is refused (clock, key): the kiosk signs and sends it itself.
-            outbox.answer(h.report_id, "expired", now, "HTTP 401")
-        else:
-            error = f"HTTP {code} from {server}"
-            break
-    left = outbox.counts().get("held", 0)
-    return {
-        "connections": _connections(session),
-        "sent": sent,
-        "duplicates": duplicates,
-        "rejected": rejected,
-        "bytes": wire,
-        "left": left,
-        "error": error,
-    }
+                answer = "stored"
+        _record(outbox, h, answer, code, now, tally)
+        if answer is None and code not in (400, 401, 409, 413, 415, 422):
+            return f"HTTP {code} from {server}"
+    return None
 
 
 def _connections(session: Any) -> int:
