@@ -4,7 +4,7 @@
 namespace it makes, so the hub's mDNS advert never leaves this machine)
 
 Three real ``kiosk-agent service`` processes, one after another, in the namespace (its
-loopback and a dummy interface with 192.0.2.10/24): a plain kiosk (``cafe.hub: off``), a
+loopback and a veth pair with 192.0.2.10/24): a plain kiosk (``cafe.hub: off``), a
 kiosk with ``cafe.hub: auto`` and no hub on the LAN (discovery runs in workers), and the
 hub (``cafe.hub: this`` on 0.0.0.0, so it advertises by mDNS) with ``--kiosks`` simulated
 PCs sending a heartbeat every 5 s and an operator's console refreshing every 10 s. Read
@@ -160,10 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmds = [
         ["ip", "netns", "add", NS],
         ["ip", "-n", NS, "link", "set", "lo", "up"],
-        ["ip", "-n", NS, "link", "add", "dummy0", "type", "dummy"],
-        ["ip", "-n", NS, "addr", "add", "192.0.2.10/24", "dev", "dummy0"],
-        ["ip", "-n", NS, "link", "set", "dummy0", "up", "multicast", "on"],
-        ["ip", "-n", NS, "route", "add", "default", "dev", "dummy0"],
+        ["ip", "-n", NS, "link", "add", "lan0", "type", "veth", "peer", "name", "lan1"],
+        ["ip", "-n", NS, "addr", "add", "192.0.2.10/24", "dev", "lan0"],
+        ["ip", "-n", NS, "link", "set", "lan1", "up"],
+        ["ip", "-n", NS, "link", "set", "lan0", "up"],
+        ["ip", "-n", NS, "route", "add", "default", "dev", "lan0"],
     ]
     try:
         for cmd in cmds:
