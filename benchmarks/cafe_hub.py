@@ -97,6 +97,7 @@ def heartbeats(kiosks: int, stop: threading.Event) -> None:
 
 def measure(path: Path, warmup: float, seconds: float, kiosks: int) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("KIOSK_AGENT_NO_MDNS", None)  # inside this benchmark's own namespace
     log = (path.parent / "service.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "kiosk_agent", "service", "--config", str(path)],

@@ -19,6 +19,16 @@ from typing import Any
 from kiosk_agent.hub.roles import SERVICE_TYPE
 
 BROWSE_SECONDS = 3.0
+NO_MDNS_ENV = "KIOSK_AGENT_NO_MDNS"
+"""Set (to anything) to keep this process and its children off multicast DNS entirely:
+no advert, no browse (test suites on a shared machine; networks where mDNS is unwanted).
+A fixed ``cafe.hub`` address still works."""
+
+
+def mdns_allowed() -> bool:
+    import os
+
+    return not os.environ.get(NO_MDNS_ENV)
 
 
 def _lan_addresses() -> list[bytes]:
@@ -48,8 +58,11 @@ class Advert:
             self.zc.close()
 
 
-def advertise(port: int) -> Advert:
-    """Advertise this PC as the café's hub on ``port`` (blocking; run in a thread)."""
+def advertise(port: int) -> Advert | None:
+    """Advertise this PC as the café's hub on ``port`` (blocking; run in a thread);
+    None when mDNS is switched off (``NO_MDNS_ENV``)."""
+    if not mdns_allowed():
+        return None
     from zeroconf import ServiceInfo, Zeroconf
 
     tag = secrets.token_hex(4)  # a random instance name: nothing about the café or PC
@@ -82,6 +95,8 @@ def parse_found(addresses: list[str], port: int | None) -> list[str]:
 
 def browse(seconds: float = BROWSE_SECONDS) -> list[str]:
     """Hub URLs answering on the LAN within ``seconds``, first answer first."""
+    if not mdns_allowed():
+        return []
     from zeroconf import ServiceBrowser, ServiceStateChange, Zeroconf
 
     found: list[str] = []

@@ -132,6 +132,7 @@ class Box:
         env["PYTHONUNBUFFERED"] = "1"
         env["KIOSK_SERVER_DATA"] = str(self.tmp / "region")
         env.pop("KIOSK_SERVER_DB", None)
+        env.pop("KIOSK_AGENT_NO_MDNS", None)  # mDNS stays inside the namespaces
         return env
 
     def py(self, role: str, *args: str, timeout: float = 60, check: bool = True) -> str:
