@@ -11,6 +11,7 @@ PACKAGES=(
   postgresql                    # the regional server on PostgreSQL
   dnsmasq dnsperf               # DNS peer and load generator for resolver tests/benchmarks
   binutils                      # objdump, for PyInstaller
+  iproute2 nftables             # the café in a box: namespaces, tc shaping, nft counters
 )
 
 missing=()
