@@ -158,9 +158,19 @@ class HubClient:
                 raise
             except Exception:
                 log.exception("hub heartbeat failed")
-            if self.hub is not None or time.time() - self.started > STARTUP_SEARCH:
+            if self.hub is not None or not self._keep_searching():
                 self._ready.set()
             await asyncio.sleep(HEARTBEAT_EVERY if self._ready.is_set() else 1.0)
+
+    def _keep_searching(self) -> bool:
+        """Whether the first feed check should still wait for a hub: only in ``auto``
+        mode, with mDNS allowed, during the first ``STARTUP_SEARCH`` seconds (a fixed
+        address answers at once or not)."""
+        if self.config.cafe.hub != "auto" or time.time() - self.started > STARTUP_SEARCH:
+            return False
+        from kiosk_agent.hub.discovery import mdns_allowed
+
+        return mdns_allowed()
 
     def _notices_today(self) -> int:
         control = self.ctx.components.get("control")
