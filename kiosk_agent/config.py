@@ -25,6 +25,8 @@ NOTICE_TRIGGERS = ("login", "idle_reset", "billing_hook", "agent_start")
 BLOCK_ANSWERS = ("nxdomain", "sinkhole")
 REPORT_PERIODS = ("day",)
 P2P_POLICIES = ("count", "block")
+HUB_MODES = ("auto", "this", "off")
+HUB_CONSOLES = ("loopback", "lan")
 YOUTUBE_MODES = ("moderate", "strict", "off")
 
 # Public DNS-over-HTTPS endpoints that browsers can use to bypass the local resolver.
@@ -160,6 +162,17 @@ def _choice(choices: tuple[str, ...]) -> Callable[[Any], Any]:
 def _youtube_mode(value: Any) -> Any:
     """``filter.safe_search.youtube``; YAML reads a bare ``off`` as false."""
     return "off" if value is False else str(_choice(YOUTUBE_MODES)(value))
+
+
+def _hub(value: Any) -> str:
+    """``auto``, ``this``, ``off``, or ``http://IP:PORT`` (an address: the LAN has no
+    names the agent trusts, and the agent's own lookups never use the local resolver)."""
+    if value in HUB_MODES:
+        return str(value)
+    if not isinstance(value, str) or not value.startswith("http://"):
+        raise ValueError
+    hp = parse_host_port(value.removeprefix("http://").rstrip("/"))
+    return f"http://{hp}"
 
 
 def _bool(value: Any) -> bool:
@@ -363,6 +376,24 @@ class CafeConfig:
             _list_of(_lang, non_empty=True),
             "expected a non-empty list of language codes like [sw, en]",
         ),
+    )
+    hub: str = field(
+        default="auto",
+        metadata=key(
+            _hub, "expected auto, this, off or the hub's address like http://192.0.2.10:8055"
+        ),
+    )
+    """``auto`` (find the café hub by mDNS), ``this`` (this PC is the hub), ``off``, or
+    the hub's ``http://ADDRESS:PORT`` (docs/cafe-hub.md)."""
+    hub_listen: HostPort = field(
+        default=HostPort("0.0.0.0", 8055),
+        metadata=key(
+            _host_port(8055),
+            "expected an address like 0.0.0.0:8055 (where this PC serves as the hub)",
+        ),
+    )
+    hub_console: Literal["loopback", "lan"] = field(
+        default="loopback", metadata=key(_choice(HUB_CONSOLES), "expected loopback or lan")
     )
 
 

@@ -13,6 +13,7 @@ PACKAGES=(
   binutils                      # objdump, for PyInstaller
   libfribidi0 util-linux        # FriBiDi the program carries; unshare for the shaping checks
   nftables                      # the outbound DNS guard and its network-namespace test (issue 17)
+  iproute2                      # the café in a box: namespaces, tc shaping (nft counts its bytes)
 )
 
 missing=()

@@ -18,6 +18,11 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# No test may send multicast DNS on this machine's own network: services that tests start
+# (in-process or as children, which inherit this) neither browse for nor advertise a café
+# hub. The café-in-a-box test removes it inside the namespaces it makes.
+os.environ["KIOSK_AGENT_NO_MDNS"] = "1"
+
 
 def require(condition: bool, reason: str) -> None:
     """Skip (locally) or fail (under CI=true) when ``condition`` is false."""

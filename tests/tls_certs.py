@@ -25,6 +25,16 @@ class TlsFiles:
         return ctx
 
 
+def _san(name: str) -> x509.GeneralName:
+    """A DNS name, or an IP address SAN for an address literal."""
+    import ipaddress
+
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
 def make_tls_files(folder: Path, names: list[str]) -> TlsFiles:
     """A CA (its PEM is the CA bundle) and a leaf cert for ``names`` signed by it."""
     now = datetime.datetime.now(datetime.UTC)
@@ -67,9 +77,7 @@ def make_tls_files(folder: Path, names: list[str]) -> TlsFiles:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-        )
+        .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),

@@ -202,13 +202,17 @@ def _upload(args: argparse.Namespace) -> int:
         reporting = Reporting(config, feed_versions=lambda: applied_feed_versions(config))
     except (OutboxError, OSError, ValueError) as e:
         raise UserError(f"cannot open the reporting state in {config.state_dir}: {e}") from None
+    from kiosk_agent.hub.client import hub_for_cli
+
+    reporting.hub = hub_for_cli(config)  # the café hub, when one answers (docs/cafe-hub.md)
     try:
         result = reporting.upload(operator=True, force=args.force, cut_all=True)
     finally:
         reporting.close()
     messages = {
         "sent": f"Sent {result.sent} report(s) ({result.bytes} bytes)",
-        "nothing": "Nothing to send.",
+        "nothing": "Nothing to send directly"
+        + (f" (the café hub {reporting.hub} holds the rest)." if reporting.hub else "."),
         "not_enrolled": "Not enrolled yet: run kiosk-agent enroll --server URL --code CODE.",
         "deferred": "Not sent: "
         + {"over_budget": "today's byte budget is used up (add --force to send anyway)."}.get(

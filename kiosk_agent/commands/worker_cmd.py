@@ -18,6 +18,10 @@ MAX_PARAMS = 1024 * 1024
 JOB_FUNCTIONS = {
     "feed-check": "kiosk_agent.filter.feed_check:feed_check_job",
     "upload": "kiosk_agent.reporting.component:upload_job",
+    # The café hub (docs/cafe-hub.md): mirror a feed file, forward held reports, find it.
+    "hub-fetch": "kiosk_agent.hub.mirror:mirror_fetch_job",
+    "hub-relay": "kiosk_agent.hub.relay:relay_job",
+    "hub-find": "kiosk_agent.hub.discovery:find_job",
 }
 
 

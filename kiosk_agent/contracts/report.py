@@ -293,3 +293,60 @@ class EnrollResponse:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+# -- several signed reports in one request (the café hub's relay, docs/cafe-hub.md) -------
+
+BATCH_PATH_SUFFIX = "/batch"
+MAX_BATCH_ITEMS = 200
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One kiosk's signed upload, exactly as it would have been POSTed on its own."""
+
+    kiosk_id: str
+    timestamp: str
+    signature: str
+    content_encoding: str | None
+    body: bytes
+
+
+def encode_batch(items: list[BatchItem]) -> bytes:
+    """Each item as a line ``KIOSK_ID TIMESTAMP SIGNATURE ENCODING LENGTH`` and its body
+    bytes (no base64: the gzip bodies would only grow)."""
+    out = bytearray()
+    for item in items:
+        head = (
+            f"{item.kiosk_id} {item.timestamp} {item.signature} "
+            f"{item.content_encoding or '-'} {len(item.body)}\n"
+        )
+        out += head.encode("ascii") + item.body
+    return bytes(out)
+
+
+def decode_batch(data: bytes) -> list[BatchItem]:
+    """The items of a batch body; ``ReportError`` for anything malformed."""
+    items: list[BatchItem] = []
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos, pos + 400)
+        if end < 0:
+            raise ReportError("batch: an item header is missing or too long")
+        try:
+            fields = data[pos:end].decode("ascii").split(" ")
+        except UnicodeDecodeError:
+            raise ReportError("batch: an item header is not ASCII") from None
+        if len(fields) != 5 or not fields[4].isdigit() or len(fields[4]) > 8:
+            raise ReportError("batch: an item header has not 5 fields")
+        length = int(fields[4])
+        if length > MAX_BODY_BYTES or end + 1 + length > len(data):
+            raise ReportError("batch: an item body is cut short or too large")
+        body = data[end + 1 : end + 1 + length]
+        encoding = None if fields[3] == "-" else fields[3]
+        items.append(BatchItem(fields[0], fields[1], fields[2], encoding, body))
+        if len(items) > MAX_BATCH_ITEMS:
+            raise ReportError(f"batch: more than {MAX_BATCH_ITEMS} items")
+        pos = end + 1 + length
+    return items

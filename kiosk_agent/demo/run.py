@@ -94,6 +94,8 @@ class DemoReport:
     blocked_attempts: int = 0  # blocked lookups of distinct names (what the counters see)
     leaked: list[str] = field(default_factory=list)  # listed names that reached the upstream
     skipped: list[str] = field(default_factory=list)
+    console: str | None = None  # the café hub's operator console (the first PC is the hub)
+    second_resolver: HostPort | None = None
 
 
 def _listed() -> list[str]:
@@ -118,19 +120,29 @@ def agent_config(
     blockpage_port: int,
     server: str | None,
     trust: str | None,
+    name: str = "kiosk",
+    hub: str = "off",
+    hub_port: int = 8055,
+    guard_port: int | None = None,
 ) -> dict[str, Any]:
-    """The demo kiosk's config: loopback everywhere, quick flushes, never the system DNS."""
+    """The demo kiosk's config: loopback everywhere, quick flushes, never the system DNS.
+
+    ``hub``: ``this`` for the demo's first PC (the café hub, on loopback ``hub_port``),
+    the hub's address for the second (docs/cafe-hub.md)."""
     feeds = []
     if server and trust:
         feeds = [{"url": f"{server}/feeds/{DEMO_LIST_ID}", "trust": [trust]}]
     return {
         "demo": True,  # marks it as a demo config (see config.DEMO_FEED_KEYS)
-        "state_dir": str(workdir / "kiosk" / "state"),
+        "state_dir": str(workdir / name / "state"),
         "cafe": {
             "name": "Sunrise Net Café (DEMO)",
             "country": "KE",
             "region": DEMO_REGION[0],
             "languages": ["sw", "en"],
+            "hub": hub,
+            "hub_listen": f"127.0.0.1:{hub_port}",
+            "hub_console": "loopback",
         },
         "operator": {"pin_scrypt": hash_pin(DEMO_PIN)},
         "filter": {
@@ -142,12 +154,15 @@ def agent_config(
             "manage_system_dns": False,  # a demo never touches this machine's DNS settings
             "feeds": feeds,
             "update_every": "1m",
+            # The browser guard's API: its usual port for the first PC; the second PC of
+            # the demo shares this machine, so it gets a port of its own.
+            **({"guard": {"listen": f"127.0.0.1:{guard_port}"}} if guard_port else {}),
         },
         "notices": {"triggers": ["billing_hook", "agent_start"], "min_display": "3s"},
         "reporting": {
             "server": server,
             "flush_every": "1s",
-            "upload_every": "1m",
+            "upload_every": "20s",  # the hub gathers a quarter of it before uploading
             "max_link_utilization": 1.0,
         },
         "control": {"listen": f"127.0.0.1:{control_port}"},
@@ -218,6 +233,8 @@ class Demo:
         self.upstream: DemoUpstream | None = None
         self.report = DemoReport()
         self.config_path = workdir / "kiosk" / "agent.yaml"
+        self.hub_port = 0
+        self.second_config = workdir / "kiosk2" / "agent.yaml"
 
     # -- processes ----------------------------------------------------------------------
 
@@ -324,6 +341,7 @@ class Demo:
         self._start_service(resolver)
         self._enroll(server)
         self._wait_for_list()
+        self._second_kiosk(server, trust)
         self._customers(resolver)
         self._upload()
         self._read_dashboard()
@@ -378,7 +396,9 @@ class Demo:
         )
         out = self.run_step(
             "server-code",
-            self._server("create-enrollment-code", "--region", code, "--expires", "1d"),
+            self._server(
+                "create-enrollment-code", "--region", code, "--expires", "1d", "--uses", "2"
+            ),
         )
         self.enrollment_code = out.strip().splitlines()[-1].strip()
         bundle = self.workdir / "feed" / f"{DEMO_LIST_ID}-1.bundle"
@@ -418,6 +438,7 @@ class Demo:
 
     def _write_config(self, resolver: HostPort, server: str | None, trust: str | None) -> None:
         assert self.upstream is not None
+        self.hub_port = free_port()
         data = agent_config(
             self.workdir,
             resolver=resolver,
@@ -426,6 +447,8 @@ class Demo:
             blockpage_port=free_port(),
             server=server,
             trust=trust,
+            hub="this",  # the demo's first PC is also the café hub
+            hub_port=self.hub_port,
         )
         text = "# DEMO kiosk config written by `kiosk-agent demo` (loopback only)\n"
         self.config_path.write_text(text + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -442,6 +465,58 @@ class Demo:
         self.report.resolver = resolver
         self.report.resolver_ready_seconds = time.monotonic() - started
         self.detail(f"answering {self.report.resolver_ready_seconds:.2f} s after start")
+
+    def _second_kiosk(self, server: str | None, trust: str | None) -> None:
+        """A second PC of the café, using the first as its hub (feeds, reports, console)."""
+        assert self.upstream is not None
+        self.step("A second PC of the café, which uses the first as the café hub")
+        self.second_config.parent.mkdir(exist_ok=True)
+        resolver = HostPort("127.0.0.1", free_port())
+        data = agent_config(
+            self.workdir,
+            resolver=resolver,
+            upstream=self.upstream.address,
+            control_port=free_port(),
+            guard_port=free_port(),
+            blockpage_port=free_port(),
+            server=server,
+            trust=trust,
+            name="kiosk2",
+            hub=f"http://127.0.0.1:{self.hub_port}",
+        )
+        text = "# DEMO second kiosk config written by `kiosk-agent demo` (loopback only)\n"
+        self.second_config.write_text(text + yaml.safe_dump(data, sort_keys=False), "utf-8")
+        load_config(self.second_config)
+        proc = self.spawn("service2", self._agent("service", "--config", str(self.second_config)))
+        if wait_until_answering(resolver, within=30.0, interval=0.05) is None:
+            self._alive("service2", proc)
+            raise DemoError(f"the second kiosk's resolver did not answer on {resolver}")
+        code = getattr(self, "enrollment_code", None)
+        if server is not None and code is not None:
+            self.run_step(
+                "enroll2",
+                self._agent(
+                    "enroll",
+                    "--config",
+                    str(self.second_config),
+                    "--server",
+                    server,
+                    "--code",
+                    code,
+                ),
+            )
+        self.report.console = f"http://127.0.0.1:{self.hub_port}/console"
+        self.report.second_resolver = resolver
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            answer = resolve(resolver, LIST_PROBE, timeout=1.0)
+            if answer is not None and answer[0] == 3:  # NXDOMAIN: the list came through the hub
+                self.detail(f"resolver on {resolver}; its list came through the hub")
+                break
+            time.sleep(0.5)
+        else:
+            self.detail(f"resolver on {resolver}; no list yet (see logs/service2.log)")
+        self.detail(f"the operator's console: {self.report.console}")
 
     def _enroll(self, server: str | None) -> None:
         self.step("Enroll the kiosk with the regional server")
@@ -557,8 +632,15 @@ class Demo:
         self.step("What the coordinator sees (read from the dashboard's JSON)")
         board = Dashboard(self.report.dashboard)
         board.login(*DEMO_LOGIN)
-        self.report.indicators = board.indicators()
-        counts = region_counts(self.report.indicators)
+        # The counts go through the café hub, which gathers the PCs' reports for a few
+        # seconds before its one upload: wait for them (at most a minute).
+        deadline = time.monotonic() + 60
+        while True:
+            self.report.indicators = board.indicators()
+            counts = region_counts(self.report.indicators)
+            if isinstance(counts.get("sessions"), int) or time.monotonic() > deadline:
+                break
+            time.sleep(2)
         shown = {
             k: counts.get(k)
             for k in ("sessions", "blocked", "kiosks_enrolled", "kiosks_on_newest")
@@ -584,6 +666,8 @@ class Demo:
         if r.dashboard:
             email, password = DEMO_LOGIN
             self.detail(f"dashboard: {r.dashboard}  login: {email} / {password}")
+        if r.console:
+            self.detail(f"the café's PCs (operator's console): {r.console}")
         if r.resolver:
             self.detail(f"try it:  dig @{r.resolver.host} -p {r.resolver.port} news.example")
             self.detail(f"         dig @{r.resolver.host} -p {r.resolver.port} blocked-demo.test")

@@ -95,6 +95,8 @@ class FileFetcher:
 class HttpFetcher:
     """``https://`` / ``http://`` through ``direct_http`` (upstream DNS, corrected clock)."""
 
+    timeout: tuple[float, float] = (15, 60)
+
     def __init__(self, config: Config, download_dir: Path) -> None:
         self.config = config
         self.download_dir = download_dir
@@ -113,7 +115,7 @@ class HttpFetcher:
 
         headers = {"If-None-Match": etag} if etag else {}
         try:
-            response = self.session().get(url, headers=headers, stream=True, timeout=(15, 60))
+            response = self.session().get(url, headers=headers, stream=True, timeout=self.timeout)
         except (requests.RequestException, OSError) as e:
             raise FetchError(f"cannot reach {_origin(url)}: {_short(e)}") from None
         except Exception as e:  # NoUpstreamError and DNS failures from direct_http
@@ -172,6 +174,8 @@ class CheckResult:
     version: int | None = None
     index_path: str | None = None
     etags: dict[str, str | None] = field(default_factory=dict)
+    via: str | None = None
+    hub_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -181,6 +185,8 @@ class CheckResult:
             "list_id": self.list_id,
             "version": self.version,
             "index": self.index_path,
+            "via": self.via,
+            "hub_reason": self.hub_reason,
         }
         data.update(self.etags)
         return data
@@ -200,7 +206,10 @@ def _opt(obj: Mapping[str, Any], key: str, kind: type, limit: int | None = None)
 def parse_check_result(obj: Mapping[str, Any], state_dir: Path) -> CheckResult:
     """A worker's answer as a ``CheckResult``; ``ValueError`` unless every field is what
     the protocol allows, and an applied index lies where this service keeps it."""
-    known = {"result", "reason", "detail", "list_id", "version", "index", *_ETAG_FIELDS}
+    known = {
+        *("result", "reason", "detail", "list_id", "version", "index", "via", "hub_reason"),
+        *_ETAG_FIELDS,
+    }
     extra = set(obj) - known
     if extra:
         raise ValueError(f"unknown field {sorted(extra)[0]!r}")
@@ -228,7 +237,13 @@ def parse_check_result(obj: Mapping[str, Any], state_dir: Path) -> CheckResult:
     elif path is not None:
         raise ValueError(f"a {result} result names an index")
     etags = {k: _opt(obj, k, str, MAX_ETAG) for k in _ETAG_FIELDS if k in obj}
-    return CheckResult(result, reason, detail, list_id, version, path, etags)
+    via = _opt(obj, "via", str)
+    if via not in (None, "hub"):
+        raise ValueError("via is not hub")
+    hub_reason = _opt(obj, "hub_reason", str)
+    if hub_reason is not None and not _REASON.match(hub_reason):
+        raise ValueError("hub_reason is not a short token")
+    return CheckResult(result, reason, detail, list_id, version, path, etags, via, hub_reason)
 
 
 @dataclass
@@ -257,7 +272,38 @@ class FeedCheck:
             detail=f"this feed carries {', '.join(self.allowed_lists)}, not {list_id}",
         )
 
+    hub: str | None = None
+    """The café hub to ask first (``http://ADDRESS:PORT``), or None."""
+
     def run(self) -> CheckResult:
+        if self.hub is None or self.feed_config.url.endswith(".bundle"):
+            return self._run()
+        from dataclasses import replace
+
+        from kiosk_agent.hub.roles import HUB_WAIT, hub_feed_url
+
+        fetcher = HttpFetcher(*self._hub_fetcher_args())
+        fetcher.timeout = (HUB_WAIT[0], 120.0)  # the hub may be fetching the file upstream
+        via_hub = FeedCheck(
+            FeedConfig(hub_feed_url(self.hub, self.feed_config.url), self.feed_config.trust),
+            self.state_dir,
+            {"http": fetcher},
+            self.now,
+            self.applied,
+            list_id=self.list_id,
+        )._run()
+        if via_hub.result in ("applied", "up_to_date"):
+            # The hub's ETags are not the server's: the direct check keeps its own.
+            return replace(via_hub, etags={}, via="hub")
+        # Refused (a rollback, a key not trusted...) or silent: the regional server itself.
+        return replace(self._run(), hub_reason=via_hub.reason)
+
+    def _hub_fetcher_args(self) -> tuple[Config, Path]:
+        http = self.fetchers.get("http") or self.fetchers.get("https")
+        config = getattr(http, "config", None)
+        return (config if isinstance(config, Config) else Config(), self.state_dir / "downloads")
+
+    def _run(self) -> CheckResult:
         url = self.feed_config.url
         applied = self.applied.get(self.list_id) if self.list_id is not None else None
         try:
@@ -390,11 +436,13 @@ def check_params(
     manifest_etag: str | None,
     bundle_etag: str | None,
     allowed_lists: tuple[str, ...] = (),
+    hub: str | None = None,
 ) -> dict[str, Any]:
     """The worker job's parameters (the service's view: trust keys, versions, ETags, the
     lists the feed may carry)."""
     return {
         "lists": list(allowed_lists),
+        "hub": hub,
         "url": feed_config.url,
         "trust": list(feed_config.trust),
         "state_dir": str(state_dir),
@@ -443,5 +491,8 @@ def feed_check_job(config: Config, params: Mapping[str, Any]) -> dict[str, Any]:
         manifest_etag=_param_str(params, "manifest_etag"),
         bundle_etag=_param_str(params, "bundle_etag"),
         allowed_lists=tuple(lists),
+        hub=_param_str(params, "hub"),
     )
+    if check.hub is not None and not check.hub.startswith("http://"):
+        raise ValueError("job parameter hub is not a hub address")
     return check.run().to_json()

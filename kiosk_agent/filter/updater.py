@@ -81,6 +81,9 @@ class FeedState:
     last_check: float | None = None
     last_result: str | None = None
     last_reason: str | None = None
+    first_seen: float | None = None
+    direct_at: float | None = None
+    """The last check the regional server itself answered (docs/cafe-hub.md)."""
 
     @classmethod
     def from_dict(cls, url: str, data: object) -> FeedState:
@@ -91,7 +94,7 @@ class FeedState:
                     setattr(state, name, data[name])
             if isinstance(data.get("version"), int):
                 state.version = data["version"]
-            for name in ("applied_at", "last_check"):
+            for name in ("applied_at", "last_check", "first_seen", "direct_at"):
                 if isinstance(data.get(name), int | float):
                     setattr(state, name, float(data[name]))
         return state
@@ -276,6 +279,17 @@ class FeedUpdater:
             "result_words": RESULT_WORDS.get(outcome.result, outcome.result)
             + (f" ({outcome.reason})" if outcome.reason else ""),
         }
+        if checked.via is None and outcome.result in ("applied", "up_to_date"):
+            state.direct_at = now
+        if checked.hub_reason is not None and checked.hub_reason != "unreachable":
+            # The café hub offered something this kiosk refused: counted, then the
+            # regional server was asked (the outcome above).
+            log.warning(
+                "feed %s: the café hub's answer was refused (%s)",
+                _origin(feed_config.url),
+                checked.hub_reason,
+            )
+            self.ctx.bus.publish(FeedRejected(checked.hub_reason))
         if outcome.result in ("rejected", "unreachable"):
             log.warning(
                 "feed %s: %s (%s)", _origin(feed_config.url), outcome.result, outcome.detail
@@ -290,6 +304,7 @@ class FeedUpdater:
     async def _check(self, feed_config: FeedConfig, state: FeedState) -> CheckResult:
         """One check, in a worker process (or in a thread, see the class)."""
         applied = self.holder.versions()
+        hub = await self._hub_for(state)
         if self.config_path is None:
             check = FeedCheck(
                 feed_config,
@@ -301,6 +316,7 @@ class FeedUpdater:
                 manifest_etag=state.manifest_etag,
                 bundle_etag=state.bundle_etag,
                 allowed_lists=allowed_lists(feed_config, state),
+                hub=hub,
             )
             return await asyncio.to_thread(check.run)
         from kiosk_agent.service.worker import WorkerError, run_worker
@@ -313,6 +329,7 @@ class FeedUpdater:
             state.manifest_etag,
             state.bundle_etag,
             allowed_lists(feed_config, state),
+            hub,
         )
         try:
             answer = await run_worker(
@@ -324,6 +341,32 @@ class FeedUpdater:
             return CheckResult("rejected", e.reason, detail=e.detail)
         except ValueError as e:
             return CheckResult("rejected", "worker_bad_output", detail=f"the worker's answer: {e}")
+
+    async def _hub_for(self, state: FeedState) -> str | None:
+        """The café hub to ask first, or None (no hub, or this list is too old to wait
+        for one: ``hub.roles.use_hub_for_feed``)."""
+        client = self.ctx.components.get("hub-client")
+        if client is None:
+            return None
+        now = time.time()
+        if state.first_seen is None:
+            state.first_seen = now
+        wait_ready = getattr(client, "wait_ready", None)
+        if wait_ready is not None:
+            await wait_ready(40.0)  # a kiosk's first check waits for the hub to be found
+        hub = getattr(client, "current_hub", lambda: None)()
+        if not isinstance(hub, str):
+            return None
+        from kiosk_agent.hub.roles import use_hub_for_feed
+
+        fresh = use_hub_for_feed(
+            now=now,
+            first_seen=state.first_seen,
+            applied_at=state.applied_at,
+            direct_at=state.direct_at,
+            update_every=self.config.filter.update_every,
+        )
+        return hub if fresh else None
 
     async def _take(self, checked: CheckResult) -> Outcome:
         """Open the index a check wrote (a memory map: no entries are read here)."""

@@ -81,6 +81,8 @@ class Reporting:
         self.rng = rng
         self.last_flush_error: str | None = None
         self.last_round: RoundResult | None = None
+        self.hub: str | None = None
+        """The café hub's address for this round (docs/cafe-hub.md), or None: direct."""
         self.clock.add_listener(self._on_clock_corrected)
 
     @property
@@ -219,12 +221,31 @@ class Reporting:
             rng=self.rng,
         )
         enrollment = load_enrollment(self.state_dir)
+        skip: set[str] = set()
+        if self.hub is not None and enrollment is not None:
+            from kiosk_agent.hub.handoff import hand_off_round
+            from kiosk_agent.hub.roles import hand_off_bound
+
+            handed = hand_off_round(
+                self.outbox,
+                self.key,
+                self.clock,
+                session,
+                hub=self.hub,
+                server=server,
+                enrollment=enrollment,
+                bound=hand_off_bound(self.config.reporting.upload_every),
+            )
+            skip = handed.skip
+            if handed.hub_error:
+                log.info("%s; sending directly", handed.hub_error)
         result = uploader.run_round(
             enrollment,
             link,
             ignore_link=operator,
             ignore_budget=force,
             ignore_backoff=operator,
+            skip=skip,
         )
         if result.outcome == "clock_corrected":
             # The server's Date moved the clock: move the counts to their real periods
@@ -237,6 +258,7 @@ class Reporting:
                 ignore_link=operator,
                 ignore_budget=force,
                 ignore_backoff=operator,
+                skip=skip,
             )
             again.sent += result.sent
             again.bytes += result.bytes
@@ -395,7 +417,11 @@ class ReportingComponent:
             return RoundResult("backoff", reason=f"waiting {next_try - now:.0f} s after failures")
         if not await self._in_thread(lambda: reporting.outbox.due_reports(now)):
             return RoundResult("nothing")
-        params = upload_params(reporting, reporting.link.reading())
+        hub_client = self.ctx.components.get("hub-client")
+        hub = getattr(hub_client, "current_hub", lambda: None)()
+        # The café's link, summed by the hub over every PC, when a hub answers.
+        link = getattr(hub_client, "cafe_link", None) or reporting.link.reading()
+        params = {**upload_params(reporting, link), "hub": hub}
         offset: float | None = None
         try:
             answer = await self._tracked(self._run_worker(params))
@@ -534,9 +560,13 @@ def upload_job(config: Config, params: Mapping[str, Any]) -> dict[str, Any]:
         for k, v in versions.items()
     ):
         raise ValueError("job parameter feed_versions is not a map of versions")
+    hub = params.get("hub")
+    if hub is not None and (not isinstance(hub, str) or not hub.startswith("http://")):
+        raise ValueError("job parameter hub is not a hub address")
     clock = clock_for(config.state_dir)
     clock.epoch = epoch
     reporting = Reporting(config, clock=clock, feed_versions=lambda: dict(versions))
+    reporting.hub = hub
     try:
         result = reporting.upload_with(link)
     finally:

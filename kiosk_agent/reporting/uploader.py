@@ -284,15 +284,17 @@ class Uploader:
         ignore_link: bool = False,
         ignore_budget: bool = False,
         ignore_backoff: bool = False,
+        skip: frozenset[str] | set[str] = frozenset(),
     ) -> RoundResult:
-        """Send what is due, oldest first, until done, deferred or failed."""
+        """Send what is due, oldest first, until done, deferred or failed. ``skip``: ids
+        the café hub holds this round (kiosk_agent/hub/handoff.py)."""
         if enrollment is None:
             return RoundResult("not_enrolled", reason="the kiosk is not enrolled")
         now = self.clock.now()
         next_try = float(self.outbox.get_meta("next_attempt_at", 0.0))
         if not ignore_backoff and next_try > now:
             return RoundResult("backoff", reason=f"waiting {next_try - now:.0f} s after failures")
-        due = self.outbox.due_reports(now)
+        due = [r for r in self.outbox.due_reports(now) if r.report_id not in skip]
         if not due:
             return RoundResult("nothing")
         result = RoundResult("sent")

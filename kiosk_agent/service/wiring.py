@@ -38,6 +38,8 @@ def build_components(ctx: ServiceContext) -> list[Component]:
     from kiosk_agent.filter.resolver.component import create_resolver
     from kiosk_agent.filter.updater import create_updater
     from kiosk_agent.filter.watchdog import create_watchdog
+    from kiosk_agent.hub.client import create_hub_client
+    from kiosk_agent.hub.server import create_hub
     from kiosk_agent.reporting.component import make_reporting_component
     from kiosk_agent.service.control import create_control
 
@@ -45,8 +47,12 @@ def build_components(ctx: ServiceContext) -> list[Component]:
     # agent answers.
     # The URL proxy before the resolver: the resolver sends suspect hosts to it from its
     # first answer, so it must already listen.
+    # The café hub (docs/cafe-hub.md) before the updater: the updater's first check asks
+    # it first; both return None when cafe.hub is off.
     factories: list[ComponentFactory] = [
         make_reporting_component,
+        create_hub,
+        create_hub_client,
         create_updater,
         create_proxy,
         create_resolver,

@@ -18,13 +18,16 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from kiosk_agent.contracts.report import (
+    BATCH_PATH_SUFFIX,
     HEADER_KIOSK_ID,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
+    MAX_BATCH_BYTES,
     MAX_BODY_BYTES,
     SIGNATURE_WINDOW_SECONDS,
     Report,
     ReportError,
+    decode_batch,
     parse_report,
     signing_string,
 )
@@ -202,3 +205,38 @@ async def upload_report(
     if stored:
         return JSONResponse({"status": "stored"}, status_code=201)
     return JSONResponse({"status": "duplicate"}, status_code=200)
+
+
+@router.post(REPORTS_PATH + BATCH_PATH_SUFFIX, include_in_schema=False)
+async def upload_batch(
+    request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]
+) -> JSONResponse:
+    """Several kiosks' signed reports in one request (a café hub's relay round).
+
+    The batch itself carries no authority: each item is checked exactly as its own POST
+    to ``REPORTS_PATH`` would be (the kiosk signed that path), and stored idempotently.
+    The answer lists each item's result in order: ``stored``, ``duplicate``, or the
+    error code with its HTTP status (``{"error": code, "status": n}``).
+    """
+    body = await read_body_capped(request, MAX_BATCH_BYTES)
+    try:
+        items = decode_batch(body)
+    except ReportError as e:
+        raise ApiError(400, "invalid_batch", str(e)) from None
+    path = request.url.path.removesuffix(BATCH_PATH_SUFFIX)
+    results: list[object] = []
+    for item in items:
+        try:
+            pending = verify_upload(
+                ctx,
+                path,
+                item.body,
+                item.kiosk_id,
+                item.timestamp,
+                item.signature,
+                item.content_encoding,
+            )
+            results.append("stored" if await store(ctx, pending) else "duplicate")
+        except ApiError as e:
+            results.append({"error": e.code, "status": e.status})
+    return JSONResponse({"results": results}, status_code=200)
