@@ -76,6 +76,28 @@ def _wildcard(records: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a listening TCP socket on the same port. With ``port`` 0 the kernel picks
+    the UDP port, and another process may hold that port for TCP: try another (a failed
+    try closes its sockets, so nothing leaks)."""
+    for attempt in range(20):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            udp.bind((host, port))
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((host, udp.getsockname()[1]))
+            tcp.listen(16)
+        except OSError:
+            udp.close()
+            tcp.close()
+            if port or attempt == 19:
+                raise
+            continue
+        return udp, tcp
+    raise AssertionError("unreachable")
+
+
 class DemoUpstream:
     """Serves ``records`` on ``host`` (an ephemeral port unless one is given) in threads."""
 
@@ -85,13 +107,8 @@ class DemoUpstream:
         self.records = dict(DEMO_RECORDS if records is None else records)
         self.queries = 0  # how many queries reached the upstream (the demo shows it)
         self.names_seen: set[str] = set()  # the demo checks no listed name got here
-        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._udp.bind((host, port))
+        self._udp, self._tcp = _bind_pair(host, port)
         bound = self._udp.getsockname()
-        self._tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._tcp.bind((host, bound[1]))
-        self._tcp.listen(16)
         self.address = HostPort(bound[0], bound[1])
         self._stop = threading.Event()
         self._threads = [
