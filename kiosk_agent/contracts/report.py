@@ -35,6 +35,9 @@ COUNTER_PATTERNS: dict[str, re.Pattern[str]] = {
     "tamper": re.compile(rf"tamper\.{_TOKEN}"),
     "p2p": re.compile(rf"p2p\.{_TOKEN}"),
     "feeds.rejected": re.compile(rf"feeds\.rejected\.{_TOKEN}"),
+    # Signed things other than feeds (issue 21): refusals per kind, accepted key changes.
+    "signed.rejected": re.compile(rf"(?:content|settings|keys|release)\.rejected\.{_TOKEN}"),
+    "keys.changed": re.compile(r"keys\.changed\.(?:rotation|recovery|revocation)"),
 }
 
 REPORT_KEYS = frozenset(

@@ -22,10 +22,12 @@ from kiosk_agent.reporting.events import (
     Blocked,
     Event,
     FeedRejected,
+    KeyChanged,
     NoticeAcknowledged,
     NoticeShown,
     P2PSeen,
     SessionStarted,
+    SignedRejected,
     TamperDetected,
 )
 
@@ -64,6 +66,10 @@ def counter_name(event: Event) -> str | None:
         name = f"p2p.{_token(event.kind)}"
     elif isinstance(event, FeedRejected):
         name = f"feeds.rejected.{_token(event.reason)}"
+    elif isinstance(event, SignedRejected):
+        name = f"{_token(event.kind)}.rejected.{_token(event.reason)}"
+    elif isinstance(event, KeyChanged):
+        name = f"keys.changed.{_token(event.how)}"
     else:
         return None
     return name if is_counter_name(name) else None

@@ -84,7 +84,7 @@ def test_wire_round_trip(event: Event) -> None:
 
 
 def test_every_type_registered_once() -> None:
-    assert len(EVENT_TYPES) == 7
+    assert len(EVENT_TYPES) == 9  # the 7 of the design, SignedRejected, KeyChanged
 
 
 @pytest.mark.parametrize(
