@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "kiosk_agent.commands.status_cmd",
     "kiosk_agent.commands.session_cmd",
     "kiosk_agent.commands.feed_cmd",
+    "kiosk_agent.commands.content_cmd",
+    "kiosk_agent.commands.keys_cmd",
     "kiosk_agent.commands.notices_cmd",
     "kiosk_agent.commands.enroll_cmd",
     "kiosk_agent.commands.report_cmd",

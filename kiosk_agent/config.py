@@ -484,6 +484,61 @@ class FilterConfig:
 
 
 @dataclass(frozen=True)
+class SignedSourceConfig:
+    """Where a kiosk reads one kind of signed file, and the keys pinned for it."""
+
+    url: str | None = field(
+        default=None,
+        metadata=key(
+            _url(("https", "http", "file")),
+            "expected an https:// or file:// URL of a directory with manifest.json",
+        ),
+    )
+    trust: tuple[str, ...] = field(
+        default=(),
+        metadata=key(_list_of(_trust_key), "expected a list of 'ed25519:BASE64' public keys"),
+    )
+
+
+@dataclass(frozen=True)
+class KeysConfig:
+    """Key announcements (docs/keys.md): where to read them, and the region's root keys."""
+
+    url: str | None = field(
+        default=None,
+        metadata=key(
+            _url(("https", "http", "file")),
+            "expected an https:// or file:// URL of a directory with manifest.json",
+        ),
+    )
+    roots: tuple[str, ...] = field(
+        default=(),
+        metadata=key(_list_of(_trust_key), "expected a list of 'ed25519:BASE64' public keys"),
+    )
+
+
+@dataclass(frozen=True)
+class UpdatesConfig:
+    """Signed content packs, settings overlays and key announcements from the regional
+    server (docs/fleet.md). A URL left out is the reporting server's ``/feeds/content``,
+    ``/feeds/settings-<region>``, ``/feeds/keys``; nothing is accepted without trust keys."""
+
+    content: SignedSourceConfig = field(
+        default_factory=SignedSourceConfig, metadata=section(SignedSourceConfig)
+    )
+    settings: SignedSourceConfig = field(
+        default_factory=SignedSourceConfig, metadata=section(SignedSourceConfig)
+    )
+    keys: KeysConfig = field(default_factory=KeysConfig, metadata=section(KeysConfig))
+    check_every: float = field(
+        default=6 * 3600.0,
+        metadata=key(
+            _duration_range(10, 30 * 86400), "expected a duration from 10s to 30d, like 6h"
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class NoticesConfig:
     triggers: tuple[str, ...] = field(
         default=("login", "idle_reset", "billing_hook"),
@@ -564,6 +619,7 @@ class Config:
         default_factory=ReportingConfig, metadata=section(ReportingConfig)
     )
     control: ControlConfig = field(default_factory=ControlConfig, metadata=section(ControlConfig))
+    updates: UpdatesConfig = field(default_factory=UpdatesConfig, metadata=section(UpdatesConfig))
     source: str = "<defaults>"  # where the config came from; not a key
 
 
@@ -671,6 +727,18 @@ def _feed_trust(feed: FeedConfig, data: Mapping[Any, Any], r: _Reader) -> None:
                 "this is the published DEMO key (anyone can sign with it); "
                 "only a config with demo: true may trust it",
             )
+
+
+@_check(SignedSourceConfig)
+@_check(KeysConfig)
+def _signed_trust(
+    source: SignedSourceConfig | KeysConfig, data: Mapping[Any, Any], r: _Reader
+) -> None:
+    name = "trust" if isinstance(source, SignedSourceConfig) else "roots"
+    keys = source.trust if isinstance(source, SignedSourceConfig) else source.roots
+    for trusted in keys or ():
+        if trusted in DEMO_FEED_KEYS and not r.demo:
+            r.problem(name, trusted, "this is a published DEMO key; only a demo config may trust it")
 
 
 @_check(CacheConfig)
