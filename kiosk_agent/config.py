@@ -285,12 +285,14 @@ class Key:
 
     ``section``: the field is a nested mapping read as that dataclass (``convert`` unused);
     ``items``: the field is a list of mappings, each read as that dataclass;
-    ``required``: the problem reported when the key is absent (null counts as absent).
+    ``required``: the problem reported when the key is absent (null counts as absent);
+    ``overlay``: the region may set it through a signed settings overlay (docs/config.md);
+    a key without it is local-only (state folder, listen addresses, PIN, trust roots).
     """
 
     # A plain class with slots: one per key lives as long as the process, so it is kept
     # small (a dataclass would add generated methods and a __dict__ per key).
-    __slots__ = ("allowed", "convert", "items", "required", "section")
+    __slots__ = ("allowed", "convert", "items", "overlay", "required", "section")
 
     def __init__(
         self,
@@ -300,19 +302,25 @@ class Key:
         section: type | None = None,
         items: type | None = None,
         required: str | None = None,
+        overlay: bool = False,
     ) -> None:
         self.allowed = allowed
         self.convert = convert
         self.section = section
         self.items = items
         self.required = required
+        self.overlay = overlay
 
 
 def key(
-    convert: Callable[[Any], Any], allowed: str, *, required: str | None = None
+    convert: Callable[[Any], Any],
+    allowed: str,
+    *,
+    required: str | None = None,
+    overlay: bool = False,
 ) -> dict[str, Key]:
-    """Field metadata for a plain key."""
-    return {_META: Key(allowed, convert, required=required)}
+    """Field metadata for a plain key (``overlay``: a region's settings overlay may set it)."""
+    return {_META: Key(allowed, convert, required=required, overlay=overlay)}
 
 
 def section(cls: type) -> dict[str, Key]:
@@ -320,9 +328,10 @@ def section(cls: type) -> dict[str, Key]:
     return {_META: Key("expected a mapping of keys", section=cls)}
 
 
-def items(cls: type, allowed: str) -> dict[str, Key]:
-    """Field metadata for a list of mappings, each read as ``cls``."""
-    return {_META: Key(allowed, items=cls)}
+def items(cls: type, allowed: str, *, overlay: bool = False) -> dict[str, Key]:
+    """Field metadata for a list of mappings, each read as ``cls`` (``overlay``: the
+    region's overlay may replace the whole list)."""
+    return {_META: Key(allowed, items=cls, overlay=overlay)}
 
 
 def declared_keys(cls: type) -> list[tuple[Field[Any], Key]]:
@@ -341,6 +350,7 @@ class CafeConfig:
         metadata=key(
             _list_of(_lang, non_empty=True),
             "expected a non-empty list of language codes like [sw, en]",
+            overlay=True,
         ),
     )
 
@@ -415,7 +425,8 @@ class ProxyConfig:
 @dataclass(frozen=True)
 class P2PConfig:
     policy: Literal["count", "block"] = field(
-        default="count", metadata=key(_choice(P2P_POLICIES), "expected count or block")
+        default="count",
+        metadata=key(_choice(P2P_POLICIES), "expected count or block", overlay=True),
     )
     sample_every: float = field(
         default=30.0,
@@ -466,12 +477,14 @@ class FilterConfig:
         metadata=key(_duration_range(1, 3600), "expected a duration from 1s to 1h"),
     )
     feeds: tuple[FeedConfig, ...] = field(
-        default=(), metadata=items(FeedConfig, "expected a list of {url, trust}")
+        default=(), metadata=items(FeedConfig, "expected a list of {url, trust}", overlay=True)
     )
     update_every: float = field(
         default=6 * 3600.0,
         metadata=key(
-            _duration_range(60, 30 * 86400), "expected a duration from 1m to 30d, like 6h"
+            _duration_range(60, 30 * 86400),
+            "expected a duration from 1m to 30d, like 6h",
+            overlay=True,
         ),
     )
     doh_hosts: tuple[str, ...] = field(
@@ -533,7 +546,9 @@ class UpdatesConfig:
     check_every: float = field(
         default=6 * 3600.0,
         metadata=key(
-            _duration_range(10, 30 * 86400), "expected a duration from 10s to 30d, like 6h"
+            _duration_range(10, 30 * 86400),
+            "expected a duration from 10s to 30d, like 6h",
+            overlay=True,
         ),
     )
 
@@ -545,6 +560,7 @@ class NoticesConfig:
         metadata=key(
             _list_of(_choice(NOTICE_TRIGGERS)),
             f"expected a list of: {', '.join(NOTICE_TRIGGERS)}",
+            overlay=True,
         ),
     )
     idle_reset_after: float = field(
@@ -553,7 +569,9 @@ class NoticesConfig:
     )
     min_display: float = field(
         default=8.0,
-        metadata=key(_duration_range(0, 120), "expected a duration from 0s to 2m, like 8s"),
+        metadata=key(
+            _duration_range(0, 120), "expected a duration from 0s to 2m, like 8s", overlay=True
+        ),
     )
     min_gap: float = field(
         default=120.0, metadata=key(_duration_range(0, 86400), "expected a duration up to 1d")
@@ -571,15 +589,17 @@ class ReportingConfig:
     )
     max_link_utilization: float = field(
         default=0.3,
-        metadata=key(_float_range(0.01, 1.0), "expected a fraction from 0.01 to 1.0"),
+        metadata=key(_float_range(0.01, 1.0), "expected a fraction from 0.01 to 1.0", overlay=True),
     )
     daily_budget_bytes: int = field(
         default=200_000,
-        metadata=key(_int_range(1000, 10**10), "expected a byte count of at least 1000"),
+        metadata=key(
+            _int_range(1000, 10**10), "expected a byte count of at least 1000", overlay=True
+        ),
     )
     offpeak: tuple[str, str] | None = field(
         default=None,
-        metadata=key(_offpeak, "expected a local time window like '22:00-06:00'"),
+        metadata=key(_offpeak, "expected a local time window like '22:00-06:00'", overlay=True),
     )
     ca_bundle: str | None = field(default=None, metadata=key(_str, "expected a path to a PEM file"))
     flush_every: float = field(
@@ -588,7 +608,9 @@ class ReportingConfig:
     )
     upload_every: float = field(
         default=900.0,
-        metadata=key(_duration_range(10, 86400), "expected a duration from 10s to 1d"),
+        metadata=key(
+            _duration_range(10, 86400), "expected a duration from 10s to 1d", overlay=True
+        ),
     )
     max_reports: int = field(
         default=400, metadata=key(_int_range(10, 100_000), "expected 10-100000")
@@ -729,16 +751,20 @@ def _feed_trust(feed: FeedConfig, data: Mapping[Any, Any], r: _Reader) -> None:
             )
 
 
-@_check(SignedSourceConfig)
-@_check(KeysConfig)
-def _signed_trust(
-    source: SignedSourceConfig | KeysConfig, data: Mapping[Any, Any], r: _Reader
-) -> None:
-    name = "trust" if isinstance(source, SignedSourceConfig) else "roots"
-    keys = source.trust if isinstance(source, SignedSourceConfig) else source.roots
+def _no_demo_keys(name: str, keys: tuple[str, ...] | None, r: _Reader) -> None:
     for trusted in keys or ():
         if trusted in DEMO_FEED_KEYS and not r.demo:
-            r.problem(name, trusted, "this is a published DEMO key; only a demo config may trust it")
+            r.problem(name, trusted, "a published DEMO key; only a demo config may trust it")
+
+
+@_check(SignedSourceConfig)
+def _signed_trust(source: SignedSourceConfig, data: Mapping[Any, Any], r: _Reader) -> None:
+    _no_demo_keys("trust", source.trust, r)
+
+
+@_check(KeysConfig)
+def _root_keys(source: KeysConfig, data: Mapping[Any, Any], r: _Reader) -> None:
+    _no_demo_keys("roots", source.roots, r)
 
 
 @_check(CacheConfig)

@@ -18,6 +18,7 @@ MAX_PARAMS = 1024 * 1024
 JOB_FUNCTIONS = {
     "feed-check": "kiosk_agent.filter.feed_check:feed_check_job",
     "upload": "kiosk_agent.reporting.component:upload_job",
+    "updates-check": "kiosk_agent.updates.check:updates_check_job",
 }
 
 

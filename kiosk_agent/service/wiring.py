@@ -35,6 +35,7 @@ def build_components(ctx: ServiceContext) -> list[Component]:
     from kiosk_agent.filter.watchdog import create_watchdog
     from kiosk_agent.reporting.component import make_reporting_component
     from kiosk_agent.service.control import create_control
+    from kiosk_agent.updates.component import create_updates
 
     # The watchdog after the resolver: the system is pointed at the agent only once the
     # agent answers.
@@ -48,6 +49,7 @@ def build_components(ctx: ServiceContext) -> list[Component]:
         create_watchdog,
         create_blockpage,
         p2p_component,
+        create_updates,  # signed packs, overlays, key announcements (after the filter)
         create_control,
     ]
     components: list[Component] = []

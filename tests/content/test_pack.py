@@ -96,8 +96,11 @@ def test_bad_pack_with_a_good_signature_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("version", "trusted", "now", "code"),
-    [(2, [PUB], NOW, "rollback"), (3, ["ed25519:" + "A" * 43 + "="], NOW, "untrusted_key"),
-     (3, [PUB], NOW + 90000, "expired")],  # fmt: skip
+    [
+        (2, [PUB], NOW, "rollback"),
+        (3, ["ed25519:" + "A" * 43 + "="], NOW, "untrusted_key"),
+        (3, [PUB], NOW + 90000, "expired"),
+    ],
 )
 def test_signature_rollback_expiry(
     tmp_path: Path, version: int, trusted: list[str], now: float, code: str
