@@ -59,6 +59,23 @@ class Manifest:
     rollout: Rollout | None = None
 
 
+def settings_subject(region: str) -> str:
+    """``settings-<REGION>``: the subject and directory of a region's settings overlay."""
+    token = "".join(c if c.isalnum() or c in "._-" else "_" for c in region)[:54]
+    return f"settings-{token}"
+
+
+def latest_for(directory: Path, kiosk_id: str | None, cafe: str | None) -> bytes | None:
+    """The signed file a kiosk should hold from ``directory`` (staging applied), or None."""
+    try:
+        m = read_manifest(directory)
+        if m is None:
+            return None
+        return (directory / m.files[target_version(m, kiosk_id, cafe)]).read_bytes()
+    except (ManifestError, OSError, KeyError):
+        return None
+
+
 def file_name(kind: str, version: int) -> str:
     return f"{kind}-{version}.signed"
 

@@ -85,6 +85,10 @@ def create_service(config: Config) -> Service:
         raise UserError(
             f"cannot create the state folder {config.state_dir}: {e.strerror}"
         ) from None
+    from kiosk_agent.content import active
+
+    # The block page draws the content pack applied in this state folder (docs/content.md).
+    active.use_state_dir(config.state_dir)
     ctx = ServiceContext(config)
     return Service(ctx, build_components(ctx))
 

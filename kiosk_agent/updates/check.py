@@ -20,7 +20,7 @@ events (counted as ``<kind>.rejected.<code>``, ``keys.changed.<how>``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,10 +65,7 @@ class CheckAnswer:
         }
 
 
-def settings_subject(region: str) -> str:
-    """``settings-<REGION>``: one overlay stream per region."""
-    token = "".join(c if c.isalnum() or c in "._-" else "_" for c in region)[:54]
-    return f"settings-{token}"
+settings_subject = signed_dir.settings_subject
 
 
 def source_urls(config: Config) -> dict[str, str | None]:
@@ -235,28 +232,39 @@ class UpdatesCheck:
         got = self._one("settings", url, current.version if current else None)
         if isinstance(got, KindResult):
             return got
-        subject = settings_subject(self.config.cafe.region)
+        return apply_overlay(self.config, self.local, got, trust, now=self.now())
+
+
+def apply_overlay(
+    config: Config, local: Mapping[str, Any], data: bytes, trust: Iterable[str], *, now: float
+) -> KindResult:
+    """Verify a signed settings overlay for this kiosk's region, check it over the local
+    config, and keep it as the last good one; a refusal leaves the old one."""
+    from kiosk_agent import config_overlay
+
+    current = config_overlay.read_overlay(config.state_dir)
+    subject = settings_subject(config.cafe.region)
+    try:
+        f = signed.read_signed(
+            data,
+            trust,
+            kind="settings",
+            subject=subject,
+            applied_version=current.version if current else None,
+            now=now,
+        )
         try:
-            f = signed.read_signed(
-                got,
-                trust,
-                kind="settings",
-                subject=subject,
-                applied_version=current.version if current else None,
-                now=self.now(),
-            )
-            try:
-                data = config_overlay.parse_overlay_text(f.body)
-                overlay = config_overlay.Overlay(f.claims.version, subject, f.claims.issuer, data)
-                config_overlay.effective_config(self.local, overlay)
-            except (ValueError, ConfigError) as e:
-                raise signed.Invalid(str(e).replace("\n", " ")) from None
-            config_overlay.save_overlay(self.config.state_dir, overlay)
-        except signed.SignedError as e:
-            return KindResult("settings", "rejected", e.code, detail=str(e))
-        except OSError as e:
-            return KindResult("settings", "rejected", "write_error", detail=str(e))
-        return KindResult("settings", "applied", version=f.claims.version)
+            settings = config_overlay.parse_overlay_text(f.body)
+            overlay = config_overlay.Overlay(f.claims.version, subject, f.claims.issuer, settings)
+            config_overlay.effective_config(local, overlay)
+        except (ValueError, ConfigError) as e:
+            raise signed.Invalid(str(e).replace("\n", " ")) from None
+        config_overlay.save_overlay(config.state_dir, overlay)
+    except signed.SignedError as e:
+        return KindResult("settings", "rejected", e.code, detail=str(e))
+    except OSError as e:
+        return KindResult("settings", "rejected", "write_error", detail=str(e))
+    return KindResult("settings", "applied", version=f.claims.version)
 
 
 def parse_answer(obj: object) -> CheckAnswer:
