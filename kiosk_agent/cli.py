@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "kiosk_agent.commands.feed_cmd",
     "kiosk_agent.commands.content_cmd",
     "kiosk_agent.commands.keys_cmd",
+    "kiosk_agent.commands.settings_cmd",
     "kiosk_agent.commands.notices_cmd",
     "kiosk_agent.commands.enroll_cmd",
     "kiosk_agent.commands.report_cmd",

@@ -102,6 +102,7 @@ class UpdatesComponent:
 
     def take(self, answer: CheckAnswer) -> None:
         """Publish the events of one answer and remember it for ``status``."""
+        log.debug("updates check: %s", answer.to_json())
         for how in answer.key_changes:
             log.warning("a signing key changed (%s)", how)
             self.ctx.bus.publish(KeyChanged(how))
