@@ -78,6 +78,9 @@ def test_demo_headless_counts_reach_the_dashboard(tmp_path: Path) -> None:
         assert report["blocked_attempts"] == 2 * CUSTOMERS + 1  # + the demo's list check
         assert counts.get("blocked") == report["blocked_attempts"], counts
         assert counts.get("kiosks_enrolled") == 1, counts
+        # The demo publishes a settings overlay and a content pack (issue 21).
+        assert report["overlay_applied"] is True
+        assert report["content_version"] == 2
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # Ctrl-C: the demo stops what it started
