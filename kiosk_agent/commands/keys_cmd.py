@@ -31,7 +31,9 @@ def register(sub: Any) -> None:
         help="from when (from now): the replaced key is refused after it (default: at once)",
     )
     a.add_argument("--note", default="", help="a short note for people")
-    signed_cli.add_sign_arguments(a, expires="30d")
+    # Long: kiosks apply the chain in order, and one that was offline for months must
+    # still accept every link of it (docs/keys.md).
+    signed_cli.add_sign_arguments(a, expires="3650d")
     a.set_defaults(handler=_announce)
     i = ksub.add_parser("inspect", help="show an announcement (not verified)")
     i.add_argument("file", metavar="FILE")
