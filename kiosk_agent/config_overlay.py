@@ -17,7 +17,7 @@ effective value came from (``kiosk-agent config show``).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,9 @@ from kiosk_agent.config import (
 )
 
 OVERLAY_FILE = Path("settings") / "overlay.json"
+CAFE_OVERLAY_FILE = Path("settings") / "cafe-overlay.json"
+"""A café's own overlay (subject ``settings-<REGION>--<café>``), laid over the region's."""
+FILES = {"region": OVERLAY_FILE, "cafe": CAFE_OVERLAY_FILE}
 MAX_OVERLAY = 64 * 1024
 
 
@@ -94,25 +97,35 @@ def merge(local: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
+def _list(overlays: Overlay | Sequence[Overlay] | None) -> list[Overlay]:
+    if overlays is None:
+        return []
+    return [overlays] if isinstance(overlays, Overlay) else list(overlays)
+
+
 def effective_config(
-    local: Mapping[str, Any], overlay: Overlay | None, source: str = "config"
+    local: Mapping[str, Any], overlays: Overlay | Sequence[Overlay] | None, source: str = "config"
 ) -> Config:
-    """The config from ``local`` (the parsed agent.yaml) with ``overlay`` over it.
+    """The config from ``local`` (the parsed agent.yaml) with the overlays over it, in
+    order (the region's, then the café's).
 
-    Raises ``ConfigError`` when the overlay names a local-only key or the merged config
+    Raises ``ConfigError`` when an overlay names a local-only key or the merged config
     is not valid (both mean: refuse the overlay)."""
-    if overlay is None:
-        return config_from_mapping(local, source)
-    problems = overlay_problems(overlay.settings)
-    if problems:
-        raise ConfigError(problems, overlay.label)
-    return config_from_mapping(merge(local, overlay.settings), f"{source} + {overlay.label}")
+    merged: Mapping[str, Any] = local
+    labels = [source]
+    for overlay in _list(overlays):
+        problems = overlay_problems(overlay.settings)
+        if problems:
+            raise ConfigError(problems, overlay.label)
+        merged = merge(merged, overlay.settings)
+        labels.append(overlay.label)
+    return config_from_mapping(merged, " + ".join(labels))
 
 
-def read_overlay(state_dir: Path) -> Overlay | None:
-    """The last good overlay applied on this kiosk, or None."""
+def read_overlay(state_dir: Path, which: str = "region") -> Overlay | None:
+    """The last good overlay (``region`` or ``cafe``) applied on this kiosk, or None."""
     try:
-        obj = json.loads((state_dir / OVERLAY_FILE).read_text("utf-8"))
+        obj = json.loads((state_dir / FILES[which]).read_text("utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(obj, dict):
@@ -130,14 +143,19 @@ def read_overlay(state_dir: Path) -> Overlay | None:
     return Overlay(version, subject, issuer, settings)
 
 
-def save_overlay(state_dir: Path, overlay: Overlay) -> None:
+def read_overlays(state_dir: Path) -> list[Overlay]:
+    """The region's overlay, then the café's, as far as they were applied."""
+    return [o for o in (read_overlay(state_dir), read_overlay(state_dir, "cafe")) if o]
+
+
+def save_overlay(state_dir: Path, overlay: Overlay, which: str = "region") -> None:
     obj = {
         "version": overlay.version,
         "subject": overlay.subject,
         "issuer": overlay.issuer,
         "settings": dict(overlay.settings),
     }
-    write_text_atomic(state_dir / OVERLAY_FILE, json.dumps(obj, indent=1, sort_keys=True) + "\n")
+    write_text_atomic(state_dir / FILES[which], json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
 def read_local(path: Path) -> dict[str, Any]:
@@ -155,24 +173,41 @@ def load_effective(path: Path | str) -> Config:
     local_path = Path(path)
     local = read_local(local_path)
     config = config_from_mapping(local, str(local_path))
-    overlay = read_overlay(config.state_dir)
-    if overlay is None:
+    overlays = fitting_overlays(local, config.state_dir)
+    if not overlays:
         return config
-    try:
-        merged = effective_config(local, overlay, str(local_path))
-    except ConfigError:
-        return config
-    # The overlay cannot move the state folder (local-only), so the source is kept.
+    # The overlays cannot move the state folder (local-only), so the source is kept.
     from dataclasses import replace
 
-    return replace(merged, source=str(local_path))
+    return replace(effective_config(local, overlays), source=str(local_path))
 
 
-def origins(local: Mapping[str, Any], overlay: Overlay | None) -> list[tuple[str, Any, str]]:
+def fitting_overlays(local: Mapping[str, Any], state_dir: Path) -> list[Overlay]:
+    """The applied overlays that still fit the local file: both, else the region's, else
+    none (an operator's edit can make one no longer fit)."""
+    overlays = read_overlays(state_dir)
+    while overlays:
+        try:
+            effective_config(local, overlays)
+            return overlays
+        except ConfigError:
+            overlays = overlays[:-1]
+    return []
+
+
+def origins(
+    local: Mapping[str, Any], overlays: Overlay | Sequence[Overlay] | None
+) -> list[tuple[str, Any, str]]:
     """(key path, effective YAML value, where it came from) for every declared key:
-    ``agent.yaml``, the overlay's label, or ``default``."""
-    label = overlay.label if overlay else ""
-    return _origins(local, overlay.settings if overlay else {}, label, Config, "")
+    ``agent.yaml``, the label of the last overlay that sets it, or ``default``."""
+    rows = _origins(local, {}, "", Config, "")
+    for overlay in _list(overlays):
+        over = {p: (v, o) for p, v, o in _origins({}, overlay.settings, overlay.label, Config, "")}
+        rows = [
+            (p, *over[p]) if over.get(p, (None, "default"))[1] != "default" else (p, v, o)
+            for p, v, o in rows
+        ]
+    return rows
 
 
 def _origins(

@@ -47,20 +47,17 @@ def _show(args: argparse.Namespace) -> int:
 
     from kiosk_agent.commands.common import default_config_path
     from kiosk_agent.config import config_from_mapping
-    from kiosk_agent.config_overlay import effective_config, origins, read_local, read_overlay
+    from kiosk_agent.config_overlay import fitting_overlays, origins, read_local, read_overlays
 
     path = Path(args.config or default_config_path())
     local = read_local(path)
-    overlay = read_overlay(config_from_mapping(local, str(path)).state_dir)
-    note = ""
-    if overlay is not None:
-        try:
-            effective_config(local, overlay, str(path))
-        except Exception as e:  # ConfigError: the overlay no longer fits this file
-            note = f"  (not applied: {e})"
-            overlay = None
-    print(f"# {path}" + (f" + {overlay.label} from {overlay.issuer!r}" if overlay else "") + note)
-    rows = origins(local, overlay)
+    state_dir = config_from_mapping(local, str(path)).state_dir
+    overlays = fitting_overlays(local, state_dir)
+    header = [str(path)] + [f"{o.label} from {o.issuer!r}" for o in overlays]
+    left_out = [o for o in read_overlays(state_dir) if o not in overlays]
+    note = "".join(f"  ({o.label} not applied: it no longer fits agent.yaml)" for o in left_out)
+    print("# " + " + ".join(header) + note)
+    rows = origins(local, overlays)
     width = max(len(p) for p, _, _ in rows)
     for key_path, value, origin in rows:
         if key_path == "operator.pin_scrypt" and value is not None:

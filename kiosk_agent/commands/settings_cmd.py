@@ -23,6 +23,9 @@ def register(sub: Any) -> None:
     b = ssub.add_parser("build", help="sign an overlay YAML file for a region")
     b.add_argument("overlay", metavar="OVERLAY.yaml")
     b.add_argument("--region", required=True, metavar="CODE", help="the region, e.g. KE-NBO")
+    b.add_argument(
+        "--cafe", metavar="NAME", help="a café's own overlay (laid over the region's), by name"
+    )
     signed_cli.add_sign_arguments(b, expires="365d")
     b.set_defaults(handler=_build)
     v = ssub.add_parser("verify", help="verify an overlay's signature and keys")
@@ -56,7 +59,11 @@ def _build(args: argparse.Namespace) -> int:
     key, created, expires = signed_cli.signing(args)
     body = signed_cli.read_file(args.overlay)
     data = _settings(body)
-    subject = signed_dir.settings_subject(args.region)
+    subject = (
+        signed_dir.cafe_settings_subject(args.region, args.cafe)
+        if args.cafe
+        else signed_dir.settings_subject(args.region)
+    )
     out = signed.encode_signed(
         key=key,
         kind="settings",

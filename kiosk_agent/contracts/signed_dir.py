@@ -65,6 +65,14 @@ def settings_subject(region: str) -> str:
     return f"settings-{token}"
 
 
+def cafe_settings_subject(region: str, cafe: str) -> str:
+    """``settings-<REGION>--<café>``: a café's own overlay, laid over its region's (the café
+    as a token of its name: lowercase letters and digits, ``-`` for the rest)."""
+    region_token = settings_subject(region)[len("settings-") :][:24]
+    cafe_token = re.sub(r"[^a-z0-9]+", "-", cafe.lower()).strip("-")[:28] or "cafe"
+    return f"settings-{region_token}--{cafe_token}"
+
+
 def latest_for(directory: Path, kiosk_id: str | None, cafe: str | None) -> bytes | None:
     """The signed file a kiosk should hold from ``directory`` (staging applied), or None."""
     try:

@@ -32,7 +32,7 @@ from kiosk_agent.contracts import keys, signed, signed_dir
 KEYS_STATE = "keys.json"
 MAX_FILE = 16 * 1024 * 1024
 RESULTS = ("applied", "up_to_date", "rejected", "unreachable", "off")
-KINDS = ("keys", "content", "settings")
+KINDS = ("keys", "content", "settings", "cafe_settings")
 
 
 @dataclass
@@ -77,10 +77,14 @@ def source_urls(config: Config) -> dict[str, str | None]:
     def pick(url: str | None, name: str) -> str | None:
         return url if url is not None else (f"{base}/{name}" if base else None)
 
+    region = pick(u.settings.url, settings_subject(config.cafe.region))
+    cafe = signed_dir.cafe_settings_subject(config.cafe.region, config.cafe.name)
     return {
         "keys": pick(u.keys.url, "keys"),
         "content": pick(u.content.url, "content"),
-        "settings": pick(u.settings.url, settings_subject(config.cafe.region)),
+        "settings": region,
+        # Beside the region's directory, wherever that is.
+        "cafe_settings": f"{region.rstrip('/').rsplit('/', 1)[0]}/{cafe}" if region else None,
     }
 
 
@@ -148,9 +152,14 @@ class UpdatesCheck:
             state = self._keys(urls["keys"], state, answer)
         else:
             answer.results.append(KindResult("keys", "off"))
-        for kind, step in (("content", self._content), ("settings", self._settings)):
+        steps = (
+            ("content", self._content),
+            ("settings", self._settings),
+            ("cafe_settings", self._cafe_settings),
+        )
+        for kind, step in steps:
             url = urls[kind]
-            trust = self._trust(kind, state)
+            trust = self._trust("settings" if kind == "cafe_settings" else kind, state)
             if not url or not trust:
                 answer.results.append(KindResult(kind, "off"))
                 continue
@@ -234,16 +243,39 @@ class UpdatesCheck:
             return got
         return apply_overlay(self.config, self.local, got, trust, now=self.now())
 
+    def _cafe_settings(self, url: str, trust: frozenset[str]) -> KindResult:
+        from kiosk_agent import config_overlay
+
+        current = config_overlay.read_overlay(self.config.state_dir, "cafe")
+        got = self._one("cafe_settings", url, current.version if current else None)
+        if isinstance(got, KindResult):
+            # Most cafés have no overlay of their own: a missing directory is no failure.
+            return KindResult("cafe_settings", "off") if got.result == "unreachable" else got
+        return apply_overlay(self.config, self.local, got, trust, now=self.now(), which="cafe")
+
 
 def apply_overlay(
-    config: Config, local: Mapping[str, Any], data: bytes, trust: Iterable[str], *, now: float
+    config: Config,
+    local: Mapping[str, Any],
+    data: bytes,
+    trust: Iterable[str],
+    *,
+    now: float,
+    which: str = "region",
 ) -> KindResult:
-    """Verify a signed settings overlay for this kiosk's region, check it over the local
-    config, and keep it as the last good one; a refusal leaves the old one."""
+    """Verify a signed settings overlay for this kiosk's region (or its café: ``which``),
+    check it over the local config (a café's over the region's), and keep it as the last
+    good one; a refusal leaves the old one."""
     from kiosk_agent import config_overlay
 
-    current = config_overlay.read_overlay(config.state_dir)
-    subject = settings_subject(config.cafe.region)
+    kind = "settings" if which == "region" else "cafe_settings"
+    current = config_overlay.read_overlay(config.state_dir, which)
+    if which == "region":
+        subject = settings_subject(config.cafe.region)
+        under: list[config_overlay.Overlay] = []
+    else:
+        subject = signed_dir.cafe_settings_subject(config.cafe.region, config.cafe.name)
+        under = [o for o in [config_overlay.read_overlay(config.state_dir)] if o]
     try:
         f = signed.read_signed(
             data,
@@ -256,15 +288,15 @@ def apply_overlay(
         try:
             settings = config_overlay.parse_overlay_text(f.body)
             overlay = config_overlay.Overlay(f.claims.version, subject, f.claims.issuer, settings)
-            config_overlay.effective_config(local, overlay)
+            config_overlay.effective_config(local, [*under, overlay])
         except (ValueError, ConfigError) as e:
             raise signed.Invalid(str(e).replace("\n", " ")) from None
-        config_overlay.save_overlay(config.state_dir, overlay)
+        config_overlay.save_overlay(config.state_dir, overlay, which)
     except signed.SignedError as e:
-        return KindResult("settings", "rejected", e.code, detail=str(e))
+        return KindResult(kind, "rejected", e.code, detail=str(e))
     except OSError as e:
-        return KindResult("settings", "rejected", "write_error", detail=str(e))
-    return KindResult("settings", "applied", version=f.claims.version)
+        return KindResult(kind, "rejected", "write_error", detail=str(e))
+    return KindResult(kind, "applied", version=f.claims.version)
 
 
 def parse_answer(obj: object) -> CheckAnswer:

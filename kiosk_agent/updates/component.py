@@ -110,10 +110,12 @@ class UpdatesComponent:
             self.last[r.kind] = r.to_json()
             if r.result == "rejected":
                 log.warning("%s refused: %s (%s)", r.kind, r.reason, r.detail)
-                self.ctx.bus.publish(SignedRejected(r.kind, r.reason or "other"))
+                # A café's overlay is a settings overlay for the counters.
+                kind = "settings" if r.kind == "cafe_settings" else r.kind
+                self.ctx.bus.publish(SignedRejected(kind, r.reason or "other"))
             elif r.result == "applied":
                 log.info("%s version %s applied", r.kind, r.version)
-                if r.kind == "settings":
+                if r.kind in ("settings", "cafe_settings"):
                     self.overlay_pending = True
 
     def status(self) -> dict[str, object]:

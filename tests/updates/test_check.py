@@ -213,3 +213,35 @@ def test_component_counts_refusals_and_key_changes(region: Region) -> None:
     asyncio.run(comp.check_once())
     assert "content.rejected.untrusted_key" in seen
     assert comp.status()["last"]["content"]["reason"] == "untrusted_key"  # type: ignore[index]
+
+
+def test_cafe_overlay_is_laid_over_the_region(region: Region) -> None:
+    region.publish(
+        "settings-KE-NBO",
+        overlay(1, {"cafe": {"languages": ["sw", "en"]}, "reporting": {"offpeak": "01:00-05:00"}}),
+    )
+    subject = signed_dir.cafe_settings_subject("KE-NBO", "Sunrise")
+    assert subject == "settings-KE-NBO--sunrise"
+    cafe = sign(
+        SETTINGS, "settings", subject, 1, yaml.safe_dump({"cafe": {"languages": ["fr"]}}).encode()
+    )
+    region.publish(subject, cafe)
+    got = region.check()
+    assert got["settings"] == ("applied", None, 1) and got["cafe_settings"] == ("applied", None, 1)
+    path = region.state.parent / "agent.yaml"
+    path.write_text(yaml.safe_dump(region.local))
+    effective = config_overlay.load_effective(path)
+    assert effective.cafe.languages == ("fr",)  # the café's, over the region's
+    assert effective.reporting.offpeak == ("01:00", "05:00")  # the region's
+    rows = {
+        p: o
+        for p, _, o in config_overlay.origins(
+            region.local, config_overlay.read_overlays(region.state)
+        )
+    }
+    assert rows["cafe.languages"] == f"overlay {subject} v1"
+    assert rows["reporting.offpeak"] == "overlay settings-KE-NBO v1"
+    # Another café's overlay is not for this kiosk.
+    other = signed_dir.cafe_settings_subject("KE-NBO", "Other")
+    region.publish(other, sign(SETTINGS, "settings", other, 2, b"cafe: {languages: [en]}\n"))
+    assert region.check()["cafe_settings"] == ("up_to_date", None, 1)
