@@ -57,11 +57,14 @@ class KindResult:
 class CheckAnswer:
     results: list[KindResult] = field(default_factory=list)
     key_changes: list[str] = field(default_factory=list)
+    key_refusals: list[str] = field(default_factory=list)
+    """The codes of every announcement refused in this check (each is counted)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "results": [r.to_json() for r in self.results],
             "key_changes": list(self.key_changes),
+            "key_refusals": list(self.key_refusals),
         }
 
 
@@ -199,12 +202,16 @@ class UpdatesCheck:
                 result = KindResult("keys", "unreachable", "unreachable", detail=str(e))
                 break
             except signed.SignedError as e:
-                # A broken link ends the chain here: later announcements build on it.
+                # Each announcement is judged on its own against the chain so far: a
+                # refused one (a forgery on the server) must not block the good ones after
+                # it; those that built on it fail their own chain check.
                 result = KindResult("keys", "rejected", e.code, detail=str(e))
-                break
+                answer.key_refusals.append(e.code)
+                continue
             save_trust_state(self.config.state_dir, state)
             answer.key_changes.append(change.how)
-            result = KindResult("keys", "applied", version=state.version)
+            if result.result != "rejected":
+                result = KindResult("keys", "applied", version=state.version)
         answer.results.append(result)
         return state
 
@@ -301,11 +308,11 @@ def apply_overlay(
 
 def parse_answer(obj: object) -> CheckAnswer:
     """A worker's answer, trusting nothing; ``ValueError`` for anything else."""
-    if not isinstance(obj, dict) or set(obj) != {"results", "key_changes"}:
-        raise ValueError("the answer is not {results, key_changes}")
-    results, changes = obj["results"], obj["key_changes"]
-    if not isinstance(results, list) or not isinstance(changes, list) or len(changes) > 200:
-        raise ValueError("results and key_changes must be lists")
+    if not isinstance(obj, dict) or set(obj) != {"results", "key_changes", "key_refusals"}:
+        raise ValueError("the answer is not {results, key_changes, key_refusals}")
+    results, changes, refusals = obj["results"], obj["key_changes"], obj["key_refusals"]
+    if not all(isinstance(x, list) and len(x) <= 200 for x in (results, changes, refusals)):
+        raise ValueError("results, key_changes and key_refusals must be short lists")
     out = CheckAnswer()
     for r in results[: len(KINDS)]:
         if not isinstance(r, dict) or r.get("kind") not in KINDS or r.get("result") not in RESULTS:
@@ -328,6 +335,10 @@ def parse_answer(obj: object) -> CheckAnswer:
         if how not in ("rotation", "recovery", "revocation"):
             raise ValueError("an unknown key change")
         out.key_changes.append(how)
+    for code in refusals:
+        if not (isinstance(code, str) and code.isidentifier() and len(code) <= 32):
+            raise ValueError("a refusal code that is not a token")
+        out.key_refusals.append(code)
     return out
 
 

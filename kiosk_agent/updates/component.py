@@ -106,9 +106,13 @@ class UpdatesComponent:
         for how in answer.key_changes:
             log.warning("a signing key changed (%s)", how)
             self.ctx.bus.publish(KeyChanged(how))
+        for code in answer.key_refusals:
+            self.ctx.bus.publish(SignedRejected("keys", code))
         for r in answer.results:
             self.last[r.kind] = r.to_json()
-            if r.result == "rejected":
+            if r.result == "rejected" and r.kind == "keys" and answer.key_refusals:
+                log.warning("key announcement refused: %s (%s)", r.reason, r.detail)
+            elif r.result == "rejected":
                 log.warning("%s refused: %s (%s)", r.kind, r.reason, r.detail)
                 # A café's overlay is a settings overlay for the counters.
                 kind = "settings" if r.kind == "cafe_settings" else r.kind

@@ -137,6 +137,17 @@ def edited_pack_folder(tmp: Path) -> Path:
     return folder
 
 
+def publish_pack(world: World, tmp: Path, key: Path, version: int, mark: str) -> None:
+    """A pack whose English block page title ends with ``(mark)``, signed with ``key``."""
+    folder = edited_pack_folder(tmp / f"pack-{version}")
+    en = folder / "locales" / "en.yaml"
+    en.write_text(en.read_text("utf-8").replace(NEW_TITLE, f"Blocked ({mark})"), "utf-8")
+    out = tmp / f"content-{version}.signed"
+    world.run("content", "build", str(folder), "--key", str(key), "--version", str(version),
+              "--out", str(out))  # fmt: skip
+    world.server("publish-content", str(out))
+
+
 def counts(world: World, config: Path) -> str:
     return world.run("report", "show", "--json", "--config", str(config))
 
@@ -175,10 +186,13 @@ def test_content_pack_and_overlay_reach_a_running_kiosk(world: World) -> None:
         data["cafe"]["languages"] = ["en"]
         data["filter"]["block_answer"] = "sinkhole"
         data["reporting"]["offpeak"] = "22:00-06:00"
+        # No reporting server: the counts stay on the kiosk, where `report show` reads
+        # them (the updates URLs are given instead of derived from it).
+        data["reporting"]["server"] = None
         data["updates"] = {
-            "content": {"trust": [content_pub]},
-            "settings": {"trust": [settings_pub]},
-            "keys": {"roots": [root_pub]},
+            "content": {"url": f"{server}/feeds/content", "trust": [content_pub]},
+            "settings": {"url": f"{server}/feeds/settings-KE-NBO", "trust": [settings_pub]},
+            "keys": {"url": f"{server}/feeds/keys", "roots": [root_pub]},
             "check_every": "10s",
         }
         config = tmp / "agent.yaml"
@@ -228,6 +242,35 @@ def test_content_pack_and_overlay_reach_a_running_kiosk(world: World) -> None:
             world,
         )
         assert NEW_TITLE in get(page)  # the last good pack stays
+        assert service.poll() is None
+
+        # Keys: a forged announcement is refused; a rotation signed by the content key
+        # and a recovery signed by the region's root are accepted, and packs signed by
+        # the new keys reach the running kiosk.
+        thief_key, thief_pub = world.keygen("thief")
+        rotated_key, rotated_pub = world.keygen("rotated")
+        recovered_key, recovered_pub = world.keygen("recovered")
+        steps = [
+            (thief_key, ["--replace", content_pub, "--new", thief_pub]),
+            (content_key, ["--replace", content_pub, "--new", rotated_pub]),
+        ]
+        for version, (signer, what) in enumerate(steps, start=1):
+            announcement = tmp / f"keys-{version}.signed"
+            world.run("keys", "announce", *what, "--key", str(signer), "--version", str(version),
+                      "--out", str(announcement))  # fmt: skip
+            world.server("publish-keys", str(announcement))
+        publish_pack(world, tmp, rotated_key, 4, "rotated")
+        wait_for("a pack signed by the rotated key", lambda: "(rotated)" in get(page), world)
+        report = counts(world, config)
+        assert "keys.rejected.bad_chain" in report and "keys.changed.rotation" in report
+
+        recovery = tmp / "keys-3.signed"
+        world.run("keys", "announce", "--replace", rotated_pub, "--new", recovered_pub,
+                  "--key", str(_root_key), "--version", "3", "--out", str(recovery))  # fmt: skip
+        world.server("publish-keys", str(recovery))
+        publish_pack(world, tmp, recovered_key, 5, "recovered")
+        wait_for("a pack signed by the recovered key", lambda: "(recovered)" in get(page), world)
+        assert "keys.changed.recovery" in counts(world, config)
         assert service.poll() is None
     finally:
         upstream.stop()
