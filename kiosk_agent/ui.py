@@ -257,6 +257,7 @@ class UiApp:
     def _blocked_toast(self) -> None:
         if not self.toast_gate.allow():
             return
+        self._refresh_content()
         loc = self.locale
         title, body = loc.text("toast.title"), loc.text("toast.body")
         if self.tray is not None and self.tray.notify(body.replace("\u200b", ""), title):
