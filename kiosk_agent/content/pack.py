@@ -196,6 +196,9 @@ def install_files(state_dir: Path, version: int, files: PackFiles) -> Path:
     target = root / f"v{version}"
     scratch = Path(tempfile.mkdtemp(prefix=f".v{version}.", dir=root))
     try:
+        # Public texts the UI (another account) reads: world-readable, unlike mkdtemp's 0700
+        # (the state folder itself decides who may reach it, docs/content.md).
+        scratch.chmod(0o755)
         write_files(files, scratch)
         if target.exists():
             shutil.rmtree(target)

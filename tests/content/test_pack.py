@@ -79,6 +79,9 @@ def test_applied_pack_is_drawn_without_restart(tmp_path: Path) -> None:
     pack.install_pack(state, sign(edited(tmp_path, "Third title"), 3), [PUB], now=NOW)
     assert load_locale("en").text("notice.title") == "Third title"
     assert sorted(p.name for p in (state / "content").glob("v*") if p.is_dir()) == ["v2", "v3"]
+    # The UI runs as another account: the applied pack must be readable by it.
+    assert (state / "content" / "v3").stat().st_mode & 0o755 == 0o755
+    assert (state / "content" / "v3" / "locales" / "en.yaml").stat().st_mode & 0o644 == 0o644
 
 
 def test_bad_pack_with_a_good_signature_is_refused(tmp_path: Path) -> None:
