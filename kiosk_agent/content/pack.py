@@ -198,8 +198,9 @@ def install_files(state_dir: Path, version: int, files: PackFiles) -> Path:
     try:
         # Public texts the UI (another account) reads: world-readable, unlike mkdtemp's 0700
         # (the state folder itself decides who may reach it, docs/content.md).
-        scratch.chmod(0o755)
         write_files(files, scratch)
+        for path in [scratch, *scratch.rglob("*")]:  # whatever the service's umask
+            path.chmod(0o755 if path.is_dir() else 0o644)
         if target.exists():
             shutil.rmtree(target)
         scratch.rename(target)
