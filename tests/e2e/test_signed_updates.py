@@ -261,8 +261,13 @@ def test_content_pack_and_overlay_reach_a_running_kiosk(world: World) -> None:
             world.server("publish-keys", str(announcement))
         publish_pack(world, tmp, rotated_key, 4, "rotated")
         wait_for("a pack signed by the rotated key", lambda: "(rotated)" in get(page), world)
-        report = counts(world, config)
-        assert "keys.rejected.bad_chain" in report and "keys.changed.rotation" in report
+        # Counts reach the outbox at the next flush (every second here).
+        for name in ("keys.rejected.bad_chain", "keys.changed.rotation"):
+
+            def counted(n: str = name) -> bool:
+                return n in counts(world, config)
+
+            wait_for(f"{name} counted", counted, world, 30)
 
         recovery = tmp / "keys-3.signed"
         world.run("keys", "announce", "--replace", rotated_pub, "--new", recovered_pub,
@@ -270,7 +275,12 @@ def test_content_pack_and_overlay_reach_a_running_kiosk(world: World) -> None:
         world.server("publish-keys", str(recovery))
         publish_pack(world, tmp, recovered_key, 5, "recovered")
         wait_for("a pack signed by the recovered key", lambda: "(recovered)" in get(page), world)
-        assert "keys.changed.recovery" in counts(world, config)
+        wait_for(
+            "the recovery counted",
+            lambda: "keys.changed.recovery" in counts(world, config),
+            world,
+            30,
+        )
         assert service.poll() is None
     finally:
         upstream.stop()
