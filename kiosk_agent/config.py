@@ -316,11 +316,13 @@ class Key:
     ``required``: the problem reported when the key is absent (null counts as absent);
     ``switch``: a section that may also be written as ``true``/``false``, which sets this
     one field of it (``filter.safe_search: false``).
+    ``overlay``: the region may set it through a signed settings overlay (docs/config.md);
+    a key without it is local-only (state folder, listen addresses, PIN, trust roots).
     """
 
     # A plain class with slots: one per key lives as long as the process, so it is kept
     # small (a dataclass would add generated methods and a __dict__ per key).
-    __slots__ = ("allowed", "convert", "items", "required", "section", "switch")
+    __slots__ = ("allowed", "convert", "items", "overlay", "required", "section", "switch")
 
     def __init__(
         self,
@@ -331,6 +333,7 @@ class Key:
         items: type | None = None,
         required: str | None = None,
         switch: str | None = None,
+        overlay: bool = False,
     ) -> None:
         self.allowed = allowed
         self.switch = switch
@@ -338,13 +341,18 @@ class Key:
         self.section = section
         self.items = items
         self.required = required
+        self.overlay = overlay
 
 
 def key(
-    convert: Callable[[Any], Any], allowed: str, *, required: str | None = None
+    convert: Callable[[Any], Any],
+    allowed: str,
+    *,
+    required: str | None = None,
+    overlay: bool = False,
 ) -> dict[str, Key]:
-    """Field metadata for a plain key."""
-    return {_META: Key(allowed, convert, required=required)}
+    """Field metadata for a plain key (``overlay``: a region's settings overlay may set it)."""
+    return {_META: Key(allowed, convert, required=required, overlay=overlay)}
 
 
 def section(cls: type, *, switch: str | None = None) -> dict[str, Key]:
@@ -354,9 +362,10 @@ def section(cls: type, *, switch: str | None = None) -> dict[str, Key]:
     return {_META: Key(allowed, section=cls, switch=switch)}
 
 
-def items(cls: type, allowed: str) -> dict[str, Key]:
-    """Field metadata for a list of mappings, each read as ``cls``."""
-    return {_META: Key(allowed, items=cls)}
+def items(cls: type, allowed: str, *, overlay: bool = False) -> dict[str, Key]:
+    """Field metadata for a list of mappings, each read as ``cls`` (``overlay``: the
+    region's overlay may replace the whole list)."""
+    return {_META: Key(allowed, items=cls, overlay=overlay)}
 
 
 def declared_keys(cls: type) -> list[tuple[Field[Any], Key]]:
@@ -375,6 +384,7 @@ class CafeConfig:
         metadata=key(
             _list_of(_lang, non_empty=True),
             "expected a non-empty list of language codes like [sw, en]",
+            overlay=True,
         ),
     )
     hub: str = field(
@@ -487,7 +497,8 @@ class GuardConfig:
 @dataclass(frozen=True)
 class P2PConfig:
     policy: Literal["count", "block"] = field(
-        default="count", metadata=key(_choice(P2P_POLICIES), "expected count or block")
+        default="count",
+        metadata=key(_choice(P2P_POLICIES), "expected count or block", overlay=True),
     )
     sample_every: float = field(
         default=30.0,
@@ -503,14 +514,18 @@ class P2PConfig:
 
 @dataclass(frozen=True)
 class SafeSearchConfig:
-    """``filter.safe_search``: each engine's safe mode, all on by default (issue 17)."""
+    """``filter.safe_search``: each engine's safe mode, all on by default (issue 17); the
+    region may set it through its settings overlay."""
 
-    enabled: bool = field(default=True, metadata=key(_bool, "expected true or false"))
-    google: bool = field(default=True, metadata=key(_bool, "expected true or false"))
-    bing: bool = field(default=True, metadata=key(_bool, "expected true or false"))
-    duckduckgo: bool = field(default=True, metadata=key(_bool, "expected true or false"))
+    enabled: bool = field(default=True, metadata=key(_bool, "expected true or false", overlay=True))
+    google: bool = field(default=True, metadata=key(_bool, "expected true or false", overlay=True))
+    bing: bool = field(default=True, metadata=key(_bool, "expected true or false", overlay=True))
+    duckduckgo: bool = field(
+        default=True, metadata=key(_bool, "expected true or false", overlay=True)
+    )
     youtube: Literal["moderate", "strict", "off"] = field(
-        default="moderate", metadata=key(_youtube_mode, "expected moderate, strict or off")
+        default="moderate",
+        metadata=key(_youtube_mode, "expected moderate, strict or off", overlay=True),
     )
 
 
@@ -551,12 +566,14 @@ class FilterConfig:
         metadata=key(_duration_range(1, 3600), "expected a duration from 1s to 1h"),
     )
     feeds: tuple[FeedConfig, ...] = field(
-        default=(), metadata=items(FeedConfig, "expected a list of {url, trust}")
+        default=(), metadata=items(FeedConfig, "expected a list of {url, trust}", overlay=True)
     )
     update_every: float = field(
         default=6 * 3600.0,
         metadata=key(
-            _duration_range(60, 30 * 86400), "expected a duration from 1m to 30d, like 6h"
+            _duration_range(60, 30 * 86400),
+            "expected a duration from 1m to 30d, like 6h",
+            overlay=True,
         ),
     )
     doh_hosts: tuple[str, ...] = field(
@@ -573,12 +590,70 @@ class FilterConfig:
 
 
 @dataclass(frozen=True)
+class SignedSourceConfig:
+    """Where a kiosk reads one kind of signed file, and the keys pinned for it."""
+
+    url: str | None = field(
+        default=None,
+        metadata=key(
+            _url(("https", "http", "file")),
+            "expected an https:// or file:// URL of a directory with manifest.json",
+        ),
+    )
+    trust: tuple[str, ...] = field(
+        default=(),
+        metadata=key(_list_of(_trust_key), "expected a list of 'ed25519:BASE64' public keys"),
+    )
+
+
+@dataclass(frozen=True)
+class KeysConfig:
+    """Key announcements (docs/keys.md): where to read them, and the region's root keys."""
+
+    url: str | None = field(
+        default=None,
+        metadata=key(
+            _url(("https", "http", "file")),
+            "expected an https:// or file:// URL of a directory with manifest.json",
+        ),
+    )
+    roots: tuple[str, ...] = field(
+        default=(),
+        metadata=key(_list_of(_trust_key), "expected a list of 'ed25519:BASE64' public keys"),
+    )
+
+
+@dataclass(frozen=True)
+class UpdatesConfig:
+    """Signed content packs, settings overlays and key announcements from the regional
+    server (docs/fleet.md). A URL left out is the reporting server's ``/feeds/content``,
+    ``/feeds/settings-<region>``, ``/feeds/keys``; nothing is accepted without trust keys."""
+
+    content: SignedSourceConfig = field(
+        default_factory=SignedSourceConfig, metadata=section(SignedSourceConfig)
+    )
+    settings: SignedSourceConfig = field(
+        default_factory=SignedSourceConfig, metadata=section(SignedSourceConfig)
+    )
+    keys: KeysConfig = field(default_factory=KeysConfig, metadata=section(KeysConfig))
+    check_every: float = field(
+        default=6 * 3600.0,
+        metadata=key(
+            _duration_range(10, 30 * 86400),
+            "expected a duration from 10s to 30d, like 6h",
+            overlay=True,
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class NoticesConfig:
     triggers: tuple[str, ...] = field(
         default=("login", "idle_reset", "billing_hook"),
         metadata=key(
             _list_of(_choice(NOTICE_TRIGGERS)),
             f"expected a list of: {', '.join(NOTICE_TRIGGERS)}",
+            overlay=True,
         ),
     )
     idle_reset_after: float = field(
@@ -587,7 +662,9 @@ class NoticesConfig:
     )
     min_display: float = field(
         default=8.0,
-        metadata=key(_duration_range(0, 120), "expected a duration from 0s to 2m, like 8s"),
+        metadata=key(
+            _duration_range(0, 120), "expected a duration from 0s to 2m, like 8s", overlay=True
+        ),
     )
     min_gap: float = field(
         default=120.0, metadata=key(_duration_range(0, 86400), "expected a duration up to 1d")
@@ -607,15 +684,17 @@ class ReportingConfig:
     )
     max_link_utilization: float = field(
         default=0.3,
-        metadata=key(_float_range(0.01, 1.0), "expected a fraction from 0.01 to 1.0"),
+        metadata=key(_float_range(0.01, 1.0), "expected a fraction from 0.01 to 1.0", overlay=True),
     )
     daily_budget_bytes: int = field(
         default=200_000,
-        metadata=key(_int_range(1000, 10**10), "expected a byte count of at least 1000"),
+        metadata=key(
+            _int_range(1000, 10**10), "expected a byte count of at least 1000", overlay=True
+        ),
     )
     offpeak: tuple[str, str] | None = field(
         default=None,
-        metadata=key(_offpeak, "expected a local time window like '22:00-06:00'"),
+        metadata=key(_offpeak, "expected a local time window like '22:00-06:00'", overlay=True),
     )
     ca_bundle: str | None = field(default=None, metadata=key(_str, "expected a path to a PEM file"))
     flush_every: float = field(
@@ -624,7 +703,9 @@ class ReportingConfig:
     )
     upload_every: float = field(
         default=900.0,
-        metadata=key(_duration_range(10, 86400), "expected a duration from 10s to 1d"),
+        metadata=key(
+            _duration_range(10, 86400), "expected a duration from 10s to 1d", overlay=True
+        ),
     )
     max_reports: int = field(
         default=400, metadata=key(_int_range(10, 100_000), "expected 10-100000")
@@ -655,6 +736,7 @@ class Config:
         default_factory=ReportingConfig, metadata=section(ReportingConfig)
     )
     control: ControlConfig = field(default_factory=ControlConfig, metadata=section(ControlConfig))
+    updates: UpdatesConfig = field(default_factory=UpdatesConfig, metadata=section(UpdatesConfig))
     source: str = "<defaults>"  # where the config came from; not a key
 
 
@@ -764,6 +846,22 @@ def _feed_trust(feed: FeedConfig, data: Mapping[Any, Any], r: _Reader) -> None:
                 "this is the published DEMO key (anyone can sign with it); "
                 "only a config with demo: true may trust it",
             )
+
+
+def _no_demo_keys(name: str, keys: tuple[str, ...] | None, r: _Reader) -> None:
+    for trusted in keys or ():
+        if trusted in DEMO_FEED_KEYS and not r.demo:
+            r.problem(name, trusted, "a published DEMO key; only a demo config may trust it")
+
+
+@_check(SignedSourceConfig)
+def _signed_trust(source: SignedSourceConfig, data: Mapping[Any, Any], r: _Reader) -> None:
+    _no_demo_keys("trust", source.trust, r)
+
+
+@_check(KeysConfig)
+def _root_keys(source: KeysConfig, data: Mapping[Any, Any], r: _Reader) -> None:
+    _no_demo_keys("roots", source.roots, r)
 
 
 @_check(CacheConfig)

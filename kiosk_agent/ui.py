@@ -28,8 +28,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kiosk_agent.config import Config
+from kiosk_agent.content import active as content_active
 from kiosk_agent.content.countries import contact_lines, country_for
-from kiosk_agent.content.locales import choose_locale, load_locale, shipped_codes
+from kiosk_agent.content.locales import LocaleError, choose_locale, load_locale, shipped_codes
 from kiosk_agent.notices.sessions import Policy, SessionWatcher
 from kiosk_agent.notices.shaping import notice_languages
 from kiosk_agent.notices.tray import (
@@ -71,6 +72,9 @@ class UiApp:
         self.client = client
         self.root = root or tk.Tk(className="kiosk-agent")
         self.root.withdraw()
+        # Texts and helplines come from the content pack applied in the state folder
+        # (content/active.py): a new pack shows at the next notice, without a restart.
+        content_active.use_state_dir(config.state_dir)
         available = set(shipped_codes())
         languages = [c for c in config.cafe.languages if c in available]
         # Toasts and menus are drawn too: the same languages as the notice (shaping.py).
@@ -130,7 +134,17 @@ class UiApp:
         self.report(event)
         self.call_soon(self.show_notice)
 
+    def _refresh_content(self) -> None:
+        """Take the content pack applied now (cached per pack folder: cheap when unchanged)."""
+        try:
+            self.locale = load_locale(self.locale.code)
+        except LocaleError:
+            self.locale = load_locale(self.languages[0])
+        self.country = country_for(self.config.cafe.country)
+        self.notice.country = self.country
+
     def show_notice(self) -> None:
+        self._refresh_content()
         self.notice.show(self.locale.code)
         self.session_shown_at = time.monotonic()
 
@@ -183,6 +197,7 @@ class UiApp:
         )
 
     def _show_helpline(self) -> None:
+        self._refresh_content()
         lines = contact_lines(self.locale, self.country)
         self.toasts.show(self.locale, self.locale.text("tray.helpline"), lines.helpline)
 
@@ -246,6 +261,7 @@ class UiApp:
     def _blocked_toast(self) -> None:
         if not self.toast_gate.allow():
             return
+        self._refresh_content()
         loc = self.locale
         title, body = loc.text("toast.title"), loc.text("toast.body")
         if self.tray is not None and self.tray.notify(body.replace("\u200b", ""), title):

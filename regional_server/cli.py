@@ -161,6 +161,35 @@ def cmd_publish_feed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish_signed(args: argparse.Namespace) -> int:
+    from regional_server.publish_signed import PublishError, publish_signed
+
+    settings = _settings(args)
+    try:
+        result = publish_signed(
+            settings.feeds_path,
+            Path(args.file),
+            kind=args.kind,
+            trusted_keys=args.trust,
+            percent=args.percent,
+            cafes=args.cafe,
+        )
+    except PublishError as e:
+        raise UserError(str(e)) from None
+    print(result)
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from regional_server.publish_signed import PublishError, promote
+
+    try:
+        print(promote(_settings(args).feeds_path, args.directory))
+    except PublishError as e:
+        raise UserError(str(e)) from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kiosk-server",
@@ -231,6 +260,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="check each bundle's signature against this publisher key (repeatable)",
     )
     p.set_defaults(handler=cmd_publish_feed)
+
+    for kind, what in (
+        ("content", "a signed content pack (kiosk-agent content build)"),
+        ("settings", "a signed settings overlay for a region (kiosk-agent settings build)"),
+        ("keys", "a signed key announcement (kiosk-agent keys announce)"),
+    ):
+        p = sub.add_parser(f"publish-{kind}", help=f"publish {what} under /feeds")
+        p.add_argument("file", metavar="FILE")
+        p.add_argument("--trust", action="append", metavar="ed25519:KEY", help="also verify")
+        if kind != "keys":  # announcements go to every kiosk: a chain cannot be staged
+            p.add_argument(
+                "--percent", type=int, metavar="P", help="stage: P %% of kiosks take it first"
+            )
+            p.add_argument(
+                "--cafe", action="append", default=[], metavar="NAME", help="stage: this café"
+            )
+        p.set_defaults(handler=cmd_publish_signed, kind=kind, percent=None, cafe=[])
+
+    p = sub.add_parser("promote", help="end a staged rollout: every kiosk takes the latest")
+    p.add_argument("directory", metavar="DIR", help="content or settings-<REGION>")
+    p.set_defaults(handler=cmd_promote)
     return parser
 
 

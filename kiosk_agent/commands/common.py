@@ -31,6 +31,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def load_config_arg(args: argparse.Namespace) -> Config:
-    from kiosk_agent.config import load_config
+    """The config file with the region's applied settings overlay over it (docs/config.md)."""
+    from kiosk_agent.config_overlay import load_effective
 
-    return load_config(args.config or default_config_path())
+    return load_effective(args.config or default_config_path())

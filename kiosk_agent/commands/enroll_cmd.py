@@ -57,6 +57,7 @@ def _enroll(args: argparse.Namespace) -> int:
         f"Enrolled as kiosk {enrollment.kiosk_id} in region {enrollment.region} "
         f"({enrollment.country})."
     )
+    _apply_enrollment_overlay(args, config, clock.now())
     if config.reporting.server and config.reporting.server.rstrip("/") != server:
         print(
             f"Note: the config sends reports to {config.reporting.server}, not {server}; "
@@ -65,3 +66,35 @@ def _enroll(args: argparse.Namespace) -> int:
     elif not config.reporting.server:
         print(f"Note: set reporting.server: {server} in the config so reports are sent.")
     return 0
+
+
+def _apply_enrollment_overlay(args: argparse.Namespace, config: Any, now: float) -> None:
+    """Apply the region's settings overlay the server handed over, verified like any."""
+    from pathlib import Path
+
+    from kiosk_agent import config_overlay
+    from kiosk_agent.commands.common import default_config_path
+    from kiosk_agent.contracts import keys
+    from kiosk_agent.reporting.identity import ENROLL_OVERLAY
+    from kiosk_agent.updates.check import apply_overlay, load_trust_state
+
+    path = config.state_dir / ENROLL_OVERLAY
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return
+    try:
+        trust = keys.effective_keys(
+            config.updates.settings.trust, load_trust_state(config.state_dir), now
+        )
+        if not trust:
+            print("The region's settings were not applied: updates.settings.trust is empty.")
+            return
+        local = config_overlay.read_local(Path(args.config or default_config_path()))
+        result = apply_overlay(config, local, data, trust, now=now)
+    finally:
+        path.unlink(missing_ok=True)
+    if result.result == "applied":
+        print(f"Applied the region's settings (overlay version {result.version}).")
+    else:
+        print(f"The region's settings were refused ({result.reason}): {result.detail}")

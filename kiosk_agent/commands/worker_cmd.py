@@ -22,6 +22,7 @@ JOB_FUNCTIONS = {
     "hub-fetch": "kiosk_agent.hub.mirror:mirror_fetch_job",
     "hub-relay": "kiosk_agent.hub.relay:relay_job",
     "hub-find": "kiosk_agent.hub.discovery:find_job",
+    "updates-check": "kiosk_agent.updates.check:updates_check_job",
 }
 
 

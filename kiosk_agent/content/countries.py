@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from kiosk_agent.content import active
 from kiosk_agent.content.locales import Locale
 
 COUNTRIES_FILE = Path(__file__).resolve().parent / "countries.yaml"
@@ -115,9 +116,13 @@ def _check(ok: object, message: str, problems: list[str]) -> bool:
     return bool(ok)
 
 
+def load_countries(path: Path | None = None) -> dict[str, Country]:
+    """The country table of ``path`` (default: the applied content pack's; cached per file)."""
+    return _load_countries(active.countries_file() if path is None else path)
+
+
 @cache
-def load_countries(path: Path = COUNTRIES_FILE) -> dict[str, Country]:
-    """The shipped country table (cached)."""
+def _load_countries(path: Path) -> dict[str, Country]:
     return parse_countries(path.read_text(encoding="utf-8"))
 
 

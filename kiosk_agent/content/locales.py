@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from kiosk_agent.content import active
+
 REFERENCE = "en"
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 DIRECTIONS = ("ltr", "rtl")
@@ -179,23 +181,32 @@ def _braces(names: Iterable[str]) -> str:
     return "{" + ", ".join(sorted(names)) + "}" if names else "none"
 
 
-def shipped_codes(directory: Path = LOCALES_DIR) -> list[str]:
-    """Codes of the locale files in ``directory``, English first, then alphabetical."""
+def shipped_codes(directory: Path | None = None) -> list[str]:
+    """Codes of the locale files in ``directory`` (default: the applied pack's), English
+    first, then alphabetical."""
+    directory = active.locales_dir() if directory is None else directory
     codes = sorted(p.stem for p in directory.glob("*.yaml"))
     return sorted(codes, key=lambda c: (c != REFERENCE, c))
 
 
+def load_locale(code: str, directory: Path | None = None) -> Locale:
+    """The locale ``code`` from ``directory`` (default: the applied content pack's, see
+    ``content/active.py``); raises ``LocaleError`` if absent or unreadable."""
+    return _load_locale(code, active.locales_dir() if directory is None else directory)
+
+
 @cache
-def load_locale(code: str, directory: Path = LOCALES_DIR) -> Locale:
-    """The locale ``code`` from ``directory``; raises ``LocaleError`` if absent or unreadable."""
+def _load_locale(code: str, directory: Path) -> Locale:
     path = directory / f"{code}.yaml"
     if not _CODE.match(code) or not path.is_file():
         raise LocaleError(f"no locale {code!r} in {directory}")
     return parse_locale(code, path.read_text(encoding="utf-8"))
 
 
-def load_all(directory: Path = LOCALES_DIR) -> dict[str, Locale]:
-    """Every readable locale in ``directory`` (unreadable ones are left to ``notices check``)."""
+def load_all(directory: Path | None = None) -> dict[str, Locale]:
+    """Every readable locale in ``directory`` (default: the applied pack's; unreadable ones
+    are left to ``notices check``)."""
+    directory = active.locales_dir() if directory is None else directory
     out: dict[str, Locale] = {}
     for code in shipped_codes(directory):
         try:

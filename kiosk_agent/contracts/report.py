@@ -40,6 +40,9 @@ COUNTER_PATTERNS: dict[str, re.Pattern[str]] = {
     "safe_search": re.compile(r"safe_search\.(google|bing|duckduckgo|youtube)"),
     "feeds.rejected": re.compile(rf"feeds\.rejected\.{_TOKEN}"),
     "operator": re.compile(r"operator\.(pause|update_now|today|unlock)"),
+    # Signed things other than feeds (issue 21): refusals per kind, accepted key changes.
+    "signed.rejected": re.compile(rf"(?:content|settings|keys|release)\.rejected\.{_TOKEN}"),
+    "keys.changed": re.compile(r"keys\.changed\.(?:rotation|recovery|revocation)"),
 }
 
 REPORT_KEYS = frozenset(

@@ -96,6 +96,8 @@ class DemoReport:
     skipped: list[str] = field(default_factory=list)
     console: str | None = None  # the café hub's operator console (the first PC is the hub)
     second_resolver: HostPort | None = None
+    overlay_applied: bool = False  # the region's settings overlay came with enrollment
+    content_version: int | None = None  # the content pack the running kiosk took
 
 
 def _listed() -> list[str]:
@@ -128,10 +130,14 @@ def agent_config(
     """The demo kiosk's config: loopback everywhere, quick flushes, never the system DNS.
 
     ``hub``: ``this`` for the demo's first PC (the café hub, on loopback ``hub_port``),
-    the hub's address for the second (docs/cafe-hub.md)."""
+    the hub's address for the second (docs/cafe-hub.md).
+
+    The DEMO key that signs the list also signs the demo's content pack and settings
+    overlay (a real region has a key per role, docs/keys.md)."""
     feeds = []
     if server and trust:
         feeds = [{"url": f"{server}/feeds/{DEMO_LIST_ID}", "trust": [trust]}]
+    pinned = [trust] if trust else []
     return {
         "demo": True,  # marks it as a demo config (see config.DEMO_FEED_KEYS)
         "state_dir": str(workdir / name / "state"),
@@ -166,6 +172,11 @@ def agent_config(
             "max_link_utilization": 1.0,
         },
         "control": {"listen": f"127.0.0.1:{control_port}"},
+        "updates": {
+            "content": {"trust": pinned},
+            "settings": {"trust": pinned},
+            "check_every": "10s",
+        },
     }
 
 
@@ -338,9 +349,11 @@ class Demo:
         server = self._start_server()
         resolver = self._resolver_address()
         self._write_config(resolver, server, trust)
+        self._publish_overlay(server)
         self._start_service(resolver)
         self._enroll(server)
         self._wait_for_list()
+        self._content_pack(server)
         self._second_kiosk(server, trust)
         self._customers(resolver)
         self._upload()
@@ -531,8 +544,83 @@ class Demo:
             ),
         )
         self.report.enrolled = True
-        for line in out.strip().splitlines()[-2:]:
+        self.report.overlay_applied = "Applied the region's settings" in out
+        for line in out.strip().splitlines()[-3:]:
             self.detail(line)
+        if self.report.overlay_applied:
+            self.detail("(the service and the UI use the overlay from their next start)")
+
+    def _publish_overlay(self, server: str | None) -> None:
+        self.step("The coordinator sets the region's settings: a signed overlay")
+        key = self.workdir / "feed" / "DEMO-publisher-key.pem"
+        if server is None or not key.is_file():
+            self._skip("no regional server: no settings overlay")
+            return
+        overlay = self.workdir / "server" / "DEMO-overlay.yaml"
+        overlay.write_text(
+            "# DEMO: the region's settings (only keys marked overlayable in config.py)\n"
+            "cafe:\n  languages: [sw, en, fr]\nnotices:\n  min_display: 5s\n",
+            encoding="utf-8",
+        )
+        signed_file = self.workdir / "server" / "DEMO-settings-1.signed"
+        self.run_step(
+            "settings-build",
+            self._agent(
+                "settings", "build", str(overlay), "--region", DEMO_REGION[0], "--key", str(key),
+                "--version", "1", "--issuer", "DEMO coordinator", "--out", str(signed_file),
+            ),
+        )  # fmt: skip
+        out = self.run_step(
+            "server-publish-settings", self._server("publish-settings", str(signed_file))
+        )
+        self.detail(out.strip().splitlines()[-1])
+        self.detail("languages offered: sw, en, fr; the notice stays at least 5 s")
+
+    def _content_pack(self, server: str | None) -> None:
+        self.step("A translator's edit reaches the running kiosk: a signed content pack")
+        key = self.workdir / "feed" / "DEMO-publisher-key.pem"
+        if server is None or self.report.resolver is None or not key.is_file():
+            self._skip("no regional server or service: no content pack")
+            return
+        import shutil
+
+        from kiosk_agent.content import active
+
+        folder = self.workdir / "content-pack"
+        shutil.copytree(active.BUILTIN_DIR / "locales", folder / "locales", dirs_exist_ok=True)
+        shutil.copy(active.BUILTIN_DIR / "countries.yaml", folder / "countries.yaml")
+        sw = folder / "locales" / "sw.yaml"
+        # The translator's change: the Swahili notice title, marked as the DEMO pack's.
+        text = re.sub(
+            r'^(  title: ".*)"$', r'\1 (DEMO pack 2)"', sw.read_text("utf-8"), count=1, flags=re.M
+        )
+        sw.write_text(text, encoding="utf-8")
+        pack_file = self.workdir / "server" / "DEMO-content-2.signed"
+        self.run_step(
+            "content-build",
+            self._agent(
+                "content", "build", str(folder), "--key", str(key), "--version", "2",
+                "--issuer", "DEMO translators", "--out", str(pack_file),
+            ),
+        )  # fmt: skip
+        out = self.run_step(
+            "server-publish-content", self._server("publish-content", str(pack_file))
+        )
+        self.detail(out.strip().splitlines()[-1])
+        state_dir = self.workdir / "kiosk" / "state"
+        deadline = time.monotonic() + 60
+        while active.read_pointer(state_dir) is None:
+            if time.monotonic() > deadline:
+                self._skip("the kiosk did not take the content pack within 60 s")
+                return
+            time.sleep(0.5)
+        pointer = active.read_pointer(state_dir)
+        assert pointer is not None
+        self.report.content_version = pointer[0]
+        active.use_state_dir(state_dir)  # this process draws the kiosk's content from now on
+        self.detail(
+            f"the running service took pack {pointer[0]} (no restart); the notice now reads:"
+        )
 
     def _control(self) -> Any:
         from kiosk_agent.service.control_client import ControlClient

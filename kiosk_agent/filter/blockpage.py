@@ -146,6 +146,8 @@ class BlockPageServer:
     def __init__(self, ctx: ServiceContext, texts: Mapping[str, PageText] | None = None) -> None:
         self.ctx = ctx
         self._texts = texts
+        self._injected = texts is not None
+        self._content_dir: object = None  # the content pack folder the texts came from
         self.order = list(ctx.config.cafe.languages)
         self.served = 0
         self.address: tuple[str, int] | None = None
@@ -154,8 +156,13 @@ class BlockPageServer:
 
     @property
     def texts(self) -> Mapping[str, PageText]:
-        if self._texts is None:
+        from kiosk_agent.content import active
+
+        # A new content pack (content/active.py) is served from the next page on.
+        folder = None if self._injected else active.locales_dir()
+        if self._texts is None or folder != self._content_dir:
             self._texts = load_page_texts(self.order, self.ctx.config.cafe.country)
+            self._content_dir = folder
         return self._texts
 
     async def start(self) -> None:

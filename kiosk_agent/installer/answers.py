@@ -13,6 +13,10 @@ server: https://region.example.org   # the regional server (reports, enrollment)
 enrollment_code: ABCD-2345    # optional; enroll later with `kiosk-agent enroll`
 feeds:                        # optional: the lists and their publishers' keys
   - {url: https://region.example.org/feeds/hotline, trust: ["ed25519:..."]}
+updates:                      # optional: keys pinned at install (docs/fleet.md, docs/keys.md)
+  content: {trust: ["ed25519:..."]}   # content packs
+  settings: {trust: ["ed25519:..."]}  # the region's settings overlays
+  keys: {roots: ["ed25519:..."]}      # the region's root keys (recovery)
 ```
 """
 
@@ -41,6 +45,7 @@ KNOWN_KEYS = (
     "server",
     "enrollment_code",
     "feeds",
+    "updates",
 )
 
 
@@ -58,6 +63,8 @@ class Answers:
     server: str | None = None
     enrollment_code: str | None = None
     feeds: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    updates: dict[str, Any] | None = None
+    """The config's ``updates`` section as given (checked with the config)."""
 
 
 def check_country(value: str) -> str | None:
@@ -219,6 +226,11 @@ def parse_answers(data: object, source: str = "answers") -> Answers:
         bad("feeds", feeds, "a list of {url, trust} (checked again with the config)")
         feeds = []
 
+    updates = data.get("updates")
+    if updates is not None and not isinstance(updates, Mapping):
+        bad("updates", updates, "a mapping like the config's updates section")
+        updates = None
+
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise UserError(f"{source}: {len(problems)} problem(s):\n{lines}")
@@ -233,6 +245,7 @@ def parse_answers(data: object, source: str = "answers") -> Answers:
         server=server.rstrip("/") if server else None,
         enrollment_code=code,
         feeds=tuple(dict(f) for f in feeds),
+        updates=dict(updates) if updates is not None else None,
     )
 
 

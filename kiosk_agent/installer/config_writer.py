@@ -56,6 +56,9 @@ def installed_config(
     if answers.feeds:
         filt["feeds"] = [dict(f) for f in answers.feeds]
     data["filter"] = filt
+    if answers.updates is not None:
+        # The keys pinned at install: content, settings, the region's roots (docs/keys.md).
+        data["updates"] = copy.deepcopy(answers.updates)
     if answers.server:
         reporting = dict(data.get("reporting") or {})
         reporting["server"] = answers.server

@@ -22,6 +22,7 @@ from kiosk_agent.reporting.events import (
     Blocked,
     Event,
     FeedRejected,
+    KeyChanged,
     NoticeAcknowledged,
     NoticeDegraded,
     NoticeShown,
@@ -29,6 +30,7 @@ from kiosk_agent.reporting.events import (
     P2PSeen,
     SafeSearchApplied,
     SessionStarted,
+    SignedRejected,
     TamperDetected,
     UiCrashed,
 )
@@ -76,6 +78,10 @@ def counter_name(event: Event) -> str | None:
         name = f"feeds.rejected.{_token(event.reason)}"
     elif isinstance(event, OperatorAction):
         name = f"operator.{_token(event.action)}"
+    elif isinstance(event, SignedRejected):
+        name = f"{_token(event.kind)}.rejected.{_token(event.reason)}"
+    elif isinstance(event, KeyChanged):
+        name = f"keys.changed.{_token(event.how)}"
     else:
         return None
     return name if is_counter_name(name) else None

@@ -124,6 +124,24 @@ class OperatorAction(Event):
     action: str
 
 
+@dataclass(frozen=True, slots=True)
+class SignedRejected(Event):
+    """A signed thing other than a feed bundle was not applied: ``kind`` is content,
+    settings, keys or release; ``reason`` the refusal code. The last good one stays."""
+
+    event_type: ClassVar[str] = "signed_rejected"
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChanged(Event):
+    """A key announcement was accepted; ``how`` is rotation, recovery or revocation."""
+
+    event_type: ClassVar[str] = "key_changed"
+    how: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (
@@ -138,6 +156,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SafeSearchApplied,
         FeedRejected,
         OperatorAction,
+        SignedRejected,
+        KeyChanged,
     )
 }
 

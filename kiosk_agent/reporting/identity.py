@@ -206,6 +206,7 @@ def enroll(
     except ValueError:
         raise EnrollError("the server's answer is not JSON") from None
     kiosk_id, region, country = parse_enroll_response(data)
+    _keep_enrollment_overlay(state_dir, data)
     enrollment = Enrollment(
         kiosk_id=kiosk_id,
         region=region,
@@ -216,6 +217,24 @@ def enroll(
     )
     save_enrollment(state_dir, enrollment)
     return enrollment
+
+
+ENROLL_OVERLAY = Path("settings") / "enrollment-overlay.signed"
+
+
+def _keep_enrollment_overlay(state_dir: Path, data: object) -> None:
+    """Keep the region's signed settings overlay the server handed over (not verified
+    here: ``kiosk-agent enroll`` verifies and applies it, docs/fleet.md)."""
+    import binascii
+
+    raw = data.get("settings_overlay") if isinstance(data, dict) else None
+    if not isinstance(raw, str) or len(raw) > 200_000:
+        return
+    try:
+        blob = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        return
+    write_atomic(state_dir / ENROLL_OVERLAY, blob)
 
 
 def _error_text(response: requests.Response) -> str:

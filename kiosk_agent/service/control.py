@@ -551,6 +551,9 @@ class ControlServer:
             if updater is None or not hasattr(updater, "request_update"):
                 raise HttpError(503, "no feed is configured, so there is nothing to update")
             updater.request_update()
+            updates = components.get("updates")  # content packs, overlays, keys (docs/fleet.md)
+            if updates is not None and hasattr(updates, "request_update"):
+                updates.request_update()
             return 200, {"status": "update started"}
         if action == "pause":
             resolver = components.get("resolver")

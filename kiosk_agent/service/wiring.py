@@ -42,6 +42,7 @@ def build_components(ctx: ServiceContext) -> list[Component]:
     from kiosk_agent.hub.server import create_hub
     from kiosk_agent.reporting.component import make_reporting_component
     from kiosk_agent.service.control import create_control
+    from kiosk_agent.updates.component import create_updates
 
     # The watchdog after the resolver: the system is pointed at the agent only once the
     # agent answers.
@@ -61,6 +62,7 @@ def build_components(ctx: ServiceContext) -> list[Component]:
         create_blockpage,
         create_guard,  # the browser extension's loopback API (docs/browser-guard.md)
         p2p_component,
+        create_updates,  # signed packs, overlays, key announcements (after the filter)
         create_control,
     ]
     components: list[Component] = []
@@ -112,6 +114,10 @@ def create_service(config: Config) -> Service:
         raise UserError(
             f"cannot create the state folder {config.state_dir}: {e.strerror}"
         ) from None
+    from kiosk_agent.content import active
+
+    # The block page draws the content pack applied in this state folder (docs/content.md).
+    active.use_state_dir(config.state_dir)
     ctx = ServiceContext(config)
     return Service(ctx, build_components(ctx))
 

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 WORKER_COMMAND = "worker"
 """The hidden subcommand (``kiosk_agent/commands/worker_cmd.py``)."""
-JOBS = ("feed-check", "upload", "hub-fetch", "hub-relay", "hub-find")
+JOBS = ("feed-check", "upload", "hub-fetch", "hub-relay", "hub-find", "updates-check")
 MAX_OUTPUT = 64 * 1024
 """Bytes of stdout accepted from a child: one result line is well under 1 KB."""
 MAX_LOG = 256 * 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -9,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
+from kiosk_agent.contracts import signed_dir
 from kiosk_agent.contracts.report import EnrollRequest
 from regional_server.api.errors import ApiError
 from regional_server.context import ServerContext, get_ctx
@@ -31,6 +33,11 @@ class EnrollOut(BaseModel):
     kiosk_id: str
     region: str
     country: str
+    settings_overlay: str | None = Field(
+        default=None,
+        description="base64 of the region's current signed settings overlay, when one is "
+        "published: an install with nothing but a code is fully configured (docs/fleet.md)",
+    )
 
 
 class ErrorOut(BaseModel):
@@ -58,4 +65,12 @@ def enroll_kiosk(body: EnrollBody, ctx: Annotated[ServerContext, Depends(get_ctx
     except IntegrityError:
         # Two enrollments of the same key raced; the loser retries and gets the same id.
         raise ApiError(409, "retry", "enrollment in progress for this key; retry") from None
-    return JSONResponse(response.to_json(), status_code=201)
+    answer: dict[str, object] = dict(response.to_json())
+    overlay = signed_dir.latest_for(
+        ctx.settings.feeds_path / signed_dir.settings_subject(response.region),
+        response.kiosk_id,
+        body.cafe_name or None,
+    )
+    if overlay is not None:
+        answer["settings_overlay"] = base64.b64encode(overlay).decode("ascii")
+    return JSONResponse(answer, status_code=201)

@@ -90,6 +90,9 @@ def test_demo_headless_counts_reach_the_dashboard(tmp_path: Path) -> None:
         # the café: the first PC is the hub, a second kiosk uses it
         assert report["console"].startswith("http://127.0.0.1:"), report["console"]
         assert report["console"].endswith("/console")
+        # The demo publishes a settings overlay and a content pack (issue 21).
+        assert report["overlay_applied"] is True
+        assert report["content_version"] == 2
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # Ctrl-C: the demo stops what it started

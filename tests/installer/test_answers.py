@@ -113,3 +113,22 @@ yaml_values = st.recursive(
 def test_parser_raises_only_user_error(data: object) -> None:
     with contextlib.suppress(UserError):
         parse_answers(data)
+
+
+def test_keys_pinned_at_install_reach_the_config(tmp_path: Path) -> None:
+    from kiosk_agent.installer.config_writer import installed_config
+    from tests.installer.fakes import live_layout
+
+    key = "ed25519:" + "B" * 43 + "="
+    updates = {"content": {"trust": [key]}, "keys": {"roots": [key]}}
+    a = parse_answers({**GOOD, "updates": updates})
+    assert a.updates == updates
+    data = installed_config(a, live_layout(tmp_path))
+    assert data["updates"] == updates
+    with pytest.raises(UserError):
+        installed_config(
+            parse_answers({**GOOD, "updates": {"keys": {"roots": ["nope"]}}}),
+            live_layout(tmp_path),
+        )
+    with pytest.raises(UserError):
+        parse_answers({**GOOD, "updates": ["x"]})

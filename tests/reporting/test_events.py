@@ -90,7 +90,7 @@ def test_wire_round_trip(event: Event) -> None:
 
 
 def test_every_type_registered_once() -> None:
-    assert len(EVENT_TYPES) == 11
+    assert len(EVENT_TYPES) == 13
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,363 @@
+"""One check of the regional server's signed directories (blocking; run in a worker).
+
+In order, because each step trusts what the one before accepted:
+
+1. **keys** (``updates.keys``): every announcement above the one last accepted, each
+   verified against the chain so far and the pinned roots (``contracts/keys.py``); the
+   trust state is saved in ``state_dir/keys.json`` after each.
+2. **content** (``updates.content``): the pack this kiosk should hold (staged rollout:
+   ``contracts/signed_dir.py``), verified with the pinned content keys as the
+   announcements left them, checked like ``notices check``, applied (``content/pack.py``).
+3. **settings** (``updates.settings``): the region's overlay, verified the same way,
+   refused when it names a local-only key or makes the config invalid, saved for the
+   next start (``config_overlay.py``).
+
+A refusal keeps what was applied before. The answer lists one result per kind and the
+key changes accepted; the service turns them into ``SignedRejected`` / ``KeyChanged``
+events (counted as ``<kind>.rejected.<code>``, ``keys.changed.<how>``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiosk_agent.atomic import write_text_atomic
+from kiosk_agent.config import Config, ConfigError
+from kiosk_agent.contracts import keys, signed, signed_dir
+
+KEYS_STATE = "keys.json"
+MAX_FILE = 16 * 1024 * 1024
+RESULTS = ("applied", "up_to_date", "rejected", "unreachable", "off")
+KINDS = ("keys", "content", "settings", "cafe_settings")
+
+
+@dataclass
+class KindResult:
+    kind: str
+    result: str
+    reason: str | None = None
+    version: int | None = None
+    detail: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "result": self.result,
+            "reason": self.reason,
+            "version": self.version,
+            "detail": None if self.detail is None else self.detail[:500],
+        }
+
+
+@dataclass
+class CheckAnswer:
+    results: list[KindResult] = field(default_factory=list)
+    key_changes: list[str] = field(default_factory=list)
+    key_refusals: list[str] = field(default_factory=list)
+    """The codes of every announcement refused in this check (each is counted)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "results": [r.to_json() for r in self.results],
+            "key_changes": list(self.key_changes),
+            "key_refusals": list(self.key_refusals),
+        }
+
+
+settings_subject = signed_dir.settings_subject
+
+
+def source_urls(config: Config) -> dict[str, str | None]:
+    """Each kind's directory URL: configured, else under the reporting server's /feeds."""
+    u = config.updates
+    server = config.reporting.server
+    base = f"{server.rstrip('/')}/feeds" if server else None
+
+    def pick(url: str | None, name: str) -> str | None:
+        return url if url is not None else (f"{base}/{name}" if base else None)
+
+    region = pick(u.settings.url, settings_subject(config.cafe.region))
+    cafe = signed_dir.cafe_settings_subject(config.cafe.region, config.cafe.name)
+    return {
+        "keys": pick(u.keys.url, "keys"),
+        "content": pick(u.content.url, "content"),
+        "settings": region,
+        # Beside the region's directory, wherever that is.
+        "cafe_settings": f"{region.rstrip('/').rsplit('/', 1)[0]}/{cafe}" if region else None,
+    }
+
+
+def load_trust_state(state_dir: Path) -> keys.TrustState:
+    try:
+        return keys.TrustState.from_json(json.loads((state_dir / KEYS_STATE).read_text("utf-8")))
+    except (OSError, ValueError):
+        return keys.TrustState()
+
+
+def save_trust_state(state_dir: Path, state: keys.TrustState) -> None:
+    write_text_atomic(state_dir / KEYS_STATE, json.dumps(state.to_json(), indent=1) + "\n")
+
+
+class Unreachable(Exception):
+    """A file could not be fetched."""
+
+
+Fetch = Callable[[str, int], bytes]
+"""GET a URL (at most ``limit`` bytes) or raise ``Unreachable``."""
+
+
+def fetcher_from(fetchers: Mapping[str, Any]) -> Fetch:
+    """A ``Fetch`` over the feed updater's fetchers (``file``, ``https``, ``http``)."""
+    import urllib.parse
+
+    from kiosk_agent.filter.feed_check import FetchError
+
+    def fetch(url: str, limit: int) -> bytes:
+        scheme = urllib.parse.urlsplit(url).scheme
+        f = fetchers.get(scheme)
+        if f is None:
+            raise Unreachable(f"unsupported URL scheme {scheme!r}")
+        try:
+            got = f.fetch(url, None, limit)
+        except FetchError as e:
+            raise Unreachable(str(e)) from None
+        try:
+            assert got.path is not None
+            return bytes(got.path.read_bytes())
+        except OSError as e:
+            raise Unreachable(str(e)) from None
+        finally:
+            got.discard()
+
+    return fetch
+
+
+@dataclass
+class UpdatesCheck:
+    """One check of every configured kind. ``local`` is the parsed local agent.yaml (the
+    overlay is validated over it); ``kiosk_id`` and ``cafe`` place the kiosk in a stage."""
+
+    config: Config
+    fetch: Fetch
+    now: Callable[[], float]
+    local: Mapping[str, Any]
+    kiosk_id: str | None = None
+
+    def run(self) -> CheckAnswer:
+        answer = CheckAnswer()
+        urls = source_urls(self.config)
+        state = load_trust_state(self.config.state_dir)
+        if urls["keys"]:
+            state = self._keys(urls["keys"], state, answer)
+        else:
+            answer.results.append(KindResult("keys", "off"))
+        steps = (
+            ("content", self._content),
+            ("settings", self._settings),
+            ("cafe_settings", self._cafe_settings),
+        )
+        for kind, step in steps:
+            url = urls[kind]
+            trust = self._trust("settings" if kind == "cafe_settings" else kind, state)
+            if not url or not trust:
+                answer.results.append(KindResult(kind, "off"))
+                continue
+            answer.results.append(step(url, trust))
+        return answer
+
+    def _trust(self, kind: str, state: keys.TrustState) -> frozenset[str]:
+        pinned = getattr(self.config.updates, kind).trust
+        return keys.effective_keys(pinned, state, self.now())
+
+    def _manifest(self, url: str) -> signed_dir.Manifest:
+        return signed_dir.parse_manifest(
+            self.fetch(f"{url.rstrip('/')}/{signed_dir.MANIFEST}", signed_dir.MAX_MANIFEST)
+        )
+
+    def _names(self, url: str, applied: int | None, *, chain: bool) -> list[str]:
+        m = self._manifest(url)
+        return signed_dir.to_fetch(m, applied, self.kiosk_id, self.config.cafe.name, chain=chain)
+
+    def _keys(self, url: str, state: keys.TrustState, answer: CheckAnswer) -> keys.TrustState:
+        try:
+            names = self._names(url, state.version, chain=True)
+        except Unreachable as e:
+            answer.results.append(KindResult("keys", "unreachable", "unreachable", detail=str(e)))
+            return state
+        except signed_dir.ManifestError as e:
+            answer.results.append(KindResult("keys", "rejected", "bad_manifest", detail=str(e)))
+            return state
+        result = KindResult("keys", "up_to_date", version=state.version)
+        for name in names:
+            try:
+                data = self.fetch(f"{url.rstrip('/')}/{name}", MAX_FILE)
+                state, change = keys.accept(
+                    data, state, self.config.updates.keys.roots, now=self.now()
+                )
+            except Unreachable as e:
+                result = KindResult("keys", "unreachable", "unreachable", detail=str(e))
+                break
+            except signed.SignedError as e:
+                # Each announcement is judged on its own against the chain so far: a
+                # refused one (a forgery on the server) must not block the good ones after
+                # it; those that built on it fail their own chain check.
+                result = KindResult("keys", "rejected", e.code, detail=str(e))
+                answer.key_refusals.append(e.code)
+                continue
+            save_trust_state(self.config.state_dir, state)
+            answer.key_changes.append(change.how)
+            if result.result != "rejected":
+                result = KindResult("keys", "applied", version=state.version)
+        answer.results.append(result)
+        return state
+
+    def _one(self, kind: str, url: str, applied: int | None) -> bytes | KindResult:
+        try:
+            names = self._names(url, applied, chain=False)
+            if not names:
+                return KindResult(kind, "up_to_date", version=applied)
+            return self.fetch(f"{url.rstrip('/')}/{names[0]}", MAX_FILE)
+        except Unreachable as e:
+            return KindResult(kind, "unreachable", "unreachable", detail=str(e))
+        except signed_dir.ManifestError as e:
+            return KindResult(kind, "rejected", "bad_manifest", detail=str(e))
+
+    def _content(self, url: str, trust: frozenset[str]) -> KindResult:
+        from kiosk_agent.content import pack
+
+        applied = pack.applied_version(self.config.state_dir)
+        got = self._one("content", url, applied)
+        if isinstance(got, KindResult):
+            return got
+        try:
+            version = pack.install_pack(self.config.state_dir, got, trust, now=self.now())
+        except signed.SignedError as e:
+            return KindResult("content", "rejected", e.code, detail=str(e))
+        except OSError as e:
+            return KindResult("content", "rejected", "write_error", detail=str(e))
+        return KindResult("content", "applied", version=version)
+
+    def _settings(self, url: str, trust: frozenset[str]) -> KindResult:
+        from kiosk_agent import config_overlay
+
+        current = config_overlay.read_overlay(self.config.state_dir)
+        got = self._one("settings", url, current.version if current else None)
+        if isinstance(got, KindResult):
+            return got
+        return apply_overlay(self.config, self.local, got, trust, now=self.now())
+
+    def _cafe_settings(self, url: str, trust: frozenset[str]) -> KindResult:
+        from kiosk_agent import config_overlay
+
+        current = config_overlay.read_overlay(self.config.state_dir, "cafe")
+        got = self._one("cafe_settings", url, current.version if current else None)
+        if isinstance(got, KindResult):
+            # Most cafés have no overlay of their own: a missing directory is no failure.
+            return KindResult("cafe_settings", "off") if got.result == "unreachable" else got
+        return apply_overlay(self.config, self.local, got, trust, now=self.now(), which="cafe")
+
+
+def apply_overlay(
+    config: Config,
+    local: Mapping[str, Any],
+    data: bytes,
+    trust: Iterable[str],
+    *,
+    now: float,
+    which: str = "region",
+) -> KindResult:
+    """Verify a signed settings overlay for this kiosk's region (or its café: ``which``),
+    check it over the local config (a café's over the region's), and keep it as the last
+    good one; a refusal leaves the old one."""
+    from kiosk_agent import config_overlay
+
+    kind = "settings" if which == "region" else "cafe_settings"
+    current = config_overlay.read_overlay(config.state_dir, which)
+    if which == "region":
+        subject = settings_subject(config.cafe.region)
+        under: list[config_overlay.Overlay] = []
+    else:
+        subject = signed_dir.cafe_settings_subject(config.cafe.region, config.cafe.name)
+        under = [o for o in [config_overlay.read_overlay(config.state_dir)] if o]
+    try:
+        f = signed.read_signed(
+            data,
+            trust,
+            kind="settings",
+            subject=subject,
+            applied_version=current.version if current else None,
+            now=now,
+        )
+        try:
+            settings = config_overlay.parse_overlay_text(f.body)
+            overlay = config_overlay.Overlay(f.claims.version, subject, f.claims.issuer, settings)
+            config_overlay.effective_config(local, [*under, overlay])
+        except (ValueError, ConfigError) as e:
+            raise signed.Invalid(str(e).replace("\n", " ")) from None
+        config_overlay.save_overlay(config.state_dir, overlay, which)
+    except signed.SignedError as e:
+        return KindResult(kind, "rejected", e.code, detail=str(e))
+    except OSError as e:
+        return KindResult(kind, "rejected", "write_error", detail=str(e))
+    return KindResult(kind, "applied", version=f.claims.version)
+
+
+def parse_answer(obj: object) -> CheckAnswer:
+    """A worker's answer, trusting nothing; ``ValueError`` for anything else."""
+    if not isinstance(obj, dict) or set(obj) != {"results", "key_changes", "key_refusals"}:
+        raise ValueError("the answer is not {results, key_changes, key_refusals}")
+    results, changes, refusals = obj["results"], obj["key_changes"], obj["key_refusals"]
+    if not all(isinstance(x, list) and len(x) <= 200 for x in (results, changes, refusals)):
+        raise ValueError("results, key_changes and key_refusals must be short lists")
+    out = CheckAnswer()
+    for r in results[: len(KINDS)]:
+        if not isinstance(r, dict) or r.get("kind") not in KINDS or r.get("result") not in RESULTS:
+            raise ValueError("a result of an unknown kind or outcome")
+        reason, version, detail = r.get("reason"), r.get("version"), r.get("detail")
+        if reason is not None and not (isinstance(reason, str) and reason.isidentifier()):
+            raise ValueError("a reason that is not a token")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise ValueError("a version that is not a number")
+        out.results.append(
+            KindResult(
+                r["kind"],
+                r["result"],
+                reason,
+                version,
+                detail if isinstance(detail, str) else None,
+            )
+        )
+    for how in changes:
+        if how not in ("rotation", "recovery", "revocation"):
+            raise ValueError("an unknown key change")
+        out.key_changes.append(how)
+    for code in refusals:
+        if not (isinstance(code, str) and code.isidentifier() and len(code) <= 32):
+            raise ValueError("a refusal code that is not a token")
+        out.key_refusals.append(code)
+    return out
+
+
+def updates_check_job(config: Config, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``kiosk-agent worker updates-check``: one check with the config the service runs."""
+    from kiosk_agent import config_overlay
+    from kiosk_agent.filter.feed_check import default_fetchers
+    from kiosk_agent.net.clock import clock_for
+
+    kiosk_id = params.get("kiosk_id")
+    if kiosk_id is not None and not isinstance(kiosk_id, str):
+        raise ValueError("job parameter kiosk_id is not a string")
+    source = Path(config.source)
+    local = config_overlay.read_local(source) if source.is_file() else {}
+    check = UpdatesCheck(
+        config,
+        fetcher_from(default_fetchers(config, config.state_dir)),
+        clock_for(config.state_dir).now,
+        local,
+        kiosk_id,
+    )
+    return check.run().to_json()

@@ -1,0 +1,247 @@
+"""One updates check over file:// directories: announcements, then packs and overlays."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kiosk_agent import config_overlay
+from kiosk_agent.config import config_from_mapping
+from kiosk_agent.content import active, pack
+from kiosk_agent.contracts import keys, signed, signed_dir
+from kiosk_agent.filter.feed_check import FileFetcher
+from kiosk_agent.reporting.counters import counter_name
+from kiosk_agent.reporting.events import EventBus
+from kiosk_agent.service.context import ServiceContext
+from kiosk_agent.updates.check import UpdatesCheck, fetcher_from, parse_answer
+from kiosk_agent.updates.component import UpdatesComponent
+from tests.filter.feed_helpers import keypair
+
+NOW = 1_800_000_000.0
+CONTENT, CONTENT_PUB = keypair()
+SETTINGS, SETTINGS_PUB = keypair()
+NEW, NEW_PUB = keypair()
+ROOT, ROOT_PUB = keypair()
+
+
+def sign(key: Any, kind: str, subject: str, version: int, body: bytes) -> bytes:
+    return signed.encode_signed(
+        key=key, kind=kind, issuer="region", subject=subject, version=version,
+        created=int(NOW) - 10, expires=int(NOW) + 86400, body=body,
+    )  # fmt: skip
+
+
+def pack_with_title(title: str) -> bytes:
+    files = pack.collect(active.BUILTIN_DIR)
+    loc = dict(files.locales)
+    loc["en"] = loc["en"].replace("Hello! Have fun and stay safe online", title)
+    return pack.encode_body(pack.PackFiles(loc, files.countries))
+
+
+class Region:
+    """A regional server's /feeds folder on disk, and a kiosk pointed at it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.feeds = tmp / "feeds"
+        self.state = tmp / "state"
+        self.local: dict[str, Any] = {
+            "state_dir": str(self.state),
+            "cafe": {"name": "Sunrise", "region": "KE-NBO", "languages": ["en"]},
+            "reporting": {"offpeak": "22:00-06:00"},
+            "updates": {
+                "content": {"url": (self.feeds / "content").as_uri(), "trust": [CONTENT_PUB]},
+                "settings": {
+                    "url": (self.feeds / "settings-KE-NBO").as_uri(),
+                    "trust": [SETTINGS_PUB],
+                },
+                "keys": {"url": (self.feeds / "keys").as_uri(), "roots": [ROOT_PUB]},
+            },
+        }
+
+    def publish(self, name: str, data: bytes, **kw: Any) -> None:
+        signed_dir.publish(self.feeds / name, data, **kw)
+
+    def check(self, kiosk_id: str = "kiosk-1") -> dict[str, Any]:
+        config = config_from_mapping(self.local)
+        answer = UpdatesCheck(
+            config, fetcher_from({"file": FileFetcher()}), lambda: NOW, self.local, kiosk_id
+        ).run()
+        out = parse_answer(answer.to_json())
+        assert out == answer
+        return {r.kind: (r.result, r.reason, r.version) for r in out.results} | {
+            "changes": out.key_changes
+        }
+
+
+@pytest.fixture
+def region(tmp_path: Path) -> Iterator[Region]:
+    yield Region(tmp_path)
+    active.use_state_dir(None)
+
+
+def test_nothing_published_is_unreachable_not_refused(region: Region) -> None:
+    got = region.check()
+    assert got["content"][0] == got["keys"][0] == "unreachable"
+
+
+def test_content_pack_applied_then_bad_one_refused(region: Region) -> None:
+    region.publish("content", sign(CONTENT, "content", "content", 1, pack_with_title("One")))
+    assert region.check()["content"] == ("applied", None, 1)
+    active.use_state_dir(region.state)
+    from kiosk_agent.content.locales import load_locale
+
+    assert load_locale("en").text("notice.title") == "One"
+    assert region.check()["content"] == ("up_to_date", None, 1)
+    files = pack.collect(active.BUILTIN_DIR)
+    broken = {k: v for k, v in files.locales.items() if k != "sw"}
+    bad = sign(CONTENT, "content", "content", 2, pack.encode_body(pack.PackFiles(broken, "")))
+    region.publish("content", bad)
+    assert region.check()["content"] == ("rejected", "invalid", None)
+    assert load_locale("en").text("notice.title") == "One"
+
+
+def test_staged_pack_reaches_only_the_stage(region: Region) -> None:
+    region.publish("content", sign(CONTENT, "content", "content", 1, pack_with_title("One")))
+    region.check("a")
+    region.check("b")
+    region.publish(
+        "content", sign(CONTENT, "content", "content", 2, pack_with_title("Two")), cafes=["Other"]
+    )
+    assert region.check("a")["content"] == ("up_to_date", None, 1)
+    region.local["cafe"]["name"] = "Other"
+    assert region.check("a")["content"] == ("applied", None, 2)
+
+
+def test_rotation_then_content_signed_by_the_new_key(region: Region) -> None:
+    region.publish("content", sign(NEW, "content", "content", 1, pack_with_title("New key")))
+    assert region.check()["content"][1] == "untrusted_key"
+    rotation = keys.encode_announcement(
+        keys.Announcement("replace", CONTENT_PUB, NEW_PUB, int(NOW) + 100),
+        key=CONTENT, issuer="hotline", version=1, created=int(NOW) - 5, expires=int(NOW) + 999,
+    )  # fmt: skip
+    region.publish("keys", rotation)
+    got = region.check()
+    assert got["keys"] == ("applied", None, 1) and got["changes"] == ["rotation"]
+    assert got["content"] == ("applied", None, 1)
+
+
+def test_forged_announcement_refused_and_recovery_through_root(region: Region) -> None:
+    thief, thief_pub = keypair()
+    forged = keys.encode_announcement(
+        keys.Announcement("replace", CONTENT_PUB, thief_pub, int(NOW)),
+        key=thief, issuer="x", version=1, created=int(NOW) - 5, expires=int(NOW) + 999,
+    )  # fmt: skip
+    region.publish("keys", forged)
+    got = region.check()
+    assert got["keys"] == ("rejected", "bad_chain", None) and got["changes"] == []
+    shutil.rmtree(region.feeds / "keys")
+    recovery = keys.encode_announcement(
+        keys.Announcement("replace", CONTENT_PUB, NEW_PUB, int(NOW)),
+        key=ROOT, issuer="region root", version=1, created=int(NOW) - 5, expires=int(NOW) + 999,
+    )  # fmt: skip
+    region.publish("keys", recovery)
+    region.publish("content", sign(CONTENT, "content", "content", 1, pack_with_title("Old")))
+    got = region.check()
+    assert got["changes"] == ["recovery"]
+    assert got["content"][1] == "untrusted_key"  # the old key is refused from now on
+
+
+def overlay(version: int, settings: dict[str, Any], key: Any = SETTINGS) -> bytes:
+    return sign(key, "settings", "settings-KE-NBO", version, yaml.safe_dump(settings).encode())
+
+
+def test_overlay_changes_upload_window_and_languages(region: Region) -> None:
+    region.publish(
+        "settings-KE-NBO",
+        overlay(1, {"cafe": {"languages": ["sw", "en"]}, "reporting": {"offpeak": "01:00-05:00"}}),
+    )
+    assert region.check()["settings"] == ("applied", None, 1)
+    path = region.state.parent / "agent.yaml"
+    path.write_text(yaml.safe_dump(region.local))
+    effective = config_overlay.load_effective(path)
+    assert effective.cafe.languages == ("sw", "en")
+    assert effective.reporting.offpeak == ("01:00", "05:00")
+    assert effective.cafe.name == "Sunrise"  # not in the overlay: stays local
+    applied = config_overlay.read_overlay(region.state)
+    rows = {p: (v, o) for p, v, o in config_overlay.origins(region.local, applied)}
+    assert rows["cafe.languages"] == (["sw", "en"], "overlay settings-KE-NBO v1")
+    assert rows["cafe.name"] == ("Sunrise", "agent.yaml")
+    assert rows["filter.block_ttl"] == (60, "default")
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"state_dir": "/tmp/elsewhere"},
+        {"control": {"listen": "127.0.0.1:9999"}},
+        {"operator": {"pin_scrypt": "scrypt$x"}},
+        {"reporting": {"server": "https://evil.example"}},
+        {"updates": {"content": {"trust": []}}},
+        {"reporting": {"offpeak": "noon"}},
+        {"nonsense": 1},
+    ],
+)
+def test_bad_overlay_refused_last_good_kept(region: Region, settings: dict[str, Any]) -> None:
+    region.publish("settings-KE-NBO", overlay(1, {"reporting": {"offpeak": "01:00-05:00"}}))
+    region.check()
+    region.publish("settings-KE-NBO", overlay(2, settings))
+    assert region.check()["settings"] == ("rejected", "invalid", None)
+    kept = config_overlay.read_overlay(region.state)
+    assert kept is not None and kept.version == 1
+
+
+def test_component_counts_refusals_and_key_changes(region: Region) -> None:
+    region.publish("content", sign(NEW, "content", "content", 1, pack_with_title("x")))
+    bus = EventBus()
+    seen: list[str | None] = []
+    bus.subscribe(lambda e: seen.append(counter_name(e)))
+    ctx = ServiceContext(config_from_mapping(region.local), bus)
+    config = ctx.config
+    comp = UpdatesComponent(
+        ctx,
+        run_check=lambda: UpdatesCheck(
+            config, fetcher_from({"file": FileFetcher()}), lambda: NOW, region.local
+        ).run(),
+    )
+    import asyncio
+
+    asyncio.run(comp.check_once())
+    assert "content.rejected.untrusted_key" in seen
+    assert comp.status()["last"]["content"]["reason"] == "untrusted_key"  # type: ignore[index]
+
+
+def test_cafe_overlay_is_laid_over_the_region(region: Region) -> None:
+    region.publish(
+        "settings-KE-NBO",
+        overlay(1, {"cafe": {"languages": ["sw", "en"]}, "reporting": {"offpeak": "01:00-05:00"}}),
+    )
+    subject = signed_dir.cafe_settings_subject("KE-NBO", "Sunrise")
+    assert subject == "settings-KE-NBO--sunrise"
+    cafe = sign(
+        SETTINGS, "settings", subject, 1, yaml.safe_dump({"cafe": {"languages": ["fr"]}}).encode()
+    )
+    region.publish(subject, cafe)
+    got = region.check()
+    assert got["settings"] == ("applied", None, 1) and got["cafe_settings"] == ("applied", None, 1)
+    path = region.state.parent / "agent.yaml"
+    path.write_text(yaml.safe_dump(region.local))
+    effective = config_overlay.load_effective(path)
+    assert effective.cafe.languages == ("fr",)  # the café's, over the region's
+    assert effective.reporting.offpeak == ("01:00", "05:00")  # the region's
+    rows = {
+        p: o
+        for p, _, o in config_overlay.origins(
+            region.local, config_overlay.read_overlays(region.state)
+        )
+    }
+    assert rows["cafe.languages"] == f"overlay {subject} v1"
+    assert rows["reporting.offpeak"] == "overlay settings-KE-NBO v1"
+    # Another café's overlay is not for this kiosk.
+    other = signed_dir.cafe_settings_subject("KE-NBO", "Other")
+    region.publish(other, sign(SETTINGS, "settings", other, 2, b"cafe: {languages: [en]}\n"))
+    assert region.check()["cafe_settings"] == ("up_to_date", None, 1)
