@@ -8,8 +8,9 @@ Threads, and why:
 - the event stream: long-polls the service for ``blocked`` events (toasts) and billing
   hook signals;
 - the status poller: refreshes the tray icon and menu every ``STATUS_EVERY`` seconds;
-- the outbox: posts the UI's events (NoticeShown, NoticeAcknowledged, SessionStarted) to
-  the service, retrying while it is unreachable, so the Tk loop never waits for HTTP;
+- the outbox: posts the UI's events (NoticeShown, NoticeFeedback, NoticeAcknowledged,
+  SessionStarted) to the service, retrying while it is unreachable, so the Tk loop never
+  waits for HTTP;
 - pystray's own thread for the tray icon.
 
 It talks to the service only through ``control_client`` (standard library HTTP): this
@@ -30,6 +31,7 @@ from typing import Any
 from kiosk_agent.config import Config
 from kiosk_agent.content.countries import contact_lines, country_for
 from kiosk_agent.content.locales import choose_locale, load_locale, shipped_codes
+from kiosk_agent.notices.rotation import TipRotation
 from kiosk_agent.notices.sessions import Policy, SessionWatcher
 from kiosk_agent.notices.tray import (
     ToastGate,
@@ -92,6 +94,7 @@ class UiApp:
             font_size=config.notices.font_size,
             on_event=self.report,
             on_close=self._after_notice,
+            rotation=TipRotation(config.state_dir),
         )
         self.watcher = SessionWatcher(signals, Policy.from_config(config.notices), self._on_session)
         self.tray: Tray | None = (

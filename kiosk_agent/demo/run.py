@@ -599,7 +599,7 @@ def notice_text(locale: str, country: str) -> list[str]:
         return ["(the notice texts are not in this build)"]
     contact = contact_lines(loc, country_for(country))
     lines = [loc.strings.get("notice.title", ""), ""]
-    lines += [f"• {tip}" for tip in loc.tips]
+    lines += [f"• {tip.text}" for tip in loc.tips[:3]]
     lines += ["", contact.helpline, contact.report]
     lines += ["", f"[ {loc.strings.get('notice.acknowledge', 'OK')} ]"]
     return lines

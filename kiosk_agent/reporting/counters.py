@@ -17,12 +17,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
-from kiosk_agent.contracts.report import is_counter_name
+from kiosk_agent.contracts.report import FEEDBACK_LOCALES, TIP_ID, is_counter_name
 from kiosk_agent.reporting.events import (
     Blocked,
     Event,
     FeedRejected,
     NoticeAcknowledged,
+    NoticeFeedback,
     NoticeShown,
     P2PSeen,
     SessionStarted,
@@ -56,6 +57,14 @@ def counter_name(event: Event) -> str | None:
         name = f"notices.shown.{language if _LOCALE.fullmatch(language) else 'und'}"
     elif isinstance(event, NoticeAcknowledged):
         name = "notices.acknowledged"
+    elif isinstance(event, NoticeFeedback):
+        # A closed vocabulary (contracts.report): an unknown locale counts as und, an
+        # unknown verdict or tip id is dropped.
+        language = event.locale.strip().lower().replace("_", "-").split("-")[0]
+        locale = language if language in FEEDBACK_LOCALES else "und"
+        if event.verdict not in ("helpful", "not_helpful") or not TIP_ID.fullmatch(event.tip):
+            return None
+        name = f"notices.feedback.{event.verdict}.{locale}.{event.tip}"
     elif isinstance(event, SessionStarted):
         name = f"sessions.{_token(event.trigger)}"
     elif isinstance(event, TamperDetected):

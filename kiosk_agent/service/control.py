@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiosk_agent.atomic import write_text_atomic
+from kiosk_agent.reporting.counters import counter_name
 from kiosk_agent.reporting.events import (
     Event,
     NoticeAcknowledged,
+    NoticeFeedback,
     NoticeShown,
     SessionStarted,
     event_from_dict,
@@ -45,7 +47,12 @@ MAX_HEADER = 16 * 1024
 MAX_BODY = 64 * 1024
 MAX_WAIT = 60.0
 EVENT_BACKLOG = 1000
-UI_EVENTS: tuple[type[Event], ...] = (NoticeShown, NoticeAcknowledged, SessionStarted)
+UI_EVENTS: tuple[type[Event], ...] = (
+    NoticeShown,
+    NoticeAcknowledged,
+    NoticeFeedback,
+    SessionStarted,
+)
 SESSION_TRIGGERS = ("login", "idle_reset", "billing_hook", "agent_start")
 PIN_FAILURES_BEFORE_LOCK = 5
 PIN_LOCK_SECONDS = 300.0
@@ -378,6 +385,8 @@ class ControlServer:
             raise HttpError(400, str(e)) from None
         if not isinstance(event, UI_EVENTS):
             raise HttpError(403, f"the UI may not report {event.event_type} events")
+        if isinstance(event, NoticeFeedback) and counter_name(event) is None:
+            raise HttpError(400, "feedback needs verdict helpful or not_helpful, tip t01-t39")
         self.ctx.bus.publish(event)
         return {"status": "published"}
 

@@ -15,8 +15,9 @@ from PIL import Image, ImageChops
 from kiosk_agent.content.countries import country_for
 from kiosk_agent.content.locales import shipped_codes
 from kiosk_agent.notices.layout import BACKGROUND
+from kiosk_agent.notices.reading import min_display as reading_time
 from kiosk_agent.notices.window import NoticeWindow
-from kiosk_agent.reporting.events import Event, NoticeAcknowledged, NoticeShown
+from kiosk_agent.reporting.events import Event, NoticeAcknowledged, NoticeFeedback, NoticeShown
 from tests.conftest import REPO_ROOT, run_cli
 from tests.notices.xvfb import shared_xvfb
 
@@ -112,7 +113,13 @@ def test_acknowledge_is_disabled_until_min_display(root: tk.Tk) -> None:
     window.ack_button.invoke()  # pressing early does nothing
     pump(root, 0.1)
     assert window.is_open and events == [NoticeShown("sw")]
-    clock.now += 7.5
+    # The wait follows the tip shown (Swahili has no measured speed: the Latin default).
+    assert window.tip_id is not None
+    tip = window.locale.tip(window.tip_id)
+    assert tip is not None
+    wait = reading_time(tip.text, 900, 8.0)
+    assert window.display_for == wait and 4.0 <= wait <= 20.0
+    clock.now += wait - 0.5
     pump(root)
     assert not window.ack_enabled
     clock.now += 0.6
@@ -123,6 +130,34 @@ def test_acknowledge_is_disabled_until_min_display(root: tk.Tk) -> None:
     pump(root, 0.1)
     assert events == [NoticeShown("sw"), NoticeAcknowledged("sw")]
     assert not window.is_open
+
+
+def test_feedback_is_optional_counted_once_and_tips_rotate(root: tk.Tk) -> None:
+    clock = FakeClock()
+    events: list[Event] = []
+    window = make(root, ["hi", "en"], events, clock)
+    window.show()
+    pump(root)
+    first_tip = window.tip_id
+    assert first_tip is not None
+    before = window.capture()
+    window.feedback_buttons[True].invoke()
+    pump(root)
+    window.feedback_buttons[False].invoke()  # a second answer is ignored
+    pump(root)
+    assert events == [NoticeShown("hi"), NoticeFeedback("hi", first_tip, "helpful")]
+    assert changed(before, window.capture()) > 500  # the chosen button is drawn filled
+    clock.now += 30
+    pump(root)
+    window.acknowledge()
+    # The next notice shows another tip, and no feedback is needed to continue.
+    window.show()
+    pump(root)
+    assert window.tip_id != first_tip and window.feedback is None
+    clock.now += 30
+    pump(root)
+    window.acknowledge()
+    assert events[-1] == NoticeAcknowledged("hi") and not window.is_open
 
 
 def test_switching_language_changes_the_text(root: tk.Tk) -> None:
