@@ -98,13 +98,15 @@ def test_rtl_line_is_placed_from_the_right() -> None:
 
 def _icon_columns(img: Image.Image) -> set[int]:
     """Columns holding the picture's saturated colours (text is dark, the paper pale)."""
-    px = img.convert("HSV").load()
-    assert px is not None
+    hsv = img.convert("HSV")
     return {
         x
         for x in range(img.width)
         for y in range(0, img.height, 2)
-        if px[x, y][1] > 150 and px[x, y][2] > 120
+        if (p := hsv.getpixel((x, y))) is not None
+        and isinstance(p, tuple)
+        and p[1] > 150
+        and p[2] > 120
     }
 
 
