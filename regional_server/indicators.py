@@ -73,7 +73,17 @@ class Indicators:
 def family_totals(counts: Mapping[str, int]) -> dict[str, int]:
     """Sum the counter vocabulary into its indicator families."""
     out = dict.fromkeys(
-        ("sessions", "notices_shown", "notices_acknowledged", "blocked", "tamper", "p2p"), 0
+        (
+            "sessions",
+            "notices_shown",
+            "notices_acknowledged",
+            "feedback_helpful",
+            "feedback_not_helpful",
+            "blocked",
+            "tamper",
+            "p2p",
+        ),
+        0,
     )
     for name, value in counts.items():
         if name.startswith("sessions."):
@@ -82,6 +92,10 @@ def family_totals(counts: Mapping[str, int]) -> dict[str, int]:
             out["notices_shown"] += value
         elif name == "notices.acknowledged":
             out["notices_acknowledged"] += value
+        elif name.startswith("notices.feedback.helpful."):
+            out["feedback_helpful"] += value
+        elif name.startswith("notices.feedback.not_helpful."):
+            out["feedback_not_helpful"] += value
         elif name.startswith("blocked."):
             out["blocked"] += value
         elif name.startswith("tamper."):
@@ -128,7 +142,16 @@ _WEEKLY_COLUMNS = [
     Column("tamper_per_1000", "rate"),
     Column("p2p", "count"),
 ]
-_REGION_COUNTS = ("sessions", "notices_shown", "notices_acknowledged", "blocked", "tamper", "p2p")
+_REGION_COUNTS = (
+    "sessions",
+    "notices_shown",
+    "notices_acknowledged",
+    "feedback_helpful",  # "This helped" under a tip (optional; per tip in the counters)
+    "feedback_not_helpful",
+    "blocked",
+    "tamper",
+    "p2p",
+)
 
 
 def _rates(values: dict[str, Value]) -> None:

@@ -498,6 +498,11 @@ class Demo:
             if control is not None:
                 control.post_event({"type": "session_started", "trigger": "billing_hook"})
                 control.post_event({"type": "notice_shown", "locale": "sw"})
+                # Every scripted customer presses "This helped" (the feedback counts
+                # must reach the dashboard above its small-cell threshold).
+                control.post_event(
+                    {"type": "notice_feedback", "locale": "sw", "tip": "t01", "verdict": "helpful"}
+                )
                 control.post_event({"type": "notice_ack", "locale": "sw"})
                 self.report.sessions += 1
             blocked = (p.format(i=i + 1) for p in BLOCKED_PATTERNS)

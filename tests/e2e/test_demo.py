@@ -78,6 +78,9 @@ def test_demo_headless_counts_reach_the_dashboard(tmp_path: Path) -> None:
         assert report["blocked_attempts"] == 2 * CUSTOMERS + 1  # + the demo's list check
         assert counts.get("blocked") == report["blocked_attempts"], counts
         assert counts.get("kiosks_enrolled") == 1, counts
+        # The customers' "This helped" presses: UI event -> service -> counter
+        # notices.feedback.helpful.sw.t01 -> signed report -> the region's row.
+        assert counts.get("feedback_helpful") == CUSTOMERS, counts
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # Ctrl-C: the demo stops what it started

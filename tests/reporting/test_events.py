@@ -11,6 +11,7 @@ from kiosk_agent.reporting.events import (
     EventBus,
     FeedRejected,
     NoticeAcknowledged,
+    NoticeFeedback,
     NoticeShown,
     P2PSeen,
     SessionStarted,
@@ -73,6 +74,7 @@ def test_a_subscriber_gets_only_the_types_it_asked_for() -> None:
         Blocked("csam"),
         NoticeShown("ar"),
         NoticeAcknowledged("sw"),
+        NoticeFeedback("hi", "t03", "helpful"),
         SessionStarted("login"),
         TamperDetected("doh"),
         P2PSeen("bittorrent"),
@@ -84,7 +86,7 @@ def test_wire_round_trip(event: Event) -> None:
 
 
 def test_every_type_registered_once() -> None:
-    assert len(EVENT_TYPES) == 7
+    assert len(EVENT_TYPES) == 8
 
 
 @pytest.mark.parametrize(
