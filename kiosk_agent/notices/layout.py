@@ -179,7 +179,7 @@ def render_body(content: NoticeContent, width: int, size: int) -> Body:
     script, rtl = content.script, content.rtl
     title_style = TextStyle(size, TITLE, bold=True)
     msg_style = TextStyle(round(size * MESSAGE_SCALE), TEXT, bold=True)
-    author_style = TextStyle(max(MIN_FONT, round(size * 0.8)), MUTED)
+    author_style = TextStyle(size, MUTED)  # quieter by colour, never smaller
     help_style = TextStyle(round(size * HELPLINE_SCALE), BOX_TEXT, bold=True)
     box_style = TextStyle(size, BOX_TEXT)
     icon_px = round(size * ICON_SCALE)
@@ -353,7 +353,7 @@ def lang_face(locale: Locale, frame: Frame, selected: bool) -> Image.Image:
         locale.name,
         locale.script,
         locale.is_rtl,
-        max(14, int(frame.font_px * 0.85)),
+        frame.font_px,
         WHITE if selected else TITLE,
         LANG_SELECTED if selected else LANG,
         400,
