@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from kiosk_agent.contracts.report import TIP_ID
+from kiosk_agent.contracts.tips import TIP_ID
 
 REFERENCE = "en"
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kiosk_agent.contracts.tips import FEEDBACK_LOCALES, TIP_ID
+
 SCHEMA_VERSION = 1
 MAX_BODY_BYTES = 64 * 1024
 """Largest upload body (compressed or not) a server accepts, and the most a kiosk sends."""
@@ -27,15 +29,6 @@ MAX_COUNT = 10**9
 # The counter vocabulary. Each name is <family>.<detail>; details are short lowercase
 # tokens, never free text, so a report cannot carry a site name or a person.
 _TOKEN = r"[a-z0-9_]{1,32}"
-TIP_ID = re.compile(r"t(?:0[1-9]|[1-3][0-9])")
-"""A tip's id in the locale files: t01..t39 (shared by all locales)."""
-FEEDBACK_LOCALES = (
-    *("am", "ar", "bn", "en", "es", "fil", "fr", "ha", "hi", "id", "km", "pt", "sw", "th"),
-    *("vi", "ur", "ne", "my", "yo", "so", "mg", "lo", "si", "und"),
-)
-"""Locales a feedback counter may name (``und``: any other). A closed list, with the tip
-ids, bounds the feedback names to 2 x 39 x 24: a forged report cannot widen the server's
-counter space with invented details. A new language is added here and on the server."""
 COUNTER_PATTERNS: dict[str, re.Pattern[str]] = {
     "sessions": re.compile(r"sessions\.(login|idle_reset|billing_hook|agent_start)"),
     "notices.shown": re.compile(r"notices\.shown\.[a-z]{2,3}"),

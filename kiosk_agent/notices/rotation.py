@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kiosk_agent.atomic import write_atomic
-from kiosk_agent.contracts.report import TIP_ID
+from kiosk_agent.contracts.tips import TIP_ID
 
 log = logging.getLogger(__name__)
 
