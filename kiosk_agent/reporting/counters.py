@@ -17,7 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
-from kiosk_agent.contracts.report import FEEDBACK_LOCALES, TIP_ID, is_counter_name
+from kiosk_agent.contracts.report import is_counter_name
+from kiosk_agent.contracts.tips import FEEDBACK_LOCALES, TIP_ID
 from kiosk_agent.reporting.events import (
     Blocked,
     Event,

@@ -89,7 +89,7 @@ def test_vocabulary_rejects(name: str) -> None:
 
 def test_feedback_vocabulary_is_bounded() -> None:
     """A forged report cannot invent feedback names: 2 verdicts x 24 locales x 39 tips."""
-    from kiosk_agent.contracts.report import FEEDBACK_LOCALES
+    from kiosk_agent.contracts.tips import FEEDBACK_LOCALES
 
     names = {
         f"notices.feedback.{v}.{loc}.t{i:02d}"
