@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from kiosk_agent.content.plural import CATEGORIES, PluralRuleError, Predicate, category, parse_rules
 from kiosk_agent.contracts.tips import TIP_ID
 
 REFERENCE = "en"
@@ -44,6 +45,11 @@ _ICON = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _CODE = re.compile(r"^[a-z]{2,3}$")
 _META_KEYS = ("reviewed", "language.name", "language.direction", "language.script")
+# Messages that show a count: one text per CLDR plural category of the language, e.g.
+# ``wait: {one: "... {seconds} second", other: "... {seconds} seconds"}``; the value
+# names the placeholder that holds the count.
+PLURAL_KEYS = {"notice.wait": "seconds"}
+GENDER_MODES = ("none", "neutral", "masculine_default")
 
 
 class LocaleError(Exception):
@@ -72,6 +78,12 @@ class Locale:
     strings: Mapping[str, str] = field(repr=False)
     tips: tuple[Tip, ...] = field(repr=False)
     reading_cpm: int | None = None  # adult characters per minute, if measured
+    plural_rules: Mapping[str, str] = field(default_factory=dict, repr=False)
+    plurals: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    # How the texts address the reader where the grammar marks gender: "none" (the
+    # language does not), "neutral" (wording chosen so it does not), "masculine_default"
+    # (it does, and the masculine is used: to be reworded by a reviewer). None: not said.
+    gender: str | None = None
 
     def tip(self, tip_id: str) -> Tip | None:
         return next((t for t in self.tips if t.id == tip_id), None)
@@ -83,9 +95,24 @@ class Locale:
     def text(self, key: str, **values: object) -> str:
         """The string at ``key`` with its ``{placeholders}`` filled from ``values``.
 
+        A message with plural forms takes the form of its count's CLDR category.
         Raises ``KeyError`` for an unknown key and ``ValueError`` for a missing value.
         """
+        forms = self.plurals.get(key)
+        if forms:
+            count = values.get(PLURAL_KEYS[key])
+            if isinstance(count, int):
+                form = forms.get(category(self._rules(), count)) or self.strings[key]
+                return fill(form, values)
         return fill(self.strings[key], values)
+
+    def _rules(self) -> dict[str, Predicate]:
+        return _compiled_rules(tuple(sorted(self.plural_rules.items())))
+
+
+@cache
+def _compiled_rules(rules: tuple[tuple[str, str], ...]) -> dict[str, Predicate]:
+    return parse_rules(dict(rules))
 
 
 def placeholders(text: str) -> frozenset[str]:
@@ -142,12 +169,25 @@ def parse_locale(code: str, text: str) -> Locale:
     if not isinstance(data, Mapping):
         raise LocaleError(f"{code}: expected a mapping of keys at the top level")
     tips = _parse_tips(code, data)
+    rules, plurals = _parse_plurals(code, data)
     flat = flatten({k: v for k, v in data.items() if k != "notice"})
     notice = data.get("notice")
     if isinstance(notice, Mapping):
         flat.update(flatten({k: v for k, v in notice.items() if k != "tips"}, "notice."))
     elif notice is not None:
         flat["notice"] = notice
+    for key, forms in plurals.items():
+        # The message's "other" form stands for it among the strings (key comparison
+        # with English, placeholders, fit checks); the forms are checked on their own.
+        for cat in forms:
+            flat.pop(f"{key}.{cat}", None)
+        flat[key] = forms.get("other", "")
+    flat.pop("language.plural", None)
+    for cat in rules:
+        flat.pop(f"language.plural.{cat}", None)
+    gender = flat.pop("language.gender", None)
+    if gender is not None and gender not in GENDER_MODES:
+        raise LocaleError(f"{code}: language.gender must be one of {', '.join(GENDER_MODES)}")
     missing = [k for k in _META_KEYS if k not in flat]
     if missing:
         raise LocaleError(f"{code}: missing {', '.join(missing)}")
@@ -179,7 +219,41 @@ def parse_locale(code: str, text: str) -> Locale:
         strings={"language.name": str(meta["language.name"] or ""), **strings},
         tips=tips,
         reading_cpm=cpm,
+        plural_rules=rules,
+        plurals=plurals,
+        gender=None if gender is None else str(gender),
     )
+
+
+def _parse_plurals(
+    code: str, data: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """(CLDR rules by category, plural messages by key) of a locale file's data."""
+    language = data.get("language")
+    raw = language.get("plural") if isinstance(language, Mapping) else None
+    rules: dict[str, str] = {}
+    if raw is not None:
+        if not isinstance(raw, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+        ):
+            raise LocaleError(f"{code}: language.plural must map categories to CLDR rules")
+        rules = {str(k): str(v) for k, v in raw.items()}
+        try:
+            parse_rules(rules)
+        except PluralRuleError as e:
+            raise LocaleError(f"{code}: language.plural: {e}") from None
+    plurals: dict[str, dict[str, str]] = {}
+    for key in PLURAL_KEYS:
+        section, _, name = key.partition(".")
+        holder = data.get(section)
+        value = holder.get(name) if isinstance(holder, Mapping) else None
+        if not isinstance(value, Mapping):
+            continue
+        forms = {str(k): v for k, v in value.items()}
+        if not set(forms) <= set(CATEGORIES) or not all(isinstance(v, str) for v in forms.values()):
+            raise LocaleError(f"{code}: {key} forms must be CLDR categories with text")
+        plurals[key] = {k: str(v) for k, v in forms.items()}
+    return rules, plurals
 
 
 def _parse_tips(code: str, data: Mapping[str, Any]) -> tuple[Tip, ...]:
@@ -219,6 +293,26 @@ def locale_problems(locale: Locale, reference: Locale) -> list[str]:
         problems.append("language.name is empty")
     if not MIN_TIPS <= len(locale.tips) <= MAX_TIPS:
         problems.append(f"notice.tips: {len(locale.tips)} tips; {MIN_TIPS}-{MAX_TIPS} expected")
+    if locale.gender is None:
+        problems.append("language.gender: missing (none, neutral or masculine_default)")
+    needed = {*locale.plural_rules, "other"}
+    for key, ref_text in ((k, reference.strings[k]) for k in PLURAL_KEYS if k in reference.strings):
+        forms = locale.plurals.get(key)
+        if forms is None:
+            problems.append(f"{key}: needs plural forms ({', '.join(sorted(needed))})")
+            continue
+        if set(forms) != needed:
+            problems.append(
+                f"{key}: forms {', '.join(sorted(forms))} but the plural rules need "
+                f"{', '.join(sorted(needed))}"
+            )
+        for cat, form in forms.items():
+            # A form for one number may spell it out ("ثانية واحدة"): fewer placeholders.
+            got, want = placeholders(form), placeholders(ref_text)
+            if got != want if cat == "other" else not got <= want:
+                problems.append(f"{key}.{cat}: placeholders differ from English")
+            if not form.strip():
+                problems.append(f"{key}.{cat}: empty")
     for tip in locale.tips:
         ref_tip = reference.tip(tip.id)
         if ref_tip is not None and ref_tip.icon != tip.icon:

@@ -486,11 +486,12 @@ def fit_problems(locale: Locale, country: Country | None, font_size: int) -> lis
         one_line = wrap(locale.text(key), locale.script, TextStyle(frame.font_px, bold=True), 10**6)
         if one_line and one_line[0].width + 2 * frame.font_px > int(width * 0.4):
             problems.append(f"{key}: wider than a feedback button ({int(width * 0.4)} px)")
-    wait = wrap(
-        locale.text("notice.wait", seconds=88), locale.script, TextStyle(frame.font_px), 10**6
-    )
-    if wait and wait[0].width > width - 2 * frame.margin:
-        problems.append("notice.wait: does not fit on one line")
+    forms = locale.plurals.get("notice.wait") or {"other": locale.strings["notice.wait"]}
+    for cat, form in forms.items():
+        line = fill(form, {"seconds": 88})
+        wait = wrap(line, locale.script, TextStyle(frame.font_px), 10**6)
+        if wait and wait[0].width > width - 2 * frame.margin:
+            problems.append(f"notice.wait ({cat}): does not fit on one line")
     toast_width = TOAST_WIDTH - 2 * TOAST_PAD
     for key, limit in (("toast.title", 1), ("toast.body", 3)):
         lines = wrap(locale.text(key), locale.script, TextStyle(TOAST_FONT), toast_width)

@@ -40,7 +40,7 @@ REQUIRED = [
 TIPS = "[" + ", ".join(f'{{id: t{i:02d}, icon: lock, text: "tip {i}"}}' for i in range(1, 13)) + "]"
 MINI_EN = f"""
 reviewed: false
-language: {{name: English, direction: ltr, script: Latn}}
+language: {{name: English, direction: ltr, script: Latn, gender: none}}
 notice:
   title: "Hello"
   tips: {TIPS}
@@ -87,7 +87,7 @@ def test_problems_missing_key_placeholder_mismatch_empty_and_extra() -> None:
         "xx",
         f"""
 reviewed: false
-language: {{name: X, direction: ltr, script: Latn}}
+language: {{name: X, direction: ltr, script: Latn, gender: none}}
 notice:
   title: ""
   tips: {TIPS}
@@ -144,7 +144,7 @@ def test_tip_author_and_reading_speed_are_read() -> None:
     text = MINI_EN.replace(
         '{id: t01, icon: lock, text: "tip 1"}',
         '{id: t01, icon: lock, text: "tip 1", author: "Written by young people in Nairobi"}',
-    ).replace("script: Latn}", "script: Latn, reading_cpm: 900}")
+    ).replace("gender: none}", "gender: none, reading_cpm: 900}")
     loc = parse_locale("xx", text)
     assert loc.tips[0].author == "Written by young people in Nairobi"
     assert loc.tips[1].author == ""
@@ -179,3 +179,68 @@ def test_parser_never_fails_otherwise(text: str) -> None:
 def test_choose_locale_falls_back_to_english() -> None:
     assert choose_locale(["xx", "sw", "en"], ["en", "sw"]) == "sw"
     assert choose_locale(["zz"], ["en", "sw"]) == "en"
+
+
+PLURAL_EN = MINI_EN.replace(
+    "gender: none}}", "gender: none, plural: {one: 'i = 1 and v = 0'}}"
+).replace("gender: none}", "gender: none, plural: {one: 'i = 1 and v = 0'}}") + (
+    '  wait: {one: "in {seconds} second", other: "in {seconds} seconds"}\n'
+)
+
+
+def test_plural_forms_follow_the_rules() -> None:
+    en = parse_locale("en", PLURAL_EN)
+    assert en.text("notice.wait", seconds=1) == "in 1 second"
+    assert en.text("notice.wait", seconds=8) == "in 8 seconds"
+    assert en.strings["notice.wait"] == "in {seconds} seconds"  # "other" stands for it
+    ar_like = PLURAL_EN.replace(
+        "plural: {one: 'i = 1 and v = 0'}",
+        "plural: {one: 'n = 1', two: 'n = 2', few: 'n % 100 = 3..10'}",
+    ).replace(
+        '{one: "in {seconds} second", other: "in {seconds} seconds"}',
+        '{one: "in one second", two: "in two seconds", few: "in {seconds} s", other: "{seconds}"}',
+    )
+    ar = parse_locale("xx", ar_like)
+    assert [ar.text("notice.wait", seconds=n) for n in (1, 2, 5, 11, 103)] == [
+        "in one second",
+        "in two seconds",
+        "in 5 s",
+        "11",
+        "in 103 s",
+    ]
+    assert locale_problems(ar, en) == []
+    missing = parse_locale("xx", ar_like.replace(' two: "in two seconds",', ""))
+    problems = locale_problems(missing, en)
+    assert any("forms few, one, other but the plural rules need" in p for p in problems)
+    flat = parse_locale(
+        "xx",
+        PLURAL_EN.replace(
+            '{one: "in {seconds} second", other: "in {seconds} seconds"}', '"in {seconds} s"'
+        ),
+    )
+    assert "notice.wait: needs plural forms (one, other)" in locale_problems(flat, en)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (PLURAL_EN.replace("'i = 1 and v = 0'", "'i = 1 and x = 0'"), "unknown operand"),
+        (PLURAL_EN.replace("{one: 'i = 1 and v = 0'}", "{other: 'n = 1'}"), "category"),
+        (PLURAL_EN.replace('{one: "in', '{uno: "in'), "CLDR categories"),
+        (PLURAL_EN.replace("gender: none", "gender: female"), "language.gender"),
+    ],
+)
+def test_bad_plural_or_gender_fields(text: str, message: str) -> None:
+    with pytest.raises(LocaleError, match=message):
+        parse_locale("xx", text)
+
+
+def test_every_shipped_locale_says_how_it_handles_gender() -> None:
+    for code in shipped_codes():
+        loc = load_locale(code)
+        assert loc.gender in ("none", "neutral", "masculine_default"), code
+    # Hindi marks gender in verbs: its texts are worded neutrally ("मैं समझ गया" was
+    # masculine).
+    hi = load_locale("hi")
+    assert hi.gender == "neutral"
+    assert "समझ गया" not in hi.text("notice.acknowledge")
