@@ -347,10 +347,12 @@ def release_notice_memory() -> None:
     them in a few milliseconds; the UI then idles for hours without them."""
     import gc
 
+    from kiosk_agent.notices.layout import icon_image
     from kiosk_agent.notices.render import font, wrap_cache_clear
 
     font.cache_clear()
     wrap_cache_clear()
+    icon_image.cache_clear()
     gc.collect()
     trim_memory()
 

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 
 from kiosk_agent.content.countries import Country, contact_lines
 from kiosk_agent.content.locales import ICONS_DIR, Locale, Tip, fill, placeholders
+from kiosk_agent.notices.png import PngError, read_png
 from kiosk_agent.notices.render import (
     ZWSP,
     Color,
@@ -143,9 +144,17 @@ def font_px(font_size: int, width: int, height: int) -> int:
 
 @lru_cache(maxsize=8)
 def icon_image(name: str, px: int) -> Image.Image:
-    """The tip picture ``name`` scaled to fit ``px`` × ``px`` (RGBA)."""
-    with Image.open(ICONS_DIR / f"{name}.png") as src:
-        img = src.convert("RGBA")
+    """The tip picture ``name`` scaled to fit ``px`` × ``px`` (RGBA).
+
+    Read by ``png.read_png`` (Pillow's PNG plugin costs the UI 0.9 MB for good); a
+    picture it does not handle (from a content pack) is read by Pillow.
+    """
+    path = ICONS_DIR / f"{name}.png"
+    try:
+        img = read_png(path.read_bytes())
+    except PngError:
+        with Image.open(path) as src:
+            img = src.convert("RGBA")
     img.thumbnail((px, px), Image.Resampling.LANCZOS)
     return img
 
