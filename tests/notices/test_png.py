@@ -31,7 +31,7 @@ def test_every_shipped_picture_reads_like_pillow() -> None:
 def test_all_filters_on_noisy_images(mode: str) -> None:
     rng = random.Random(5)
     img = Image.new("RGBA", (40, 30))
-    img.putdata([tuple(rng.randrange(256) for _ in range(4)) for _ in range(40 * 30)])  # type: ignore[misc]
+    img.putdata([tuple(rng.randrange(256) for _ in range(4)) for _ in range(40 * 30)])
     # Gradients make the encoder pick Sub, Up, Average and Paeth filters too.
     for x in range(40):
         for y in range(0, 30, 2):
