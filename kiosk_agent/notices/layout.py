@@ -21,7 +21,6 @@ from PIL import Image, ImageDraw
 
 from kiosk_agent.content.countries import Country, contact_lines
 from kiosk_agent.content.locales import ICONS_DIR, Locale, Tip, fill, placeholders
-from kiosk_agent.notices.png import PngError, read_png
 from kiosk_agent.notices.render import (
     ZWSP,
     Color,
@@ -149,6 +148,8 @@ def icon_image(name: str, px: int) -> Image.Image:
     Read by ``png.read_png`` (Pillow's PNG plugin costs the UI 0.9 MB for good); a
     picture it does not handle (from a content pack) is read by Pillow.
     """
+    from kiosk_agent.notices.png import PngError, read_png  # first notice only
+
     path = ICONS_DIR / f"{name}.png"
     try:
         img = read_png(path.read_bytes())
