@@ -51,7 +51,10 @@ def register(sub: Any) -> None:
         "--size", default=None, help="window size WxH instead of full screen (e.g. 1024x768)"
     )
     show.add_argument(
-        "--min-display", type=float, default=None, help="seconds before acknowledging"
+        "--min-display",
+        type=float,
+        default=None,
+        help="reference wait in seconds (the reading time stays within 0.5-2.5 times it)",
     )
     show.add_argument("--screenshot", default=None, metavar="FILE.png", help="save a PNG and exit")
     show.set_defaults(handler=_show)

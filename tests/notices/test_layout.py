@@ -165,7 +165,7 @@ def test_long_thai_and_khmer_tips_wrap_without_overflow(code: str) -> None:
     assert joined.replace(ZWSP, "").replace(" ", "") == long_text.replace(ZWSP, "").replace(" ", "")
 
 
-SHAPED = {"ar": "Arab", "km": "Khmr", "hi": "Deva"}
+SHAPED = {"ar": "Arab", "ur": "Arab", "km": "Khmr", "hi": "Deva", "ne": "Deva"}
 
 
 @pytest.mark.parametrize(("code", "script"), SHAPED.items())
