@@ -76,8 +76,12 @@ def _check(args: argparse.Namespace) -> int:
     from kiosk_agent.notices.check import check_locales, format_table
 
     font_size, country, _languages, _min = _settings(args)
+    from kiosk_agent.content.check import cldr_available
+
     rows = check_locales(font_size=font_size, country=country)
     print(format_table(rows))
+    if not cldr_available():
+        print("\nplural rules not compared with CLDR: Babel is not installed here")
     bad = [r for r in rows if r.problems]
     unreviewed = [r.code for r in rows if not r.reviewed]
     if unreviewed:

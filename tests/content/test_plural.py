@@ -77,3 +77,13 @@ def test_a_wrong_rule_is_reported() -> None:
     assert cldr_problems(wrong) == ["language.plural: differs from CLDR for 2"]
     none = replace(en, plural_rules={})
     assert "categories none but CLDR has one" in cldr_problems(none)[0]
+
+
+def test_without_babel_the_rules_are_not_compared(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kiosk_agent.content.check as check
+
+    monkeypatch.setattr(check, "cldr_available", lambda: False)
+    from dataclasses import replace
+
+    wrong = replace(load_locale("en"), plural_rules={"one": "n = 1..2"})
+    assert check.cldr_problems(wrong) == []  # the one-file program: said once by the CLI
