@@ -161,7 +161,9 @@ def one_run(idle: float) -> dict[str, float]:
             time.sleep(0.01)
         shown = time.monotonic()
         latency = shown - Service.fired_at[0] if Service.fired_at else float("nan")
-        time.sleep(1.5)
+        # The button waits a reading time: 0.5-2.5 x min_display (1 s here), see
+        # kiosk_agent/notices/reading.py.
+        time.sleep(3.0)
         rss_notice = proc.memory_info().rss / 2**20
         # Acknowledge (Return on the focused button) and measure the steady state a kiosk
         # lives in: idle again after a notice was shown and closed.

@@ -8,8 +8,9 @@ Threads, and why:
 - the event stream: long-polls the service for ``blocked`` events (toasts) and billing
   hook signals;
 - the status poller: refreshes the tray icon and menu every ``STATUS_EVERY`` seconds;
-- the outbox: posts the UI's events (NoticeShown, NoticeAcknowledged, SessionStarted) to
-  the service, retrying while it is unreachable, so the Tk loop never waits for HTTP;
+- the outbox: posts the UI's events (NoticeShown, NoticeFeedback, NoticeAcknowledged,
+  SessionStarted) to the service, retrying while it is unreachable, so the Tk loop never
+  waits for HTTP;
 - pystray's own thread for the tray icon.
 
 It talks to the service only through ``control_client`` (standard library HTTP): this
@@ -31,6 +32,7 @@ from kiosk_agent.config import Config
 from kiosk_agent.content import active as content_active
 from kiosk_agent.content.countries import contact_lines, country_for
 from kiosk_agent.content.locales import LocaleError, choose_locale, load_locale, shipped_codes
+from kiosk_agent.notices.rotation import TipRotation
 from kiosk_agent.notices.sessions import Policy, SessionWatcher
 from kiosk_agent.notices.shaping import notice_languages
 from kiosk_agent.notices.tray import (
@@ -100,6 +102,7 @@ class UiApp:
             font_size=config.notices.font_size,
             on_event=self.report,
             on_close=self._after_notice,
+            rotation=TipRotation(config.state_dir),
         )
         self.watcher = SessionWatcher(signals, Policy.from_config(config.notices), self._on_session)
         self.tray: Tray | None = (
@@ -364,10 +367,12 @@ def release_notice_memory() -> None:
     them in a few milliseconds; the UI then idles for hours without them."""
     import gc
 
+    from kiosk_agent.notices.layout import icon_image
     from kiosk_agent.notices.render import font, wrap_cache_clear
 
     font.cache_clear()
     wrap_cache_clear()
+    icon_image.cache_clear()
     gc.collect()
     trim_memory()
 

@@ -72,7 +72,16 @@ class Indicators:
     ack_rate_series: list[float | None] = field(default_factory=list)
 
 
-_FAMILIES = ("sessions", "notices_shown", "notices_acknowledged", "blocked", "tamper", "p2p")
+_FAMILIES = (
+    "sessions",
+    "notices_shown",
+    "notices_acknowledged",
+    "feedback_helpful",
+    "feedback_not_helpful",
+    "blocked",
+    "tamper",
+    "p2p",
+)
 
 
 def family_of(counter: str) -> str | None:
@@ -83,6 +92,10 @@ def family_of(counter: str) -> str | None:
         return "notices_shown"
     if counter == "notices.acknowledged":
         return "notices_acknowledged"
+    if counter.startswith("notices.feedback.helpful."):
+        return "feedback_helpful"
+    if counter.startswith("notices.feedback.not_helpful."):
+        return "feedback_not_helpful"
     for prefix in ("blocked", "tamper", "p2p"):
         if counter.startswith(prefix + "."):
             return prefix
@@ -146,7 +159,16 @@ _WEEKLY_COLUMNS = [
     Column("tamper_per_1000", "rate"),
     Column("p2p", "count"),
 ]
-_REGION_COUNTS = ("sessions", "notices_shown", "notices_acknowledged", "blocked", "tamper", "p2p")
+_REGION_COUNTS = (
+    "sessions",
+    "notices_shown",
+    "notices_acknowledged",
+    "feedback_helpful",  # "This helped" under a tip (optional; per tip in the counters)
+    "feedback_not_helpful",
+    "blocked",
+    "tamper",
+    "p2p",
+)
 
 
 def _rates(values: dict[str, Value]) -> None:

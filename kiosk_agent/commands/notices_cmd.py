@@ -51,7 +51,10 @@ def register(sub: Any) -> None:
         "--size", default=None, help="window size WxH instead of full screen (e.g. 1024x768)"
     )
     show.add_argument(
-        "--min-display", type=float, default=None, help="seconds before acknowledging"
+        "--min-display",
+        type=float,
+        default=None,
+        help="reference wait in seconds (the reading time stays within 0.5-2.5 times it)",
     )
     show.add_argument("--screenshot", default=None, metavar="FILE.png", help="save a PNG and exit")
     show.set_defaults(handler=_show)
@@ -74,6 +77,8 @@ def _check(args: argparse.Namespace) -> int:
     from kiosk_agent.notices.shaping import status
 
     font_size, country, _languages, _min = _settings(args)
+    from kiosk_agent.content.check import cldr_available
+
     rows = check_locales(font_size=font_size, country=country)
     print(format_table(rows))
     shaping = status()
@@ -84,6 +89,8 @@ def _check(args: argparse.Namespace) -> int:
             f"\ntext shaping is unavailable here ({shaping.reason}): Arabic, Indic, Khmer "
             "and Thai were measured without it; run the check where shaping works"
         )
+    if not cldr_available():
+        print("\nplural rules not compared with CLDR: Babel is not installed here")
     bad = [r for r in rows if r.problems]
     unreviewed = [r.code for r in rows if not r.reviewed]
     if unreviewed:

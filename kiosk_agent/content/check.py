@@ -19,6 +19,52 @@ from kiosk_agent.content.locales import (
     parse_locale,
     shipped_codes,
 )
+from kiosk_agent.content.plural import category, parse_rules
+
+# The CLDR locale whose rules a file must match, where it is not the file's code: the
+# Portuguese texts are European Portuguese ("morada", "equipa").
+CLDR_LOCALE = {"pt": "pt_PT"}
+PLURAL_SAMPLE = range(0, 1001)
+
+
+def cldr_available() -> bool:
+    """Whether Babel is installed (content authoring, CI): the one-file kiosk program
+    leaves it out (36 MB), and its `notices check` then checks the plural forms against
+    the rules in the files without comparing the rules with CLDR."""
+    try:
+        import babel.core  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def cldr_problems(loc: Locale) -> list[str]:
+    """The locale's plural rules compared with Babel's CLDR data on whole numbers.
+
+    Babel is needed here only (a dev / content-authoring dependency): the UI evaluates
+    the rules itself (``content/plural.py``).
+    """
+    if not cldr_available():
+        return []  # `notices check` says so once (see cldr_available)
+    from babel.core import Locale as CldrLocale
+    from babel.core import UnknownLocaleError
+
+    try:
+        cldr = CldrLocale.parse(CLDR_LOCALE.get(loc.code, loc.code)).plural_form
+    except (UnknownLocaleError, ValueError):
+        return [f"{loc.code}: not a CLDR locale; plural rules cannot be checked"]
+    ours = set(loc.plural_rules)
+    if ours != set(cldr.rules):
+        return [
+            f"language.plural: categories {', '.join(sorted(ours)) or 'none'} but CLDR has "
+            f"{', '.join(sorted(cldr.rules)) or 'none'}"
+        ]
+    rules = parse_rules(loc.plural_rules)
+    wrong = [n for n in PLURAL_SAMPLE if category(rules, n) != cldr(n)]
+    if wrong:
+        return [f"language.plural: differs from CLDR for {', '.join(map(str, wrong[:5]))}"]
+    return []
+
 
 REQUIRED_LOCALES = (
     "en",
@@ -68,6 +114,7 @@ def check_content(
             rows.append(CheckRow(code, "?", "?", False, (str(e),)))
             continue
         problems = locale_problems(loc, reference)
+        problems += cldr_problems(loc)
         if not problems and measure is not None:
             problems += [p for p in measure(loc) if p not in problems]
         rows.append(CheckRow(code, loc.name, loc.direction, loc.reviewed, tuple(problems)))

@@ -35,6 +35,10 @@ class Helpline:
     number: str
     name: str
     source: str
+    # Shown ("It is free.", "It is confidential.") only when the entry says so, i.e. when
+    # its source says so: never assumed.
+    free: bool = False
+    confidential: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,15 @@ def parse_countries(text: str) -> dict[str, Country]:
             problems.append(f"{where}: needs a name and helplines and/or report")
             continue
         helplines = [
-            Helpline(item["number"], item["name"], item["source"])
+            Helpline(
+                item["number"],
+                item["name"],
+                item["source"],
+                free=_flag(item, "free", where, problems),
+                confidential=_flag(item, "confidential", where, problems),
+            )
             for item in _items(entry, "helplines", ("number", "name", "source"), where, problems)
-            if _check(_NUMBER.match(item["number"]), f"{where}: bad number", problems)
+            if _check(_NUMBER.match(str(item["number"])), f"{where}: bad number", problems)
         ]
         reports = [
             ReportSite(item["url"], item["name"], item["source"])
@@ -92,21 +102,30 @@ def parse_countries(text: str) -> dict[str, Country]:
     return out
 
 
+def _flag(item: Mapping[str, object], key: str, where: str, problems: list[str]) -> bool:
+    value = item.get(key, False)
+    if not isinstance(value, bool):
+        problems.append(f"{where}: {key} must be true or false")
+        return False
+    return value
+
+
 def _items(
     entry: Mapping[str, Any], key: str, fields: tuple[str, ...], where: str, problems: list[str]
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     raw = entry.get(key) or []
     if not isinstance(raw, list):
         problems.append(f"{where}.{key}: expected a list")
         return []
-    good: list[dict[str, str]] = []
+    good: list[dict[str, Any]] = []
     for i, item in enumerate(raw):
         if not isinstance(item, Mapping) or not all(
             isinstance(item.get(f), str) and item[f].strip() for f in fields
         ):
             problems.append(f"{where}.{key}[{i}]: needs {', '.join(fields)} (a source is required)")
             continue
-        good.append({f: str(item[f]).strip() for f in fields})
+        flags = {f: item[f] for f in ("free", "confidential") if f in item}
+        good.append({**{f: str(item[f]).strip() for f in fields}, **flags})
     return good
 
 
@@ -134,6 +153,7 @@ class ContactLines:
     report: str
     helpline_number: str | None  # None: the general 116 111 guidance is shown
     report_url: str | None
+    helpline_notes: str = ""  # "It is free. It is confidential." where the entry says so
 
 
 def contact_lines(locale: Locale, country: Country | None, section: str = "notice") -> ContactLines:
@@ -154,11 +174,19 @@ def contact_lines(locale: Locale, country: Country | None, section: str = "notic
         report_text = locale.text(f"{section}.report", report=report.label)
     else:
         report_text = locale.text("notice.report_general")
+    notes = []
+    if helpline is not None and section == "notice":
+        shown = helplines[:2]
+        if all(h.free for h in shown):
+            notes.append(locale.text("notice.free"))
+        if all(h.confidential for h in shown):
+            notes.append(locale.text("notice.confidential"))
     return ContactLines(
         helpline=help_text,
         report=report_text,
         helpline_number=helpline.number if helpline else None,
         report_url=report.url if report else None,
+        helpline_notes=" ".join(notes),
     )
 
 

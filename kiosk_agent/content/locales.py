@@ -7,7 +7,12 @@ dotted paths (``"notice.title"``, ``"block_page.other_languages"``); list items 
 
     loc = load_locale("sw")
     loc.text("block_page.helpline", helpline="116")
-    loc.tips, loc.name, loc.is_rtl
+    loc.tips[0].id, loc.tips[0].text, loc.tips[0].icon, loc.name, loc.is_rtl
+
+Tips are a list of ``{id, icon, text}`` mappings (optionally ``author``: "Written by young
+people in Nairobi", shown small under the tip). Ids (``t01``..``t39``) are shared by every
+locale, so feedback counts per tip can be compared across languages; the icon names a PNG
+in ``content/icons/`` and is the same in every locale.
 
 Loading and validating are pure functions of the file text, so they are tested without
 files; ``load_locale`` only adds reading the shipped files (cached: they never change
@@ -26,21 +31,40 @@ from typing import Any
 import yaml
 
 from kiosk_agent.content import active
+from kiosk_agent.content.plural import CATEGORIES, PluralRuleError, Predicate, category, parse_rules
+from kiosk_agent.contracts.tips import TIP_ID
 
 REFERENCE = "en"
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 DIRECTIONS = ("ltr", "rtl")
 # ISO 15924 codes the bundled fonts cover (``kiosk_agent/notices/fonts/``).
 SCRIPTS = ("Latn", "Arab", "Ethi", "Deva", "Beng", "Thai", "Khmr")
-MIN_TIPS, MAX_TIPS = 4, 6
+MIN_TIPS, MAX_TIPS = 12, 40
+ICONS_DIR = Path(__file__).resolve().parent / "icons"
+_ICON = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _CODE = re.compile(r"^[a-z]{2,3}$")
 _META_KEYS = ("reviewed", "language.name", "language.direction", "language.script")
+# Messages that show a count: one text per CLDR plural category of the language, e.g.
+# ``wait: {one: "... {seconds} second", other: "... {seconds} seconds"}``; the value
+# names the placeholder that holds the count.
+PLURAL_KEYS = {"notice.wait": "seconds"}
+GENDER_MODES = ("none", "neutral", "masculine_default")
 
 
 class LocaleError(Exception):
     """A locale file cannot be read at all (not YAML, not a mapping, missing metadata)."""
+
+
+@dataclass(frozen=True)
+class Tip:
+    """One short message of the notice's pool, with its picture."""
+
+    id: str
+    icon: str
+    text: str
+    author: str = ""  # e.g. "Written by young people in Nairobi"; empty: none shown
 
 
 @dataclass(frozen=True)
@@ -53,7 +77,17 @@ class Locale:
     script: str
     reviewed: bool
     strings: Mapping[str, str] = field(repr=False)
-    tips: tuple[str, ...] = field(repr=False)
+    tips: tuple[Tip, ...] = field(repr=False)
+    reading_cpm: int | None = None  # adult characters per minute, if measured
+    plural_rules: Mapping[str, str] = field(default_factory=dict, repr=False)
+    plurals: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    # How the texts address the reader where the grammar marks gender: "none" (the
+    # language does not), "neutral" (wording chosen so it does not), "masculine_default"
+    # (it does, and the masculine is used: to be reworded by a reviewer). None: not said.
+    gender: str | None = None
+
+    def tip(self, tip_id: str) -> Tip | None:
+        return next((t for t in self.tips if t.id == tip_id), None)
 
     @property
     def is_rtl(self) -> bool:
@@ -62,9 +96,24 @@ class Locale:
     def text(self, key: str, **values: object) -> str:
         """The string at ``key`` with its ``{placeholders}`` filled from ``values``.
 
+        A message with plural forms takes the form of its count's CLDR category.
         Raises ``KeyError`` for an unknown key and ``ValueError`` for a missing value.
         """
+        forms = self.plurals.get(key)
+        if forms:
+            count = values.get(PLURAL_KEYS[key])
+            if isinstance(count, int):
+                form = forms.get(category(self._rules(), count)) or self.strings[key]
+                return fill(form, values)
         return fill(self.strings[key], values)
+
+    def _rules(self) -> dict[str, Predicate]:
+        return _compiled_rules(tuple(sorted(self.plural_rules.items())))
+
+
+@cache
+def _compiled_rules(rules: tuple[tuple[str, str], ...]) -> dict[str, Predicate]:
+    return parse_rules(dict(rules))
 
 
 def placeholders(text: str) -> frozenset[str]:
@@ -120,7 +169,26 @@ def parse_locale(code: str, text: str) -> Locale:
         raise LocaleError(f"{code}: not valid YAML: {e}") from None
     if not isinstance(data, Mapping):
         raise LocaleError(f"{code}: expected a mapping of keys at the top level")
-    flat = flatten(data)
+    tips = _parse_tips(code, data)
+    rules, plurals = _parse_plurals(code, data)
+    flat = flatten({k: v for k, v in data.items() if k != "notice"})
+    notice = data.get("notice")
+    if isinstance(notice, Mapping):
+        flat.update(flatten({k: v for k, v in notice.items() if k != "tips"}, "notice."))
+    elif notice is not None:
+        flat["notice"] = notice
+    for key, forms in plurals.items():
+        # The message's "other" form stands for it among the strings (key comparison
+        # with English, placeholders, fit checks); the forms are checked on their own.
+        for cat in forms:
+            flat.pop(f"{key}.{cat}", None)
+        flat[key] = forms.get("other", "")
+    flat.pop("language.plural", None)
+    for cat in rules:
+        flat.pop(f"language.plural.{cat}", None)
+    gender = flat.pop("language.gender", None)
+    if gender is not None and gender not in GENDER_MODES:
+        raise LocaleError(f"{code}: language.gender must be one of {', '.join(GENDER_MODES)}")
     missing = [k for k in _META_KEYS if k not in flat]
     if missing:
         raise LocaleError(f"{code}: missing {', '.join(missing)}")
@@ -128,6 +196,9 @@ def parse_locale(code: str, text: str) -> Locale:
     if not isinstance(reviewed, bool):
         raise LocaleError(f"{code}: reviewed must be true or false, not {reviewed!r}")
     meta = {k: flat.pop(k) for k in _META_KEYS[1:]}
+    cpm = flat.pop("language.reading_cpm", None)
+    if cpm is not None and (not isinstance(cpm, int) or isinstance(cpm, bool) or cpm <= 0):
+        raise LocaleError(f"{code}: language.reading_cpm must be a positive whole number")
     direction, script = meta["language.direction"], meta["language.script"]
     if direction not in DIRECTIONS:
         raise LocaleError(f"{code}: language.direction {direction!r} is not one of ltr, rtl")
@@ -137,7 +208,9 @@ def parse_locale(code: str, text: str) -> Locale:
     if not_text:
         raise LocaleError(f"{code}: expected text (in quotes) at {', '.join(not_text)}")
     strings = {k: "" if v is None else str(v) for k, v in flat.items()}
-    tip_keys = sorted((k for k in strings if k.startswith("notice.tips.")), key=_index)
+    # Tip texts join the strings by id: the key comparison with English then reports a
+    # missing or extra tip, and the placeholder check covers tips too.
+    strings.update({f"notice.tips.{t.id}": t.text for t in tips})
     return Locale(
         code=code,
         name=str(meta["language.name"] or ""),
@@ -145,13 +218,73 @@ def parse_locale(code: str, text: str) -> Locale:
         script=str(script),
         reviewed=reviewed,
         strings={"language.name": str(meta["language.name"] or ""), **strings},
-        tips=tuple(strings[k] for k in tip_keys),
+        tips=tips,
+        reading_cpm=cpm,
+        plural_rules=rules,
+        plurals=plurals,
+        gender=None if gender is None else str(gender),
     )
 
 
-def _index(key: str) -> int:
-    tail = key.rsplit(".", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+def _parse_plurals(
+    code: str, data: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """(CLDR rules by category, plural messages by key) of a locale file's data."""
+    language = data.get("language")
+    raw = language.get("plural") if isinstance(language, Mapping) else None
+    rules: dict[str, str] = {}
+    if raw is not None:
+        if not isinstance(raw, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+        ):
+            raise LocaleError(f"{code}: language.plural must map categories to CLDR rules")
+        rules = {str(k): str(v) for k, v in raw.items()}
+        try:
+            parse_rules(rules)
+        except PluralRuleError as e:
+            raise LocaleError(f"{code}: language.plural: {e}") from None
+    plurals: dict[str, dict[str, str]] = {}
+    for key in PLURAL_KEYS:
+        section, _, name = key.partition(".")
+        holder = data.get(section)
+        value = holder.get(name) if isinstance(holder, Mapping) else None
+        if not isinstance(value, Mapping):
+            continue
+        forms = {str(k): v for k, v in value.items()}
+        if not set(forms) <= set(CATEGORIES) or not all(isinstance(v, str) for v in forms.values()):
+            raise LocaleError(f"{code}: {key} forms must be CLDR categories with text")
+        plurals[key] = {k: str(v) for k, v in forms.items()}
+    return rules, plurals
+
+
+def _parse_tips(code: str, data: Mapping[str, Any]) -> tuple[Tip, ...]:
+    notice = data.get("notice")
+    raw = notice.get("tips") if isinstance(notice, Mapping) else None
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise LocaleError(f"{code}: notice.tips must be a list of {{id, icon, text}}")
+    tips: list[Tip] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping) or not all(
+            isinstance(item.get(k), str) for k in ("id", "icon", "text")
+        ):
+            raise LocaleError(f"{code}: notice.tips[{i}] needs id, icon and text (in quotes)")
+        author = item.get("author")
+        if author is not None and not isinstance(author, str):
+            raise LocaleError(f"{code}: notice.tips[{i}].author must be text")
+        unknown = set(item) - {"id", "icon", "text", "author"}
+        if unknown:
+            raise LocaleError(f"{code}: notice.tips[{i}]: unknown {', '.join(map(str, unknown))}")
+        tip_id, icon = str(item["id"]), str(item["icon"])
+        if not TIP_ID.fullmatch(tip_id):
+            raise LocaleError(f"{code}: notice.tips[{i}].id {tip_id[:20]!r} is not t01..t39")
+        if not _ICON.match(icon):
+            raise LocaleError(f"{code}: notice.tips[{i}].icon {icon[:20]!r} is not an icon name")
+        if any(t.id == tip_id for t in tips):
+            raise LocaleError(f"{code}: notice.tips: id {tip_id} twice")
+        tips.append(Tip(tip_id, icon, str(item["text"]), str(author or "")))
+    return tuple(tips)
 
 
 def locale_problems(locale: Locale, reference: Locale) -> list[str]:
@@ -161,6 +294,32 @@ def locale_problems(locale: Locale, reference: Locale) -> list[str]:
         problems.append("language.name is empty")
     if not MIN_TIPS <= len(locale.tips) <= MAX_TIPS:
         problems.append(f"notice.tips: {len(locale.tips)} tips; {MIN_TIPS}-{MAX_TIPS} expected")
+    if locale.gender is None:
+        problems.append("language.gender: missing (none, neutral or masculine_default)")
+    needed = {*locale.plural_rules, "other"}
+    for key, ref_text in ((k, reference.strings[k]) for k in PLURAL_KEYS if k in reference.strings):
+        forms = locale.plurals.get(key)
+        if forms is None:
+            problems.append(f"{key}: needs plural forms ({', '.join(sorted(needed))})")
+            continue
+        if set(forms) != needed:
+            problems.append(
+                f"{key}: forms {', '.join(sorted(forms))} but the plural rules need "
+                f"{', '.join(sorted(needed))}"
+            )
+        for cat, form in forms.items():
+            # A form for one number may spell it out ("ثانية واحدة"): fewer placeholders.
+            got, want = placeholders(form), placeholders(ref_text)
+            if got != want if cat == "other" else not got <= want:
+                problems.append(f"{key}.{cat}: placeholders differ from English")
+            if not form.strip():
+                problems.append(f"{key}.{cat}: empty")
+    for tip in locale.tips:
+        ref_tip = reference.tip(tip.id)
+        if ref_tip is not None and ref_tip.icon != tip.icon:
+            problems.append(f"notice.tips.{tip.id}: icon {tip.icon} but English has {ref_tip.icon}")
+        if not (ICONS_DIR / f"{tip.icon}.png").is_file():
+            problems.append(f"notice.tips.{tip.id}: no picture {tip.icon}.png in content/icons")
     for key, ref_text in reference.strings.items():
         if key not in locale.strings:
             problems.append(f"{key}: missing")

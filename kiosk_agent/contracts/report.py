@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kiosk_agent.contracts.tips import FEEDBACK_LOCALES, TIP_ID
+
 SCHEMA_VERSION = 1
 MAX_BODY_BYTES = 64 * 1024
 """Largest upload body (compressed or not) a server accepts, and the most a kiosk sends."""
@@ -34,6 +36,10 @@ COUNTER_PATTERNS: dict[str, re.Pattern[str]] = {
     # shown without text shaping (docs/notices.md, "When text shaping is missing")
     "notices.degraded": re.compile(r"notices\.degraded"),
     "ui.crashes": re.compile(r"ui\.crashes"),
+    "notices.feedback": re.compile(
+        rf"notices\.feedback\.(?:helpful|not_helpful)\.(?:{'|'.join(FEEDBACK_LOCALES)})"
+        rf"\.{TIP_ID.pattern}"
+    ),
     "blocked": re.compile(rf"blocked\.{_TOKEN}"),
     "tamper": re.compile(rf"tamper\.{_TOKEN}"),  # doh, dns_settings, policy_removed, ...
     "p2p": re.compile(rf"p2p\.{_TOKEN}"),

@@ -520,10 +520,19 @@ class Demo:
             )
         self.report.console = f"http://127.0.0.1:{self.hub_port}/console"
         self.report.second_resolver = resolver
+        # Asked of its control API, not by looking up a listed name: a lookup made before
+        # the list arrived would reach the upstream (the demo's leak check) and one made
+        # after would be counted as a customer's blocked attempt.
+        from kiosk_agent.service.control_client import ControlClient, ControlError
+
+        control = ControlClient.from_config(load_config(self.second_config))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            answer = resolve(resolver, LIST_PROBE, timeout=1.0)
-            if answer is not None and answer[0] == 3:  # NXDOMAIN: the list came through the hub
+            try:
+                lists = control.status().get("filter", {}).get("lists") or []
+            except ControlError:
+                lists = []
+            if lists:
                 self.detail(f"resolver on {resolver}; its list came through the hub")
                 break
             time.sleep(0.5)
@@ -663,6 +672,11 @@ class Demo:
             if control is not None:
                 control.post_event({"type": "session_started", "trigger": "billing_hook"})
                 control.post_event({"type": "notice_shown", "locale": "sw"})
+                # Every scripted customer presses "This helped" (the feedback counts
+                # must reach the dashboard above its small-cell threshold).
+                control.post_event(
+                    {"type": "notice_feedback", "locale": "sw", "tip": "t01", "verdict": "helpful"}
+                )
                 control.post_event({"type": "notice_ack", "locale": "sw"})
                 self.report.sessions += 1
             blocked = (p.format(i=i + 1) for p in BLOCKED_PATTERNS)
@@ -775,7 +789,7 @@ def notice_text(locale: str, country: str) -> list[str]:
         return ["(the notice texts are not in this build)"]
     contact = contact_lines(loc, country_for(country))
     lines = [loc.strings.get("notice.title", ""), ""]
-    lines += [f"• {tip}" for tip in loc.tips]
+    lines += [f"• {tip.text}" for tip in loc.tips[:3]]
     lines += ["", contact.helpline, contact.report]
     lines += ["", f"[ {loc.strings.get('notice.acknowledge', 'OK')} ]"]
     return lines

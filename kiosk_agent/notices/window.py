@@ -1,12 +1,16 @@
 """The safety notice: a full-screen, top-most Tk window showing Pillow-drawn text.
 
 Tk only arranges images here (see ``render.py`` for why Tk must not draw the text). The
-window offers the café's languages as buttons with their native names, keeps the
-acknowledge button disabled for ``min_display`` seconds while a countdown runs, and is
-fully keyboard operable: Tab / Shift-Tab move between buttons, Return or Space presses
-the focused one, Left / Right switch language. It needs nothing from the network.
+window offers the café's languages as buttons with their native names, shows one tip of
+the locale's pool (``rotation.py`` picks it), keeps the acknowledge button disabled for a
+reading time (``reading.py``: from the tip's length, around ``min_display``) while a
+countdown runs, and is fully keyboard operable: Tab / Shift-Tab move between buttons,
+Return or Space presses the focused one, Left / Right switch language. It needs nothing
+from the network.
 
-Events: ``NoticeShown(locale)`` when it appears, ``NoticeAcknowledged(locale)`` when the
+Events: ``NoticeShown(locale)`` when it appears, ``NoticeFeedback(locale, tip, verdict)``
+when the customer presses "This helped" / "Not for me" (optional, once per notice; a
+second press of the other button is ignored), ``NoticeAcknowledged(locale)`` when the
 customer acknowledges it (in the language shown at that moment).
 """
 
@@ -23,23 +27,28 @@ from PIL import Image, ImageTk
 from kiosk_agent.content.countries import Country
 from kiosk_agent.content.locales import REFERENCE, Locale, load_locale
 from kiosk_agent.notices.layout import (
-    ACK,
-    ACK_DISABLED,
     BACKGROUND,
-    LANG,
-    LANG_SELECTED,
-    TEXT,
-    TITLE,
-    WHITE,
     Frame,
+    NoticeContent,
+    ack_face,
+    feedback_face,
     fit_body,
     font_px,
+    lang_face,
     notice_content,
-    render_button,
+    wait_face,
 )
-from kiosk_agent.notices.render import TextStyle, render_text
+from kiosk_agent.notices.reading import default_cpm
+from kiosk_agent.notices.reading import min_display as reading_time
+from kiosk_agent.notices.rotation import TipRotation
 from kiosk_agent.notices.shaping import notice_languages
-from kiosk_agent.reporting.events import Event, NoticeAcknowledged, NoticeDegraded, NoticeShown
+from kiosk_agent.reporting.events import (
+    Event,
+    NoticeAcknowledged,
+    NoticeDegraded,
+    NoticeFeedback,
+    NoticeShown,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +75,7 @@ class NoticeWindow:
         on_close: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
         size: tuple[int, int] | None = None,
+        rotation: TipRotation | None = None,
     ) -> None:
         self.master = master
         # Without text shaping only the languages drawable without it (shaping.py).
@@ -79,8 +89,12 @@ class NoticeWindow:
         self.on_close = on_close
         self.clock = clock
         self.size = size
+        self.rotation = rotation or TipRotation(None)
         self.top: tk.Toplevel | None = None
         self.locale: Locale = load_locale(self.languages[0])
+        self.tip_id: str | None = None
+        self.feedback: bool | None = None  # True helped, False not for me, None no answer
+        self.display_for = min_display
         self.shown_at = 0.0
         self.ack_enabled = False
         self._images: dict[str, ImageTk.PhotoImage] = {}
@@ -90,6 +104,7 @@ class NoticeWindow:
         self.body: tk.Label | None = None
         self.wait_label: tk.Label | None = None
         self.ack_button: tk.Button | None = None
+        self.feedback_buttons: dict[bool, tk.Button] = {}
         self.lang_bar: tk.Frame | None = None
         width, height = self.screen_size()
         self.frame = Frame(width, height, font_px(font_size, width, height))
@@ -110,6 +125,10 @@ class NoticeWindow:
         if self.top is None:
             self._build()
         assert self.top is not None
+        if self.locale.tips:
+            self.tip_id = self.rotation.choose([t.id for t in self.locale.tips])
+        self.feedback = None
+        self.display_for = self._reading_time()
         self.shown_at = self.clock()
         self.ack_enabled = False
         self._last_seconds = None
@@ -131,6 +150,24 @@ class NoticeWindow:
         button = self.lang_buttons.get(code)
         if button is not None:
             button.focus_set()
+
+    def give_feedback(self, helpful: bool) -> None:
+        """ "This helped" (``helpful``) or "Not for me": counted once per notice."""
+        if self.top is None or self.feedback is not None or self.tip_id is None:
+            return
+        self.feedback = helpful
+        verdict = "helpful" if helpful else "not_helpful"
+        self.on_event(NoticeFeedback(self.locale.code, self.tip_id, verdict))
+        self._feedback_faces()
+
+    def _reading_time(self) -> float:
+        """The countdown for the tip shown, in the first language shown (a switch of
+        language keeps the countdown running, as before)."""
+        tip = self.locale.tip(self.tip_id) if self.tip_id else None
+        if tip is None:
+            return self.min_display
+        cpm = self.locale.reading_cpm or default_cpm(self.locale.script)
+        return reading_time(tip.text, cpm, self.min_display)
 
     def acknowledge(self) -> None:
         """The customer pressed the acknowledge button (ignored until it is enabled)."""
@@ -177,6 +214,14 @@ class NoticeWindow:
         self.lang_bar.pack(side=tk.TOP, fill=tk.X, pady=(8, 0))
         bottom = tk.Frame(top, background=_hex(BACKGROUND), height=self.frame.bottom_bar)
         bottom.pack(side=tk.BOTTOM, fill=tk.X, pady=(0, 16))
+        # Feedback under the message, above the acknowledge button: optional, never
+        # needed to continue.
+        feedback_row = tk.Frame(top, background=_hex(BACKGROUND), height=self.frame.feedback_bar)
+        feedback_row.pack(side=tk.BOTTOM, pady=(0, 8))
+        self.feedback_buttons = {
+            helpful: self._button(feedback_row, functools.partial(self.give_feedback, helpful))
+            for helpful in (True, False)
+        }
         self.body = tk.Label(top, background=_hex(BACKGROUND), borderwidth=0)
         self.body.pack(side=tk.TOP, expand=True)
         self.wait_label = tk.Label(bottom, background=_hex(BACKGROUND), borderwidth=0)
@@ -209,17 +254,35 @@ class NoticeWindow:
     def _refresh(self) -> None:
         """Redraw everything that depends on the language."""
         assert self.top is not None and self.body is not None and self.ack_button is not None
-        loc, frame = self.locale, self.frame
-        content = notice_content(loc, self.country)
+        frame = self.frame
+        content = self._content()
         body, _size = fit_body(content, frame)
         self.body.configure(image=self._photo("body", body.image))
         self._build_language_bar()
+        self._feedback_faces()
         self._ack_images = {
-            enabled: self._photo(f"ack{enabled}", self._ack_face(loc, enabled))
+            enabled: self._photo(f"ack{enabled}", ack_face(content, frame, enabled))
             for enabled in (False, True)
         }
         self._last_seconds = None
         self._update_ack()
+
+    def _content(self) -> NoticeContent:
+        return notice_content(self.locale, self.country, self.tip_id)
+
+    def _feedback_faces(self) -> None:
+        content = self._content()
+        rtl = self.locale.is_rtl
+        for helpful, button in self.feedback_buttons.items():
+            chosen = self.feedback is helpful
+            face = feedback_face(content, self.frame, helpful, chosen)
+            button.configure(image=self._photo(f"feedback{helpful}", face))
+            button.pack_forget()
+        # "This helped" first in reading order.
+        for helpful in (True, False):
+            self.feedback_buttons[helpful].pack(
+                side=tk.RIGHT if rtl else tk.LEFT, padx=self.frame.font_px
+            )
 
     def _build_language_bar(self) -> None:
         assert self.lang_bar is not None
@@ -238,47 +301,15 @@ class NoticeWindow:
             button.pack(side=tk.RIGHT if rtl else tk.LEFT, padx=4)
             self.lang_buttons[code] = button
 
-    # -- faces (pure Pillow) ----------------------------------------------------------------
-
-    def _ack_face(self, loc: Locale, enabled: bool) -> Image.Image:
-        frame = self.frame
-        return render_button(
-            loc.text("notice.acknowledge"),
-            loc.script,
-            loc.is_rtl,
-            int(frame.font_px * 1.1),
-            WHITE,
-            ACK if enabled else ACK_DISABLED,
-            int(frame.width * 0.6),
-        )
+    # -- faces (pure Pillow, layout.py) ----------------------------------------------------
 
     def _lang_face(self, code: str, selected: bool) -> Image.Image:
-        loc = load_locale(code)
-        return render_button(
-            loc.name,
-            loc.script,
-            loc.is_rtl,
-            max(14, int(self.frame.font_px * 0.85)),
-            WHITE if selected else TITLE,
-            LANG_SELECTED if selected else LANG,
-            400,
-        )
-
-    def _wait_face(self, loc: Locale, seconds: int) -> Image.Image:
-        return render_text(
-            loc.text("notice.wait", seconds=seconds),
-            loc.script,
-            TextStyle(self.frame.font_px, TEXT),
-            max_width=self.frame.width - 2 * self.frame.margin,
-            rtl=loc.is_rtl,
-            background=BACKGROUND,
-            center=True,
-        )
+        return lang_face(load_locale(code), self.frame, selected)
 
     # -- countdown ----------------------------------------------------------------------
 
     def remaining(self) -> float:
-        return max(0.0, self.min_display - (self.clock() - self.shown_at))
+        return max(0.0, self.display_for - (self.clock() - self.shown_at))
 
     def _tick(self) -> None:
         self._tick_id = None
@@ -307,7 +338,8 @@ class NoticeWindow:
             seconds = int(left + 0.999)
             if seconds != self._last_seconds:
                 self._last_seconds = seconds
-                image = self._wait_face(self.locale, seconds)
+                text = self.locale.text("notice.wait", seconds=seconds)
+                image = wait_face(self._content(), text, self.frame)
                 self.wait_label.configure(image=self._photo("wait", image))
         elif self._ack_images:
             self.ack_button.configure(image=self._ack_images[True])

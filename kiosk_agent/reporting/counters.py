@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from kiosk_agent.contracts.report import is_counter_name
+from kiosk_agent.contracts.tips import FEEDBACK_LOCALES, TIP_ID
 from kiosk_agent.reporting.events import (
     Blocked,
     Event,
@@ -25,6 +26,7 @@ from kiosk_agent.reporting.events import (
     KeyChanged,
     NoticeAcknowledged,
     NoticeDegraded,
+    NoticeFeedback,
     NoticeShown,
     OperatorAction,
     P2PSeen,
@@ -66,6 +68,14 @@ def counter_name(event: Event) -> str | None:
         name = "notices.degraded"
     elif isinstance(event, UiCrashed):
         name = "ui.crashes"
+    elif isinstance(event, NoticeFeedback):
+        # A closed vocabulary (contracts.report): an unknown locale counts as und, an
+        # unknown verdict or tip id is dropped.
+        language = event.locale.strip().lower().replace("_", "-").split("-")[0]
+        locale = language if language in FEEDBACK_LOCALES else "und"
+        if event.verdict not in ("helpful", "not_helpful") or not TIP_ID.fullmatch(event.tip):
+            return None
+        name = f"notices.feedback.{event.verdict}.{locale}.{event.tip}"
     elif isinstance(event, SessionStarted):
         name = f"sessions.{_token(event.trigger)}"
     elif isinstance(event, TamperDetected):

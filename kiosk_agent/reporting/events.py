@@ -71,6 +71,18 @@ class UiCrashed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class NoticeFeedback(Event):
+    """The customer pressed "This helped" (``verdict`` helpful) or "Not for me"
+    (not_helpful) under tip ``tip`` (an id like t03) shown in ``locale``. Optional: most
+    notices get none. Nothing else about the customer is recorded."""
+
+    event_type: ClassVar[str] = "notice_feedback"
+    locale: str
+    tip: str
+    verdict: str
+
+
+@dataclass(frozen=True, slots=True)
 class SessionStarted(Event):
     """A customer session began; ``trigger`` is login, idle_reset, billing_hook or agent_start."""
 
@@ -150,6 +162,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         NoticeAcknowledged,
         NoticeDegraded,
         UiCrashed,
+        NoticeFeedback,
         SessionStarted,
         TamperDetected,
         P2PSeen,

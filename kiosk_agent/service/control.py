@@ -33,10 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kiosk_agent.reporting.counters import counter_name
 from kiosk_agent.reporting.events import (
     Event,
     NoticeAcknowledged,
     NoticeDegraded,
+    NoticeFeedback,
     NoticeShown,
     OperatorAction,
     SessionStarted,
@@ -59,6 +61,7 @@ UI_EVENTS: tuple[type[Event], ...] = (
     NoticeAcknowledged,
     NoticeDegraded,
     UiCrashed,
+    NoticeFeedback,
     SessionStarted,
 )
 SESSION_TRIGGERS = ("login", "idle_reset", "billing_hook", "agent_start")
@@ -69,6 +72,9 @@ UI_EVENT_RATES: dict[str, int] = {
     NoticeShown.event_type: 8,
     NoticeAcknowledged.event_type: 8,
     "session_signal": 4,
+    NoticeFeedback.event_type: 8,
+    NoticeDegraded.event_type: 4,
+    UiCrashed.event_type: 4,
 }
 DEMO_RATE_SCALE = 10
 WINDOWS_SESSIONS_EVERY = 5.0
@@ -525,6 +531,8 @@ class ControlServer:
         if not isinstance(event, UI_EVENTS):
             raise HttpError(403, f"the UI may not report {event.event_type} events")
         self._rate_limit(event.event_type)
+        if isinstance(event, NoticeFeedback) and counter_name(event) is None:
+            raise HttpError(400, "feedback needs verdict helpful or not_helpful, tip t01-t39")
         self.ctx.bus.publish(event)
         return {"status": "published"}
 

@@ -29,9 +29,28 @@ def test_every_shipped_entry_has_a_source() -> None:
 
 def test_contact_lines_for_a_listed_country() -> None:
     lines = contact_lines(load_locale("en"), country_for("in"))
-    assert lines.helpline == "Want to talk to someone? Call 1098. It is free."
+    assert lines.helpline == "Want to talk to someone? Call 1098."
     assert lines.report == "To report something bad you saw online: cybercrime.gov.in"
     assert lines.report_url == "https://cybercrime.gov.in"
+    # "free" / "confidential" are said only where the country data says so.
+    assert lines.helpline_notes == ""
+
+
+def test_free_and_confidential_only_where_the_entry_says_so() -> None:
+    text = (
+        "KE: {name: Kenya, helplines: [{number: '116', name: X, source: s, free: true}]}\n"
+        "UG: {name: Uganda, helplines: [{number: '116', name: X, source: s,"
+        " free: true, confidential: true}]}\n"
+        "TZ: {name: Tanzania, helplines: [{number: '116', name: X, source: s}]}\n"
+    )
+    countries = parse_countries(text)
+    en = load_locale("en")
+    assert contact_lines(en, countries["KE"]).helpline_notes == "It is free."
+    both = contact_lines(en, countries["UG"]).helpline_notes
+    assert both == "It is free. It is confidential."
+    assert contact_lines(en, countries["TZ"]).helpline_notes == ""
+    with pytest.raises(CountriesError, match="free must be true or false"):
+        parse_countries("KE: {name: K, helplines: [{number: '116', name: X, source: s, free: 1}]}")
 
 
 def test_unknown_country_gets_the_general_guidance_not_a_guess() -> None:

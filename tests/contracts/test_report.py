@@ -59,6 +59,8 @@ def test_same_report_same_bytes() -> None:
         "tamper.doh",
         "p2p.bittorrent",
         "feeds.rejected.rollback",
+        "notices.feedback.helpful.sw.t01",
+        "notices.feedback.not_helpful.und.t39",
     ],
 )
 def test_vocabulary_accepts(name: str) -> None:
@@ -78,10 +80,29 @@ def test_vocabulary_accepts(name: str) -> None:
         "notices.acknowledged.en",
         "notices.degraded.en",
         "ui.crashes.x",
+        "notices.feedback.helpful.zz.t01",  # a locale outside the closed list
+        "notices.feedback.helpful.sw.t40",
+        "notices.feedback.helpful.sw.t1",
+        "notices.feedback.helpful.sw.cheese",
+        "notices.feedback.maybe.sw.t01",
     ],
 )
 def test_vocabulary_rejects(name: str) -> None:
     assert not is_counter_name(name)
+
+
+def test_feedback_vocabulary_is_bounded() -> None:
+    """A forged report cannot invent feedback names: 2 verdicts x 24 locales x 39 tips."""
+    from kiosk_agent.contracts.tips import FEEDBACK_LOCALES
+
+    names = {
+        f"notices.feedback.{v}.{loc}.t{i:02d}"
+        for v in ("helpful", "not_helpful")
+        for loc in FEEDBACK_LOCALES
+        for i in range(0, 100)
+    }
+    accepted = {n for n in names if is_counter_name(n)}
+    assert len(accepted) == 2 * len(FEEDBACK_LOCALES) * 39 <= 2000
 
 
 def _body(**over: object) -> bytes:

@@ -93,6 +93,9 @@ def test_demo_headless_counts_reach_the_dashboard(tmp_path: Path) -> None:
         # The demo publishes a settings overlay and a content pack (issue 21).
         assert report["overlay_applied"] is True
         assert report["content_version"] == 2
+        # The customers' "This helped" presses: UI event -> service -> counter
+        # notices.feedback.helpful.sw.t01 -> signed report -> the region's row.
+        assert _near(counts.get("feedback_helpful"), CUSTOMERS), counts
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # Ctrl-C: the demo stops what it started

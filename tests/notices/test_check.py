@@ -42,3 +42,18 @@ def test_font_size_that_is_too_big_fails(tmp_path: Path) -> None:
     done = run_cli(["notices", "check", "--font-size", "40"])
     assert done.returncode == 1
     assert "px tall at font size 40" in done.stdout
+
+
+def test_characters_no_bundled_font_draws_are_reported() -> None:
+    from dataclasses import replace
+
+    from kiosk_agent.content.locales import load_locale
+    from kiosk_agent.notices.check import font_problems
+
+    for code in ("en", "ar", "km", "ur", "ne"):
+        assert font_problems(load_locale(code)) == [], code
+    en = load_locale("en")
+    broken = replace(en, strings={**en.strings, "notice.title": "Hi \U0001f600 ሰ"})
+    assert font_problems(broken) == ["fonts: no glyph for U+1230 U+1F600 (in Latn or Latin)"]
+    # Zero-width spaces and joiners are break points, not drawn characters.
+    assert font_problems(replace(en, strings={"x": "a\u200bb\u200dc"})) == []

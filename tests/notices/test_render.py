@@ -12,11 +12,10 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from kiosk_agent.content.countries import country_for
-from kiosk_agent.content.locales import load_locale
+from kiosk_agent.content.locales import Tip, load_locale
 from kiosk_agent.notices.fontcov import FontFormatError, font_coverage
 from kiosk_agent.notices.layout import (
     BACKGROUND,
-    BULLET,
     fit_problems,
     notice_content,
     render_body,
@@ -73,7 +72,7 @@ def test_marks_stay_with_their_base() -> None:
 
 
 def test_thai_wraps_at_zero_width_spaces_and_fits() -> None:
-    text = load_locale("th").tips[4]
+    text = load_locale("th").tips[4].text
     style = TextStyle(22)
     lines = wrap(text, "Thai", style, 300)
     assert len(lines) > 1
@@ -97,17 +96,25 @@ def test_rtl_line_is_placed_from_the_right() -> None:
     assert box is not None and box[2] >= 595 and box[0] > 300
 
 
-def _bullet_columns(img: Image.Image) -> set[int]:
-    px = img.load()
-    assert px is not None
-    return {x for x in range(img.width) for y in range(0, img.height, 2) if px[x, y] == BULLET}
+def _icon_columns(img: Image.Image) -> set[int]:
+    """Columns holding the picture's saturated colours (text is dark, the paper pale)."""
+    hsv = img.convert("HSV")
+    return {
+        x
+        for x in range(img.width)
+        for y in range(0, img.height, 2)
+        if (p := hsv.getpixel((x, y))) is not None
+        and isinstance(p, tuple)
+        and p[1] > 150
+        and p[2] > 120
+    }
 
 
-def test_bullets_are_on_the_reading_side() -> None:
-    ar = render_body(notice_content(load_locale("ar"), None), 800, 22).image
-    en = render_body(notice_content(load_locale("en"), None), 800, 22).image
-    assert min(_bullet_columns(ar)) > 700
-    assert max(_bullet_columns(en)) < 100
+def test_the_picture_is_on_the_reading_side() -> None:
+    ar = render_body(notice_content(load_locale("ar"), None, "t05"), 800, 22).image
+    en = render_body(notice_content(load_locale("en"), None, "t05"), 800, 22).image
+    assert min(_icon_columns(ar)) > 700
+    assert max(_icon_columns(en)) < 100
     assert ar.getpixel((0, 0)) == BACKGROUND
 
 
@@ -119,14 +126,17 @@ def test_every_locale_fits_1024x768_at_the_default_size() -> None:
 
 def test_fit_check_finds_text_that_is_too_long() -> None:
     en = load_locale("en")
-    long_tips = tuple("This tip is much too long for a small screen. " * 6 for _ in range(6))
+    long_tips = tuple(
+        Tip(f"t{i + 1:02d}", "lock", "This tip is much too long for a small screen. " * 12)
+        for i in range(12)
+    )
     strings = dict(en.strings)
-    strings.update({f"notice.tips.{i}": t for i, t in enumerate(long_tips)})
+    strings.update({f"notice.tips.{t.id}": t.text for t in long_tips})
     strings["notice.acknowledge"] = "OK " * 40
     strings["tray.pause"] = "x" * 80
     big = replace(en, tips=long_tips, strings=strings)
     problems = fit_problems(big, None, 22)
-    assert any(p.startswith("notice: ") and "px tall" in p for p in problems)
+    assert any(p.startswith("notice (t01): ") and "px tall" in p for p in problems)
     assert any(p.startswith("notice.acknowledge: wider") for p in problems)
     assert any(p.startswith("tray.pause: 80 characters") for p in problems)
 

@@ -14,14 +14,15 @@ from PIL import Image, ImageChops
 
 from kiosk_agent.content.countries import country_for
 from kiosk_agent.content.locales import shipped_codes
+from kiosk_agent.notices.contrast import AA_NORMAL, measured_contrast
 from kiosk_agent.notices.layout import BACKGROUND
+from kiosk_agent.notices.reading import min_display as reading_time
 from kiosk_agent.notices.window import NoticeWindow
-from kiosk_agent.reporting.events import Event, NoticeAcknowledged, NoticeShown
-from tests.conftest import REPO_ROOT, run_cli
+from kiosk_agent.reporting.events import Event, NoticeAcknowledged, NoticeFeedback, NoticeShown
+from tests.conftest import run_cli
 from tests.notices.xvfb import shared_xvfb
 
-SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
-UPDATE_SCREENSHOTS = os.environ.get("KIOSK_UPDATE_SCREENSHOTS") == "1"
+# The README screenshots come from tests/notices/test_layout.py (KIOSK_UPDATE_SCREENSHOTS).
 
 
 class FakeClock:
@@ -94,9 +95,6 @@ def test_every_locale_is_drawn_full_screen(root: tk.Tk, tmp_path: Path) -> None:
         assert shot.size == (1024, 768), code
         assert ink(shot) > 20_000, f"{code}: the screenshot is nearly blank"
         assert events == [NoticeShown(code)]
-        if UPDATE_SCREENSHOTS and code in ("en", "ar", "am", "km"):
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            shot.save(SCREENSHOTS / f"notice-{code}.png", optimize=True)
         window.close()
 
 
@@ -112,7 +110,13 @@ def test_acknowledge_is_disabled_until_min_display(root: tk.Tk) -> None:
     window.ack_button.invoke()  # pressing early does nothing
     pump(root, 0.1)
     assert window.is_open and events == [NoticeShown("sw")]
-    clock.now += 7.5
+    # The wait follows the tip shown (Swahili has no measured speed: the Latin default).
+    assert window.tip_id is not None
+    tip = window.locale.tip(window.tip_id)
+    assert tip is not None
+    wait = reading_time(tip.text, 900, 8.0)
+    assert window.display_for == wait and 4.0 <= wait <= 20.0
+    clock.now += wait - 0.5
     pump(root)
     assert not window.ack_enabled
     clock.now += 0.6
@@ -123,6 +127,34 @@ def test_acknowledge_is_disabled_until_min_display(root: tk.Tk) -> None:
     pump(root, 0.1)
     assert events == [NoticeShown("sw"), NoticeAcknowledged("sw")]
     assert not window.is_open
+
+
+def test_feedback_is_optional_counted_once_and_tips_rotate(root: tk.Tk) -> None:
+    clock = FakeClock()
+    events: list[Event] = []
+    window = make(root, ["hi", "en"], events, clock)
+    window.show()
+    pump(root)
+    first_tip = window.tip_id
+    assert first_tip is not None
+    before = window.capture()
+    window.feedback_buttons[True].invoke()
+    pump(root)
+    window.feedback_buttons[False].invoke()  # a second answer is ignored
+    pump(root)
+    assert events == [NoticeShown("hi"), NoticeFeedback("hi", first_tip, "helpful")]
+    assert changed(before, window.capture()) > 500  # the chosen button is drawn filled
+    clock.now += 30
+    pump(root)
+    window.acknowledge()
+    # The next notice shows another tip, and no feedback is needed to continue.
+    window.show()
+    pump(root)
+    assert window.tip_id != first_tip and window.feedback is None
+    clock.now += 30
+    pump(root)
+    window.acknowledge()
+    assert events[-1] == NoticeAcknowledged("hi") and not window.is_open
 
 
 def test_switching_language_changes_the_text(root: tk.Tk) -> None:
@@ -148,8 +180,11 @@ def test_switching_language_changes_the_text(root: tk.Tk) -> None:
     window.close()
 
 
-def test_wide_screen(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DISPLAY", shared_xvfb(1366, 768))
+@pytest.mark.parametrize("size", [(800, 600), (1366, 768), (1920, 1080)])
+def test_real_window_at_each_size(monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]) -> None:
+    """One real Tk window per screen size (the other combinations are drawn with Pillow
+    in test_layout.py): full screen, drawn, and the disabled button readable on screen."""
+    monkeypatch.setenv("DISPLAY", shared_xvfb(*size))
     r = tk.Tk()
     r.withdraw()
     try:
@@ -158,8 +193,17 @@ def test_wide_screen(monkeypatch: pytest.MonkeyPatch) -> None:
         window.show()
         pump(r)
         shot = window.capture()
-        assert shot.size == (1366, 768)
+        assert shot.size == size
         assert ink(shot) > 20_000
+        assert window.ack_button is not None and window.top is not None
+        b = window.ack_button
+        x = b.winfo_rootx() - window.top.winfo_rootx()
+        y = b.winfo_rooty() - window.top.winfo_rooty()
+        w, h = b.winfo_width(), b.winfo_height()
+        assert x >= 0 and x + w <= size[0] and y >= 0 and y + h <= size[1]
+        inset = max(8, h // 4)  # inside the focus ring and the rounded corners
+        face = shot.crop((x + inset, y + inset, x + w - inset, y + h - inset))
+        assert measured_contrast(face)[2] >= AA_NORMAL
         window.close()
     finally:
         r.destroy()

@@ -26,6 +26,7 @@ from kiosk_agent.reporting.events import (
     FeedRejected,
     NoticeAcknowledged,
     NoticeDegraded,
+    NoticeFeedback,
     NoticeShown,
     P2PSeen,
     SessionStarted,
@@ -56,6 +57,21 @@ def test_vocabulary() -> None:
     assert counter_name(FeedRejected("bad_signature")) == "feeds.rejected.bad_signature"
     assert counter_name(Blocked("x" * 100)) == "blocked." + "x" * 32
     assert counter_name(Event()) is None
+
+
+def test_feedback_vocabulary_is_closed() -> None:
+    helpful = NoticeFeedback("sw", "t01", "helpful")
+    assert counter_name(helpful) == "notices.feedback.helpful.sw.t01"
+    assert counter_name(NoticeFeedback("pt-BR", "t12", "not_helpful")) == (
+        "notices.feedback.not_helpful.pt.t12"
+    )
+    # A locale outside the closed list counts as und; a bad tip or verdict is dropped.
+    assert counter_name(NoticeFeedback("zz", "t02", "helpful")) == (
+        "notices.feedback.helpful.und.t02"
+    )
+    assert counter_name(NoticeFeedback("sw", "t40", "helpful")) is None
+    assert counter_name(NoticeFeedback("sw", "evil.example", "helpful")) is None
+    assert counter_name(NoticeFeedback("sw", "t01", "love")) is None
 
 
 def test_periods_follow_the_corrected_clock() -> None:

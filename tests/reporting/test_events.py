@@ -12,6 +12,7 @@ from kiosk_agent.reporting.events import (
     FeedRejected,
     NoticeAcknowledged,
     NoticeDegraded,
+    NoticeFeedback,
     NoticeShown,
     P2PSeen,
     SafeSearchApplied,
@@ -76,6 +77,7 @@ def test_a_subscriber_gets_only_the_types_it_asked_for() -> None:
         Blocked("csam"),
         NoticeShown("ar"),
         NoticeAcknowledged("sw"),
+        NoticeFeedback("hi", "t03", "helpful"),
         SessionStarted("login"),
         TamperDetected("doh"),
         P2PSeen("bittorrent"),
@@ -90,7 +92,7 @@ def test_wire_round_trip(event: Event) -> None:
 
 
 def test_every_type_registered_once() -> None:
-    assert len(EVENT_TYPES) == 13
+    assert len(EVENT_TYPES) == 14
 
 
 @pytest.mark.parametrize(

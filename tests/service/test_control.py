@@ -21,6 +21,7 @@ from kiosk_agent.net.ports import free_port
 from kiosk_agent.reporting.events import (
     Blocked,
     Event,
+    NoticeFeedback,
     NoticeShown,
     OperatorAction,
     TamperDetected,
@@ -136,12 +137,19 @@ def test_events_long_poll_and_ui_events(api: Api) -> None:
     # the UI may not forge filter counts, nor send junk
     assert api.call("POST", "/v1/events", {"type": "blocked", "category": "x"})[0] == 403
     assert api.call("POST", "/v1/events", {"type": "notice_shown"})[0] == 400
+    # Feedback under a tip: accepted only in the counter vocabulary (tip id, verdict).
+    good = {"type": "notice_feedback", "locale": "sw", "tip": "t03", "verdict": "helpful"}
+    assert api.call("POST", "/v1/events", good)[0] == 200
+    assert seen[-1] == NoticeFeedback("sw", "t03", "helpful")
+    for bad in ({"tip": "t99"}, {"verdict": "love"}, {"tip": "blocked.evil"}):
+        assert api.call("POST", "/v1/events", {**good, **bad})[0] == 400
     assert api.call("POST", "/v1/session-start", {"trigger": "billing_hook"})[0] == 200
     assert api.call("POST", "/v1/session-start", {"trigger": "nonsense"})[0] == 400
     _, body = api.call("GET", "/v1/events?after=1&wait=0")
-    assert [e["type"] for e in body["events"]] == ["notice_shown", "session_signal"]
-    assert body["events"][1]["trigger"] == "billing_hook"
-    assert body["next"] == 3
+    types = [e["type"] for e in body["events"]]
+    assert types == ["notice_shown", "notice_feedback", "session_signal"]
+    assert body["events"][2]["trigger"] == "billing_hook"
+    assert body["next"] == 4
 
 
 def test_operator_actions_need_the_pin(api: Api) -> None:
