@@ -11,7 +11,10 @@
 (function (root) {
   "use strict";
 
-  const MAX_HOST_SUFFIXES = 5; // the exact host plus up to four suffixes
+  // Page expressions (host/path) use Safe Browsing's host set: the exact host plus the
+  // suffixes from the last five labels. A host/ entry covers every name beneath it at
+  // any depth, so host expressions take every parent domain (as kiosk_agent.filter.urls).
+  const MAX_HOST_SUFFIXES = 5; // Safe Browsing's bound, for page expressions only
   const MAX_PATH_PREFIXES = 6; // exact path with query, without query, up to four prefixes
 
   class InvalidURL extends Error {}
@@ -255,11 +258,11 @@
   }
 
   /** The exact host, then suffixes from the last five labels down to two labels. */
-  function hostSuffixes(host) {
+  function hostSuffixes(host, allParents = true) {
     const out = [host];
     if (isIp(host)) return out;
     const labels = host.split(".");
-    const start = Math.max(1, labels.length - MAX_HOST_SUFFIXES);
+    const start = allParents ? 1 : Math.max(1, labels.length - MAX_HOST_SUFFIXES);
     for (let i = start; i < labels.length - 1; i++) out.push(labels.slice(i).join("."));
     return out;
   }
@@ -291,8 +294,11 @@
   function expressions(url) {
     const [host, path, query] = splitCanonical(canonicalize(url));
     const paths = pathPrefixes(path, query);
+    const hosts = hostSuffixes(host, false);
     const out = [];
-    for (const h of hostSuffixes(host)) for (const p of paths) out.push(h + p);
+    for (const h of hosts) for (const p of paths) out.push(h + p);
+    // then every deeper parent domain as a whole-host expression
+    for (const h of hostSuffixes(host)) if (!hosts.includes(h)) out.push(h + "/");
     return out;
   }
 

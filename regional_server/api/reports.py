@@ -207,7 +207,19 @@ async def upload_report(
     return JSONResponse({"status": "duplicate"}, status_code=200)
 
 
-@router.post(REPORTS_PATH + BATCH_PATH_SUFFIX, include_in_schema=False)
+@router.post(
+    REPORTS_PATH + BATCH_PATH_SUFFIX,
+    summary="Several kiosks' signed reports in one request (a café hub's relay round)",
+    responses={200: {"description": "One result per item"}, 400: {"model": ErrorOut}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
 async def upload_batch(
     request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]
 ) -> JSONResponse:

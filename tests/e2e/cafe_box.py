@@ -359,7 +359,7 @@ class Box:
         state.mkdir(parents=True, exist_ok=True)
         config = {
             "state_dir": str(state),
-            "cafe": {"hub": hub, "hub_listen": "0.0.0.0:8054", "languages": ["en"]},
+            "cafe": {"hub": hub, "hub_listen": "0.0.0.0:8055", "languages": ["en"]},
             "operator": {"pin_scrypt": hash_pin(PIN, n=2**4)},
             "filter": {
                 "listen": ["127.0.0.1:53"],

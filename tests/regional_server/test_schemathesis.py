@@ -96,6 +96,7 @@ def api_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
 OPERATIONS = (
     "POST /api/v1/enroll",
     "POST /api/v1/reports",
+    "POST /api/v1/reports/batch",
     "GET /feeds/{list_id}/{name}",
     "GET /export.csv",
     "GET /api/v1/indicators",
