@@ -68,7 +68,6 @@ ACTIONS = ("block",)
 _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _KEY = re.compile(r"^ed25519:[A-Za-z0-9+/]{43}=\Z")
 _HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
-_MAX_INT = (1 << 63) - 1
 
 
 # -- errors -----------------------------------------------------------------------------
@@ -164,28 +163,10 @@ class BundleHeader:
         )
 
 
-def _need(cond: bool, what: str) -> None:
-    if not cond:
-        raise BadFormat(what)
-
-
-def _int(obj: Mapping[str, Any], key: str, lo: int = 0, hi: int = _MAX_INT) -> int:
-    value = obj.get(key)
-    _need(
-        isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi,
-        f"header field {key!r} must be an integer in [{lo}, {hi}]",
-    )
-    assert isinstance(value, int)
-    return value
-
-
-def _str(obj: Mapping[str, Any], key: str, pattern: re.Pattern[str] | None = None) -> str:
-    value = obj.get(key)
-    _need(isinstance(value, str) and len(value) <= 200, f"header field {key!r} must be text")
-    assert isinstance(value, str)
-    if pattern is not None:
-        _need(bool(pattern.match(value)), f"header field {key!r} has a bad value")
-    return value
+# One reader of header fields for every signed thing (contracts/signed.py).
+_need = signed.need
+_int = signed.header_int
+_str = signed.header_text
 
 
 def _parse_header(raw: bytes, body_start: int) -> BundleHeader:

@@ -197,14 +197,16 @@ class SignedFile:
     body: bytes = field(repr=False)
 
 
-def _need(cond: bool, what: str) -> None:
+def need(cond: bool, what: str) -> None:
+    """Raise ``BadFormat(what)`` unless ``cond``."""
     if not cond:
         raise BadFormat(what)
 
 
-def _int(obj: Mapping[str, Any], key: str, lo: int = 0, hi: int = _MAX_INT) -> int:
+def header_int(obj: Mapping[str, Any], key: str, lo: int = 0, hi: int = _MAX_INT) -> int:
+    """The integer header field ``key`` in [lo, hi], else ``BadFormat``."""
     value = obj.get(key)
-    _need(
+    need(
         isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi,
         f"header field {key!r} must be an integer in [{lo}, {hi}]",
     )
@@ -212,12 +214,13 @@ def _int(obj: Mapping[str, Any], key: str, lo: int = 0, hi: int = _MAX_INT) -> i
     return value
 
 
-def _text(obj: Mapping[str, Any], key: str, pattern: re.Pattern[str] | None = None) -> str:
+def header_text(obj: Mapping[str, Any], key: str, pattern: re.Pattern[str] | None = None) -> str:
+    """The text header field ``key`` (at most 200 characters, matching ``pattern``)."""
     value = obj.get(key)
-    _need(isinstance(value, str) and len(value) <= 200, f"header field {key!r} must be text")
+    need(isinstance(value, str) and len(value) <= 200, f"header field {key!r} must be text")
     assert isinstance(value, str)
     if pattern is not None:
-        _need(bool(pattern.match(value)), f"header field {key!r} has a bad value")
+        need(bool(pattern.match(value)), f"header field {key!r} has a bad value")
     return value
 
 
@@ -228,9 +231,9 @@ def _parse(data: bytes) -> tuple[Claims, dict[str, Any], int, int]:
             raise Truncated("data ends inside the prefix")
         raise BadFormat("not a signed file (bad magic)")
     magic, fmt, hlen = PREFIX.unpack_from(data)
-    _need(magic == MAGIC, "not a signed file (bad magic)")
-    _need(fmt == FORMAT, f"unknown signed file format {fmt}")
-    _need(hlen <= MAX_HEADER, "header too long")
+    need(magic == MAGIC, "not a signed file (bad magic)")
+    need(fmt == FORMAT, f"unknown signed file format {fmt}")
+    need(hlen <= MAX_HEADER, "header too long")
     body_start = PREFIX.size + hlen + SIG_LEN
     if len(data) < body_start:
         raise Truncated("data ends inside the header or signature")
@@ -238,32 +241,32 @@ def _parse(data: bytes) -> tuple[Claims, dict[str, Any], int, int]:
         obj = json.loads(data[PREFIX.size : PREFIX.size + hlen].decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadFormat("header is not JSON") from None
-    _need(isinstance(obj, dict), "header is not a JSON object")
+    need(isinstance(obj, dict), "header is not a JSON object")
     known = {"format", "kind", "issuer", "key", "subject", "version", "created", "expires"}
-    _need(set(obj) <= known | {"meta", "body"}, "unknown header field")
-    _need(obj.get("format") == FORMAT, "unknown format version")
-    kind = _text(obj, "kind")
-    _need(kind in KINDS, "unknown kind")
-    created = _int(obj, "created")
+    need(set(obj) <= known | {"meta", "body"}, "unknown header field")
+    need(obj.get("format") == FORMAT, "unknown format version")
+    kind = header_text(obj, "kind")
+    need(kind in KINDS, "unknown kind")
+    created = header_int(obj, "created")
     claims = Claims(
         kind=kind,
-        issuer=_text(obj, "issuer"),
-        key=_text(obj, "key", _KEY),
-        subject=_text(obj, "subject", _TOKEN),
-        version=_int(obj, "version", 1),
+        issuer=header_text(obj, "issuer"),
+        key=header_text(obj, "key", _KEY),
+        subject=header_text(obj, "subject", _TOKEN),
+        version=header_int(obj, "version", 1),
         created=created,
-        expires=_int(obj, "expires", created + 1),
+        expires=header_int(obj, "expires", created + 1),
     )
     meta = obj.get("meta", {})
-    _need(isinstance(meta, dict), "header field 'meta' must be an object")
+    need(isinstance(meta, dict), "header field 'meta' must be an object")
     body = obj.get("body")
-    _need(isinstance(body, dict) and set(body) == {"length", "sha256"}, "bad body description")
+    need(isinstance(body, dict) and set(body) == {"length", "sha256"}, "bad body description")
     assert isinstance(body, dict)
-    length = _int(body, "length", 0, MAX_BODY)
-    _text(body, "sha256", _HEX64)
+    length = header_int(body, "length", 0, MAX_BODY)
+    header_text(body, "sha256", _HEX64)
     if len(data) < body_start + length:
         raise Truncated("data ends inside the body")
-    _need(len(data) == body_start + length, "bytes after the body")
+    need(len(data) == body_start + length, "bytes after the body")
     meta["_sha256"] = body["sha256"]
     return claims, meta, PREFIX.size + hlen, body_start
 
