@@ -179,7 +179,7 @@ def _notice_argv(program: list[str], locale: str, out: Path) -> list[str]:
     return [
         "xvfb-run", "-a", "-s", "-screen 0 1024x768x24", *program, "notices", "show",
         "--locale", locale, "--languages", locale, "--country", "KE", "--size", RENDER_SIZE,
-        "--min-display", "0", "--screenshot", str(out),
+        "--min-display", "0", "--tip", "t01", "--screenshot", str(out),
     ]  # fmt: skip
 
 

@@ -57,6 +57,9 @@ def register(sub: Any) -> None:
         help="reference wait in seconds (the reading time stays within 0.5-2.5 times it)",
     )
     show.add_argument("--screenshot", default=None, metavar="FILE.png", help="save a PNG and exit")
+    show.add_argument(
+        "--tip", default=None, metavar="ID", help="show this tip (e.g. t01) instead of the next one"
+    )
     show.set_defaults(handler=_show)
 
 
@@ -136,4 +139,5 @@ def _show(args: argparse.Namespace) -> int:
         min_display=min_display,
         size=size,
         screenshot=args.screenshot,
+        tip=args.tip,
     )

@@ -6,9 +6,11 @@ import contextlib
 import logging
 import sys
 import tkinter as tk
+from collections.abc import Sequence
 
 from kiosk_agent.content.countries import country_for
 from kiosk_agent.errors import UserError
+from kiosk_agent.notices.rotation import TipRotation
 from kiosk_agent.notices.window import NoticeWindow
 from kiosk_agent.reporting.events import Event
 
@@ -24,6 +26,7 @@ def show_notice(
     min_display: float,
     size: tuple[int, int] | None,
     screenshot: str | None,
+    tip: str | None = None,
 ) -> int:
     try:
         root = tk.Tk(className="kiosk-agent")
@@ -43,6 +46,7 @@ def show_notice(
         on_event=report,
         on_close=root.quit,
         size=size,
+        rotation=_FixedTip(tip) if tip else None,
     )
     window.show()
 
@@ -60,3 +64,15 @@ def show_notice(
     with contextlib.suppress(tk.TclError):
         root.destroy()
     return 0
+
+
+class _FixedTip(TipRotation):
+    """``notices show --tip ID``: always that tip (the first where a locale lacks it), so
+    two renderings can be compared pixel for pixel (installer/check_bundle.py)."""
+
+    def __init__(self, tip: str) -> None:
+        super().__init__(None)
+        self.tip = tip
+
+    def choose(self, tip_ids: Sequence[str]) -> str:
+        return self.tip if self.tip in tip_ids else tip_ids[0]

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,11 @@ log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT = 1800.0
 FIRST_CHECK_DELAY = (1.0, 10.0)
+MIN_REQUEST_GAP = 300.0
+"""An operator's "update now" (or the café hub's tests, pressing it every few seconds
+while they wait for a list) adds a check at most this long after the last one: each check
+is a TLS connection to the regional server over the café's metered link, and packs,
+overlays and key announcements change seldom. Feeds are checked at every press."""
 
 
 @dataclass
@@ -44,6 +50,7 @@ class UpdatesComponent:
         self.overlay_pending = False
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
+        self._last_check: float | None = None  # monotonic
 
     async def start(self) -> None:
         self._wake = asyncio.Event()
@@ -62,17 +69,27 @@ class UpdatesComponent:
     async def _loop(self) -> None:
         assert self._wake is not None
         delay = self.rng.uniform(*FIRST_CHECK_DELAY)
+        due = time.monotonic() + delay
         while True:
+            requested = False
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
+                async with asyncio.timeout(max(0.0, due - time.monotonic())):
                     await self._wake.wait()
+                    requested = True
             self._wake.clear()
+            if requested and not self.may_check_on_request(time.monotonic()):
+                continue  # the regular check stays at ``due``
+            self._last_check = time.monotonic()
             try:
                 await self.check_once()
             except Exception:  # a bug here must not stop later checks
                 log.exception("updates check failed")
             every = self.ctx.config.updates.check_every
-            delay = every * (1 + self.rng.uniform(-0.1, 0.1))
+            due = time.monotonic() + every * (1 + self.rng.uniform(-0.1, 0.1))
+
+    def may_check_on_request(self, now: float) -> bool:
+        """Whether a requested check runs now (``MIN_REQUEST_GAP`` since the last one)."""
+        return self._last_check is None or now - self._last_check >= MIN_REQUEST_GAP
 
     async def check_once(self) -> CheckAnswer:
         answer = await self._answer()

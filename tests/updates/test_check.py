@@ -18,7 +18,7 @@ from kiosk_agent.filter.feed_check import FileFetcher
 from kiosk_agent.reporting.counters import counter_name
 from kiosk_agent.reporting.events import EventBus
 from kiosk_agent.service.context import ServiceContext
-from kiosk_agent.updates.check import UpdatesCheck, fetcher_from, parse_answer
+from kiosk_agent.updates.check import CheckAnswer, UpdatesCheck, fetcher_from, parse_answer
 from kiosk_agent.updates.component import UpdatesComponent
 from tests.filter.feed_helpers import keypair
 
@@ -245,3 +245,34 @@ def test_cafe_overlay_is_laid_over_the_region(region: Region) -> None:
     other = signed_dir.cafe_settings_subject("KE-NBO", "Other")
     region.publish(other, sign(SETTINGS, "settings", other, 2, b"cafe: {languages: [en]}\n"))
     assert region.check()["cafe_settings"] == ("up_to_date", None, 1)
+
+
+def test_update_now_adds_a_check_at_most_every_few_minutes() -> None:
+    """Each check is a TLS connection over the café's metered link: an operator pressing
+    "update now" again and again (or the café box test) does not make one per press."""
+    import asyncio
+
+    from kiosk_agent.updates.component import MIN_REQUEST_GAP
+
+    runs: list[float] = []
+
+    def check() -> CheckAnswer:
+        runs.append(1.0)
+        return CheckAnswer()
+
+    ctx = ServiceContext(config_from_mapping({}), EventBus())
+    comp = UpdatesComponent(ctx, run_check=check)
+    assert comp.may_check_on_request(0.0)  # no check yet: a press checks at once
+
+    async def scenario() -> None:
+        await comp.start()
+        for _ in range(20):  # the first check comes by itself, 1-10 s after start ...
+            comp.request_update()  # ... or at the first press; the others are folded in
+            await asyncio.sleep(0.02)
+        await comp.stop()
+
+    asyncio.run(scenario())
+    assert len(runs) == 1
+    assert comp._last_check is not None
+    assert not comp.may_check_on_request(comp._last_check + MIN_REQUEST_GAP - 1)
+    assert comp.may_check_on_request(comp._last_check + MIN_REQUEST_GAP)
