@@ -7,7 +7,12 @@
    reports, their rollups, kiosk coverage); then p50/p95 of the dashboard page, the CSV
    and the JSON, as an admin (50 regions) and as a coordinator (1 region).
 
+3. One day of a region (``--region-day 100000``): that many kiosks, one signed report
+   each through the HTTP API to ``kiosk-server serve`` on PostgreSQL with its default
+   worker count, timed until every report is stored and rolled up.
+
     python -m benchmarks.server_bench [--db sqlite|postgresql|both] [--kiosks 10000]
+    python -m benchmarks.server_bench --region-day 100000
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gzip
 import json
 import os
 import random
@@ -271,6 +277,95 @@ def bench_ingest(
         }
 
 
+# ---------------------------------------------------------------- one day of a region
+
+
+def _insert_fleet(engine: Engine, n: int) -> list[tuple[str, Ed25519PrivateKey]]:
+    """``n`` kiosks of one region, written straight into the tables (enrolling 100,000
+    through the API would measure enrolment, not the day's reports)."""
+    rng = random.Random(3)
+    now = int(time.time())
+    with engine.begin() as conn:
+        region = create_region(conn, "KE-NBO", "Nairobi", "KE", now)
+    fleet = []
+    rows = []
+    for k in range(n):
+        key = Ed25519PrivateKey.generate()
+        raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        kiosk_id = f"k-{k:016x}"
+        fleet.append((kiosk_id, key))
+        public = "ed25519:" + base64.b64encode(raw).decode()
+        rows.append((kiosk_id, region.id, public, f"Café {k}", "0.1.0", now - DAY, None))
+    raw_conn: Any = engine.raw_connection()
+    try:
+        cur: Any = raw_conn.cursor()
+        with cur.copy(
+            "COPY kiosks (id, region_id, public_key, cafe_name, agent_version, enrolled_at, "
+            "last_report_at, record_key) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row((*row, rng.getrandbits(32)))
+        raw_conn.commit()
+    finally:
+        raw_conn.close()
+    return fleet
+
+
+def bench_region_day(kiosks: int, workers: int, concurrency: int) -> dict[str, Any]:
+    """One day of a region on PostgreSQL: one signed report per kiosk through the HTTP
+    API, timed from the first upload until every report is stored and rolled up."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        database("postgresql", Path(tmp)) as (
+            settings,
+            url,
+        ),
+    ):
+        engine = make_engine(settings)
+        upgrade(engine)
+        t0 = time.perf_counter()
+        fleet = _insert_fleet(engine, kiosks)
+        enrolled_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        requests = signed_requests(fleet, kiosks)  # yesterday's report of every kiosk
+        signing_s = time.perf_counter() - t0
+        sessions_sent = sum(
+            json.loads(gzip.decompress(r.split(b"\r\n\r\n", 1)[1]))["counts"]["sessions.login"]
+            for r in requests
+        )
+        with server(settings, url, workers) as (port, _pid):
+            load0 = os.getloadavg()[0]
+            started = datetime.now(UTC).strftime("%H:%M:%S")
+            t0 = time.perf_counter()
+            statuses = asyncio.run(_send_all(port, requests, concurrency))
+            uploaded_s = time.perf_counter() - t0
+            with engine.connect() as conn:
+                stored = conn.execute(text("SELECT count(*) FROM reports")).scalar_one()
+                rolled = conn.execute(
+                    text("SELECT sum(total) FROM rollup_weekly WHERE counter = 'sessions.login'")
+                ).scalar_one()
+            done_s = time.perf_counter() - t0
+            load1 = os.getloadavg()[0]
+        engine.dispose()
+    return {
+        "benchmark": "one day of a region (PostgreSQL, HTTP API)",
+        "utc": started,
+        "load": [round(load0, 2), round(load1, 2)],
+        "kiosks": kiosks,
+        "workers": workers,
+        "concurrency": concurrency,
+        "statuses": statuses,
+        "stored": int(stored),
+        "rolled_up_sessions_match": int(rolled or 0) == sessions_sent,
+        "kiosks_inserted_s": round(enrolled_s, 1),
+        "signing_s": round(signing_s, 1),
+        "upload_s": round(uploaded_s, 1),
+        "ingested_and_rolled_up_s": round(done_s, 1),
+        "reports_per_s": round(int(stored) / uploaded_s),
+        "within_10_minutes": done_s <= 600 and int(stored) == kiosks,
+    }
+
+
 # ---------------------------------------------------------------- dashboard
 
 
@@ -331,6 +426,7 @@ def load_year(engine: Engine, kiosks: int, days: int, regions: int = 50) -> dict
                 "0.1.0",
                 now - 400 * DAY,
                 last,
+                rng.getrandbits(32),  # record key (cell key method)
             )
         )
         feed_rows.append((f"k-{k:016x}", "hotline", 40 if k % 10 else 39))
@@ -355,6 +451,7 @@ def load_year(engine: Engine, kiosks: int, days: int, regions: int = 50) -> dict
                     variant_json[v],
                     "0.1.0",
                     '{"hotline":40}',
+                    rng.getrandbits(32),
                 )
 
     raw: Any = engine.raw_connection()
@@ -362,14 +459,14 @@ def load_year(engine: Engine, kiosks: int, days: int, regions: int = 50) -> dict
         cur: Any = raw.cursor()
         kiosk_sql = (
             "INSERT INTO kiosks (id, region_id, public_key, cafe_name, agent_version, "
-            "enrolled_at, last_report_at) VALUES "
+            "enrolled_at, last_report_at, record_key) VALUES "
         )
         report_cols = (
             "report_id, kiosk_id, received_at, period_start, period_days, counts, "
-            "agent_version, feed_versions"
+            "agent_version, feed_versions, record_key"
         )
         if engine.dialect.name == "sqlite":
-            cur.executemany(kiosk_sql + "(?,?,?,?,?,?,?)", kiosk_rows)
+            cur.executemany(kiosk_sql + "(?,?,?,?,?,?,?,?)", kiosk_rows)
             cur.executemany("INSERT INTO kiosk_feeds VALUES (?,?,?)", feed_rows)
             rows = report_rows()
             while True:
@@ -377,12 +474,12 @@ def load_year(engine: Engine, kiosks: int, days: int, regions: int = 50) -> dict
                 if not batch:
                     break
                 cur.executemany(
-                    f"INSERT INTO reports ({report_cols}) VALUES (?,?,?,?,?,?,?,?)", batch
+                    f"INSERT INTO reports ({report_cols}) VALUES (?,?,?,?,?,?,?,?,?)", batch
                 )
         else:
             with cur.copy(
                 "COPY kiosks (id, region_id, public_key, cafe_name, agent_version, enrolled_at, "
-                "last_report_at) FROM STDIN"
+                "last_report_at, record_key) FROM STDIN"
             ) as copy:
                 for krow in kiosk_rows:
                     copy.write_row(krow)
@@ -397,16 +494,20 @@ def load_year(engine: Engine, kiosks: int, days: int, regions: int = 50) -> dict
             for name, value in variants[v].items():
                 totals[(region_id, week, name)] += m * value
         country_of = dict(region_ids)
-        rollup = [(r, w, c, country_of[r], t) for (r, w, c), t in totals.items()]
+        # A random cell key stands for the sum of the cell's reports' keys (as uniform).
+        rollup = [
+            (r, w, c, country_of[r], t, rng.getrandbits(32)) for (r, w, c), t in totals.items()
+        ]
         if engine.dialect.name == "sqlite":
             cur.executemany(
-                "INSERT INTO rollup_weekly (region_id, week_start, counter, country, total) "
-                "VALUES (?,?,?,?,?)",
-                [(r, w.isoformat(), c, cc, t) for r, w, c, cc, t in rollup],
+                "INSERT INTO rollup_weekly (region_id, week_start, counter, country, total, "
+                "cell_key) VALUES (?,?,?,?,?,?)",
+                [(r, w.isoformat(), c, cc, t, key) for r, w, c, cc, t, key in rollup],
             )
         else:
             with cur.copy(
-                "COPY rollup_weekly (region_id, week_start, counter, country, total) FROM STDIN"
+                "COPY rollup_weekly (region_id, week_start, counter, country, total, cell_key) "
+                "FROM STDIN"
             ) as copy:
                 for rrow in rollup:
                     copy.write_row(rrow)
@@ -508,7 +609,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=40, help="requests per latency figure")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-dashboard", action="store_true")
+    parser.add_argument(
+        "--region-day",
+        type=int,
+        metavar="KIOSKS",
+        help="instead: one day of a region of KIOSKS kiosks (one signed report each, HTTP "
+        "API, PostgreSQL, --day-workers workers); e.g. 100000",
+    )
+    parser.add_argument(
+        "--day-workers",
+        type=int,
+        default=1,
+        help="server workers for --region-day (1: serve's default)",
+    )
     args = parser.parse_args(argv)
+    if args.region_day:
+        result = bench_region_day(args.region_day, args.day_workers, args.concurrency)
+        print(json.dumps(result, indent=1), flush=True)
+        return 0
     kinds = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
     for kind in kinds:
         if not args.skip_ingest:

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.types import Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from kiosk_agent import __version__
 from regional_server import feeds
@@ -21,6 +22,7 @@ from regional_server.admin import users as admin_users
 from regional_server.api import enroll, reports
 from regional_server.api.errors import install_error_handlers
 from regional_server.api.upload_fastpath import UploadFastPath, is_upload
+from regional_server.body_limit import BodyLimitMiddleware
 from regional_server.context import ServerContext
 from regional_server.dashboard import pages
 from regional_server.db.engine import make_engine
@@ -87,5 +89,14 @@ def create_app(
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Innermost first: the body bound, then headers (on its 413 too), then the trusted
+    # proxies' view of client address and scheme (which HSTS and cookies depend on).
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        exempt=frozenset({reports.REPORTS_PATH}),
+    )
     app.add_middleware(HeadersMiddleware, clock=clock)
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kiosk_agent.errors import UserError
-from regional_server.settings import ENV_CONFIG, Settings, SettingsError, load_settings
+from regional_server.settings import (
+    ENV_CONFIG,
+    ENV_TRUSTED_PROXIES,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 _DURATION = re.compile(r"(\d+)\s*([dhw]?)")
 
@@ -52,6 +58,10 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    if args.proxy_headers:
+        # The app itself reads X-Forwarded-* from these proxies only (``transport``);
+        # the workers get the list through the environment, like the config path.
+        os.environ[ENV_TRUSTED_PROXIES] = args.forwarded_allow_ips
     settings = _settings(args)
     _engine(settings).dispose()
     if args.config:
@@ -65,8 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The app sets Date itself (also under test clients); uvicorn would add a second.
         date_header=False,
         server_header=False,
-        proxy_headers=args.proxy_headers,
-        forwarded_allow_ips=args.forwarded_allow_ips,
+        proxy_headers=False,  # done by the app, from trusted_proxies only
         log_level="info",
         access_log=False,
     )
@@ -171,9 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--proxy-headers",
         action="store_true",
-        help="trust X-Forwarded-For from --forwarded-allow-ips (behind a reverse proxy)",
+        help=(
+            "behind a reverse proxy: believe X-Forwarded-For and X-Forwarded-Proto from "
+            "--forwarded-allow-ips only (sets trusted_proxies)"
+        ),
     )
-    p.add_argument("--forwarded-allow-ips", default="127.0.0.1", help="proxies to trust")
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        metavar="ADDRS",
+        help="comma-separated proxy addresses or networks to trust (127.0.0.1)",
+    )
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("init-db", help="create or upgrade the database schema")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +23,13 @@ class ServerContext:
     kiosk_keys: KioskKeys = field(init=False)
     """Enrolled kiosks' keys, cached per process (see ``kiosk_keys``)."""
     ingest_queue: IngestQueue = field(init=False)
+    password_checks: threading.BoundedSemaphore = field(init=False)
+    """Caps the scrypt checks running at once in this process (128 MiB each)."""
 
     def __post_init__(self) -> None:
         self.kiosk_keys = KioskKeys(self.engine, self.clock)
         self.ingest_queue = IngestQueue(self.engine, self.clock)
+        self.password_checks = threading.BoundedSemaphore(self.settings.login_concurrency)
 
     def now(self) -> int:
         return int(self.clock())

@@ -1,7 +1,8 @@
 """Headers on every response, as a plain ASGI middleware (no per-request task group).
 
 ``Date`` on every answer (kiosks correct their clocks from it: café PCs often have dead
-CMOS batteries); security headers; ``no-store`` on pages and data.
+CMOS batteries); security headers; ``no-store`` on pages and data; HSTS over HTTPS
+(directly, or through a trusted proxy that says so: see ``transport``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from email.utils import formatdate
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from regional_server.transport import HSTS_VALUE, is_https
 
 # Pages load nothing from elsewhere and run no script; SVG charts are inline markup.
 SECURITY_HEADERS = {
@@ -66,6 +69,8 @@ class HeadersMiddleware:
                 headers["Date"] = self.date().decode("latin-1")
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
+                if is_https(scope):
+                    headers.setdefault("Strict-Transport-Security", HSTS_VALUE)
                 if path.startswith(("/api/", "/export")) or headers.get(
                     "content-type", ""
                 ).startswith("text/html"):

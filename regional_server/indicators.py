@@ -1,18 +1,19 @@
 """The coordinators' indicators, computed from rolled-up counts. Pure functions.
 
-Input is what the rollup tables hold (per week or per region: counter -> total) and the
-kiosk coverage figures; output is a set of tables whose counts are already suppressed
-(see ``suppression``), so pages, JSON and CSV show exactly the same cells. The
-definitions are documented in docs/indicators.md.
+Input is what the rollup tables hold (per week or per region: counter -> cell, a total
+with its reports' key) and the kiosk coverage figures; output is a set of tables whose
+counts are already perturbed and thresholded (``perturb.publish``, the cell key
+method), so pages, charts, JSON and CSV show exactly the same figures. The definitions
+are documented in docs/indicators.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from regional_server.suppression import SuppressedTable, suppress_small_cells
+from regional_server.perturb import Cell, NoiseTable, cell_sum, check_threshold, publish
 
 Kind = Literal["count", "rate", "percent", "kiosks", "text"]
 Value = int | float | str | None
@@ -52,11 +53,12 @@ class Table:
 
 @dataclass(frozen=True)
 class Coverage:
-    """Kiosks of one region: enrolled, reporting in the last 7 days, on the newest lists."""
+    """Kiosks of one region: enrolled, reporting in the last 7 days, on the newest lists
+    (each a count with the key of the kiosks counted)."""
 
-    enrolled: int = 0
-    active: int = 0
-    on_newest: int = 0
+    enrolled: Cell = field(default_factory=Cell)
+    active: Cell = field(default_factory=Cell)
+    on_newest: Cell = field(default_factory=Cell)
 
 
 @dataclass(frozen=True)
@@ -70,28 +72,44 @@ class Indicators:
     ack_rate_series: list[float | None] = field(default_factory=list)
 
 
+_FAMILIES = ("sessions", "notices_shown", "notices_acknowledged", "blocked", "tamper", "p2p")
+
+
+def family_of(counter: str) -> str | None:
+    """The indicator family a counter adds to, or None (counters the dashboard omits)."""
+    if counter.startswith("sessions."):
+        return "sessions"
+    if counter.startswith("notices.shown."):
+        return "notices_shown"
+    if counter == "notices.acknowledged":
+        return "notices_acknowledged"
+    for prefix in ("blocked", "tamper", "p2p"):
+        if counter.startswith(prefix + "."):
+            return prefix
+    return None
+
+
 def family_totals(counts: Mapping[str, int]) -> dict[str, int]:
     """Sum the counter vocabulary into its indicator families."""
-    out = dict.fromkeys(
-        ("sessions", "notices_shown", "notices_acknowledged", "blocked", "tamper", "p2p"), 0
-    )
+    out = dict.fromkeys(_FAMILIES, 0)
     for name, value in counts.items():
-        if name.startswith("sessions."):
-            out["sessions"] += value
-        elif name.startswith("notices.shown."):
-            out["notices_shown"] += value
-        elif name == "notices.acknowledged":
-            out["notices_acknowledged"] += value
-        elif name.startswith("blocked."):
-            out["blocked"] += value
-        elif name.startswith("tamper."):
-            out["tamper"] += value
-        elif name.startswith("p2p."):
-            out["p2p"] += value
+        family = family_of(name)
+        if family is not None:
+            out[family] += value
     return out
 
 
-def blocked_categories(*groups: Mapping[str, Mapping[str, int]]) -> list[str]:
+def family_cells(counts: Mapping[str, Cell]) -> dict[str, Cell]:
+    """``family_totals`` on cells: each family's count and the key of its reports."""
+    parts: dict[str, list[Cell]] = {f: [] for f in _FAMILIES}
+    for name, cell in counts.items():
+        family = family_of(name)
+        if family is not None:
+            parts[family].append(cell)
+    return {f: cell_sum(cells) for f, cells in parts.items()}
+
+
+def blocked_categories(*groups: Mapping[str, Mapping[str, object]]) -> list[str]:
     """Every blocked category that appears in the data, sorted."""
     found = {
         name.split(".", 1)[1]
@@ -142,54 +160,75 @@ def _rates(values: dict[str, Value]) -> None:
 
 
 def compute_indicators(
-    weeks: Sequence[tuple[str, Mapping[str, int]]],
-    regions: Sequence[tuple[str, str, Mapping[str, int], Coverage]],
+    weeks: Sequence[tuple[str, Mapping[str, Cell]]],
+    regions: Sequence[tuple[str, str, Mapping[str, Cell], Coverage]],
     threshold: int,
+    noise: NoiseTable,
 ) -> Indicators:
-    """Build the weekly, blocked-by-category and per-region tables, suppressed.
+    """Build the weekly, blocked-by-category and per-region tables, perturbed.
 
-    ``weeks``: (ISO week label, counter -> total) in order; ``regions``: (code, name,
-    counter -> total over the period, coverage) in order.
+    ``weeks``: (ISO week label, counter -> cell) in order; ``regions``: (code, name,
+    counter -> cell over the period, coverage) in order. Every count goes through
+    ``perturb.publish`` once per cell; a total is a cell of its own (its reports' keys
+    summed), so the same total is the same figure in every table and every query.
     """
+    check_threshold(threshold)
+
+    def shown(cell: Cell) -> int | None:
+        return publish(cell, noise, threshold)
+
     week_counts = {label: counts for label, counts in weeks}
     region_counts = {code: counts for code, _n, counts, _c in regions}
     categories = blocked_categories(week_counts, region_counts)
+    week_fams = [family_cells(counts) for _l, counts in weeks]
+    total_fam = {f: cell_sum(w[f] for w in week_fams) for f in _FAMILIES}
 
-    # Blocked by category: weeks x categories with both totals, so the weekly "blocked"
-    # column below is exactly this table's total column (same hidden cells).
-    blocked = suppress_small_cells(
-        [[counts.get(f"blocked.{c}", 0) for c in categories] for _l, counts in weeks],
-        threshold,
-        row_totals=True,
-        col_totals=True,
-    )
-    fam = [family_totals(counts) for _l, counts in weeks]
-    weekly_counts = suppress_small_cells(
-        [[f[k] for k in _WEEKLY_COUNTS] for f in fam], threshold, col_totals=True
-    )
-
-    def weekly_row(key: str, counts: Sequence[int | None], blocked_total: int | None) -> Row:
-        values: dict[str, Value] = dict(zip(_WEEKLY_COUNTS, counts, strict=True))
-        values["blocked"] = blocked_total
+    def weekly_row(key: str, fam: Mapping[str, Cell]) -> Row:
+        values: dict[str, Value] = {k: shown(fam[k]) for k in _WEEKLY_COUNTS}
+        values["blocked"] = shown(fam["blocked"])
         _rates(values)
         return Row(key, key, values)
 
-    assert blocked.row_totals is not None and blocked.col_totals is not None
-    assert weekly_counts.col_totals is not None
     weekly = Table(
         "weekly",
         _WEEKLY_COLUMNS,
-        [
-            weekly_row(label, weekly_counts.cells[i], blocked.row_totals[i])
-            for i, (label, _c) in enumerate(weeks)
-        ],
-        weekly_row("total", weekly_counts.col_totals, blocked.grand_total),
+        [weekly_row(label, fam) for (label, _c), fam in zip(weeks, week_fams, strict=True)],
+        weekly_row("total", total_fam),
     )
 
-    blocked_table = _blocked_table(weeks, categories, blocked, weekly)
-    regions_table = _regions_table(regions, threshold, blocked.grand_total)
+    # Blocked by category: weeks x categories; its total column is the weekly table's
+    # "blocked" column (the same cells, so the same figures).
+    by_cat = [[counts.get(f"blocked.{c}", Cell()) for c in categories] for _l, counts in weeks]
+    columns = [Column(f"blocked.{c}", "count") for c in categories] + [Column("blocked", "count")]
+    by_cat_shown = [[shown(cell) for cell in row] for row in by_cat]
+    rows = []
+    for i, (label, _c) in enumerate(weeks):
+        values: dict[str, Value] = {
+            f"blocked.{c}": by_cat_shown[i][j] for j, c in enumerate(categories)
+        }
+        values["blocked"] = shown(week_fams[i]["blocked"])
+        rows.append(Row(label, label, values))
+    cat_totals = [cell_sum(row[j] for row in by_cat) for j in range(len(categories))]
+    total_values: dict[str, Value] = {
+        f"blocked.{c}": shown(cat_totals[j]) for j, c in enumerate(categories)
+    }
+    total_values["blocked"] = shown(total_fam["blocked"])
+    sessions_value = weekly.total.values["sessions"] if weekly.total else None
+    sessions = sessions_value if isinstance(sessions_value, int) else None
+    rates: dict[str, Value] = {
+        key: per_thousand(v if isinstance(v, int) else None, sessions)
+        for key, v in total_values.items()
+    }
+    blocked_table = Table(
+        "blocked",
+        columns,
+        rows,
+        Row("total", "total", total_values),
+        [Row("per_1000", "per_1000", rates, kind="rate")],
+    )
+    regions_table = _regions_table(regions, shown)
 
-    series = {c: [blocked.cells[i][j] for i in range(len(weeks))] for j, c in enumerate(categories)}
+    series = {c: [row[j] for row in by_cat_shown] for j, c in enumerate(categories)}
     ack_series = [
         r.values["ack_rate"] if isinstance(r.values["ack_rate"], float) else None
         for r in weekly.rows
@@ -199,59 +238,10 @@ def compute_indicators(
     )
 
 
-def _blocked_table(
-    weeks: Sequence[tuple[str, Mapping[str, int]]],
-    categories: list[str],
-    blocked: SuppressedTable,
-    weekly: Table,
-) -> Table:
-    columns = [Column(f"blocked.{c}", "count") for c in categories] + [Column("blocked", "count")]
-    rows = []
-    for i, (label, _c) in enumerate(weeks):
-        values: dict[str, Value] = {
-            f"blocked.{c}": blocked.cells[i][j] for j, c in enumerate(categories)
-        }
-        assert blocked.row_totals is not None
-        values["blocked"] = blocked.row_totals[i]
-        rows.append(Row(label, label, values))
-    assert blocked.col_totals is not None
-    total_values: dict[str, Value] = {
-        f"blocked.{c}": blocked.col_totals[j] for j, c in enumerate(categories)
-    }
-    total_values["blocked"] = blocked.grand_total
-    sessions_total = weekly.total.values["sessions"] if weekly.total else None
-    sessions = sessions_total if isinstance(sessions_total, int) else None
-    rates: dict[str, Value] = {
-        f"blocked.{c}": per_thousand(blocked.col_totals[j], sessions)
-        for j, c in enumerate(categories)
-    }
-    rates["blocked"] = per_thousand(blocked.grand_total, sessions)
-    return Table(
-        "blocked",
-        columns,
-        rows,
-        Row("total", "total", total_values),
-        [Row("per_1000", "per_1000", rates, kind="rate")],
-    )
-
-
 def _regions_table(
-    regions: Sequence[tuple[str, str, Mapping[str, int], Coverage]],
-    threshold: int,
-    blocked_grand_total: int | None,
+    regions: Sequence[tuple[str, str, Mapping[str, Cell], Coverage]],
+    shown: Callable[[Cell], int | None],
 ) -> Table:
-    fam = [family_totals(counts) for _code, _name, counts, _cov in regions]
-    force: frozenset[tuple[int, int]] = frozenset()
-    if blocked_grand_total is None:
-        # The blocked table hid its grand total; the same number must stay hidden here.
-        force = frozenset({(len(regions), _REGION_COUNTS.index("blocked"))})
-    table = suppress_small_cells(
-        [[f[k] for k in _REGION_COUNTS] for f in fam],
-        threshold,
-        col_totals=True,
-        force=force,
-        columns=len(_REGION_COUNTS),
-    )
     columns = [
         *(Column(k, "count") for k in _REGION_COUNTS),
         Column("ack_rate", "percent"),
@@ -262,29 +252,31 @@ def _regions_table(
         Column("kiosks_on_newest", "kiosks"),
     ]
 
-    def row(key: str, label: str, counts: Sequence[int | None], cov: Coverage) -> Row:
-        values: dict[str, Value] = dict(zip(_REGION_COUNTS, counts, strict=True))
+    def row(key: str, label: str, fam: Mapping[str, Cell], cov: Coverage) -> Row:
+        values: dict[str, Value] = {k: shown(fam[k]) for k in _REGION_COUNTS}
         _rates(values)
-        values["kiosks_enrolled"] = cov.enrolled
-        values["kiosks_active"] = cov.active
-        values["kiosks_on_newest"] = cov.on_newest
+        values["kiosks_enrolled"] = shown(cov.enrolled)
+        values["kiosks_active"] = shown(cov.active)
+        values["kiosks_on_newest"] = shown(cov.on_newest)
         return Row(key, label, values)
 
+    fams = [family_cells(counts) for _code, _name, counts, _cov in regions]
     rows = [
-        row(code, name, table.cells[i], cov) for i, (code, name, _counts, cov) in enumerate(regions)
+        row(code, name, fam, cov)
+        for (code, name, _counts, cov), fam in zip(regions, fams, strict=True)
     ]
+    total_fam = {f: cell_sum(fam[f] for fam in fams) for f in _FAMILIES}
     total_cov = Coverage(
-        sum(c.enrolled for *_r, c in regions),
-        sum(c.active for *_r, c in regions),
-        sum(c.on_newest for *_r, c in regions),
+        cell_sum(c.enrolled for *_r, c in regions),
+        cell_sum(c.active for *_r, c in regions),
+        cell_sum(c.on_newest for *_r, c in regions),
     )
-    assert table.col_totals is not None
-    return Table("regions", columns, rows, row("total", "total", table.col_totals, total_cov))
+    return Table("regions", columns, rows, row("total", "total", total_fam, total_cov))
 
 
 def format_value(value: Value, kind: Kind, threshold: int) -> str:
     """A cell as pages and CSV print it: ``<5`` for a hidden count, ``–`` for no rate."""
-    if kind == "count":
+    if kind in ("count", "kiosks"):
         return f"<{threshold}" if value is None else str(value)
     if value is None:
         return ""

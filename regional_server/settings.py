@@ -1,12 +1,14 @@
 """The server's settings: defaults, an optional YAML file, and environment overrides.
 
 Every problem is reported at once with the key, the bad value and what is allowed,
-like the agent's config. ``KIOSK_SERVER_DB`` overrides the database URL and
-``KIOSK_SERVER_DATA`` the data folder, so a deployment needs no file at all.
+like the agent's config. ``KIOSK_SERVER_DB`` overrides the database URL,
+``KIOSK_SERVER_DATA`` the data folder and ``KIOSK_SERVER_TRUSTED_PROXIES`` (set by
+``serve --proxy-headers``) the trusted proxies, so a deployment needs no file at all.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -15,11 +17,17 @@ from typing import Any
 
 import yaml
 
+from regional_server.perturb import DEFAULT_MAX_NOISE, DEFAULT_NOISE_VARIANCE, MIN_THRESHOLD
+
 ENV_DB = "KIOSK_SERVER_DB"
 ENV_DATA = "KIOSK_SERVER_DATA"
 ENV_CONFIG = "KIOSK_SERVER_CONFIG"
-MIN_SUPPRESSION_THRESHOLD = 3
+ENV_TRUSTED_PROXIES = "KIOSK_SERVER_TRUSTED_PROXIES"
+MIN_SUPPRESSION_THRESHOLD = MIN_THRESHOLD
 DEFAULT_DATA_DIR = "server-data"
+# OWASP's Password Storage Cheat Sheet (2025): scrypt with N >= 2**17, r = 8, p = 1.
+MIN_SCRYPT_N = 2**17
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 class SettingsError(ValueError):
@@ -40,16 +48,31 @@ class Settings:
     feeds_dir: Path | None = None
     """Where published feeds live; ``None`` means ``data_dir/feeds``."""
     suppression_threshold: int = 5
-    """Counts below this are shown as ``<N``; never below 3."""
-    secure_cookies: bool = False
-    """Mark cookies ``Secure`` (set when served over HTTPS, as it should be in production)."""
+    """Counts below this (after perturbation) are shown as ``<N``; never below 3."""
+    noise_max: int = DEFAULT_MAX_NOISE
+    """Cell key method: the largest noise added to or taken from a published count."""
+    noise_variance: float = DEFAULT_NOISE_VARIANCE
+    """Cell key method: the noise's variance (at most that of the uniform noise,
+    ``noise_max * (noise_max + 1) / 3``; larger values mean the uniform noise)."""
+    secure_cookies: bool | None = None
+    """Mark cookies ``Secure``; ``None`` (the default) decides per request: Secure unless
+    the request came over plain HTTP to a loopback address (a server listening on
+    loopback only, for a demo or a test on one machine)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of reverse proxies whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` are believed; nobody else's are."""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Largest request body accepted (413 beyond); report uploads have their own bound."""
+    login_concurrency: int = 2
+    """Password checks running at once per process (each scrypt check takes 128 MiB)."""
     session_hours: float = 12.0
     login_max_failures: int = 5
     login_window_seconds: int = 900
     sqlite_synchronous: str = "FULL"
     """``FULL`` keeps an acknowledged report through a power cut; ``NORMAL`` is faster."""
     silent_after_days: int = 7
-    password_scrypt_n: int = 2**15
+    password_scrypt_n: int = MIN_SCRYPT_N
+    """scrypt cost for new hashes; older, cheaper hashes are redone at the next login."""
 
     @property
     def db_url(self) -> str:
@@ -71,7 +94,12 @@ _KEYS: dict[str, str] = {
     "database_url": "a SQLAlchemy URL (sqlite:///... or postgresql+psycopg://...)",
     "feeds_dir": "a folder path",
     "suppression_threshold": f"an integer of at least {MIN_SUPPRESSION_THRESHOLD}",
-    "secure_cookies": "true or false",
+    "noise_max": "an integer from 1 to 10",
+    "noise_variance": "a positive number",
+    "secure_cookies": "true, false or auto",
+    "trusted_proxies": "a list of IP addresses or networks (CIDR)",
+    "max_body_bytes": "an integer of at least 1024",
+    "login_concurrency": "a positive integer",
     "session_hours": "a positive number of hours",
     "login_max_failures": "a positive integer",
     "login_window_seconds": "a positive integer",
@@ -89,12 +117,27 @@ def _check(problems: list[str], key: str, value: Any) -> Any:
             value = Path(value)
     elif key == "suppression_threshold":
         ok = type(value) is int and value >= MIN_SUPPRESSION_THRESHOLD
+    elif key == "noise_max":
+        ok = type(value) is int and 1 <= value <= 10
+    elif key == "noise_variance":
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        value = float(value) if ok else value
     elif key == "secure_cookies":
-        ok = isinstance(value, bool)
+        ok = isinstance(value, bool) or value in ("auto", None)
+        value = None if value in ("auto", None) else value
+    elif key == "trusted_proxies":
+        value, ok = _networks(value)
+    elif key == "max_body_bytes":
+        ok = type(value) is int and value >= 1024
     elif key == "session_hours":
         ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
         value = float(value) if ok else value
-    elif key in ("login_max_failures", "login_window_seconds", "silent_after_days"):
+    elif key in (
+        "login_max_failures",
+        "login_window_seconds",
+        "silent_after_days",
+        "login_concurrency",
+    ):
         ok = type(value) is int and value > 0
     elif key == "sqlite_synchronous":
         ok = isinstance(value, str) and value.upper() in ("FULL", "NORMAL")
@@ -102,6 +145,22 @@ def _check(problems: list[str], key: str, value: Any) -> Any:
     if not ok:
         problems.append(f"{key}: {value!r} is not valid; expected {allowed}")
     return value
+
+
+def _networks(value: Any) -> tuple[Any, bool]:
+    """``trusted_proxies`` from a YAML list or a comma-separated string."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        return value, False
+    out: list[str] = []
+    for item in items:
+        text = item.strip() if isinstance(item, str) else ""
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return value, False
+        out.append(text)
+    return tuple(out), True
 
 
 def settings_from_mapping(data: Mapping[str, Any], base: Settings | None = None) -> Settings:
@@ -140,4 +199,6 @@ def load_settings(
         overrides["data_dir"] = env[ENV_DATA]
     if env.get(ENV_DB):
         overrides["database_url"] = env[ENV_DB]
+    if env.get(ENV_TRUSTED_PROXIES):
+        overrides["trusted_proxies"] = env[ENV_TRUSTED_PROXIES]
     return settings_from_mapping(overrides, settings) if overrides else settings

@@ -21,6 +21,7 @@ from regional_server.dashboard.i18n import (
     column_label,
     translate,
 )
+from regional_server.transport import cookie_secure
 
 templates = Environment(
     loader=PackageLoader("regional_server", "templates"),
@@ -35,6 +36,14 @@ def _date(ts: int | None) -> str:
 
 
 templates.filters["date"] = _date
+
+
+def _count(value: int | None, threshold: int) -> str:
+    """A published count with thousands separators, or ``<threshold`` when hidden."""
+    return f"<{threshold}" if value is None else f"{value:,}"
+
+
+templates.filters["count"] = _count
 
 
 class LoginRequired(Exception):
@@ -118,6 +127,6 @@ def render(
             max_age=365 * 86400,
             httponly=True,
             samesite="lax",
-            secure=ctx.settings.secure_cookies,
+            secure=cookie_secure(request, ctx.settings),
         )
     return response

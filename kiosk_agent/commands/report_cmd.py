@@ -11,6 +11,7 @@ from kiosk_agent.commands.common import add_config_argument, load_config_arg
 from kiosk_agent.errors import UserError
 
 if TYPE_CHECKING:
+    from kiosk_agent.config import Config
     from kiosk_agent.reporting.outbox import OutboxSummary
 
 
@@ -178,6 +179,18 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def applied_feed_versions(config: Config) -> dict[str, int]:
+    """The list versions the service applied (its ``feeds.json``), for the reports this
+    command cuts: without them the server counts the kiosk as on no list at all."""
+    from kiosk_agent.filter.updater import load_state
+
+    return {
+        s.list_id: s.version
+        for s in load_state(config.state_dir).values()
+        if s.list_id is not None and s.version is not None
+    }
+
+
 def _upload(args: argparse.Namespace) -> int:
     from kiosk_agent.reporting.component import Reporting
     from kiosk_agent.reporting.outbox import OutboxError
@@ -186,7 +199,7 @@ def _upload(args: argparse.Namespace) -> int:
     if config.reporting.server is None:
         raise UserError("reporting.server is not set in the config: there is nowhere to send")
     try:
-        reporting = Reporting(config)
+        reporting = Reporting(config, feed_versions=lambda: applied_feed_versions(config))
     except (OutboxError, OSError, ValueError) as e:
         raise UserError(f"cannot open the reporting state in {config.state_dir}: {e}") from None
     try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
-from regional_server.api.errors import ApiError
+from regional_server.api.errors import MAX_ROW_ID, ApiError
 from regional_server.auth.sessions import CurrentUser
 from regional_server.context import ServerContext, get_ctx
 from regional_server.dashboard.i18n import translate
@@ -66,7 +66,7 @@ def codes_create(
 
 @router.post("/admin/codes/{code_id}/revoke")
 def codes_revoke(
-    code_id: int,
+    code_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
     user: Annotated[CurrentUser, Depends(require_user)],
     ctx: Annotated[ServerContext, Depends(get_ctx)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",

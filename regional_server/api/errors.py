@@ -13,6 +13,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
+MAX_ROW_ID = 2**31 - 1
+"""The largest id an integer column holds: a larger id in a path is a 422, not a
+driver overflow (a 500 that schemathesis found)."""
 
 
 class ApiError(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidSignature
@@ -29,6 +30,7 @@ from kiosk_agent.contracts.report import (
 )
 from regional_server.api.enroll import ErrorOut
 from regional_server.api.errors import ApiError
+from regional_server.body_limit import declared_length
 from regional_server.context import ServerContext, get_ctx
 from regional_server.store.ingest import Pending, ReportConflict
 from regional_server.store.kiosks import KioskAuth
@@ -36,6 +38,9 @@ from regional_server.store.kiosks import KioskAuth
 router = APIRouter()
 REPORTS_PATH = "/api/v1/reports"
 _MAX_SIGNATURE_HEADER = 200
+_TIMESTAMP = re.compile(r"-?[0-9]{1,19}")
+MIN_PERIOD_DAYS = 1.0
+"""Reports cover a day or more: the server keeps no time finer than the day."""
 
 
 def report_json_schema() -> dict[str, Any]:
@@ -56,7 +61,7 @@ def report_json_schema() -> dict[str, Any]:
             "report_id": {"type": "string", "format": "uuid"},
             "kiosk_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
             "period_start": {"type": "string", "example": "2026-11-27T00:00:00Z"},
-            "period_days": {"type": "number", "minimum": 0.0416, "maximum": 366},
+            "period_days": {"type": "number", "minimum": 1, "maximum": 366},
             "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
             "agent_version": {"type": "string"},
             "feed_versions": {"type": "object", "additionalProperties": {"type": "integer"}},
@@ -67,8 +72,8 @@ def report_json_schema() -> dict[str, Any]:
 
 async def read_body_capped(request: Request, limit: int) -> bytes:
     """The request body, or 413 as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = declared_length(request.scope)
+    if declared is not None and declared > limit:
         raise ApiError(413, "body_too_large", f"body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -81,8 +86,12 @@ async def read_body_capped(request: Request, limit: int) -> bytes:
 
 
 def check_timestamp(value: str | None, now: int) -> int:
-    """The signed Unix timestamp, if within the window of ``now`` (else 401)."""
-    if value is None or not value.strip().lstrip("-").isdigit() or len(value) > 20:
+    """The signed Unix timestamp, if within the window of ``now`` (else 401).
+
+    ASCII digits only: ``str.isdigit`` also accepts digits such as ``¹²³`` that
+    ``int`` refuses (that was a 500).
+    """
+    if value is None or _TIMESTAMP.fullmatch(value) is None:
         raise ApiError(401, "bad_timestamp", f"{HEADER_TIMESTAMP} must be Unix seconds")
     ts = int(value)
     if abs(now - ts) > SIGNATURE_WINDOW_SECONDS:
@@ -135,6 +144,10 @@ def verify_upload(
         raise ApiError(400, "invalid_report", str(e)) from None
     if report.kiosk_id != auth.kiosk_id:
         raise ApiError(400, "kiosk_mismatch", f"kiosk_id in the body is not {HEADER_KIOSK_ID}")
+    if report.period_days < MIN_PERIOD_DAYS:
+        raise ApiError(
+            422, "period_too_short", "a report covers at least one day; send daily reports"
+        )
     return Pending(report, auth.region_id, auth.country)
 
 
@@ -157,7 +170,7 @@ async def store(ctx: ServerContext, pending: Pending) -> bool:
     responses={
         200: {"description": "A retry of a stored report: acknowledged, not counted again"},
         201: {"description": "Stored"},
-        **{s: {"model": ErrorOut} for s in (400, 401, 409, 413)},
+        **{s: {"model": ErrorOut} for s in (400, 401, 409, 413, 422)},
     },
     openapi_extra={
         "requestBody": {

@@ -1,7 +1,10 @@
 """Password hashing with scrypt (stdlib), in a self-describing string format.
 
 ``scrypt$N$r$p$salt$hash`` (salt and hash base64): the parameters travel with the
-hash, so they can be raised later and old hashes still verify.
+hash, so they can be raised later and old hashes still verify (and are redone with
+the new cost at the next login: ``needs_rehash``). The default is OWASP's minimum for
+scrypt (N = 2**17, r = 8, p = 1): 128 MiB and a few hundred ms per check, which is why
+the server runs only a few checks at once (``login_concurrency``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import hashlib
 import hmac
 import os
 
-DEFAULT_N = 2**15
+DEFAULT_N = 2**17
 _R = 8
 _P = 1
 MIN_PASSWORD_LENGTH = 10
@@ -43,6 +46,17 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(expected, actual)
+
+
+def needs_rehash(stored: str, n: int) -> bool:
+    """True when ``stored`` is cheaper than scrypt with ``n`` (or not scrypt at all)."""
+    parts = stored.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":
+        return True
+    try:
+        return int(parts[1]) < n or int(parts[2]) < _R
+    except ValueError:
+        return True
 
 
 def password_problem(password: str) -> str | None:

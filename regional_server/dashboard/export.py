@@ -1,4 +1,4 @@
-"""The dashboard's data as CSV and JSON: the same cells as the page, suppression included."""
+"""The dashboard's data as CSV and JSON: the same figures as the page (perturbed, ``<5``)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def to_csv(data: DashboardData) -> str:
 
 
 def _json_value(value: Any, kind: str, threshold: int) -> Any:
-    if kind == "count" and value is None:
+    if kind in ("count", "kiosks") and value is None:
         return f"<{threshold}"
     return value
 

@@ -11,13 +11,18 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from regional_server.api.errors import ApiError
 from regional_server.auth.csrf import tokens_match
-from regional_server.auth.passwords import dummy_hash, verify_password
+from regional_server.auth.passwords import (
+    dummy_hash,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from regional_server.auth.ratelimit import (
-    clear_failures,
-    failure_keys,
-    failure_limits,
-    latest_lock,
-    record_failure,
+    attempt_keys,
+    attempt_limits,
+    forget_success,
+    record_attempt,
+    wait_seconds,
 )
 from regional_server.auth.sessions import (
     PRELOGIN_COOKIE,
@@ -34,10 +39,14 @@ from regional_server.dashboard.filters import FilterError, Filters, parse_filter
 from regional_server.dashboard.i18n import translate
 from regional_server.dashboard.tables import html_table
 from regional_server.dashboard.view import DashboardData, build_dashboard
-from regional_server.store.users import credentials
+from regional_server.perturb import noise_table
+from regional_server.store.users import credentials, set_password_hash
+from regional_server.transport import cookie_secure
 from regional_server.web import check_csrf, language_of, optional_user, render, require_user
 
 router = APIRouter()
+PASSWORD_CHECK_WAIT = 20.0
+"""Seconds a login waits for a free password check before it is answered 503."""
 
 
 def safe_next(target: str | None) -> str:
@@ -66,7 +75,7 @@ def _login_page(
             token or "",
             httponly=True,
             samesite="strict",
-            secure=ctx.settings.secure_cookies,
+            secure=cookie_secure(request, ctx.settings),
             path="/login",
         )
     return response
@@ -99,27 +108,41 @@ def login_submit(
             request, ctx, error=translate(lang, "bad_csrf"), status=403, next_url=next
         )
     settings = ctx.settings
+    # The peer address, or the one a trusted proxy names (``trusted_proxies``).
     client = request.client.host if request.client else "unknown"
     now = ctx.now()
-    limits = failure_limits(email, client, settings.login_max_failures)
-    with ctx.engine.connect() as conn:
-        wait = latest_lock(conn, limits, now, settings.login_window_seconds)
-        cred = credentials(conn, email)
+    window = settings.login_window_seconds
+    # The attempt is counted before the password is checked, in one statement: logins
+    # racing each other each see the others' attempts.
+    with ctx.engine.begin() as conn:
+        counted = record_attempt(conn, attempt_keys(email, client), now, window)
+    wait = wait_seconds(
+        counted, attempt_limits(email, client, settings.login_max_failures), now, window
+    )
     if wait:
         message = translate(lang, "locked_out", minutes=math.ceil(wait / 60))
         response = _login_page(request, ctx, error=message, status=429, next_url=next)
         response.headers["Retry-After"] = str(wait)
         return response
-    # Verify against a dummy hash for unknown accounts: the same time either way.
-    ok = verify_password(password, cred[1] if cred else dummy_hash())
+    with ctx.engine.connect() as conn:
+        cred = credentials(conn, email)
+    n = settings.password_scrypt_n
+    if not ctx.password_checks.acquire(timeout=PASSWORD_CHECK_WAIT):
+        raise ApiError(503, "busy", "too many logins at once; try again in a minute")
+    try:
+        # Verify against a dummy hash for unknown accounts: the same time either way.
+        ok = verify_password(password, cred[1] if cred else dummy_hash(n))
+        rehash = hash_password(password, n) if ok and cred and needs_rehash(cred[1], n) else None
+    finally:
+        ctx.password_checks.release()
     if not (ok and cred and cred[2]):
-        with ctx.engine.begin() as conn:
-            record_failure(conn, failure_keys(email, client), now, settings.login_window_seconds)
         return _login_page(
             request, ctx, error=translate(lang, "bad_login"), status=401, next_url=next
         )
     with ctx.engine.begin() as conn:
-        clear_failures(conn, email)
+        forget_success(conn, email, client)
+        if rehash is not None:
+            set_password_hash(conn, cred[0], rehash)
         token = create_session(conn, cred[0], now, settings.session_hours)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
@@ -128,7 +151,7 @@ def login_submit(
         max_age=int(settings.session_hours * 3600),
         httponly=True,
         samesite="lax",
-        secure=settings.secure_cookies,
+        secure=cookie_secure(request, settings),
     )
     response.delete_cookie(PRELOGIN_COOKIE, path="/login")
     return response
@@ -171,6 +194,7 @@ def load_view(
                 now,
                 ctx.settings.suppression_threshold,
                 ctx.settings.silent_after_days,
+                noise_table(ctx.settings.noise_max, ctx.settings.noise_variance),
             )
     except FilterError as e:
         raise ApiError(e.status, "not_found" if e.status == 404 else "bad_filter", str(e)) from None

@@ -29,7 +29,7 @@ class HtmlTable:
 
 
 def cell_html(value: Value, kind: Kind, threshold: int) -> Markup:
-    if kind == "count" and value is None:
+    if kind in ("count", "kiosks") and value is None:
         return Markup('<span class="hidden-cell">&lt;{}</span>').format(threshold)
     if value is None:
         return Markup('<span class="na">–</span>')

@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 from regional_server.auth.sessions import CurrentUser
 from regional_server.dashboard.filters import Filters, select_regions
 from regional_server.indicators import Coverage, Indicators, compute_indicators
+from regional_server.perturb import NoiseTable, noise_table
 from regional_server.rollup import week_label, weeks_between
 from regional_server.store.kiosks import SilentKiosk, kiosk_overview
 from regional_server.store.regions import Region, list_regions
@@ -46,6 +47,7 @@ def build_dashboard(
     now: int,
     threshold: int,
     silent_days: int = 7,
+    noise: NoiseTable | None = None,
 ) -> DashboardData:
     """Gather the indicators, coverage and silent kiosks for ``user`` and ``filters``.
 
@@ -63,6 +65,7 @@ def build_dashboard(
         [(week_label(w), by_week.get(w, {})) for w in weeks],
         [(r.code, r.name, by_region.get(r.id, {}), cov.get(r.id, Coverage())) for r in regions],
         threshold,
+        noise or noise_table(),
     )
     return DashboardData(
         filters,

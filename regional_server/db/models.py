@@ -63,13 +63,13 @@ sessions = Table(
     Column("expires_at", BigInteger, nullable=False, index=True),
 )
 
-login_failures = Table(
-    "login_failures",
+login_attempts = Table(
+    "login_attempts",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("key", String(400), nullable=False),
-    Column("at", BigInteger, nullable=False),
-    Index("ix_login_failures_key_at", "key", "at"),
+    # "email:<address>" or "client:<ip>": attempts in the window that started then.
+    Column("key", String(400), primary_key=True),
+    Column("window_start", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
 )
 
 enrollment_codes = Table(
@@ -97,6 +97,8 @@ kiosks = Table(
     Column("agent_version", String(32), nullable=False),
     Column("enrolled_at", BigInteger, nullable=False),
     Column("last_report_at", BigInteger, nullable=True),
+    # Random, set at enrollment: the kiosk's part of the coverage figures' cell keys.
+    Column("record_key", BigInteger, nullable=False),
     Index("ix_kiosks_region_last_report", "region_id", "last_report_at"),
 )
 
@@ -120,6 +122,8 @@ reports = Table(
     Column("counts", Text, nullable=False),
     Column("agent_version", String(32), nullable=False),
     Column("feed_versions", Text, nullable=False),
+    # Random, set at ingest, never published: the report's part of its cells' keys.
+    Column("record_key", BigInteger, nullable=False),
 )
 
 rollup_weekly = Table(
@@ -130,6 +134,8 @@ rollup_weekly = Table(
     Column("counter", String(64), primary_key=True),
     Column("country", String(2), nullable=False),
     Column("total", BigInteger, nullable=False),
+    # Sum of the record keys of the reports added here, modulo perturb.KEY_RANGE.
+    Column("cell_key", BigInteger, nullable=False),
     Index("ix_rollup_country_week", "country", "week_start"),
 )
 

@@ -4,6 +4,8 @@ Idempotent by ``report_id`` through the primary key (``INSERT ... ON CONFLICT DO
 NOTHING``); the rollup is updated with ``ON CONFLICT DO UPDATE total = total + n``.
 Both are atomic in SQLite and PostgreSQL (same SQL on both), so any number of server
 processes can ingest at once without counting a report twice or losing an increment.
+Each stored report gets a random record key, and each rollup cell keeps the sum of its
+reports' keys (modulo ``perturb.KEY_RANGE``): the cell key method's input (``perturb``).
 Several reports can be stored in one transaction (see ``ingest_queue``): one commit,
 one fsync, for a whole batch.
 """
@@ -11,15 +13,15 @@ one fsync, for a whole batch.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection
 
 from kiosk_agent.contracts.report import Report
+from regional_server.perturb import KEY_RANGE, new_record_key
 from regional_server.rollup import report_week, rollup_deltas
 
 
@@ -34,6 +36,8 @@ class Pending:
     report: Report
     region_id: int
     country: str
+    record_key: int = field(default_factory=new_record_key)
+    """Random, server-side only: the report's part of its cells' keys (``perturb``)."""
 
 
 # The batch goes straight to the driver (DB-API cursor): building and executing
@@ -42,31 +46,33 @@ class Pending:
 # (``unnest``), one round trip and one plan for any batch size.
 _SQLITE_INSERT = (
     "INSERT INTO reports (report_id, kiosk_id, received_at, period_start, period_days, "
-    "counts, agent_version, feed_versions) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "counts, agent_version, feed_versions, record_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (report_id) DO NOTHING"
 )
 _PG_INSERT = (
     "INSERT INTO reports (report_id, kiosk_id, received_at, period_start, period_days, "
-    "counts, agent_version, feed_versions) "
+    "counts, agent_version, feed_versions, record_key) "
     "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], "
-    "%s::float8[], %s::text[], %s::text[], %s::text[]) "
+    "%s::float8[], %s::text[], %s::text[], %s::text[], %s::bigint[]) "
     "ON CONFLICT (report_id) DO NOTHING RETURNING report_id"
 )
 _SQLITE_OWNERS = "SELECT report_id, kiosk_id FROM reports WHERE report_id IN ({})"
 _PG_OWNERS = "SELECT report_id, kiosk_id FROM reports WHERE report_id = ANY(%s::text[])"
 _UPSERT_ROLLUP = (
     " ON CONFLICT (region_id, week_start, counter) "
-    "DO UPDATE SET total = rollup_weekly.total + excluded.total"
+    "DO UPDATE SET total = rollup_weekly.total + excluded.total, "
+    f"cell_key = (rollup_weekly.cell_key + excluded.cell_key) % {KEY_RANGE}"
 )
 _SQLITE_ROLLUP = (
-    "INSERT INTO rollup_weekly (region_id, week_start, counter, country, total) "
-    "VALUES (?, ?, ?, ?, ?)" + _UPSERT_ROLLUP
+    "INSERT INTO rollup_weekly (region_id, week_start, counter, country, total, cell_key) "
+    "VALUES (?, ?, ?, ?, ?, ?)" + _UPSERT_ROLLUP
 )
 # Rows go in sorted order, so concurrent batches lock rollup rows in the same order.
 _PG_ROLLUP = (
-    "INSERT INTO rollup_weekly (region_id, week_start, counter, country, total) "
-    "SELECT * FROM unnest(%s::int[], %s::date[], %s::text[], %s::text[], %s::bigint[]) "
-    "AS v(region_id, week_start, counter, country, total) ORDER BY 1, 2, 3" + _UPSERT_ROLLUP
+    "INSERT INTO rollup_weekly (region_id, week_start, counter, country, total, cell_key) "
+    "SELECT * FROM unnest(%s::int[], %s::date[], %s::text[], %s::text[], %s::bigint[], "
+    "%s::bigint[]) AS v(region_id, week_start, counter, country, total, cell_key) "
+    "ORDER BY 1, 2, 3" + _UPSERT_ROLLUP.replace("%", "%%")
 )
 _SQLITE_SEEN = "UPDATE kiosks SET last_report_at = ?, agent_version = ? WHERE id = ?"
 # Kiosk rows are locked in id order first (LockRows sits above the Sort), so two
@@ -95,7 +101,8 @@ _PG_FEED = (
 )
 
 
-def _row(report: Report, now: int) -> tuple[Any, ...]:
+def _row(item: Pending, now: int) -> tuple[Any, ...]:
+    report = item.report
     return (
         report.report_id,
         report.kiosk_id,
@@ -105,15 +112,16 @@ def _row(report: Report, now: int) -> tuple[Any, ...]:
         json.dumps(report.counts, sort_keys=True, separators=(",", ":")),
         report.agent_version,
         json.dumps(report.feed_versions, sort_keys=True, separators=(",", ":")),
+        item.record_key,
     )
 
 
 def _insert_reports(
     cur: Any, pg: bool, items: Sequence[Pending], now: int
 ) -> list[bool | ReportConflict]:
-    first: dict[str, Report] = {}
+    first: dict[str, Pending] = {}
     for item in items:
-        first.setdefault(item.report.report_id, item.report)
+        first.setdefault(item.report.report_id, item)
     rows = [_row(r, now) for r in first.values()]
     inserted: set[str] = set()
     if pg:
@@ -136,7 +144,7 @@ def _insert_reports(
     counted: set[str] = set()
     for item in items:
         rid, kiosk = item.report.report_id, item.report.kiosk_id
-        owner = owners.get(rid, first[rid].kiosk_id)
+        owner = owners.get(rid, first[rid].report.kiosk_id)
         if owner != kiosk:
             results.append(ReportConflict("report_id already used by another kiosk"))
         elif rid in inserted and rid not in counted:
@@ -152,7 +160,8 @@ class BatchEffects:
     """What the stored reports of a batch add up to: one row per rollup cell, kiosk
     and (kiosk, list), however many reports of the batch touch it."""
 
-    rollup: dict[tuple[int, date, str], int]
+    rollup: dict[tuple[int, date, str], tuple[int, int]]
+    """(region, week, counter) -> (total, sum of the reports' record keys mod KEY_RANGE)"""
     country: dict[int, str]
     seen: dict[str, str]
     feeds: dict[tuple[str, str], int]
@@ -160,7 +169,7 @@ class BatchEffects:
 
 def batch_effects(items: Sequence[Pending], results: Sequence[object]) -> BatchEffects:
     """Aggregate the reports stored by a batch (``results[i] is True``). Pure."""
-    rollup: dict[tuple[int, date, str], int] = defaultdict(int)
+    rollup: dict[tuple[int, date, str], tuple[int, int]] = {}
     country: dict[int, str] = {}
     seen: dict[str, str] = {}
     feeds: dict[tuple[str, str], int] = {}
@@ -170,12 +179,16 @@ def batch_effects(items: Sequence[Pending], results: Sequence[object]) -> BatchE
         report = item.report
         week = report_week(report)
         for name, value in rollup_deltas(report).items():
-            rollup[(item.region_id, week, name)] += value
+            total, key = rollup.get((item.region_id, week, name), (0, 0))
+            rollup[(item.region_id, week, name)] = (
+                total + value,
+                (key + item.record_key) % KEY_RANGE,
+            )
         country[item.region_id] = item.country
         seen[report.kiosk_id] = report.agent_version
         for list_id, version in report.feed_versions.items():
             feeds[(report.kiosk_id, list_id)] = version
-    return BatchEffects(dict(rollup), country, seen, feeds)
+    return BatchEffects(rollup, country, seen, feeds)
 
 
 def store_batch_dbapi(
@@ -218,13 +231,14 @@ def store_batch_dbapi(
                     [w for (_r, w, _c), _t in cells],
                     [c for (_r, _w, c), _t in cells],
                     [fx.country[r] for (r, _w, _c), _t in cells],
-                    [t for _k, t in cells],
+                    [t for _k, (t, _key) in cells],
+                    [key for _k, (_t, key) in cells],
                 ),
             )
         elif cells:
             cur.executemany(
                 _SQLITE_ROLLUP,
-                [(r, w.isoformat(), c, fx.country[r], t) for (r, w, c), t in cells],
+                [(r, w.isoformat(), c, fx.country[r], t, key) for (r, w, c), (t, key) in cells],
             )
     finally:
         cur.close()

@@ -8,12 +8,14 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, select, union_all
+from sqlalchemy import Connection, case, func, insert, select
 
 from kiosk_agent.contracts.report import EnrollRequest, EnrollResponse
 from regional_server.db.models import feed_lists, kiosk_feeds, kiosks, regions
 from regional_server.indicators import Coverage
+from regional_server.perturb import KEY_RANGE, Cell, new_record_key
 from regional_server.store.codes import CodeError, check_code_region, redeem_code
+from regional_server.store.feeds import published_versions
 
 _PUBLIC_KEY = re.compile(r"ed25519:([A-Za-z0-9+/]{43}=)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -91,6 +93,7 @@ def enroll(conn: Connection, request: EnrollRequest, now: int) -> EnrollResponse
             agent_version=version,
             enrolled_at=now,
             last_report_at=None,
+            record_key=new_record_key(),
         )
     )
     return _response(conn, kiosk_id, region_id)
@@ -101,63 +104,65 @@ def _response(conn: Connection, kiosk_id: str, region_id: int) -> EnrollResponse
     return EnrollResponse(kiosk_id=kiosk_id, region=row.code, country=row.country)
 
 
-def _newest_subquery() -> Any:
-    both = union_all(
-        select(kiosk_feeds.c.list_id, func.max(kiosk_feeds.c.version).label("v")).group_by(
-            kiosk_feeds.c.list_id
-        ),
-        select(feed_lists.c.list_id, feed_lists.c.latest_version.label("v")),
-    ).subquery()
-    return select(both.c.list_id, func.max(both.c.v).label("v")).group_by(both.c.list_id)
-
-
 def newest_versions(conn: Connection) -> dict[str, int]:
-    """The newest version of each list: published here, or reported by any kiosk."""
-    return {r[0]: int(r[1]) for r in conn.execute(_newest_subquery())}
+    """The newest version of each list this server publishes (``publish-feed``).
+
+    Only published lists count: a kiosk can report any list name and version, and a
+    made-up name or version must neither appear on a dashboard nor put other kiosks
+    (of any region) behind.
+    """
+    return published_versions(conn)
 
 
 def coverage(conn: Connection, region_ids: frozenset[int], now: int) -> dict[int, Coverage]:
     """Per region: kiosks enrolled, reporting in the last 7 days, on the newest lists.
 
-    A kiosk is on the newest lists when it reported at least one list and every list
-    it reported is at the newest version known for that list.
+    A kiosk is on the newest lists when it reported at least one list this server
+    publishes and is at (or past) the published version of every such list it
+    reported; lists the server does not publish are ignored.
     """
     ids = sorted(region_ids)
-    active_since = now - 7 * DAY
-    counts = conn.execute(
+    active = kiosks.c.last_report_at > now - 7 * DAY
+    newest = select(feed_lists.c.list_id, feed_lists.c.latest_version.label("v")).subquery()
+    # One row per kiosk: how many published lists it reported, how many are behind.
+    per_kiosk = (
         select(
             kiosks.c.region_id,
-            func.count(),
-            func.sum(case((kiosks.c.last_report_at > active_since, 1), else_=0)),
+            kiosks.c.record_key,
+            case((active, 1), else_=0).label("active"),
+            func.count(newest.c.list_id).label("lists"),
+            func.sum(case((kiosk_feeds.c.version < newest.c.v, 1), else_=0)).label("behind"),
+        )
+        .select_from(
+            kiosks.outerjoin(kiosk_feeds, kiosk_feeds.c.kiosk_id == kiosks.c.id).outerjoin(
+                newest, newest.c.list_id == kiosk_feeds.c.list_id
+            )
         )
         .where(kiosks.c.region_id.in_(ids))
-        .group_by(kiosks.c.region_id)
+        .group_by(kiosks.c.id, kiosks.c.region_id, kiosks.c.record_key, kiosks.c.last_report_at)
+        .subquery()
+    )
+    on_newest = (per_kiosk.c.lists > 0) & (func.coalesce(per_kiosk.c.behind, 0) == 0)
+    key = per_kiosk.c.record_key
+    rows = conn.execute(
+        select(
+            per_kiosk.c.region_id,
+            func.count(),
+            func.sum(key),
+            func.sum(per_kiosk.c.active),
+            func.sum(case((per_kiosk.c.active == 1, key), else_=0)),
+            func.sum(case((on_newest, 1), else_=0)),
+            func.sum(case((on_newest, key), else_=0)),
+        ).group_by(per_kiosk.c.region_id)
     )
     out = {i: Coverage() for i in ids}
-    for region_id, enrolled, active in counts:
-        out[region_id] = Coverage(int(enrolled), int(active or 0), 0)
-    # Kiosks that reported any list, minus those with at least one list behind the
-    # newest version: two grouped joins instead of a per-kiosk NOT EXISTS.
-    newest = _newest_subquery().subquery()
-    reporting = conn.execute(
-        select(kiosks.c.region_id, func.count(func.distinct(kiosk_feeds.c.kiosk_id)))
-        .join(kiosks, kiosks.c.id == kiosk_feeds.c.kiosk_id)
-        .where(kiosks.c.region_id.in_(ids))
-        .group_by(kiosks.c.region_id)
-    )
-    outdated: dict[int, int] = dict(
-        conn.execute(
-            select(kiosks.c.region_id, func.count(func.distinct(kiosk_feeds.c.kiosk_id)))
-            .join(kiosks, kiosks.c.id == kiosk_feeds.c.kiosk_id)
-            .join(newest, newest.c.list_id == kiosk_feeds.c.list_id)
-            .where(kiosks.c.region_id.in_(ids), kiosk_feeds.c.version < newest.c.v)
-            .group_by(kiosks.c.region_id)
-        ).all()
-    )
-    for region_id, with_lists in reporting:
-        c = out[region_id]
-        on_newest = int(with_lists) - int(outdated.get(region_id, 0))
-        out[region_id] = Coverage(c.enrolled, c.active, on_newest)
+    for region_id, *sums in rows:
+        n = [int(v or 0) for v in sums]
+        out[region_id] = Coverage(
+            Cell(n[0], n[1] % KEY_RANGE),
+            Cell(n[2], n[3] % KEY_RANGE),
+            Cell(n[4], n[5] % KEY_RANGE),
+        )
     return out
 
 
@@ -215,6 +220,7 @@ def kiosk_overview(
             kiosks.c.cafe_name,
             kiosks.c.enrolled_at,
             kiosks.c.last_report_at,
+            kiosks.c.record_key,
             kiosk_feeds.c.list_id,
             kiosk_feeds.c.version,
         )
@@ -223,28 +229,43 @@ def kiosk_overview(
     ).all()  # one fetchall: row-by-row fetching cost more than the query
     active_since = now - 7 * DAY
     silent_since = now - silent_days * DAY
-    # kiosk id -> [region, cafe, enrolled, last report, has lists, all lists newest]
+    # kiosk id -> [region, cafe, enrolled, last report, has lists, all lists newest, key]
     seen: dict[str, list[Any]] = {}
-    for kid, region_id, cafe, enrolled, last, list_id, version in rows:
+    for kid, region_id, cafe, enrolled, last, key, list_id, version in rows:
         k = seen.get(kid)
         if k is None:
-            k = seen[kid] = [region_id, cafe, enrolled, last, False, True]
-        if list_id is not None:
+            k = seen[kid] = [region_id, cafe, enrolled, last, False, True, key]
+        published = newest.get(list_id) if list_id is not None else None
+        if published is not None:  # lists the server does not publish are ignored
             k[4] = True
-            if version < newest.get(list_id, version):
+            if version < published:
                 k[5] = False
-    counts: dict[int, list[int]] = {i: [0, 0, 0] for i in ids}
+    # region -> [enrolled, key sum, active, key sum, on newest, key sum]
+    counts: dict[int, list[int]] = {i: [0] * 6 for i in ids}
     silent: list[SilentKiosk] = []
-    for kid, (region_id, cafe, enrolled, last, has_lists, all_newest) in seen.items():
+    for kid, (region_id, cafe, enrolled, last, has_lists, all_newest, key) in seen.items():
         c = counts[region_id]
         c[0] += 1
+        c[1] += key
         if last is not None and last > active_since:
-            c[1] += 1
-        if has_lists and all_newest:
             c[2] += 1
+            c[3] += key
+        if has_lists and all_newest:
+            c[4] += 1
+            c[5] += key
         if (last if last is not None else enrolled) <= silent_since:
             silent.append(SilentKiosk(kid, cafe, codes[region_id], last, enrolled))
     silent.sort(key=lambda k: (k.last_report_at or k.enrolled_at, k.kiosk_id))
     return KioskOverview(
-        {i: Coverage(*c) for i, c in counts.items()}, len(silent), silent[:limit], newest
+        {
+            i: Coverage(
+                Cell(c[0], c[1] % KEY_RANGE),
+                Cell(c[2], c[3] % KEY_RANGE),
+                Cell(c[4], c[5] % KEY_RANGE),
+            )
+            for i, c in counts.items()
+        },
+        len(silent),
+        silent[:limit],
+        newest,
     )

@@ -118,3 +118,7 @@ def credentials(conn: Connection, email: str) -> tuple[int, str, bool] | None:
         )
     ).first()
     return (row.id, row.password_hash, row.active) if row else None
+
+
+def set_password_hash(conn: Connection, user_id: int, password_hash: str) -> None:
+    conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from kiosk_agent.filter.updater import FeedState, save_state
 from kiosk_agent.reporting.outbox import Outbox
 from tests.conftest import run_cli
 from tests.reporting.report_server import ReportServer
@@ -54,6 +55,11 @@ def test_enroll_show_upload(tmp_path: Path) -> None:
         assert "Enrolled as kiosk k" in done.stdout and "KE-NBO" in done.stdout
 
         _seed(tmp_path / "state", {"blocked.csam": 3, "sessions.login": 12})
+        # The service applied a list (its feeds.json): the report says so.
+        save_state(
+            tmp_path / "state",
+            {"http://127.0.0.1:9/feeds/hotline": FeedState("u", list_id="hotline", version=41)},
+        )
         shown = run_cli(["report", "show", "--config", str(config)])
         assert "Counted but not yet in a report (this period): 15." in shown.stdout
 
@@ -61,6 +67,7 @@ def test_enroll_show_upload(tmp_path: Path) -> None:
         assert sent.returncode == 0, sent.stderr
         assert sent.stdout.startswith("Sent 1 report(s)")
         assert server.state.counts == {"blocked.csam": 3, "sessions.login": 12}
+        assert [r["feed_versions"] for r in server.state.reports] == [{"hotline": 41}]
 
         shown = run_cli(["report", "show", "--config", str(config)])
         assert "Waiting to be sent: nothing." in shown.stdout

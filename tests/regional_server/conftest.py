@@ -75,7 +75,9 @@ def settings(db_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
     return Settings(
         data_dir=tmp_path / "data",
         database_url=url,
-        password_scrypt_n=2**10,  # fast in tests; production uses 2**15
+        password_scrypt_n=2**10,  # fast in tests; production uses 2**17
+        secure_cookies=False,  # the test client speaks plain HTTP to "testserver"
+        noise_max=0,  # exact figures; the perturbation has tests of its own (test_perturb)
         sqlite_synchronous="NORMAL",
     )
 

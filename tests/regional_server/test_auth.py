@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from regional_server.auth.ratelimit import is_locked_out, retry_after
+from regional_server.auth.ratelimit import Counted, wait_seconds
 from regional_server.db.models import sessions
 from regional_server.store.users import credentials, set_active
 from tests.regional_server.helpers import PASSWORD, Clock, World, csrf_of, login
@@ -63,10 +63,17 @@ def test_login_rate_limit(client: TestClient, world: World, clock: Clock) -> Non
 
 
 def test_rate_limit_decision() -> None:
-    assert not is_locked_out([100, 200], 300, 3, 900)
-    assert is_locked_out([100, 200, 250], 300, 3, 900)
-    assert not is_locked_out([100, 200, 250], 1200, 3, 900)
-    assert retry_after([100, 200, 250], 300, 3, 900) == 700
+    limits = {"email:a": 3, "client:x": 12}
+    assert (
+        wait_seconds([Counted("email:a", 3, 100), Counted("client:x", 3, 100)], limits, 300, 900)
+        == 0
+    )
+    assert wait_seconds([Counted("email:a", 4, 100)], limits, 300, 900) == 700
+    assert (
+        wait_seconds([Counted("email:a", 1, 100), Counted("client:x", 13, 250)], limits, 300, 900)
+        == 850
+    )
+    assert wait_seconds([Counted("email:a", 9, 100)], limits, 1000, 900) == 1
 
 
 def test_deactivated_user_loses_the_session(

@@ -92,17 +92,16 @@ def test_csv_and_json_match_the_page(
     blocked = j["tables"]["blocked"]["total"]["values"]
     assert blocked["blocked.malware"] == "<5"
     assert cells[("blocked", "total", "blocked.malware")] == "<5"
-    # csam's total (36) is hidden too: shown beside the grand total (38) it would
-    # give away malware's hidden total (2).
-    assert blocked["blocked.csam"] == "<5" and blocked["blocked"] == 38
-    # The per-week malware cell is hidden, and so is enough else that it stays hidden.
+    # No secondary suppression: with perturbed figures (noise off in this test) the
+    # totals no longer give a hidden cell away exactly (docs/indicators.md).
+    assert blocked["blocked.csam"] == 36 and blocked["blocked"] == 38
     weekly_rows = j["tables"]["blocked"]["rows"]
     assert all(row["values"]["blocked.malware"] == "<5" for row in weekly_rows)
     regions = j["tables"]["regions"]
     assert [row["key"] for row in regions["rows"]] == ["KE-NBO"]
     cov = regions["total"]["values"]
-    assert cov["kiosks_enrolled"] == 4 and cov["kiosks_active"] == 0
-    assert cov["kiosks_on_newest"] == 2  # two kiosks on hotline v8, one on v7
+    # Kiosk counts are published counts too: below 5 they are "<5".
+    assert cov["kiosks_enrolled"] == cov["kiosks_active"] == cov["kiosks_on_newest"] == "<5"
     assert j["newest_list_versions"] == {"hotline": 8}
     assert j["silent_kiosks"]["total"] == 3
     assert {k["cafe_name"] for k in j["silent_kiosks"]["kiosks"]} == {

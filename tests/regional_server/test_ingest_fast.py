@@ -23,6 +23,7 @@ from sqlalchemy import Engine, delete, select
 from kiosk_agent.contracts.report import Report, encode_body
 from regional_server.db.models import kiosk_feeds, kiosks, reports, rollup_weekly
 from regional_server.ingest_queue import IngestQueue, _FileLock, writer_lock_path
+from regional_server.perturb import KEY_RANGE
 from regional_server.rollup import week_start
 from regional_server.store.ingest import Pending, ReportConflict, store_batch, store_report
 from tests.regional_server.helpers import (
@@ -140,6 +141,22 @@ def _check_batches(
             batched += store_batch(conn, items[lo:hi], now)
     assert batched == one_by_one
     assert _snapshot(engine) == expected
+    # Each cell's key is the sum of its stored reports' record keys (cell key method).
+    by_id = {i.report.report_id: i for i in reversed(items)}  # the first of each id
+    keys: dict[tuple[int, date, str], int] = defaultdict(int)
+    with engine.connect() as conn:
+        for rid, record_key in conn.execute(select(reports.c.report_id, reports.c.record_key)):
+            item = by_id[rid]
+            assert record_key == item.record_key
+            for name, value in item.report.counts.items():
+                if value:
+                    week = week_start(item.report.period_start.date())
+                    keys[(item.region_id, week, name)] += record_key
+        cells = {
+            (r.region_id, r.week_start, r.counter): r.cell_key
+            for r in conn.execute(select(rollup_weekly))
+        }
+    assert cells == {k: v % KEY_RANGE for k, v in keys.items()}
 
     # And both equal the sums computed here: each report id counted once.
     totals: dict[tuple[int, date, str], int] = defaultdict(int)

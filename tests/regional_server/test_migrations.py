@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from sqlalchemy import Engine, inspect
 
 from regional_server.db.migrate import upgrade
 from regional_server.db.models import metadata
+from regional_server.perturb import KEY_RANGE
+from regional_server.settings import Settings
 
 
 def test_migration_matches_models(engine: Engine) -> None:
@@ -15,3 +19,39 @@ def test_migration_matches_models(engine: Engine) -> None:
     assert tables == set(metadata.tables)
     for name, table in metadata.tables.items():
         assert {c["name"] for c in insp.get_columns(name)} == {c.name for c in table.columns}
+
+
+def test_record_keys_migration_gives_existing_rows_random_keys(settings: Settings) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from regional_server.db.engine import make_engine
+    from regional_server.db.migrate import MIGRATIONS_DIR
+
+    engine = make_engine(settings)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0002")
+            conn.execute(text("INSERT INTO regions VALUES (1, 'KE-NBO', 'Nairobi', 'KE', 0)"))
+            for i in range(20):
+                conn.execute(
+                    text("INSERT INTO kiosks VALUES (:id, 1, :key, 'Café', '0.1', 0, NULL)"),
+                    {"id": f"k-{i}", "key": f"ed25519:{i}"},
+                )
+                conn.execute(
+                    text("INSERT INTO rollup_weekly VALUES (1, :week, 'sessions.login', 'KE', 5)"),
+                    {"week": (date(2026, 1, 5) + timedelta(weeks=i)).isoformat()},
+                )
+        upgrade(engine)
+        with engine.connect() as conn:
+            kiosk_keys = [r[0] for r in conn.execute(text("SELECT record_key FROM kiosks"))]
+            cell_keys = [r[0] for r in conn.execute(text("SELECT cell_key FROM rollup_weekly"))]
+    finally:
+        engine.dispose()
+    for keys in (kiosk_keys, cell_keys):
+        assert len(keys) == 20 and all(0 <= k < KEY_RANGE for k in keys)
+        assert len(set(keys)) > 15  # random, not the column's default 0

@@ -1,14 +1,19 @@
-"""Fuzz every operation of the OpenAPI spec in-process: no input gets a 5xx or a trace.
+"""Fuzz every route in-process: no input gets a 5xx or a trace.
 
 Schemathesis generates requests from the spec (valid and invalid ones); a logged-in
 coordinator's cookie is sent along so the indicator routes are reached too. A second
-fuzz signs random bodies with an enrolled kiosk's key, so the report parser behind the
-signature check is reached as well.
+run fuzzes every route, the pages and admin forms the public spec leaves out included
+(as an admin, with the session's CSRF token, so forms reach their handlers), each
+request with random extra headers (proxy, encoding, language, cookies, the signed
+headers). Hand-written cases then try what schemathesis cannot guess about the signed
+headers, and random bodies signed with an enrolled kiosk's key reach the report
+parser behind the signature check.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import time
 from collections.abc import Iterator
@@ -19,6 +24,8 @@ import pytest
 import schemathesis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,17 +33,32 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 
 from kiosk_agent.contracts.report import signing_string
+from regional_server import feeds
+from regional_server.admin import codes, regions, users
+from regional_server.api import enroll, reports
 from regional_server.app import create_app
+from regional_server.dashboard import pages
 from regional_server.db.engine import make_engine
 from regional_server.db.migrate import upgrade
 from regional_server.settings import Settings
-from tests.regional_server.helpers import Clock, Kiosk, make_world, new_code
+from tests.regional_server.helpers import Clock, Kiosk, csrf_of, make_world, new_code
 
 _STATE: dict[str, Any] = {}
+ROUTERS = (
+    enroll.router,
+    reports.router,
+    feeds.router,
+    pages.router,
+    codes.router,
+    users.router,
+    regions.router,
+)
 
 
-def _app(tmp: Path) -> tuple[FastAPI, str, Kiosk]:
-    s = Settings(data_dir=tmp, password_scrypt_n=2**10, sqlite_synchronous="NORMAL")
+def _app(tmp: Path, as_admin: bool = False) -> tuple[FastAPI, str, Kiosk]:
+    s = Settings(
+        data_dir=tmp, password_scrypt_n=2**10, sqlite_synchronous="NORMAL", secure_cookies=False
+    )
     engine = make_engine(s)
     upgrade(engine)
     clock = Clock()
@@ -48,7 +70,7 @@ def _app(tmp: Path) -> tuple[FastAPI, str, Kiosk]:
         c.post(
             "/login",
             data={
-                "email": world.coord_a,
+                "email": world.admin if as_admin else world.coord_a,
                 "password": "correct horse battery staple",
                 "csrf_token": token,
             },
@@ -146,3 +168,169 @@ def test_signed_random_bodies_get_4xx(api_app: FastAPI, body: bytes, encoding: s
         r = c.post("/api/v1/reports", content=body, headers=headers)
     assert r.status_code in (400, 413), r.text
     assert set(r.json()) == {"error", "message"}
+
+
+# --- every route, every header ------------------------------------------------------------
+
+
+def _schema_of_every_route(app: FastAPI) -> None:
+    """Serve, from this app only, a spec with the routes the public one leaves out."""
+    routes = []
+    for router in ROUTERS:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                shown = copy.copy(route)
+                shown.include_in_schema = True
+                routes.append(shown)
+    schema = get_openapi(title=app.title, version=app.version, routes=routes)
+    app.openapi = lambda: schema  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="module")
+def every_route_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    app, cookie, kiosk = _app(tmp_path_factory.mktemp("every-route"), as_admin=True)
+    _schema_of_every_route(app)
+    with TestClient(app) as c:
+        c.cookies.set("ks_session", cookie)
+        csrf = csrf_of(c.get("/admin/regions").text)
+    _STATE.update(admin_cookie=cookie, admin_csrf=csrf, admin_kiosk=kiosk)
+    yield app
+    app.state.ctx.engine.dispose()
+
+
+EVERY_ROUTE = (
+    *OPERATIONS,
+    "HEAD /feeds/{list_id}/{name}",
+    "GET /login",
+    "POST /login",
+    "POST /logout",
+    "GET /",
+    "GET /admin/codes",
+    "POST /admin/codes",
+    "POST /admin/codes/{code_id}/revoke",
+    "GET /admin/regions",
+    "POST /admin/regions",
+    "GET /admin/users",
+    "POST /admin/users",
+    "POST /admin/users/{user_id}",
+)
+_HEADER_NAMES = (
+    "Accept",
+    "Accept-Language",
+    "Content-Type",
+    "Content-Encoding",
+    "Cookie",
+    "X-Forwarded-For",
+    "X-Forwarded-Proto",
+    "X-Kiosk-Id",
+    "X-Kiosk-Timestamp",
+    "X-Kiosk-Signature",
+    "If-None-Match",
+    "Origin",
+    "Referer",
+)
+# Header values are bytes on the wire; anything latin-1 but line breaks and NUL.
+_HEADER_VALUE = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
+    max_size=40,
+).map(str.strip)  # HTTP clients refuse (and servers strip) edge whitespace
+_EXTRA_HEADERS = st.dictionaries(st.sampled_from(_HEADER_NAMES), _HEADER_VALUE, max_size=4)
+
+
+def test_every_route_is_fuzzed(every_route_app: FastAPI) -> None:
+    labels = set(_operations(every_route_app))
+    assert labels == set(EVERY_ROUTE)
+
+
+@pytest.mark.parametrize("label", EVERY_ROUTE)
+def test_no_server_errors_on_any_route_with_any_headers(
+    every_route_app: FastAPI, label: str
+) -> None:
+    operation = _operations(every_route_app)[label]
+
+    @settings(
+        max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
+    @given(case=operation.as_strategy(), extra=_EXTRA_HEADERS)
+    def run(case: Any, extra: dict[str, str]) -> None:
+        if isinstance(case.body, dict) and label != "POST /logout":
+            case.body["csrf_token"] = _STATE["admin_csrf"]  # reach the form handlers
+        headers = {**(case.headers or {}), **extra}
+        if "Cookie" in headers:  # the session cookie stays: logged in, whatever else
+            headers["Cookie"] += f"; ks_session={_STATE['admin_cookie']}"
+        case.headers = headers
+        response = case.call(cookies={"ks_session": _STATE["admin_cookie"]})
+        assert response.status_code < 500, (label, headers, response.text[:300])
+        assert "Traceback" not in response.text
+
+    run()
+
+
+# --- the signed headers, by hand ---------------------------------------------------------------
+
+
+def _signed(kiosk: Kiosk, body: bytes, ts: int, path: str = "/api/v1/reports") -> str:
+    return base64.b64encode(kiosk.key.sign(signing_string("POST", path, ts, body))).decode()
+
+
+def _bad_header_cases(kiosk: Kiosk) -> list[tuple[str, list[tuple[bytes, bytes]], bytes]]:
+    body = b'{"report_id": "x"}'
+    ts = int(time.time())
+    good = {
+        b"x-kiosk-id": kiosk.kiosk_id.encode(),
+        b"x-kiosk-timestamp": str(ts).encode(),
+        b"x-kiosk-signature": _signed(kiosk, body, ts).encode(),
+    }
+
+    def with_(**changes: bytes | None) -> list[tuple[bytes, bytes]]:
+        merged = dict(good)
+        for name, value in changes.items():
+            key = name.replace("_", "-").encode()
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        return list(merged.items())
+
+    long_ts = b"9" * 20
+    cases = [
+        ("no headers", [], body),
+        ("no signature", with_(x_kiosk_signature=None), body),
+        ("no timestamp", with_(x_kiosk_timestamp=None), body),
+        ("no kiosk id", with_(x_kiosk_id=None), body),
+        ("superscript digits", with_(x_kiosk_timestamp="¹²³".encode("latin-1")), body),
+        ("latin-1 letters", with_(x_kiosk_timestamp="1é".encode("latin-1")), body),
+        ("spaces", with_(x_kiosk_timestamp=f" {ts} ".encode()), body),
+        ("plus sign", with_(x_kiosk_timestamp=f"+{ts}".encode()), body),
+        ("20 digits", with_(x_kiosk_timestamp=long_ts), body),
+        ("negative", with_(x_kiosk_timestamp=b"-1"), body),
+        ("float", with_(x_kiosk_timestamp=f"{ts}.0".encode()), body),
+        ("stale", with_(x_kiosk_timestamp=str(ts - 10_000).encode()), body),
+        ("not base64", with_(x_kiosk_signature=b"!!!!"), body),
+        ("short signature", with_(x_kiosk_signature=base64.b64encode(b"x" * 10)), body),
+        ("long signature", with_(x_kiosk_signature=b"A" * 300), body),
+        ("signature of another body", with_(), body + b" "),
+        (
+            "signature for another path",
+            with_(x_kiosk_signature=_signed(kiosk, body, ts, "/x").encode()),
+            body,
+        ),
+        ("unknown kiosk", with_(x_kiosk_id=b"k-0000000000000000"), body),
+        ("latin-1 kiosk id", with_(x_kiosk_id="k-é".encode("latin-1")), body),
+        ("long kiosk id", with_(x_kiosk_id=b"k" * 500), body),
+        ("empty kiosk id", with_(x_kiosk_id=b""), body),
+        ("bad content length", [*with_(), (b"content-encoding", b"gzip, gzip")], body),
+        ("unknown encoding", [*with_(), (b"content-encoding", "é".encode("latin-1"))], body),
+    ]
+    # The same header twice: the first counts, whatever the second says.
+    cases.append(("twice", [*with_(), (b"x-kiosk-timestamp", b"\xb9\xb2\xb3")], body))
+    return cases
+
+
+def test_hand_written_signed_header_cases_get_4xx(api_app: FastAPI) -> None:
+    kiosk: Kiosk = _STATE["kiosk"]
+    with TestClient(api_app) as c:
+        for name, headers, body in _bad_header_cases(kiosk):
+            r = c.post("/api/v1/reports", content=body, headers=headers)
+            assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
+            assert set(r.json()) == {"error", "message"}, name
