@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from regional_server.dashboard.view import DashboardData
-from regional_server.indicators import Row, Table, format_value
+from regional_server.indicators import NO_DATA, Row, Table, format_value
 
 CSV_HEADER = ("table", "row", "column", "value")
 
@@ -56,6 +56,10 @@ def to_csv(data: DashboardData) -> str:
 
 
 def _json_value(value: Any, kind: str, threshold: int) -> Any:
+    """``"<5"`` hidden, ``0`` a true zero, ``null`` no data (or a rate that cannot be
+    computed)."""
+    if value == NO_DATA:
+        return None
     if kind in ("count", "kiosks") and value is None:
         return f"<{threshold}"
     return value

@@ -63,8 +63,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "last_report": "Last report",
         "never": "never (enrolled {date})",
         "suppressed_note": (
-            "Counts below {threshold} are shown as <{threshold}; some other cells are hidden "
-            "too, so that a hidden count cannot be worked out from the totals."
+            "Counts below {threshold} are shown as <{threshold}; 0 is a true zero; "
+            '"no data" means no report. Every count carries a small random offset '
+            "(at most a few), always the same for the same figure, so that a hidden count "
+            "cannot be worked out by comparing two views."
         ),
         "no_data": "No reports in this period.",
         "no_regions": "No region is granted to your account yet; ask an administrator.",
@@ -91,6 +93,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "language": "Language",
         "signed_in_as": "Signed in as {email}",
         "latest_lists": "Newest list versions",
+        "no_data_cell": "no data",
+        "chart_no_data": "No data for these weeks",
+        "headline_title": "This period ({weeks} weeks)",
+        "vs_previous": "vs previous period",
+        "kiosks_reporting": "Kiosks reporting / enrolled",
+        "kiosks_reporting_note": "reported in the last 7 days",
+        "no_kiosks": "No kiosk is enrolled in these regions yet.",
     },
     "fr": {
         "app_title": "Indicateurs de sécurité des cybercafés",
@@ -145,8 +154,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "last_report": "Dernier rapport",
         "never": "jamais (inscrit le {date})",
         "suppressed_note": (
-            "Les nombres inférieurs à {threshold} sont affichés <{threshold} ; d'autres "
-            "cases sont masquées aussi, pour qu'aucun nombre masqué ne se déduise des totaux."
+            "Les nombres inférieurs à {threshold} sont affichés <{threshold} ; 0 est un vrai "
+            "zéro ; « pas de données » signifie aucun rapport. Chaque nombre porte un petit "
+            "décalage aléatoire (quelques unités au plus), toujours le même pour le même "
+            "chiffre, pour qu'aucun nombre masqué ne se déduise en comparant deux vues."
         ),
         "no_data": "Aucun rapport sur cette période.",
         "no_regions": "Aucune région n'est encore attribuée à votre compte ; "
@@ -174,6 +185,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "language": "Langue",
         "signed_in_as": "Connecté : {email}",
         "latest_lists": "Dernières versions des listes",
+        "no_data_cell": "pas de données",
+        "chart_no_data": "Pas de données pour ces semaines",
+        "headline_title": "Cette période ({weeks} semaines)",
+        "vs_previous": "par rapport à la période précédente",
+        "kiosks_reporting": "Postes actifs / inscrits",
+        "kiosks_reporting_note": "rapport reçu ces 7 derniers jours",
+        "no_kiosks": "Aucun poste n'est encore inscrit dans ces régions.",
     },
 }
 

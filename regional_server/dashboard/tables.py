@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 from regional_server.dashboard.i18n import column_label, translate
-from regional_server.indicators import Kind, Row, Table, Value
+from regional_server.indicators import NO_DATA, Kind, Row, Table, Value
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,10 @@ class HtmlTable:
     footer: list[HtmlRow]
 
 
-def cell_html(value: Value, kind: Kind, threshold: int) -> Markup:
+def cell_html(value: Value, kind: Kind, threshold: int, no_data: str = "no data") -> Markup:
+    """Hidden (``<5``), no data, a true zero and a figure each look different."""
+    if value == NO_DATA:
+        return Markup('<span class="nodata">{}</span>').format(no_data)
     if kind in ("count", "kiosks") and value is None:
         return Markup('<span class="hidden-cell">&lt;{}</span>').format(threshold)
     if value is None:
@@ -43,11 +46,13 @@ def cell_html(value: Value, kind: Kind, threshold: int) -> Markup:
 def html_table(table: Table, lang: str, label_key: str, threshold: int) -> HtmlTable:
     """Headers, body rows and footer rows (total, then rates) of ``table``."""
 
+    no_data = translate(lang, "no_data_cell")
+
     def row(r: Row, label: str, css: str = "") -> HtmlRow:
         return HtmlRow(
             label,
             [
-                cell_html(r.values[c.key], r.kind or c.kind, threshold)
+                cell_html(r.values[c.key], r.kind or c.kind, threshold, no_data)
                 if c.key in r.values
                 else Markup("")
                 for c in table.columns
