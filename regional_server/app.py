@@ -24,7 +24,7 @@ from regional_server.api.errors import install_error_handlers
 from regional_server.api.upload_fastpath import UploadFastPath, is_upload
 from regional_server.body_limit import BodyLimitMiddleware
 from regional_server.context import ServerContext
-from regional_server.dashboard import pages
+from regional_server.dashboard import apidocs, pages
 from regional_server.db.engine import make_engine
 from regional_server.headers import HeadersMiddleware
 from regional_server.settings import Settings
@@ -83,6 +83,7 @@ def create_app(
         reports.router,
         feeds.router,
         pages.router,
+        apidocs.router,
         admin_codes.router,
         admin_users.router,
         admin_regions.router,

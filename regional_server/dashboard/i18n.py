@@ -100,6 +100,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kiosks_reporting": "Kiosks reporting / enrolled",
         "kiosks_reporting_note": "reported in the last 7 days",
         "no_kiosks": "No kiosk is enrolled in these regions yet.",
+        "api_docs": "API",
+        "api_docs_intro": "The operations scripts can call. The schema as OpenAPI JSON:",
+        "api_parameter": "Parameter",
+        "api_in": "In",
+        "api_type": "Type",
+        "api_required": "Required",
+        "api_body": "Body",
+        "api_responses": "Responses",
     },
     "fr": {
         "app_title": "Indicateurs de sécurité des cybercafés",
@@ -192,6 +200,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kiosks_reporting": "Postes actifs / inscrits",
         "kiosks_reporting_note": "rapport reçu ces 7 derniers jours",
         "no_kiosks": "Aucun poste n'est encore inscrit dans ces régions.",
+        "api_docs": "API",
+        "api_docs_intro": "Les opérations que des scripts peuvent appeler. Le schéma en "
+        "JSON OpenAPI :",
+        "api_parameter": "Paramètre",
+        "api_in": "Dans",
+        "api_type": "Type",
+        "api_required": "Obligatoire",
+        "api_body": "Corps",
+        "api_responses": "Réponses",
     },
 }
 

@@ -57,7 +57,13 @@ def safe_next(target: str | None) -> str:
 
 
 def _login_page(
-    request: Request, ctx: ServerContext, *, error: str = "", status: int = 200, next_url: str = "/"
+    request: Request,
+    ctx: ServerContext,
+    *,
+    error: str = "",
+    status: int = 200,
+    next_url: str = "/",
+    email: str = "",
 ) -> Response:
     token = request.cookies.get(PRELOGIN_COOKIE)
     fresh = not token or len(token) > 100
@@ -66,7 +72,7 @@ def _login_page(
     response = render(
         request,
         "login.html",
-        {"csrf_token": token, "error": error, "next": safe_next(next_url)},
+        {"csrf_token": token, "error": error, "next": safe_next(next_url), "email": email},
         status=status,
     )
     if fresh:
@@ -105,7 +111,7 @@ def login_submit(
     lang = language_of(request)
     if not tokens_match(request.cookies.get(PRELOGIN_COOKIE), csrf_token):
         return _login_page(
-            request, ctx, error=translate(lang, "bad_csrf"), status=403, next_url=next
+            request, ctx, error=translate(lang, "bad_csrf"), status=403, next_url=next, email=email
         )
     settings = ctx.settings
     # The peer address, or the one a trusted proxy names (``trusted_proxies``).
@@ -121,7 +127,7 @@ def login_submit(
     )
     if wait:
         message = translate(lang, "locked_out", minutes=math.ceil(wait / 60))
-        response = _login_page(request, ctx, error=message, status=429, next_url=next)
+        response = _login_page(request, ctx, error=message, status=429, next_url=next, email=email)
         response.headers["Retry-After"] = str(wait)
         return response
     with ctx.engine.connect() as conn:
@@ -136,8 +142,9 @@ def login_submit(
     finally:
         ctx.password_checks.release()
     if not (ok and cred and cred[2]):
+        # The e-mail stays in the form (never the password): one typo, one field.
         return _login_page(
-            request, ctx, error=translate(lang, "bad_login"), status=401, next_url=next
+            request, ctx, error=translate(lang, "bad_login"), status=401, next_url=next, email=email
         )
     with ctx.engine.begin() as conn:
         forget_success(conn, email, client)
