@@ -28,7 +28,7 @@ from regional_server.dashboard import apidocs, pages
 from regional_server.db.engine import make_engine
 from regional_server.headers import HeadersMiddleware
 from regional_server.settings import Settings
-from regional_server.web import LoginRequired, login_required_response
+from regional_server.web import LoginRequired, error_page, login_required_response
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -71,6 +71,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.ctx = context
+    app.state.error_page = error_page
     app.upload = UploadFastPath(context)
     install_error_handlers(app)
 

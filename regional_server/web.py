@@ -14,8 +14,10 @@ from regional_server.api.errors import ApiError, wants_json
 from regional_server.auth.csrf import tokens_match
 from regional_server.auth.sessions import SESSION_COOKIE, CurrentUser, load_session
 from regional_server.context import ServerContext, get_ctx
+from regional_server.dashboard.formats import Formatter
 from regional_server.dashboard.i18n import (
     LANG_COOKIE,
+    LANGUAGE_NAMES,
     LANGUAGES,
     choose_language,
     column_label,
@@ -93,6 +95,33 @@ def login_required_response(request: Request) -> Response:
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
+_ERROR_KEYS = {
+    "not_found": "error_not_found",
+    "bad_filter": "error_bad_filter",
+    "bad_request": "error_bad_request",
+    "invalid_request": "error_bad_request",
+    "bad_csrf": "bad_csrf",
+    "too_many_requests": "error_too_many",
+    "busy": "error_busy",
+    "internal_error": "error_internal",
+}
+
+
+def error_page(request: Request, status: int, code: str, message: str) -> HTMLResponse:
+    """An error as a page of the app, in the user's language (the technical detail,
+    in English, only where it says which filter or field was wrong)."""
+    lang = language_of(request)
+    key = _ERROR_KEYS.get(code)
+    text = (
+        translate(lang, key, detail=message)
+        if key in ("error_bad_filter", "error_bad_request")
+        else translate(lang, key)
+        if key
+        else translate(lang, "error_generic", status=status)
+    )
+    return render(request, "error.html", {"status": status, "message": text}, status=status)
+
+
 def render(
     request: Request,
     name: str,
@@ -112,7 +141,9 @@ def render(
         request=request,
         user=user,
         lang=lang,
+        fmt=Formatter(lang),
         languages=LANGUAGES,
+        language_names=LANGUAGE_NAMES,
         t=t,
         column_label=lambda key: column_label(lang, key),
         path=request.url.path,

@@ -1,12 +1,19 @@
-"""The dashboard's words in English and French; the user picks the language.
+"""The dashboard's words in English, French, Arabic and Portuguese; the user picks.
 
 ``?lang=fr`` on any page sets a cookie; without one, ``Accept-Language`` decides.
 A key missing in a language falls back to English (a test checks none is missing).
+Arabic is written right to left (``RTL``). Arabic and Portuguese are machine
+translations (docs/i18n.md).
 """
 
 from __future__ import annotations
 
-LANGUAGES = ("en", "fr")
+from regional_server.dashboard.locales.ar import AR
+from regional_server.dashboard.locales.pt import PT
+
+LANGUAGES = ("en", "fr", "ar", "pt")
+RTL = frozenset({"ar"})
+LANGUAGE_NAMES = {"en": "English", "fr": "Français", "ar": "العربية", "pt": "Português"}
 LANG_COOKIE = "ks_lang"
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -93,6 +100,27 @@ MESSAGES: dict[str, dict[str, str]] = {
         "language": "Language",
         "signed_in_as": "Signed in as {email}",
         "latest_lists": "Newest list versions",
+        "error_title": "Something went wrong",
+        "error_back": "Back to the dashboard",
+        "error_not_found": "This page or region does not exist, or is not yours to see.",
+        "error_bad_filter": "These filters cannot be used: {detail}",
+        "error_bad_request": "The request was not valid: {detail}",
+        "error_too_many": "Too many requests. Wait a minute and try again.",
+        "error_busy": "Too many logins at once. Try again in a minute.",
+        "error_internal": "An internal error happened. Try again later.",
+        "error_generic": "The request could not be done ({status}).",
+        "week_label": "W{week} {year}",
+        "week_short": "W{week}",
+        "hidden_title": "fewer than {threshold} (hidden to protect people)",
+        "cat.csam": "Child sexual abuse material",
+        "cat.abuse_material": "Abuse material",
+        "cat.grooming": "Grooming",
+        "cat.malware": "Malware",
+        "cat.phishing": "Phishing",
+        "cat.scam": "Scams",
+        "cat.gambling": "Gambling",
+        "cat.adult": "Adult content",
+        "cat.extremism": "Violent extremism",
         "no_data_cell": "no data",
         "chart_no_data": "No data for these weeks",
         "headline_title": "This period ({weeks} weeks)",
@@ -193,6 +221,27 @@ MESSAGES: dict[str, dict[str, str]] = {
         "language": "Langue",
         "signed_in_as": "Connecté : {email}",
         "latest_lists": "Dernières versions des listes",
+        "error_title": "Une erreur est survenue",
+        "error_back": "Retour au tableau de bord",
+        "error_not_found": "Cette page ou cette région n'existe pas, ou ne vous est pas ouverte.",
+        "error_bad_filter": "Ces filtres ne peuvent pas être utilisés : {detail}",
+        "error_bad_request": "La requête n'était pas valide : {detail}",
+        "error_too_many": "Trop de requêtes. Attendez une minute et réessayez.",
+        "error_busy": "Trop de connexions en même temps. Réessayez dans une minute.",
+        "error_internal": "Une erreur interne est survenue. Réessayez plus tard.",
+        "error_generic": "La requête n'a pas pu aboutir ({status}).",
+        "week_label": "S{week} {year}",
+        "week_short": "S{week}",
+        "hidden_title": "moins de {threshold} (masqué pour protéger les personnes)",
+        "cat.csam": "Contenus d'abus sexuels sur enfants",
+        "cat.abuse_material": "Contenus d'abus",
+        "cat.grooming": "Pédopiégeage",
+        "cat.malware": "Logiciels malveillants",
+        "cat.phishing": "Hameçonnage",
+        "cat.scam": "Escroqueries",
+        "cat.gambling": "Jeux d'argent",
+        "cat.adult": "Contenus pour adultes",
+        "cat.extremism": "Extrémisme violent",
         "no_data_cell": "pas de données",
         "chart_no_data": "Pas de données pour ces semaines",
         "headline_title": "Cette période ({weeks} semaines)",
@@ -213,6 +262,10 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+MESSAGES["ar"] = AR
+MESSAGES["pt"] = PT
+
+
 def translate(lang: str, key: str, **values: object) -> str:
     """The text of ``key`` in ``lang`` (English if missing), with ``values`` filled in."""
     text = MESSAGES.get(lang, MESSAGES["en"]).get(key) or MESSAGES["en"].get(key, key)
@@ -231,11 +284,18 @@ def choose_language(query: str | None, cookie: str | None, accept_language: str 
     return "en"
 
 
+def category_name(lang: str, category: str) -> str:
+    """A blocked category's name in ``lang``; an unknown token is shown readably."""
+    key = f"cat.{category}"
+    text = translate(lang, key)
+    return text if text != key else category.replace("_", " ").capitalize()
+
+
 def column_label(lang: str, key: str) -> str:
     """Label of an indicator column, including ``blocked.<category>`` columns."""
     if key.startswith("blocked.") and key.endswith(".per_1000"):
         category = key[len("blocked.") : -len(".per_1000")]
-        return f"{category} ({translate(lang, 'per_1000')})"
+        return f"{category_name(lang, category)} ({translate(lang, 'per_1000')})"
     if key.startswith("blocked."):
-        return key[len("blocked.") :]
+        return category_name(lang, key[len("blocked.") :])
     return translate(lang, key)

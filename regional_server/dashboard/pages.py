@@ -36,8 +36,9 @@ from regional_server.context import ServerContext, get_ctx
 from regional_server.dashboard.charts import line_chart
 from regional_server.dashboard.export import to_csv, to_json
 from regional_server.dashboard.filters import FilterError, Filters, parse_filters
+from regional_server.dashboard.formats import Formatter
 from regional_server.dashboard.i18n import column_label, translate
-from regional_server.dashboard.tables import cell_html, html_table
+from regional_server.dashboard.tables import html_table
 from regional_server.dashboard.view import DashboardData, build_dashboard
 from regional_server.perturb import noise_table
 from regional_server.store.users import credentials, set_password_hash
@@ -228,40 +229,37 @@ def dashboard(
     ind = data.indicators
     chart = data.chart or ind
     labels = data.chart_labels or data.week_labels
-    short = [label[-3:] for label in labels]
+    fmt = Formatter(lang)
+    short = [fmt.week_short(label) for label in labels]
+    long = [fmt.week(label) for label in labels]
     no_data = translate(lang, "chart_no_data")
     charts = {
         "blocked": line_chart(
             {column_label(lang, f"blocked.{c}"): v for c, v in chart.blocked_series.items()},
-            labels,
+            long,
             translate(lang, "chart_blocked"),
             integer=True,
             no_data=no_data,
             tick_labels=short,
+            fmt=fmt.number,
         ),
         "ack": line_chart(
             {translate(lang, "ack_rate"): chart.ack_rate_series},
-            labels,
+            long,
             translate(lang, "chart_ack"),
             y_max=100,
             no_data=no_data,
             tick_labels=short,
+            fmt=fmt.number,
         ),
     }
     threshold = ind.threshold
     head = data.headline
-    figures = (
-        [
-            (f, cell_html(f.current, f.kind, threshold, translate(lang, "no_data_cell")))
-            for f in head.figures
-        ]
-        if head
-        else []
-    )
+    figures = [(f, fmt.cell(f.current, f.kind, threshold)) for f in head.figures] if head else []
     tables = {
-        "weekly": html_table(ind.weekly, lang, "week", threshold),
-        "blocked": html_table(ind.blocked, lang, "week", threshold),
-        "regions": html_table(ind.regions, lang, "region", threshold),
+        "weekly": html_table(ind.weekly, fmt, "week", threshold),
+        "blocked": html_table(ind.blocked, fmt, "week", threshold),
+        "regions": html_table(ind.regions, fmt, "region", threshold),
     }
     return render(
         request,
@@ -272,10 +270,10 @@ def dashboard(
             "charts": charts,
             "tables": tables,
             "figures": figures,
-            "kiosks_reporting": cell_html(
+            "kiosks_reporting": fmt.cell(
                 head.kiosks_reporting if head else None, "kiosks", threshold
             ),
-            "kiosks_enrolled": cell_html(
+            "kiosks_enrolled": fmt.cell(
                 head.kiosks_enrolled if head else None, "kiosks", threshold
             ),
             "query": data.filters.query(),

@@ -67,7 +67,7 @@ def test_page_shows_indicators_charts_and_small_cells(
     r = client.get("/")
     assert r.status_code == 200
     html = r.text
-    assert "<svg" in html and "csam" in html and "malware" in html
+    assert "<svg" in html and "Child sexual abuse material" in html and "Malware" in html
     assert "&lt;5" in html  # malware counts, tamper counts are small
     assert "Cyber Dakar" not in html
     # Silent for more than 7 days: the three reporting kiosks (last report 8 days ago).
@@ -215,7 +215,7 @@ def test_first_screen_figures_charts_and_trends(
     assert first < charts < tables
     assert "vs previous period" in html and "Kiosks reporting / enrolled" in html
     # Values on hover and as text for screen readers; whole ticks only for counts.
-    assert "<desc>" in html and "<g><title>csam, " in html
+    assert "<desc>" in html and "<g><title>Child sexual abuse material, W" in html
     ticks = re.findall(r'text-anchor="end" font-size="11" fill="#444">([^<]+)<', html)
     assert ticks and not any("." in t for t in ticks[: len(ticks) // 2])
 
