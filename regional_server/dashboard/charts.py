@@ -64,7 +64,10 @@ def line_chart(
     """
     show = fmt or _fmt
     left, right, top, bottom = 48, 12, 12, 42
-    legend_rows = (len(series) + 2) // 3
+    # Legend columns as wide as the longest name (about 7 units a character at 12 px).
+    longest = max((len(name) for name in series), default=0)
+    per_row = max(1, min(3, int((width - left - right) // (longest * 7 + 28))))
+    legend_rows = (len(series) + per_row - 1) // per_row
     height += 18 * legend_rows
     plot_w = width - left - right
     plot_h = height - top - bottom - 18 * legend_rows
@@ -81,7 +84,7 @@ def line_chart(
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'class="chart" role="img" aria-label="{escape(title)}">',
+        f'class="chart" role="img" aria-label="{escape(title)}" direction="ltr">',
         f"<title>{escape(title)}</title>",
         f"<desc>{escape(_describe(series, x_labels, show, no_data))}</desc>",
     ]
@@ -130,8 +133,8 @@ def line_chart(
                     f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colour}"/>'
                     f'<circle cx="{a:.1f}" cy="{b:.1f}" r="9" fill="transparent"/></g>'
                 )
-        row, col = divmod(idx, 3)
-        lx = left + col * (plot_w / 3)
+        row, col = divmod(idx, per_row)
+        lx = left + col * (plot_w / per_row)
         ly = top + plot_h + 34 + row * 18
         parts.append(
             f'<rect x="{lx:.1f}" y="{ly - 9}" width="12" height="12" fill="{colour}"/>'

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from regional_server.api.errors import ApiError
 from regional_server.auth.csrf import tokens_match
@@ -233,24 +235,39 @@ def dashboard(
     short = [fmt.week_short(label) for label in labels]
     long = [fmt.week(label) for label in labels]
     no_data = translate(lang, "chart_no_data")
+    blocked_series = {
+        column_label(lang, f"blocked.{c}"): v for c, v in chart.blocked_series.items()
+    }
+    ack_series = {translate(lang, "ack_rate"): chart.ack_rate_series}
+
+    def both(make: Callable[[int], Markup]) -> dict[str, Markup]:
+        # A wide and a narrow drawing; CSS shows one (phones get 12 px labels too).
+        return {"wide": make(640), "narrow": make(360)}
+
     charts = {
-        "blocked": line_chart(
-            {column_label(lang, f"blocked.{c}"): v for c, v in chart.blocked_series.items()},
-            long,
-            translate(lang, "chart_blocked"),
-            integer=True,
-            no_data=no_data,
-            tick_labels=short,
-            fmt=fmt.number,
+        "blocked": both(
+            lambda w: line_chart(
+                blocked_series,
+                long,
+                translate(lang, "chart_blocked"),
+                width=w,
+                integer=True,
+                no_data=no_data,
+                tick_labels=short,
+                fmt=fmt.number,
+            )
         ),
-        "ack": line_chart(
-            {translate(lang, "ack_rate"): chart.ack_rate_series},
-            long,
-            translate(lang, "chart_ack"),
-            y_max=100,
-            no_data=no_data,
-            tick_labels=short,
-            fmt=fmt.number,
+        "ack": both(
+            lambda w: line_chart(
+                ack_series,
+                long,
+                translate(lang, "chart_ack"),
+                width=w,
+                y_max=100,
+                no_data=no_data,
+                tick_labels=short,
+                fmt=fmt.number,
+            )
         ),
     }
     threshold = ind.threshold

@@ -78,7 +78,7 @@ def test_dashboard_in_chromium(live_server: str, world: World, tmp_path: Path) -
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_selector("svg.chart polyline")
-            assert page.locator("svg.chart").count() == 2
+            assert page.locator("svg.chart:visible").count() == 2
             assert "<5" in page.inner_text("main")
             assert "Mama Njeri Cyber" in page.inner_text("main")  # silent for 10 days
             page.screenshot(path=str(shot), full_page=True)
@@ -94,7 +94,7 @@ def test_dashboard_in_chromium(live_server: str, world: World, tmp_path: Path) -
             phone = page
             phone.set_viewport_size({"width": 390, "height": 844})
             phone.goto(f"{live_server}/?lang=fr")
-            phone.wait_for_selector("svg.chart")
+            phone.wait_for_selector(".narrow-only svg.chart")
             overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0
             assert "Tentatives bloquées" in phone.inner_text("main")
