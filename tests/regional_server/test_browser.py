@@ -87,7 +87,7 @@ def test_dashboard_in_chromium(live_server: str, world: World, tmp_path: Path) -
                 page.click("a[download]")
             csv_path = tmp_path / "export.csv"
             info.value.save_as(str(csv_path))
-            lines = csv_path.read_text(encoding="utf-8").splitlines()
+            lines = csv_path.read_text(encoding="utf-8-sig").splitlines()
             assert lines[0] == "table,row,column,value" and len(lines) > 50
 
             # A phone: nothing wider than the screen except inside scrolling tables.
