@@ -16,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from kiosk_agent import __version__
 from regional_server import feeds
+from regional_server.admin import account as admin_account
 from regional_server.admin import codes as admin_codes
 from regional_server.admin import regions as admin_regions
 from regional_server.admin import users as admin_users
@@ -88,6 +89,7 @@ def create_app(
         admin_codes.router,
         admin_users.router,
         admin_regions.router,
+        admin_account.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

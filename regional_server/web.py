@@ -23,6 +23,7 @@ from regional_server.dashboard.i18n import (
     column_label,
     translate,
 )
+from regional_server.store.tokens import user_for_token
 from regional_server.transport import cookie_secure
 
 templates = Environment(
@@ -60,9 +61,22 @@ def language_of(request: Request) -> str:
     )
 
 
+def bearer_token(request: Request) -> str | None:
+    """The ``Authorization: Bearer`` token, on the JSON and CSV routes only: a page or
+    a form never takes one (forms rely on the session's CSRF token)."""
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() != "bearer " or not wants_json(request):
+        return None
+    return header[7:].strip() or None
+
+
 def optional_user(
     request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]
 ) -> CurrentUser | None:
+    bearer = bearer_token(request)
+    if bearer is not None and request.method in ("GET", "HEAD"):
+        with ctx.engine.begin() as conn:
+            return user_for_token(conn, bearer, ctx.now())
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 100:
         return None

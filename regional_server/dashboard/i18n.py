@@ -136,6 +136,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "api_required": "Required",
         "api_body": "Body",
         "api_responses": "Responses",
+        "account_title": "My account",
+        "tokens_title": "API tokens for scripts",
+        "tokens_intro": "A token reads the JSON and CSV routes with your regions, "
+        "without a login form. Send it as",
+        "token_created": "New token (shown only once; copy it now):",
+        "token_error": "The token was not created: {detail}",
+        "token_created_at": "Created",
+        "token_last_used": "Last used",
     },
     "fr": {
         "app_title": "Indicateurs de sécurité des cybercafés",
@@ -258,6 +266,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "api_required": "Obligatoire",
         "api_body": "Corps",
         "api_responses": "Réponses",
+        "account_title": "Mon compte",
+        "tokens_title": "Jetons d'API pour les scripts",
+        "tokens_intro": "Un jeton lit les routes JSON et CSV avec vos régions, sans "
+        "formulaire de connexion. Envoyez-le ainsi :",
+        "token_created": "Nouveau jeton (affiché une seule fois ; copiez-le maintenant) :",
+        "token_error": "Le jeton n'a pas été créé : {detail}",
+        "token_created_at": "Créé le",
+        "token_last_used": "Dernière utilisation",
     },
 }
 

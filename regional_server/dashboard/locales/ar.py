@@ -120,4 +120,11 @@ AR: dict[str, str] = {
     "api_required": "إلزامي",
     "api_body": "المحتوى",
     "api_responses": "الاستجابات",
+    "account_title": "حسابي",
+    "tokens_title": "رموز واجهة البرمجة للبرامج النصية",
+    "tokens_intro": "يقرأ الرمز مسارات JSON وCSV بمناطقك، دون نموذج تسجيل دخول. أرسله بالشكل",
+    "token_created": "رمز جديد (يظهر مرة واحدة فقط؛ انسخه الآن):",
+    "token_error": "لم يُنشأ الرمز: {detail}",
+    "token_created_at": "أُنشئ",
+    "token_last_used": "آخر استخدام",
 }

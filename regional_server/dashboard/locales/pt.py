@@ -119,4 +119,12 @@ PT: dict[str, str] = {
     "api_required": "Obrigatório",
     "api_body": "Corpo",
     "api_responses": "Respostas",
+    "account_title": "A minha conta",
+    "tokens_title": "Tokens de API para scripts",
+    "tokens_intro": "Um token lê as rotas JSON e CSV com as suas regiões, sem "
+    "formulário de início de sessão. Envie-o como",
+    "token_created": "Novo token (mostrado uma única vez; copie-o agora):",
+    "token_error": "O token não foi criado: {detail}",
+    "token_created_at": "Criado",
+    "token_last_used": "Última utilização",
 }
