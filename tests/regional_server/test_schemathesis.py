@@ -34,10 +34,10 @@ from schemathesis.core.result import Ok
 
 from kiosk_agent.contracts.report import signing_string
 from regional_server import feeds
-from regional_server.admin import codes, regions, users
+from regional_server.admin import account, codes, regions, users
 from regional_server.api import enroll, reports
 from regional_server.app import create_app
-from regional_server.dashboard import pages
+from regional_server.dashboard import apidocs, pages
 from regional_server.db.engine import make_engine
 from regional_server.db.migrate import upgrade
 from regional_server.settings import Settings
@@ -52,6 +52,8 @@ ROUTERS = (
     codes.router,
     users.router,
     regions.router,
+    account.router,
+    apidocs.router,
 )
 
 
