@@ -215,6 +215,10 @@ EVERY_ROUTE = (
     "GET /admin/users",
     "POST /admin/users",
     "POST /admin/users/{user_id}",
+    "GET /account",
+    "POST /account/tokens",
+    "POST /account/tokens/{token_id}/revoke",
+    "GET /docs",
 )
 _HEADER_NAMES = (
     "Accept",
@@ -222,6 +226,7 @@ _HEADER_NAMES = (
     "Content-Type",
     "Content-Encoding",
     "Cookie",
+    "Authorization",
     "X-Forwarded-For",
     "X-Forwarded-Proto",
     "X-Kiosk-Id",
