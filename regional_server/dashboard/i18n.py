@@ -136,6 +136,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "api_required": "Required",
         "api_body": "Body",
         "api_responses": "Responses",
+        "dhis2_title": "DHIS2 exchange",
+        "dhis2_intro": (
+            "Upload the mapping (JSON) from our indicator names and "
+            "region codes to DHIS2 data element and org unit ids; counts "
+            "are sent as on the dashboard (hidden ones left out)."
+        ),
+        "dhis2_file": "Mapping file",
+        "dhis2_current": "Current mapping",
+        "dhis2_bad": "The mapping was not saved: {detail}",
         "account_title": "My account",
         "tokens_title": "API tokens for scripts",
         "tokens_intro": "A token reads the JSON and CSV routes with your regions, "
@@ -266,6 +275,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "api_required": "Obligatoire",
         "api_body": "Corps",
         "api_responses": "Réponses",
+        "dhis2_title": "Échange avec DHIS2",
+        "dhis2_intro": (
+            "Téléversez la correspondance (JSON) entre nos indicateurs et "
+            "codes de région et les identifiants DHIS2 d'éléments de "
+            "données et d'unités d'organisation ; les nombres sont "
+            "envoyés comme sur le tableau de bord (les nombres masqués "
+            "sont omis)."
+        ),
+        "dhis2_file": "Fichier de correspondance",
+        "dhis2_current": "Correspondance actuelle",
+        "dhis2_bad": "La correspondance n'a pas été enregistrée : {detail}",
         "account_title": "Mon compte",
         "tokens_title": "Jetons d'API pour les scripts",
         "tokens_intro": "Un jeton lit les routes JSON et CSV avec vos régions, sans "

@@ -77,6 +77,16 @@ api_tokens = Table(
     Column("revoked", Boolean, nullable=False, default=False),
 )
 
+documents = Table(
+    "documents",
+    metadata,
+    # Files an admin uploads (the DHIS2 mapping): in the database, so that every app
+    # process on every host reads the same one.
+    Column("name", String(64), primary_key=True),
+    Column("content", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 login_attempts = Table(
     "login_attempts",
     metadata,

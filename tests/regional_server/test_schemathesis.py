@@ -34,7 +34,7 @@ from schemathesis.core.result import Ok
 
 from kiosk_agent.contracts.report import signing_string
 from regional_server import feeds
-from regional_server.admin import account, codes, regions, users
+from regional_server.admin import account, codes, dhis2, regions, users
 from regional_server.api import enroll, reports
 from regional_server.app import create_app
 from regional_server.dashboard import apidocs, pages
@@ -54,6 +54,7 @@ ROUTERS = (
     regions.router,
     account.router,
     apidocs.router,
+    dhis2.router,
 )
 
 
@@ -101,6 +102,8 @@ OPERATIONS = (
     "GET /feeds/{list_id}/{name}",
     "GET /export.csv",
     "GET /api/v1/indicators",
+    "GET /api/v1/dhis2/dataValueSets",
+    "GET /api/v1/dhis2/adx",
 )
 
 
@@ -219,6 +222,8 @@ EVERY_ROUTE = (
     "POST /account/tokens",
     "POST /account/tokens/{token_id}/revoke",
     "GET /docs",
+    "GET /admin/dhis2",
+    "POST /admin/dhis2",
 )
 _HEADER_NAMES = (
     "Accept",

@@ -119,6 +119,16 @@ PT: dict[str, str] = {
     "api_required": "Obrigatório",
     "api_body": "Corpo",
     "api_responses": "Respostas",
+    "dhis2_title": "Intercâmbio com o DHIS2",
+    "dhis2_intro": (
+        "Carregue o mapeamento (JSON) dos nossos indicadores e "
+        "códigos de região para os identificadores DHIS2 de elementos "
+        "de dados e unidades organizacionais; as contagens são "
+        "enviadas como no painel (as ocultas são omitidas)."
+    ),
+    "dhis2_file": "Ficheiro de mapeamento",
+    "dhis2_current": "Mapeamento atual",
+    "dhis2_bad": "O mapeamento não foi guardado: {detail}",
     "account_title": "A minha conta",
     "tokens_title": "Tokens de API para scripts",
     "tokens_intro": "Um token lê as rotas JSON e CSV com as suas regiões, sem "
