@@ -153,5 +153,8 @@ def dhis2_adx(
     date_to: str | None = _TO_Q,
 ) -> Response:
     values, mapping = _values(ctx, user, region, date_from, date_to)
+    if not values:
+        # ADX needs at least one group: an empty document would not be valid ADX.
+        raise ApiError(404, "no_data", "no published value for these regions and weeks")
     exported = datetime.fromtimestamp(ctx.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return Response(to_adx(values, mapping, exported), media_type="application/adx+xml")
