@@ -201,6 +201,10 @@ def test_one_pass_overview_matches_the_sql_definitions(
     assert [k.kiosk_id for k in overview.silent] == [k.kiosk_id for k in silent]
 
 
+def _days_ago(clock: Clock, days: int) -> str:
+    return (datetime.fromtimestamp(clock(), UTC).date() - timedelta(days=days)).isoformat()
+
+
 def test_first_screen_figures_charts_and_trends(
     client: TestClient, engine: Engine, world: World, clock: Clock
 ) -> None:
@@ -214,7 +218,14 @@ def test_first_screen_figures_charts_and_trends(
         html.index('class="data"'),
     )
     assert first < charts < tables
-    assert "vs previous period" in html and "Kiosks reporting / enrolled" in html
+    # The previous 12 weeks have no report: no trend is claimed.
+    assert "no comparison with the previous period" in html
+    assert "vs previous period" not in html and "Kiosks reporting / enrolled" in html
+    # The reports were 9 and 16 days ago: the week of the later one, against the one
+    # before, has a trend.
+    day = _days_ago(clock, 9)
+    one_week = client.get(f"/?from={day}&to={day}").text
+    assert "vs previous period" in one_week
     # Values on hover and as text for screen readers; whole ticks only for counts.
     assert "<desc>" in html and "<g><title>Child sexual abuse material, W" in html
     ticks = re.findall(r'text-anchor="end" font-size="11" fill="#444">([^<]+)<', html)

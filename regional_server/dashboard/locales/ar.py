@@ -108,6 +108,7 @@ AR: dict[str, str] = {
     "no_data_cell": "لا بيانات",
     "chart_no_data": "لا بيانات لهذه الأسابيع",
     "headline_title": "هذه الفترة ({weeks} أسابيع)",
+    "no_trend": "لا مقارنة بالفترة السابقة",
     "vs_previous": "مقارنة بالفترة السابقة",
     "kiosks_reporting": "الأجهزة المُبلِّغة / المسجلة",
     "kiosks_reporting_note": "أرسلت تقريرًا خلال آخر 7 أيام",

@@ -107,6 +107,7 @@ PT: dict[str, str] = {
     "no_data_cell": "sem dados",
     "chart_no_data": "Sem dados para estas semanas",
     "headline_title": "Este período ({weeks} semanas)",
+    "no_trend": "sem comparação com o período anterior",
     "vs_previous": "face ao período anterior",
     "kiosks_reporting": "Postos ativos / inscritos",
     "kiosks_reporting_note": "relatório nos últimos 7 dias",
