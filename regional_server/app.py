@@ -16,7 +16,9 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from kiosk_agent import __version__
 from regional_server import feeds
+from regional_server.admin import account as admin_account
 from regional_server.admin import codes as admin_codes
+from regional_server.admin import dhis2 as admin_dhis2
 from regional_server.admin import regions as admin_regions
 from regional_server.admin import users as admin_users
 from regional_server.api import enroll, reports
@@ -24,11 +26,11 @@ from regional_server.api.errors import install_error_handlers
 from regional_server.api.upload_fastpath import UploadFastPath, is_upload
 from regional_server.body_limit import BodyLimitMiddleware
 from regional_server.context import ServerContext
-from regional_server.dashboard import pages
+from regional_server.dashboard import apidocs, pages
 from regional_server.db.engine import make_engine
 from regional_server.headers import HeadersMiddleware
 from regional_server.settings import Settings
-from regional_server.web import LoginRequired, login_required_response
+from regional_server.web import LoginRequired, error_page, login_required_response
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -71,6 +73,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.ctx = context
+    app.state.error_page = error_page
     app.upload = UploadFastPath(context)
     install_error_handlers(app)
 
@@ -83,9 +86,12 @@ def create_app(
         reports.router,
         feeds.router,
         pages.router,
+        apidocs.router,
         admin_codes.router,
         admin_users.router,
         admin_regions.router,
+        admin_account.router,
+        admin_dhis2.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -11,9 +11,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from kiosk_agent import __version__
 from kiosk_agent.errors import UserError
 from regional_server.settings import (
+    DEFAULT_CONFIG,
+    DEFAULT_DATA_DIR,
     ENV_CONFIG,
+    ENV_DATA,
     ENV_TRUSTED_PROXIES,
     Settings,
     SettingsError,
@@ -33,25 +37,42 @@ def parse_expiry(value: str) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    if getattr(args, "data_dir", None):
+        # Through the environment, so that serve's worker processes see it too.
+        os.environ[ENV_DATA] = str(Path(args.data_dir).resolve())
     try:
         return load_settings(args.config)
     except SettingsError as e:
         raise UserError(str(e)) from None
 
 
+def database_place(settings: Settings) -> str:
+    """Where the database is, for messages (a PostgreSQL URL without its password)."""
+    if settings.is_sqlite:
+        return str((settings.data_dir / "server.db").resolve())
+    return settings.db_url.split("@")[-1]
+
+
 def _engine(settings: Settings):  # type: ignore[no-untyped-def]
     from regional_server.db.engine import make_engine
     from regional_server.db.migrate import upgrade
 
-    engine = make_engine(settings)
+    try:
+        engine = make_engine(settings)
+    except OSError as e:
+        raise UserError(
+            f"cannot use the data folder {settings.data_dir}: {e.strerror}; "
+            f"choose one with --data-dir or {ENV_DATA}"
+        ) from None
     upgrade(engine)
+    print(f"kiosk-server: database {database_place(settings)}", file=sys.stderr)
     return engine
 
 
 def cmd_init_db(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _engine(settings)
-    print(f"database ready: {settings.db_url.split('@')[-1]}")
+    print(f"database ready: {database_place(settings)}")
     return 0
 
 
@@ -133,7 +154,8 @@ def cmd_create_code(args: argparse.Namespace) -> int:
     from regional_server.store.codes import MAX_USES, create_code
     from regional_server.store.regions import get_region
 
-    engine = _engine(_settings(args))
+    settings = _settings(args)
+    engine = _engine(settings)
     if not 1 <= args.uses <= MAX_USES:
         raise UserError(f"--uses must be from 1 to {MAX_USES}")
     lifetime = parse_expiry(args.expires)
@@ -141,7 +163,10 @@ def cmd_create_code(args: argparse.Namespace) -> int:
     with engine.begin() as conn:
         region = get_region(conn, args.region)
         if region is None:
-            raise UserError(f"unknown region {args.region}; create it with create-region")
+            raise UserError(
+                f"unknown region {args.region} in {database_place(settings)}; "
+                "create it with create-region"
+            )
         code = create_code(conn, region.id, args.uses, now + lifetime, now, None)
     print(code)
     return 0
@@ -198,8 +223,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help=f"YAML settings file (default ${ENV_CONFIG}); KIOSK_SERVER_DB overrides the URL",
+        help=(
+            f"YAML settings file (default ${ENV_CONFIG}, else {DEFAULT_CONFIG} if it "
+            "exists); KIOSK_SERVER_DB overrides the database URL"
+        ),
     )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"data folder: SQLite database and feeds (default ${ENV_DATA}, else the "
+        f"settings file's data_dir, else {DEFAULT_DATA_DIR})",
+    )
+    parser.add_argument("--version", action="version", version=f"kiosk-server {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("serve", help="run the server (migrates the database first)")

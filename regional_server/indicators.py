@@ -18,6 +18,26 @@ from regional_server.perturb import Cell, NoiseTable, cell_sum, check_threshold,
 Kind = Literal["count", "rate", "percent", "kiosks", "text"]
 Value = int | float | str | None
 
+NO_DATA = "no_data"
+"""A cell with nothing to count: no report in its week (or region and period). Shown as
+"no data" on the page, empty in the CSV and ``null`` in the JSON; a hidden count is
+``None`` (``<5``) and a true zero is ``0``: three different things everywhere."""
+
+
+def shown_count(cell: Cell, noise: NoiseTable, threshold: int, has_data: bool = True) -> Value:
+    """A published count: ``NO_DATA`` without data, ``0`` for a true zero, else the cell
+    through ``perturb.publish`` (the perturbed count, or ``None`` shown as ``<5``).
+
+    A zero is shown as zero because the cell key method keeps a zero zero (a cell with
+    no records gets no noise): it names no one (docs/indicators.md).
+    """
+    if not has_data:
+        return NO_DATA
+    published = publish(cell, noise, threshold)
+    if published is None and cell.value == 0:
+        return 0
+    return published
+
 
 @dataclass(frozen=True)
 class Column:
@@ -196,45 +216,50 @@ def compute_indicators(
     """
     check_threshold(threshold)
 
-    def shown(cell: Cell) -> int | None:
-        return publish(cell, noise, threshold)
+    def shown(cell: Cell, has_data: bool = True) -> Value:
+        return shown_count(cell, noise, threshold, has_data)
 
     week_counts = {label: counts for label, counts in weeks}
     region_counts = {code: counts for code, _n, counts, _c in regions}
     categories = blocked_categories(week_counts, region_counts)
     week_fams = [family_cells(counts) for _l, counts in weeks]
+    week_has_data = [bool(counts) for _l, counts in weeks]
+    any_week_data = any(week_has_data)
     total_fam = {f: cell_sum(w[f] for w in week_fams) for f in _FAMILIES}
 
-    def weekly_row(key: str, fam: Mapping[str, Cell]) -> Row:
-        values: dict[str, Value] = {k: shown(fam[k]) for k in _WEEKLY_COUNTS}
-        values["blocked"] = shown(fam["blocked"])
+    def weekly_row(key: str, fam: Mapping[str, Cell], has_data: bool) -> Row:
+        values: dict[str, Value] = {k: shown(fam[k], has_data) for k in _WEEKLY_COUNTS}
+        values["blocked"] = shown(fam["blocked"], has_data)
         _rates(values)
         return Row(key, key, values)
 
     weekly = Table(
         "weekly",
         _WEEKLY_COLUMNS,
-        [weekly_row(label, fam) for (label, _c), fam in zip(weeks, week_fams, strict=True)],
-        weekly_row("total", total_fam),
+        [
+            weekly_row(label, fam, has)
+            for (label, _c), fam, has in zip(weeks, week_fams, week_has_data, strict=True)
+        ],
+        weekly_row("total", total_fam, any_week_data),
     )
 
     # Blocked by category: weeks x categories; its total column is the weekly table's
     # "blocked" column (the same cells, so the same figures).
     by_cat = [[counts.get(f"blocked.{c}", Cell()) for c in categories] for _l, counts in weeks]
     columns = [Column(f"blocked.{c}", "count") for c in categories] + [Column("blocked", "count")]
-    by_cat_shown = [[shown(cell) for cell in row] for row in by_cat]
+    by_cat_shown = [[shown(cell, week_has_data[i]) for cell in row] for i, row in enumerate(by_cat)]
     rows = []
     for i, (label, _c) in enumerate(weeks):
         values: dict[str, Value] = {
             f"blocked.{c}": by_cat_shown[i][j] for j, c in enumerate(categories)
         }
-        values["blocked"] = shown(week_fams[i]["blocked"])
+        values["blocked"] = shown(week_fams[i]["blocked"], week_has_data[i])
         rows.append(Row(label, label, values))
     cat_totals = [cell_sum(row[j] for row in by_cat) for j in range(len(categories))]
     total_values: dict[str, Value] = {
-        f"blocked.{c}": shown(cat_totals[j]) for j, c in enumerate(categories)
+        f"blocked.{c}": shown(cat_totals[j], any_week_data) for j, c in enumerate(categories)
     }
-    total_values["blocked"] = shown(total_fam["blocked"])
+    total_values["blocked"] = shown(total_fam["blocked"], any_week_data)
     sessions_value = weekly.total.values["sessions"] if weekly.total else None
     sessions = sessions_value if isinstance(sessions_value, int) else None
     rates: dict[str, Value] = {
@@ -250,7 +275,10 @@ def compute_indicators(
     )
     regions_table = _regions_table(regions, shown)
 
-    series = {c: [row[j] for row in by_cat_shown] for j, c in enumerate(categories)}
+    series = {
+        c: [v if isinstance(v, int) else None for v in (row[j] for row in by_cat_shown)]
+        for j, c in enumerate(categories)
+    }
     ack_series = [
         r.values["ack_rate"] if isinstance(r.values["ack_rate"], float) else None
         for r in weekly.rows
@@ -262,7 +290,7 @@ def compute_indicators(
 
 def _regions_table(
     regions: Sequence[tuple[str, str, Mapping[str, Cell], Coverage]],
-    shown: Callable[[Cell], int | None],
+    shown: Callable[[Cell, bool], Value],
 ) -> Table:
     columns = [
         *(Column(k, "count") for k in _REGION_COUNTS),
@@ -274,18 +302,20 @@ def _regions_table(
         Column("kiosks_on_newest", "kiosks"),
     ]
 
-    def row(key: str, label: str, fam: Mapping[str, Cell], cov: Coverage) -> Row:
-        values: dict[str, Value] = {k: shown(fam[k]) for k in _REGION_COUNTS}
+    def row(key: str, label: str, fam: Mapping[str, Cell], cov: Coverage, has: bool) -> Row:
+        values: dict[str, Value] = {k: shown(fam[k], has) for k in _REGION_COUNTS}
         _rates(values)
-        values["kiosks_enrolled"] = shown(cov.enrolled)
-        values["kiosks_active"] = shown(cov.active)
-        values["kiosks_on_newest"] = shown(cov.on_newest)
+        # Kiosk counts always have data: no kiosk enrolled is a true zero.
+        values["kiosks_enrolled"] = shown(cov.enrolled, True)
+        values["kiosks_active"] = shown(cov.active, True)
+        values["kiosks_on_newest"] = shown(cov.on_newest, True)
         return Row(key, label, values)
 
     fams = [family_cells(counts) for _code, _name, counts, _cov in regions]
+    has_data = [bool(counts) for _code, _name, counts, _cov in regions]
     rows = [
-        row(code, name, fam, cov)
-        for (code, name, _counts, cov), fam in zip(regions, fams, strict=True)
+        row(code, name, fam, cov, has)
+        for (code, name, _counts, cov), fam, has in zip(regions, fams, has_data, strict=True)
     ]
     total_fam = {f: cell_sum(fam[f] for fam in fams) for f in _FAMILIES}
     total_cov = Coverage(
@@ -293,11 +323,15 @@ def _regions_table(
         cell_sum(c.active for *_r, c in regions),
         cell_sum(c.on_newest for *_r, c in regions),
     )
-    return Table("regions", columns, rows, row("total", "total", total_fam, total_cov))
+    total = row("total", "total", total_fam, total_cov, any(has_data))
+    return Table("regions", columns, rows, total)
 
 
 def format_value(value: Value, kind: Kind, threshold: int) -> str:
-    """A cell as pages and CSV print it: ``<5`` for a hidden count, ``–`` for no rate."""
+    """A cell as the CSV prints it: ``<5`` for a hidden count, empty for no data or no
+    rate, ``0`` for a true zero."""
+    if value == NO_DATA:
+        return ""
     if kind in ("count", "kiosks"):
         return f"<{threshold}" if value is None else str(value)
     if value is None:

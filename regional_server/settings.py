@@ -24,7 +24,10 @@ ENV_DATA = "KIOSK_SERVER_DATA"
 ENV_CONFIG = "KIOSK_SERVER_CONFIG"
 ENV_TRUSTED_PROXIES = "KIOSK_SERVER_TRUSTED_PROXIES"
 MIN_SUPPRESSION_THRESHOLD = MIN_THRESHOLD
-DEFAULT_DATA_DIR = "server-data"
+DEFAULT_DATA_DIR = "/var/lib/kiosk-server"
+"""Absolute, so a command run from any folder finds the same database."""
+DEFAULT_CONFIG = "/etc/kiosk-server/server.yaml"
+"""Read when it exists and neither ``--config`` nor ``KIOSK_SERVER_CONFIG`` names a file."""
 # OWASP's Password Storage Cheat Sheet (2025): scrypt with N >= 2**17, r = 8, p = 1.
 MIN_SCRYPT_N = 2**17
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -178,12 +181,21 @@ def settings_from_mapping(data: Mapping[str, Any], base: Settings | None = None)
 
 
 def load_settings(
-    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    default_config: str | os.PathLike[str] = DEFAULT_CONFIG,
 ) -> Settings:
-    """Defaults, then the YAML file (``path`` or ``$KIOSK_SERVER_CONFIG``), then the env."""
+    """Defaults, then the YAML file (``path``, ``$KIOSK_SERVER_CONFIG``, or
+    ``/etc/kiosk-server/server.yaml`` when it exists), then the environment.
+
+    Relative folders are made absolute: against the settings file's folder for those
+    in the file, against the current folder for the environment's.
+    """
     env = os.environ if environ is None else environ
     settings = Settings()
     file = path or env.get(ENV_CONFIG)
+    if not file and Path(default_config).is_file():
+        file = default_config
     if file:
         try:
             data = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
@@ -194,9 +206,15 @@ def load_settings(
         if not isinstance(data, dict):
             raise SettingsError([f"{file}: expected a mapping of settings"])
         settings = settings_from_mapping(data, settings)
+        base = Path(file).resolve().parent
+        settings = replace(
+            settings,
+            data_dir=base / settings.data_dir,
+            feeds_dir=None if settings.feeds_dir is None else base / settings.feeds_dir,
+        )
     overrides: dict[str, Any] = {}
     if env.get(ENV_DATA):
-        overrides["data_dir"] = env[ENV_DATA]
+        overrides["data_dir"] = str(Path(env[ENV_DATA]).resolve())
     if env.get(ENV_DB):
         overrides["database_url"] = env[ENV_DB]
     if env.get(ENV_TRUSTED_PROXIES):

@@ -14,13 +14,16 @@ from regional_server.api.errors import ApiError, wants_json
 from regional_server.auth.csrf import tokens_match
 from regional_server.auth.sessions import SESSION_COOKIE, CurrentUser, load_session
 from regional_server.context import ServerContext, get_ctx
+from regional_server.dashboard.formats import Formatter
 from regional_server.dashboard.i18n import (
     LANG_COOKIE,
+    LANGUAGE_NAMES,
     LANGUAGES,
     choose_language,
     column_label,
     translate,
 )
+from regional_server.store.tokens import user_for_token
 from regional_server.transport import cookie_secure
 
 templates = Environment(
@@ -58,9 +61,22 @@ def language_of(request: Request) -> str:
     )
 
 
+def bearer_token(request: Request) -> str | None:
+    """The ``Authorization: Bearer`` token, on the JSON and CSV routes only: a page or
+    a form never takes one (forms rely on the session's CSRF token)."""
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() != "bearer " or not wants_json(request):
+        return None
+    return header[7:].strip() or None
+
+
 def optional_user(
     request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]
 ) -> CurrentUser | None:
+    bearer = bearer_token(request)
+    if bearer is not None and request.method in ("GET", "HEAD"):
+        with ctx.engine.begin() as conn:
+            return user_for_token(conn, bearer, ctx.now())
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 100:
         return None
@@ -93,6 +109,33 @@ def login_required_response(request: Request) -> Response:
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
+_ERROR_KEYS = {
+    "not_found": "error_not_found",
+    "bad_filter": "error_bad_filter",
+    "bad_request": "error_bad_request",
+    "invalid_request": "error_bad_request",
+    "bad_csrf": "bad_csrf",
+    "too_many_requests": "error_too_many",
+    "busy": "error_busy",
+    "internal_error": "error_internal",
+}
+
+
+def error_page(request: Request, status: int, code: str, message: str) -> HTMLResponse:
+    """An error as a page of the app, in the user's language (the technical detail,
+    in English, only where it says which filter or field was wrong)."""
+    lang = language_of(request)
+    key = _ERROR_KEYS.get(code)
+    text = (
+        translate(lang, key, detail=message)
+        if key in ("error_bad_filter", "error_bad_request")
+        else translate(lang, key)
+        if key
+        else translate(lang, "error_generic", status=status)
+    )
+    return render(request, "error.html", {"status": status, "message": text}, status=status)
+
+
 def render(
     request: Request,
     name: str,
@@ -112,7 +155,9 @@ def render(
         request=request,
         user=user,
         lang=lang,
+        fmt=Formatter(lang),
         languages=LANGUAGES,
+        language_names=LANGUAGE_NAMES,
         t=t,
         column_label=lambda key: column_label(lang, key),
         path=request.url.path,

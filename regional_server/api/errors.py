@@ -42,6 +42,13 @@ def error_response(request: Request, status: int, code: str, message: str) -> Re
     headers = {"Retry-After": "60"} if status in (429, 503) else None
     if wants_json(request):
         return JSONResponse({"error": code, "message": message}, status, headers=headers)
+    page = getattr(request.app.state, "error_page", None)
+    if page is not None:
+        # The app's layout and the user's language (``web.error_page``).
+        response: Response = page(request, status, code, message)
+        if headers:
+            response.headers.update(headers)
+        return response
     html = (
         "<!doctype html><meta charset=utf-8><meta name=viewport "
         'content="width=device-width,initial-scale=1"><title>Error</title>'

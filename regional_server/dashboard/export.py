@@ -8,9 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from regional_server.dashboard.view import DashboardData
-from regional_server.indicators import Row, Table, format_value
+from regional_server.indicators import NO_DATA, Row, Table, format_value
 
 CSV_HEADER = ("table", "row", "column", "value")
+BOM = "\ufeff"
+"""Starts the CSV: without it Excel reads UTF-8 as the local code page and garbles
+accented café and region names."""
 
 
 def _iso(ts: int | None) -> str:
@@ -41,9 +44,11 @@ def _table_rows(table: Table, threshold: int) -> list[tuple[str, str, str, str]]
 
 
 def to_csv(data: DashboardData) -> str:
-    """Long format (table, row, column, value): one line per cell shown on the page."""
+    """Long format (table, row, column, value): one line per cell shown on the page,
+    after a UTF-8 byte order mark (for Excel)."""
     threshold = data.indicators.threshold
     buf = io.StringIO()
+    buf.write(BOM)
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for table in (data.indicators.weekly, data.indicators.blocked, data.indicators.regions):
@@ -56,6 +61,10 @@ def to_csv(data: DashboardData) -> str:
 
 
 def _json_value(value: Any, kind: str, threshold: int) -> Any:
+    """``"<5"`` hidden, ``0`` a true zero, ``null`` no data (or a rate that cannot be
+    computed)."""
+    if value == NO_DATA:
+        return None
     if kind in ("count", "kiosks") and value is None:
         return f"<{threshold}"
     return value

@@ -1,12 +1,19 @@
-"""The dashboard's words in English and French; the user picks the language.
+"""The dashboard's words in English, French, Arabic and Portuguese; the user picks.
 
 ``?lang=fr`` on any page sets a cookie; without one, ``Accept-Language`` decides.
 A key missing in a language falls back to English (a test checks none is missing).
+Arabic is written right to left (``RTL``). Arabic and Portuguese are machine
+translations (docs/i18n.md).
 """
 
 from __future__ import annotations
 
-LANGUAGES = ("en", "fr")
+from regional_server.dashboard.locales.ar import AR
+from regional_server.dashboard.locales.pt import PT
+
+LANGUAGES = ("en", "fr", "ar", "pt")
+RTL = frozenset({"ar"})
+LANGUAGE_NAMES = {"en": "English", "fr": "Français", "ar": "العربية", "pt": "Português"}
 LANG_COOKIE = "ks_lang"
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -65,8 +72,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "last_report": "Last report",
         "never": "never (enrolled {date})",
         "suppressed_note": (
-            "Counts below {threshold} are shown as <{threshold}; some other cells are hidden "
-            "too, so that a hidden count cannot be worked out from the totals."
+            "Counts below {threshold} are shown as <{threshold}; 0 is a true zero; "
+            '"no data" means no report. Every count carries a small random offset '
+            "(at most a few), always the same for the same figure, so that a hidden count "
+            "cannot be worked out by comparing two views."
         ),
         "no_data": "No reports in this period.",
         "no_regions": "No region is granted to your account yet; ask an administrator.",
@@ -93,6 +102,60 @@ MESSAGES: dict[str, dict[str, str]] = {
         "language": "Language",
         "signed_in_as": "Signed in as {email}",
         "latest_lists": "Newest list versions",
+        "error_title": "Something went wrong",
+        "error_back": "Back to the dashboard",
+        "error_not_found": "This page or region does not exist, or is not yours to see.",
+        "error_bad_filter": "These filters cannot be used: {detail}",
+        "error_bad_request": "The request was not valid: {detail}",
+        "error_too_many": "Too many requests. Wait a minute and try again.",
+        "error_busy": "Too many logins at once. Try again in a minute.",
+        "error_internal": "An internal error happened. Try again later.",
+        "error_generic": "The request could not be done ({status}).",
+        "week_label": "W{week} {year}",
+        "week_short": "W{week}",
+        "hidden_title": "fewer than {threshold} (hidden to protect people)",
+        "cat.csam": "Child sexual abuse material",
+        "cat.abuse_material": "Abuse material",
+        "cat.grooming": "Grooming",
+        "cat.malware": "Malware",
+        "cat.phishing": "Phishing",
+        "cat.scam": "Scams",
+        "cat.gambling": "Gambling",
+        "cat.adult": "Adult content",
+        "cat.extremism": "Violent extremism",
+        "no_data_cell": "no data",
+        "chart_no_data": "No data for these weeks",
+        "headline_title": "This period ({weeks} weeks)",
+        "vs_previous": "vs previous period",
+        "no_trend": "no comparison with the previous period",
+        "kiosks_reporting": "Kiosks reporting / enrolled",
+        "kiosks_reporting_note": "reported in the last 7 days",
+        "no_kiosks": "No kiosk is enrolled in these regions yet.",
+        "api_docs": "API",
+        "api_docs_intro": "The operations scripts can call. The schema as OpenAPI JSON:",
+        "api_parameter": "Parameter",
+        "api_in": "In",
+        "api_type": "Type",
+        "api_required": "Required",
+        "api_body": "Body",
+        "api_responses": "Responses",
+        "dhis2_title": "DHIS2 exchange",
+        "dhis2_intro": (
+            "Upload the mapping (JSON) from our indicator names and "
+            "region codes to DHIS2 data element and org unit ids; counts "
+            "are sent as on the dashboard (hidden ones left out)."
+        ),
+        "dhis2_file": "Mapping file",
+        "dhis2_current": "Current mapping",
+        "dhis2_bad": "The mapping was not saved: {detail}",
+        "account_title": "My account",
+        "tokens_title": "API tokens for scripts",
+        "tokens_intro": "A token reads the JSON and CSV routes with your regions, "
+        "without a login form. Send it as",
+        "token_created": "New token (shown only once; copy it now):",
+        "token_error": "The token was not created: {detail}",
+        "token_created_at": "Created",
+        "token_last_used": "Last used",
     },
     "fr": {
         "app_title": "Indicateurs de sécurité des cybercafés",
@@ -149,8 +212,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "last_report": "Dernier rapport",
         "never": "jamais (inscrit le {date})",
         "suppressed_note": (
-            "Les nombres inférieurs à {threshold} sont affichés <{threshold} ; d'autres "
-            "cases sont masquées aussi, pour qu'aucun nombre masqué ne se déduise des totaux."
+            "Les nombres inférieurs à {threshold} sont affichés <{threshold} ; 0 est un vrai "
+            "zéro ; « pas de données » signifie aucun rapport. Chaque nombre porte un petit "
+            "décalage aléatoire (quelques unités au plus), toujours le même pour le même "
+            "chiffre, pour qu'aucun nombre masqué ne se déduise en comparant deux vues."
         ),
         "no_data": "Aucun rapport sur cette période.",
         "no_regions": "Aucune région n'est encore attribuée à votre compte ; "
@@ -178,8 +243,69 @@ MESSAGES: dict[str, dict[str, str]] = {
         "language": "Langue",
         "signed_in_as": "Connecté : {email}",
         "latest_lists": "Dernières versions des listes",
+        "error_title": "Une erreur est survenue",
+        "error_back": "Retour au tableau de bord",
+        "error_not_found": "Cette page ou cette région n'existe pas, ou ne vous est pas ouverte.",
+        "error_bad_filter": "Ces filtres ne peuvent pas être utilisés : {detail}",
+        "error_bad_request": "La requête n'était pas valide : {detail}",
+        "error_too_many": "Trop de requêtes. Attendez une minute et réessayez.",
+        "error_busy": "Trop de connexions en même temps. Réessayez dans une minute.",
+        "error_internal": "Une erreur interne est survenue. Réessayez plus tard.",
+        "error_generic": "La requête n'a pas pu aboutir ({status}).",
+        "week_label": "S{week} {year}",
+        "week_short": "S{week}",
+        "hidden_title": "moins de {threshold} (masqué pour protéger les personnes)",
+        "cat.csam": "Contenus d'abus sexuels sur enfants",
+        "cat.abuse_material": "Contenus d'abus",
+        "cat.grooming": "Pédopiégeage",
+        "cat.malware": "Logiciels malveillants",
+        "cat.phishing": "Hameçonnage",
+        "cat.scam": "Escroqueries",
+        "cat.gambling": "Jeux d'argent",
+        "cat.adult": "Contenus pour adultes",
+        "cat.extremism": "Extrémisme violent",
+        "no_data_cell": "pas de données",
+        "chart_no_data": "Pas de données pour ces semaines",
+        "headline_title": "Cette période ({weeks} semaines)",
+        "vs_previous": "par rapport à la période précédente",
+        "no_trend": "pas de comparaison avec la période précédente",
+        "kiosks_reporting": "Postes actifs / inscrits",
+        "kiosks_reporting_note": "rapport reçu ces 7 derniers jours",
+        "no_kiosks": "Aucun poste n'est encore inscrit dans ces régions.",
+        "api_docs": "API",
+        "api_docs_intro": "Les opérations que des scripts peuvent appeler. Le schéma en "
+        "JSON OpenAPI :",
+        "api_parameter": "Paramètre",
+        "api_in": "Dans",
+        "api_type": "Type",
+        "api_required": "Obligatoire",
+        "api_body": "Corps",
+        "api_responses": "Réponses",
+        "dhis2_title": "Échange avec DHIS2",
+        "dhis2_intro": (
+            "Téléversez la correspondance (JSON) entre nos indicateurs et "
+            "codes de région et les identifiants DHIS2 d'éléments de "
+            "données et d'unités d'organisation ; les nombres sont "
+            "envoyés comme sur le tableau de bord (les nombres masqués "
+            "sont omis)."
+        ),
+        "dhis2_file": "Fichier de correspondance",
+        "dhis2_current": "Correspondance actuelle",
+        "dhis2_bad": "La correspondance n'a pas été enregistrée : {detail}",
+        "account_title": "Mon compte",
+        "tokens_title": "Jetons d'API pour les scripts",
+        "tokens_intro": "Un jeton lit les routes JSON et CSV avec vos régions, sans "
+        "formulaire de connexion. Envoyez-le ainsi :",
+        "token_created": "Nouveau jeton (affiché une seule fois ; copiez-le maintenant) :",
+        "token_error": "Le jeton n'a pas été créé : {detail}",
+        "token_created_at": "Créé le",
+        "token_last_used": "Dernière utilisation",
     },
 }
+
+
+MESSAGES["ar"] = AR
+MESSAGES["pt"] = PT
 
 
 def translate(lang: str, key: str, **values: object) -> str:
@@ -200,11 +326,18 @@ def choose_language(query: str | None, cookie: str | None, accept_language: str 
     return "en"
 
 
+def category_name(lang: str, category: str) -> str:
+    """A blocked category's name in ``lang``; an unknown token is shown readably."""
+    key = f"cat.{category}"
+    text = translate(lang, key)
+    return text if text != key else category.replace("_", " ").capitalize()
+
+
 def column_label(lang: str, key: str) -> str:
     """Label of an indicator column, including ``blocked.<category>`` columns."""
     if key.startswith("blocked.") and key.endswith(".per_1000"):
         category = key[len("blocked.") : -len(".per_1000")]
-        return f"{category} ({translate(lang, 'per_1000')})"
+        return f"{category_name(lang, category)} ({translate(lang, 'per_1000')})"
     if key.startswith("blocked."):
-        return key[len("blocked.") :]
+        return category_name(lang, key[len("blocked.") :])
     return translate(lang, key)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from regional_server.api.errors import ApiError
 from regional_server.auth.csrf import tokens_match
@@ -36,7 +38,8 @@ from regional_server.context import ServerContext, get_ctx
 from regional_server.dashboard.charts import line_chart
 from regional_server.dashboard.export import to_csv, to_json
 from regional_server.dashboard.filters import FilterError, Filters, parse_filters
-from regional_server.dashboard.i18n import translate
+from regional_server.dashboard.formats import Formatter
+from regional_server.dashboard.i18n import column_label, translate
 from regional_server.dashboard.tables import html_table
 from regional_server.dashboard.view import DashboardData, build_dashboard
 from regional_server.perturb import noise_table
@@ -57,7 +60,13 @@ def safe_next(target: str | None) -> str:
 
 
 def _login_page(
-    request: Request, ctx: ServerContext, *, error: str = "", status: int = 200, next_url: str = "/"
+    request: Request,
+    ctx: ServerContext,
+    *,
+    error: str = "",
+    status: int = 200,
+    next_url: str = "/",
+    email: str = "",
 ) -> Response:
     token = request.cookies.get(PRELOGIN_COOKIE)
     fresh = not token or len(token) > 100
@@ -66,7 +75,7 @@ def _login_page(
     response = render(
         request,
         "login.html",
-        {"csrf_token": token, "error": error, "next": safe_next(next_url)},
+        {"csrf_token": token, "error": error, "next": safe_next(next_url), "email": email},
         status=status,
     )
     if fresh:
@@ -105,7 +114,7 @@ def login_submit(
     lang = language_of(request)
     if not tokens_match(request.cookies.get(PRELOGIN_COOKIE), csrf_token):
         return _login_page(
-            request, ctx, error=translate(lang, "bad_csrf"), status=403, next_url=next
+            request, ctx, error=translate(lang, "bad_csrf"), status=403, next_url=next, email=email
         )
     settings = ctx.settings
     # The peer address, or the one a trusted proxy names (``trusted_proxies``).
@@ -121,7 +130,7 @@ def login_submit(
     )
     if wait:
         message = translate(lang, "locked_out", minutes=math.ceil(wait / 60))
-        response = _login_page(request, ctx, error=message, status=429, next_url=next)
+        response = _login_page(request, ctx, error=message, status=429, next_url=next, email=email)
         response.headers["Retry-After"] = str(wait)
         return response
     with ctx.engine.connect() as conn:
@@ -136,8 +145,9 @@ def login_submit(
     finally:
         ctx.password_checks.release()
     if not (ok and cred and cred[2]):
+        # The e-mail stays in the form (never the password): one typo, one field.
         return _login_page(
-            request, ctx, error=translate(lang, "bad_login"), status=401, next_url=next
+            request, ctx, error=translate(lang, "bad_login"), status=401, next_url=next, email=email
         )
     with ctx.engine.begin() as conn:
         forget_success(conn, email, client)
@@ -219,21 +229,54 @@ def dashboard(
     data = load_view(ctx, user, region, country, date_from, date_to)
     lang = language_of(request)
     ind = data.indicators
-    labels = data.week_labels
+    chart = data.chart or ind
+    labels = data.chart_labels or data.week_labels
+    fmt = Formatter(lang)
+    short = [fmt.week_short(label) for label in labels]
+    long = [fmt.week(label) for label in labels]
+    no_data = translate(lang, "chart_no_data")
+    blocked_series = {
+        column_label(lang, f"blocked.{c}"): v for c, v in chart.blocked_series.items()
+    }
+    ack_series = {translate(lang, "ack_rate"): chart.ack_rate_series}
+
+    def both(make: Callable[[int], Markup]) -> dict[str, Markup]:
+        # A wide and a narrow drawing; CSS shows one (phones get 12 px labels too).
+        return {"wide": make(640), "narrow": make(360)}
+
     charts = {
-        "blocked": line_chart(ind.blocked_series, labels, translate(lang, "chart_blocked")),
-        "ack": line_chart(
-            {translate(lang, "ack_rate"): ind.ack_rate_series},
-            labels,
-            translate(lang, "chart_ack"),
-            y_max=100,
+        "blocked": both(
+            lambda w: line_chart(
+                blocked_series,
+                long,
+                translate(lang, "chart_blocked"),
+                width=w,
+                integer=True,
+                no_data=no_data,
+                tick_labels=short,
+                fmt=fmt.number,
+            )
+        ),
+        "ack": both(
+            lambda w: line_chart(
+                ack_series,
+                long,
+                translate(lang, "chart_ack"),
+                width=w,
+                y_max=100,
+                no_data=no_data,
+                tick_labels=short,
+                fmt=fmt.number,
+            )
         ),
     }
     threshold = ind.threshold
+    head = data.headline
+    figures = [(f, fmt.cell(f.current, f.kind, threshold)) for f in head.figures] if head else []
     tables = {
-        "weekly": html_table(ind.weekly, lang, "week", threshold),
-        "blocked": html_table(ind.blocked, lang, "week", threshold),
-        "regions": html_table(ind.regions, lang, "region", threshold),
+        "weekly": html_table(ind.weekly, fmt, "week", threshold),
+        "blocked": html_table(ind.blocked, fmt, "week", threshold),
+        "regions": html_table(ind.regions, fmt, "region", threshold),
     }
     return render(
         request,
@@ -243,6 +286,13 @@ def dashboard(
             "ind": ind,
             "charts": charts,
             "tables": tables,
+            "figures": figures,
+            "kiosks_reporting": fmt.cell(
+                head.kiosks_reporting if head else None, "kiosks", threshold
+            ),
+            "kiosks_enrolled": fmt.cell(
+                head.kiosks_enrolled if head else None, "kiosks", threshold
+            ),
             "query": data.filters.query(),
         },
         user=user,

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
+from regional_server.dashboard.formats import Formatter
 from regional_server.dashboard.i18n import column_label, translate
-from regional_server.indicators import Kind, Row, Table, Value
+from regional_server.indicators import Row, Table
 
 
 @dataclass(frozen=True)
@@ -28,26 +29,16 @@ class HtmlTable:
     footer: list[HtmlRow]
 
 
-def cell_html(value: Value, kind: Kind, threshold: int) -> Markup:
-    if kind in ("count", "kiosks") and value is None:
-        return Markup('<span class="hidden-cell">&lt;{}</span>').format(threshold)
-    if value is None:
-        return Markup('<span class="na">–</span>')
-    if kind in ("count", "kiosks") and isinstance(value, int):
-        return Markup(f"{value:,}")
-    if kind in ("rate", "percent") and isinstance(value, float):
-        return Markup(f"{value:.1f}")
-    return escape(str(value))
-
-
-def html_table(table: Table, lang: str, label_key: str, threshold: int) -> HtmlTable:
-    """Headers, body rows and footer rows (total, then rates) of ``table``."""
+def html_table(table: Table, fmt: Formatter, label_key: str, threshold: int) -> HtmlTable:
+    """Headers, body rows and footer rows (total, then rates) of ``table``, formatted
+    for ``fmt``'s locale (week labels, numbers, category names)."""
+    lang = fmt.lang
 
     def row(r: Row, label: str, css: str = "") -> HtmlRow:
         return HtmlRow(
             label,
             [
-                cell_html(r.values[c.key], r.kind or c.kind, threshold)
+                fmt.cell(r.values[c.key], r.kind or c.kind, threshold)
                 if c.key in r.values
                 else Markup("")
                 for c in table.columns
@@ -55,6 +46,9 @@ def html_table(table: Table, lang: str, label_key: str, threshold: int) -> HtmlT
             css,
         )
 
+    def label_of(r: Row) -> str:
+        return fmt.week(r.label) if label_key == "week" else r.label
+
     headers = [translate(lang, label_key), *(column_label(lang, c.key) for c in table.columns)]
     footer = [row(r, translate(lang, r.key), "rates" if r.kind else "") for r in table.footer()]
-    return HtmlTable(headers, [row(r, r.label) for r in table.rows], footer)
+    return HtmlTable(headers, [row(r, label_of(r)) for r in table.rows], footer)

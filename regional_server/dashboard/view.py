@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import Connection
 
 from regional_server.auth.sessions import CurrentUser
 from regional_server.dashboard.filters import Filters, select_regions
+from regional_server.dashboard.headline import Headline, headline
 from regional_server.indicators import Coverage, Indicators, compute_indicators
 from regional_server.perturb import NoiseTable, noise_table
 from regional_server.rollup import week_label, weeks_between
@@ -17,6 +18,8 @@ from regional_server.store.regions import Region, list_regions
 from regional_server.store.rollups import totals_by_region, totals_by_week
 
 SILENT_SHOWN = 200
+CHART_WEEKS = 12
+"""Charts show at least this many weeks (ending with the period's last week)."""
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,18 @@ class DashboardData:
     silent: list[SilentKiosk]
     newest: dict[str, int]
     silent_days: int
+    headline: Headline | None = None
+    chart_weeks: tuple[date, ...] = ()
+    chart: Indicators | None = None
+    """The indicators over ``chart_weeks`` (at least ``CHART_WEEKS``), for the charts."""
 
     @property
     def week_labels(self) -> list[str]:
         return [week_label(w) for w in self.weeks]
+
+    @property
+    def chart_labels(self) -> list[str]:
+        return [week_label(w) for w in self.chart_weeks]
 
     @property
     def countries(self) -> list[str]:
@@ -57,15 +68,36 @@ def build_dashboard(
     regions = select_regions(filters, allowed)
     ids = frozenset(r.id for r in regions)
     weeks = weeks_between(filters.date_from, filters.date_to)
-    by_week = totals_by_week(conn, ids, weeks[0], weeks[-1]) if ids else {}
+    n = len(weeks)
+    # One rollup query covers the period, the previous period of the same length (for
+    # the first screen's trends) and the charts' context of at least 12 weeks.
+    previous = [weeks[0] - timedelta(weeks=n - i) for i in range(n)]
+    chart_weeks = [weeks[-1] - timedelta(weeks=k) for k in range(max(n, CHART_WEEKS) - 1, -1, -1)]
+    first = min(previous[0], chart_weeks[0])
+    by_week = totals_by_week(conn, ids, first, weeks[-1]) if ids else {}
     by_region = totals_by_region(conn, ids, weeks[0], weeks[-1]) if ids else {}
     overview = kiosk_overview(conn, ids, now, silent_days, SILENT_SHOWN) if ids else None
     cov = overview.coverage if overview else {}
+    table = noise or noise_table()
+    region_cov = [cov.get(r.id, Coverage()) for r in regions]
     indicators = compute_indicators(
         [(week_label(w), by_week.get(w, {})) for w in weeks],
-        [(r.code, r.name, by_region.get(r.id, {}), cov.get(r.id, Coverage())) for r in regions],
+        [
+            (r.code, r.name, by_region.get(r.id, {}), c)
+            for r, c in zip(regions, region_cov, strict=True)
+        ],
         threshold,
-        noise or noise_table(),
+        table,
+    )
+    chart = compute_indicators(
+        [(week_label(w), by_week.get(w, {})) for w in chart_weeks], [], threshold, table
+    )
+    head = headline(
+        [by_week.get(w, {}) for w in weeks],
+        [by_week.get(w, {}) for w in previous],
+        region_cov,
+        table,
+        threshold,
     )
     return DashboardData(
         filters,
@@ -77,4 +109,7 @@ def build_dashboard(
         overview.silent if overview else [],
         overview.newest if overview else {},
         silent_days,
+        head,
+        tuple(chart_weeks),
+        chart,
     )

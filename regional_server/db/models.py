@@ -63,6 +63,30 @@ sessions = Table(
     Column("expires_at", BigInteger, nullable=False, index=True),
 )
 
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    # Only the token's SHA-256: a copy of the database calls no API.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(8), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    # Files an admin uploads (the DHIS2 mapping): in the database, so that every app
+    # process on every host reads the same one.
+    Column("name", String(64), primary_key=True),
+    Column("content", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 login_attempts = Table(
     "login_attempts",
     metadata,

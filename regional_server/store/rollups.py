@@ -54,3 +54,26 @@ def totals_by_region(
     for region_id, counter, total, key in rows:
         out[region_id][counter] = Cell(int(total), int(key) % KEY_RANGE)
     return out
+
+
+def totals_by_region_week(
+    conn: Connection, region_ids: frozenset[int], first_week: date, last_week: date
+) -> dict[tuple[int, date], dict[str, Cell]]:
+    """(region id, week) -> counter -> cell: the cells of a region's week (DHIS2)."""
+    rows = conn.execute(
+        select(
+            rollup_weekly.c.region_id,
+            rollup_weekly.c.week_start,
+            rollup_weekly.c.counter,
+            rollup_weekly.c.total,
+            rollup_weekly.c.cell_key,
+        ).where(
+            rollup_weekly.c.region_id.in_(sorted(region_ids)),
+            rollup_weekly.c.week_start >= first_week,
+            rollup_weekly.c.week_start <= last_week,
+        )
+    )
+    out: dict[tuple[int, date], dict[str, Cell]] = defaultdict(dict)
+    for region_id, week, counter, total, key in rows:
+        out[(region_id, week)][counter] = Cell(int(total), int(key) % KEY_RANGE)
+    return out

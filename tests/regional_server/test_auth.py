@@ -117,3 +117,24 @@ def test_security_headers(client: TestClient) -> None:
     assert r.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
     assert "date" in r.headers
+
+
+def test_failed_login_keeps_the_email(client: TestClient, world: World) -> None:
+    page = client.get("/login")
+    r = client.post(
+        "/login",
+        data={"email": world.coord_a, "password": "wrong", "csrf_token": csrf_of(page.text)},
+    )
+    assert r.status_code == 401
+    assert f'value="{world.coord_a}"' in r.text and "wrong" not in r.text.split("<form")[1]
+
+
+def test_api_docs_for_logged_in_users(client: TestClient, world: World) -> None:
+    r = client.get("/docs", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    login(client, world.coord_a)
+    r = client.get("/docs")
+    assert r.status_code == 200
+    assert "<script" not in r.text and 'href="/openapi.json"' in r.text
+    assert "GET /api/v1/indicators" in r.text and "POST /api/v1/reports" in r.text
+    assert client.get("/openapi.json").status_code == 200

@@ -78,7 +78,7 @@ def test_dashboard_in_chromium(live_server: str, world: World, tmp_path: Path) -
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_selector("svg.chart polyline")
-            assert page.locator("svg.chart").count() == 2
+            assert page.locator("svg.chart:visible").count() == 2
             assert "<5" in page.inner_text("main")
             assert "Mama Njeri Cyber" in page.inner_text("main")  # silent for 10 days
             page.screenshot(path=str(shot), full_page=True)
@@ -87,14 +87,14 @@ def test_dashboard_in_chromium(live_server: str, world: World, tmp_path: Path) -
                 page.click("a[download]")
             csv_path = tmp_path / "export.csv"
             info.value.save_as(str(csv_path))
-            lines = csv_path.read_text(encoding="utf-8").splitlines()
+            lines = csv_path.read_text(encoding="utf-8-sig").splitlines()
             assert lines[0] == "table,row,column,value" and len(lines) > 50
 
             # A phone: nothing wider than the screen except inside scrolling tables.
             phone = page
             phone.set_viewport_size({"width": 390, "height": 844})
             phone.goto(f"{live_server}/?lang=fr")
-            phone.wait_for_selector("svg.chart")
+            phone.wait_for_selector(".narrow-only svg.chart")
             overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0
             assert "Tentatives bloquées" in phone.inner_text("main")

@@ -124,3 +124,55 @@ def test_serve_migrates_and_answers(env: dict[str, str]) -> None:
         proc.wait(timeout=20)
         if proc.stderr:
             proc.stderr.close()
+
+
+def test_any_folder_finds_the_same_database(tmp_path: Path) -> None:
+    """--data-dir (or KIOSK_SERVER_DATA) given as a relative path from one folder, and
+    the settings file's data_dir relative to that file, name one absolute place; every
+    command says where the database is."""
+    e = cli_env()
+    e.pop("KIOSK_SERVER_DB", None)
+    e.pop("KIOSK_SERVER_DATA", None)
+    e.pop("KIOSK_SERVER_CONFIG", None)
+    here = tmp_path / "a"
+    elsewhere = tmp_path / "b"
+    here.mkdir()
+    elsewhere.mkdir()
+
+    def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "regional_server", *args],
+            capture_output=True,
+            text=True,
+            env={**e, "PYTHONPATH": str(REPO_ROOT)},
+            cwd=cwd,
+            timeout=120,
+            check=False,
+        )
+
+    r = run(["--data-dir", "data", "create-region", "KE-NBO", "Nairobi", "--country", "KE"], here)
+    assert r.returncode == 0, r.stderr
+    db = here / "data" / "server.db"
+    assert f"database {db}" in r.stderr
+    (tmp_path / "server.yaml").write_text("data_dir: a/data\n")
+    r = run(
+        ["--config", str(tmp_path / "server.yaml"), "create-enrollment-code", "--region", "KE-NBO"],
+        elsewhere,
+    )
+    assert r.returncode == 0, r.stderr
+    assert f"database {db}" in r.stderr
+    r = run(
+        ["--data-dir", str(here / "data"), "create-enrollment-code", "--region", "XX"], elsewhere
+    )
+    assert r.returncode == 1 and f"unknown region XX in {db}" in r.stderr
+    r = run(["--version"], elsewhere)
+    assert r.returncode == 0 and r.stdout.startswith("kiosk-server ")
+
+
+def test_default_data_folder_is_absolute() -> None:
+    from regional_server.settings import DEFAULT_DATA_DIR, Settings, load_settings
+
+    assert Path(DEFAULT_DATA_DIR).is_absolute()
+    assert Settings().data_dir == Path("/var/lib/kiosk-server")
+    s = load_settings(None, {"KIOSK_SERVER_DATA": "relative"}, default_config="/nonexistent")
+    assert s.data_dir.is_absolute() and s.data_dir == Path("relative").resolve()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
@@ -66,7 +67,7 @@ def test_page_shows_indicators_charts_and_small_cells(
     r = client.get("/")
     assert r.status_code == 200
     html = r.text
-    assert "<svg" in html and "csam" in html and "malware" in html
+    assert "<svg" in html and "Child sexual abuse material" in html and "Malware" in html
     assert "&lt;5" in html  # malware counts, tamper counts are small
     assert "Cyber Dakar" not in html
     # Silent for more than 7 days: the three reporting kiosks (last report 8 days ago).
@@ -82,7 +83,8 @@ def test_csv_and_json_match_the_page(
     r = client.get("/export.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
-    rows = list(csv.reader(io.StringIO(r.text)))
+    assert r.content.startswith("\ufeff".encode())  # Excel reads accented names right
+    rows = list(csv.reader(io.StringIO(r.text.removeprefix("\ufeff"))))
     assert rows[0] == ["table", "row", "column", "value"]
     cells = {(t, row, col): v for t, row, col, v in rows[1:]}
     j = client.get("/api/v1/indicators").json()
@@ -96,12 +98,19 @@ def test_csv_and_json_match_the_page(
     # totals no longer give a hidden cell away exactly (docs/indicators.md).
     assert blocked["blocked.csam"] == 36 and blocked["blocked"] == 38
     weekly_rows = j["tables"]["blocked"]["rows"]
-    assert all(row["values"]["blocked.malware"] == "<5" for row in weekly_rows)
+    # Hidden, no data and zero are three different things: the two weeks with reports
+    # show "<5", the weeks without any report null (no data); csam was never 0.
+    malware = [row["values"]["blocked.malware"] for row in weekly_rows]
+    assert malware.count("<5") == 2 and set(malware) == {"<5", None}
+    nodata = [r for r in weekly_rows if r["values"]["blocked.malware"] is None]
+    assert all(v is None for r in nodata for v in r["values"].values())
+    assert cells[("blocked", nodata[0]["key"], "blocked.malware")] == ""
     regions = j["tables"]["regions"]
     assert [row["key"] for row in regions["rows"]] == ["KE-NBO"]
     cov = regions["total"]["values"]
     # Kiosk counts are published counts too: below 5 they are "<5".
-    assert cov["kiosks_enrolled"] == cov["kiosks_active"] == cov["kiosks_on_newest"] == "<5"
+    assert cov["kiosks_enrolled"] == cov["kiosks_on_newest"] == "<5"
+    assert cov["kiosks_active"] == 0  # a true zero: none reported in the last 7 days
     assert j["newest_list_versions"] == {"hotline": 8}
     assert j["silent_kiosks"]["total"] == 3
     assert {k["cafe_name"] for k in j["silent_kiosks"]["kiosks"]} == {
@@ -124,7 +133,7 @@ def test_filters(client: TestClient, engine: Engine, world: World, clock: Clock)
     assert one["filters"]["regions"] == ["KE-NBO"]
     today = datetime.fromtimestamp(clock(), UTC).date()
     narrow = client.get(f"/api/v1/indicators?from={today - timedelta(days=3)}&to={today}").json()
-    assert narrow["tables"]["weekly"]["total"]["values"]["sessions"] == "<5"
+    assert narrow["tables"]["weekly"]["total"]["values"]["sessions"] is None  # no data
     for bad in ("from=2026-13-01", "from=2026-02-01&to=2026-01-01", "country=Kenya", "region=../x"):
         r = client.get(f"/api/v1/indicators?{bad}")
         assert r.status_code == 400, bad
@@ -190,3 +199,47 @@ def test_one_pass_overview_matches_the_sql_definitions(
         total, silent = silent_kiosks(conn, ids, now, 7, 500)
     assert overview.silent_total == total
     assert [k.kiosk_id for k in overview.silent] == [k.kiosk_id for k in silent]
+
+
+def _days_ago(clock: Clock, days: int) -> str:
+    return (datetime.fromtimestamp(clock(), UTC).date() - timedelta(days=days)).isoformat()
+
+
+def test_first_screen_figures_charts_and_trends(
+    client: TestClient, engine: Engine, world: World, clock: Clock
+) -> None:
+    _fill(client, engine, world, clock)
+    login(client, world.coord_a)
+    html = client.get("/").text
+    # The first screen comes before the charts, which come before the tables.
+    first, charts, tables = (
+        html.index('id="headline-title"'),
+        html.index("<svg"),
+        html.index('class="data"'),
+    )
+    assert first < charts < tables
+    # The previous 12 weeks have no report: no trend is claimed.
+    assert "no comparison with the previous period" in html
+    assert "vs previous period" not in html and "Kiosks reporting / enrolled" in html
+    # The reports were 9 and 16 days ago: the week of the later one, against the one
+    # before, has a trend.
+    day = _days_ago(clock, 9)
+    one_week = client.get(f"/?from={day}&to={day}").text
+    assert "vs previous period" in one_week
+    # Values on hover and as text for screen readers; whole ticks only for counts.
+    assert "<desc>" in html and "<g><title>Child sexual abuse material, W" in html
+    ticks = re.findall(r'text-anchor="end" font-size="11" fill="#444">([^<]+)<', html)
+    assert ticks and not any("." in t for t in ticks[: len(ticks) // 2])
+
+
+def test_nothing_enrolled_reads_as_no_data(
+    client: TestClient, engine: Engine, world: World, clock: Clock
+) -> None:
+    login(client, world.coord_a)
+    html = client.get("/").text
+    assert "No data for these weeks" in html  # the charts' "no data" state
+    assert "no data" in html and "hidden-cell" not in html  # nothing hidden: nothing at all
+    assert "Every kiosk has reported" not in html and "No kiosk is enrolled" in html
+    j = client.get("/api/v1/indicators").json()
+    assert j["tables"]["weekly"]["total"]["values"]["sessions"] is None
+    assert j["tables"]["regions"]["total"]["values"]["kiosks_enrolled"] == 0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from regional_server.indicators import (
+    NO_DATA,
     Coverage,
     compute_indicators,
     family_totals,
     format_value,
     per_thousand,
     percent,
+    shown_count,
 )
 from regional_server.perturb import KEY_RANGE, NO_NOISE, Cell, noise_table
 
@@ -137,4 +139,25 @@ def cell_sum_map(weeks: list[tuple[str, dict[str, Cell]]]) -> dict[str, Cell]:
 def test_empty_period() -> None:
     ind = compute_indicators([("2026-W48", {})], [], 5, NO_NOISE)
     assert ind.categories == [] and ind.regions.rows == []
-    assert ind.weekly.rows[0].values["sessions"] is None
+    assert ind.weekly.rows[0].values["sessions"] == NO_DATA
+
+
+def test_zero_no_data_and_hidden_are_three_things() -> None:
+    """A week with reports but no tamper shows 0, a small count <5, a week without
+    reports "no data"; the page, CSV and JSON print them differently."""
+    table = noise_table()
+    weeks = [
+        ("2026-W47", {"sessions.login": Cell(40, 123), "tamper.dns_changed": Cell(2, 77)}),
+        ("2026-W48", {"sessions.login": Cell(50, 999)}),
+        ("2026-W49", {}),
+    ]
+    ind = compute_indicators(weeks, [], 5, table)
+    tamper = [r.values["tamper"] for r in ind.weekly.rows]
+    assert tamper == [None, 0, NO_DATA]
+    assert [format_value(v, "count", 5) for v in tamper] == ["<5", "0", ""]
+    assert shown_count(Cell(0, 0), table, 5) == 0
+    assert shown_count(Cell(0, 0), table, 5, has_data=False) == NO_DATA
+    # Zero stays zero under any key: the perturbation never makes a count appear.
+    assert all(shown_count(Cell(0, k), table, 5) == 0 for k in range(0, KEY_RANGE, 2**28))
+    # A zero count in a week with data has no rate but is not "no data" either.
+    assert ind.weekly.rows[1].values["tamper_per_1000"] == 0.0

@@ -34,10 +34,10 @@ from schemathesis.core.result import Ok
 
 from kiosk_agent.contracts.report import signing_string
 from regional_server import feeds
-from regional_server.admin import codes, regions, users
+from regional_server.admin import account, codes, dhis2, regions, users
 from regional_server.api import enroll, reports
 from regional_server.app import create_app
-from regional_server.dashboard import pages
+from regional_server.dashboard import apidocs, pages
 from regional_server.db.engine import make_engine
 from regional_server.db.migrate import upgrade
 from regional_server.settings import Settings
@@ -52,6 +52,9 @@ ROUTERS = (
     codes.router,
     users.router,
     regions.router,
+    account.router,
+    apidocs.router,
+    dhis2.router,
 )
 
 
@@ -100,6 +103,8 @@ OPERATIONS = (
     "GET /feeds/{list_id}/{name}",
     "GET /export.csv",
     "GET /api/v1/indicators",
+    "GET /api/v1/dhis2/dataValueSets",
+    "GET /api/v1/dhis2/adx",
 )
 
 
@@ -214,6 +219,12 @@ EVERY_ROUTE = (
     "GET /admin/users",
     "POST /admin/users",
     "POST /admin/users/{user_id}",
+    "GET /account",
+    "POST /account/tokens",
+    "POST /account/tokens/{token_id}/revoke",
+    "GET /docs",
+    "GET /admin/dhis2",
+    "POST /admin/dhis2",
 )
 _HEADER_NAMES = (
     "Accept",
@@ -221,6 +232,7 @@ _HEADER_NAMES = (
     "Content-Type",
     "Content-Encoding",
     "Cookie",
+    "Authorization",
     "X-Forwarded-For",
     "X-Forwarded-Proto",
     "X-Kiosk-Id",
