@@ -26,13 +26,12 @@ import secrets
 import sys
 import threading
 import time
-import urllib.parse
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kiosk_agent.net.http_server import REASONS, HttpError, Request, read_request
 from kiosk_agent.reporting.counters import counter_name
 from kiosk_agent.reporting.events import (
     Event,
@@ -52,7 +51,6 @@ from kiosk_agent.service.pin_lock import LockFile, LockState, after_expiry, afte
 
 log = logging.getLogger(__name__)
 
-MAX_HEADER = 16 * 1024
 MAX_BODY = 64 * 1024
 MAX_WAIT = 60.0
 EVENT_BACKLOG = 1000
@@ -212,47 +210,6 @@ class RateLimit:
             return False
         self._tokens -= 1.0
         return True
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict[str, Any]:
-        if not self.body:
-            return {}
-        try:
-            data = json.loads(self.body)
-        except ValueError:
-            raise HttpError(400, "the body is not JSON") from None
-        if not isinstance(data, dict):
-            raise HttpError(400, "the body must be a JSON object")
-        return data
-
-
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 
 
 class PinGuard:
@@ -449,7 +406,7 @@ class ControlServer:
         try:
             try:
                 async with asyncio.timeout(10):
-                    request = await _read_request(reader)
+                    request = await read_request(reader, MAX_BODY)
                 status, body = await self._dispatch(request)
             except HttpError as e:
                 status, body = e.status, {"error": e.message}
@@ -464,7 +421,7 @@ class ControlServer:
                 status, body = 500, {"error": "internal error; see the service log"}
             payload = json.dumps(body).encode()
             head = (
-                f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+                f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\n"
                 "Content-Type: application/json\r\n"
                 f"Content-Length: {len(payload)}\r\n"
                 "Cache-Control: no-store\r\n"
@@ -583,38 +540,6 @@ def _verify_pin(pin: str, stored: str | None) -> bool:
     from kiosk_agent.service.pin import verify_pin  # hashlib.scrypt: imported when first needed
 
     return verify_pin(pin, stored)
-
-
-async def _read_request(reader: asyncio.StreamReader) -> Request:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.LimitOverrunError:
-        raise HttpError(413, "request headers too large") from None
-    if len(head) > MAX_HEADER:
-        raise HttpError(413, "request headers too large")
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise HttpError(400, "not an HTTP/1.x request")
-    method, target, _ = parts
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise HttpError(400, "malformed header line")
-        headers[name.strip().lower()] = value.strip()
-    try:
-        length = int(headers.get("content-length", "0"))
-    except ValueError:
-        raise HttpError(400, "bad Content-Length") from None
-    if length < 0 or length > MAX_BODY:
-        raise HttpError(413, "request body too large")
-    body = await reader.readexactly(length) if length else b""
-    url = urllib.parse.urlsplit(target)
-    query = dict(urllib.parse.parse_qsl(url.query))
-    return Request(method.upper(), url.path, query, headers, body)
 
 
 def create_control(ctx: ServiceContext) -> ControlServer:

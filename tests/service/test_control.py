@@ -17,6 +17,7 @@ import pytest
 
 from kiosk_agent.config import Config as AgentConfig
 from kiosk_agent.config import ControlConfig, HostPort, OperatorConfig
+from kiosk_agent.net.http_server import HttpError
 from kiosk_agent.net.ports import free_port
 from kiosk_agent.reporting.events import (
     Blocked,
@@ -27,7 +28,7 @@ from kiosk_agent.reporting.events import (
     TamperDetected,
 )
 from kiosk_agent.service.context import ServiceContext
-from kiosk_agent.service.control import ControlServer, HttpError
+from kiosk_agent.service.control import ControlServer
 from kiosk_agent.service.control_token import TOKEN_FILE
 
 PIN_HASH = "scrypt$test"
