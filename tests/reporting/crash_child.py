@@ -2,8 +2,9 @@
 
 Imported by the multiprocessing fork server once (all heavy imports happen here), so
 each child starts in milliseconds and the test can kill 200 of them in a few minutes.
-Progress goes to an append-only log: ``FLUSHED <lifetime flushed total>`` after each
-committed flush, ``DRAINED`` when ``drain`` emptied the outbox.
+Progress goes to an append-only log: ``UPLOADING`` and ``UPLOADED`` around each upload
+round, ``FLUSHED <lifetime flushed total>`` after each committed flush, ``DRAINED``
+when ``drain`` emptied the outbox.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def run_child(state_dir: str, server: str, seed: int, log_path: str) -> None:
         i += 1
         if i % 3 == 0:
             reporting.cut(all_periods=rng.random() < 0.5)
+            _log(log, "UPLOADING")
             reporting.upload(operator=rng.random() < 0.3)
+            _log(log, "UPLOADED")
 
 
 def drain(state_dir: str, server: str) -> int:
