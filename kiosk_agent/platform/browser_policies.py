@@ -26,13 +26,15 @@ STATE_FILE = "browser-policies.json"
 @dataclass(frozen=True)
 class GuardPolicy:
     """Where browsers get the guard. ``chromium_id``/``chromium_update_url``: the packed
-    extension's id and its update manifest (None: Chromium policies are written without
-    the force-install, and ``kiosk-agent status`` says the guard is missing there)."""
+    extension's id and its update manifest, which the guard API serves with the ``.crx``
+    at ``chromium_crx`` (None: Chromium policies are written without the force-install,
+    and ``kiosk-agent doctor`` says the guard is missing there)."""
 
     firefox_install_url: str
     chromium_id: str | None = None
     chromium_update_url: str | None = None
     firefox_id: str = FIREFOX_EXTENSION_ID
+    chromium_crx: str | None = None
 
 
 def chromium_policy(policy: GuardPolicy) -> dict[str, Any]:
@@ -47,6 +49,8 @@ def chromium_policy(policy: GuardPolicy) -> dict[str, Any]:
     if policy.chromium_id and policy.chromium_update_url:
         entry = f"{policy.chromium_id};{policy.chromium_update_url}"
         out["ExtensionInstallForcelist"] = [entry]  # force-installed: cannot be disabled
+        # no developer mode: no unpacked look-alike, no reloading or stopping the guard
+        out["ExtensionDeveloperModeSettings"] = 1
     return out
 
 
@@ -117,6 +121,7 @@ def load_policy(state_dir: Path) -> GuardPolicy | None:
             chromium_id=data.get("chromium_id"),
             chromium_update_url=data.get("chromium_update_url"),
             firefox_id=str(data.get("firefox_id") or FIREFOX_EXTENSION_ID),
+            chromium_crx=data.get("chromium_crx"),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
