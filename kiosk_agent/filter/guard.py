@@ -219,7 +219,7 @@ def load_package(path: str | None, expected_id: str | None, demo: bool) -> Chrom
     import zipfile
     from pathlib import Path
 
-    from kiosk_agent.installer import crx
+    from kiosk_agent.filter import crx
 
     if not path:
         raise ValueError("no Chromium package was installed")
@@ -358,7 +358,7 @@ class GuardApi:
         self.counts.package_requests += 1
         if request.path == CRX_PATH:
             return 200, "application/x-chrome-extension", self.package.crx
-        from kiosk_agent.installer.crx import update_manifest
+        from kiosk_agent.filter.crx import update_manifest
 
         # the Host header was checked against the API's own addresses above
         base = f"http://{request.headers.get('host', '')}"

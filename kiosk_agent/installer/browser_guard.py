@@ -66,7 +66,7 @@ def file_url(path: PurePath, windows: bool) -> str:
 
 def find_crx(source: Path) -> Path | None:
     """The publisher-signed ``browser-guard.crx`` the release build put beside the
-    extension's files (``python -m kiosk_agent.installer.crx``); None in a source checkout
+    extension's files (``python -m kiosk_agent.installer.browser_guard``); None in a source checkout
     that has not packed one."""
     path = source / CRX_NAME
     return path if path.is_file() else None
@@ -75,7 +75,7 @@ def find_crx(source: Path) -> Path | None:
 def crx_problem(data: bytes) -> tuple[str | None, str]:
     """(the package's extension id, "") for a publisher-signed package, else (None, why
     the installer leaves Chromium's force-install out)."""
-    from kiosk_agent.installer import crx
+    from kiosk_agent.filter import crx
 
     try:
         package = crx.read(data)
@@ -107,3 +107,32 @@ def guard_policy(
         if windows
         else str(program_dir / CRX_NAME),
     )
+
+
+def main(argv: list[str]) -> int:
+    """Release build: ``python -m kiosk_agent.installer.browser_guard --key KEY OUT``."""
+    import argparse
+
+    from kiosk_agent.filter import crx
+
+    parser = argparse.ArgumentParser(
+        prog="python -m kiosk_agent.installer.browser_guard",
+        description="Pack browser_guard/ as a signed CRX3 package and print its id.",
+    )
+    parser.add_argument("--key", type=Path, required=True, help="the publisher's RSA key (PEM)")
+    parser.add_argument("out", type=Path, help="where to write browser-guard.crx")
+    args = parser.parse_args(argv)
+    source = find_guard_source()
+    if source is None:
+        print("browser_guard/ not found", file=sys.stderr)
+        return 1
+    data = crx.pack(xpi_bytes(source), crx.load_key(args.key))
+    args.out.write_bytes(data)
+    ext_id = crx.read(data).extension_id
+    demo = " (the DEMO key: for tests and demos only)" if ext_id == crx.DEMO_EXTENSION_ID else ""
+    print(f"wrote {args.out}: extension id {ext_id}{demo}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -11,7 +11,7 @@ the ``GuardPolicy`` in the state folder so the watchdog can put back what was re
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,47 @@ def firefox_has_guard(existing: Mapping[str, Any] | None, policy: GuardPolicy) -
     return settings.get(policy.firefox_id) == ours["ExtensionSettings"][policy.firefox_id] and all(
         policies.get(k) == v for k, v in ours.items() if k != "ExtensionSettings"
     )
+
+
+@dataclass(frozen=True)
+class BrowserGuardState:
+    """One browser found on the PC and whether its policies force-install the guard;
+    ``where``: the policy file or key read; ``reason``: why not, in plain words."""
+
+    browser: str
+    guarded: bool
+    where: str
+    reason: str = ""
+
+
+def chromium_forces_guard(documents: Sequence[Mapping[str, Any]], chromium_id: str | None) -> str:
+    """ "" when one of a Chromium-family browser's managed policy documents (it merges
+    them all) force-installs the guard, else why not."""
+    if not documents:
+        return "no managed policy"
+    if chromium_id is None:
+        return "the installer had no signed package for Chromium-family browsers"
+    for doc in documents:
+        forcelist = doc.get("ExtensionInstallForcelist")
+        if isinstance(forcelist, list) and any(
+            isinstance(e, str) and (e == chromium_id or e.startswith(chromium_id + ";"))
+            for e in forcelist
+        ):
+            return ""
+    return "the policy does not force-install the guard"
+
+
+def firefox_forces_guard(doc: Mapping[str, Any] | None, firefox_id: str) -> str:
+    """ "" when a Firefox ``policies.json`` (or its registry form) force-installs the
+    guard, else why not."""
+    if doc is None:
+        return "no policies.json"
+    policies = doc.get("policies", doc)  # the registry form has no "policies" level
+    settings = policies.get("ExtensionSettings") if isinstance(policies, Mapping) else None
+    entry = settings.get(firefox_id) if isinstance(settings, Mapping) else None
+    if isinstance(entry, Mapping) and entry.get("installation_mode") == "force_installed":
+        return ""
+    return "the policy does not force-install the guard"
 
 
 def save_policy(state_dir: Path, policy: GuardPolicy) -> None:

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from kiosk_agent.filter import crx
 from kiosk_agent.filter.guard import CRX_PATH, UPDATE_PATH, load_package, update_url
-from kiosk_agent.installer import crx
 from kiosk_agent.installer.browser_guard import xpi_bytes
 from kiosk_agent.platform.browser_policies import GuardPolicy, chromium_policy
 from kiosk_agent.platform.linux_browsers import CHROMIUM_POLICY_NAME

@@ -312,7 +312,8 @@ def test_install_force_installs_a_publisher_signed_chromium_package(
 ) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from kiosk_agent.installer import browser_guard, crx
+    from kiosk_agent.filter import crx
+    from kiosk_agent.installer import browser_guard
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     package = tmp_path / "bundle" / "browser-guard.crx"
@@ -337,7 +338,8 @@ def test_install_force_installs_a_publisher_signed_chromium_package(
 def test_install_leaves_out_a_demo_signed_chromium_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kiosk_agent.installer import browser_guard, crx
+    from kiosk_agent.filter import crx
+    from kiosk_agent.installer import browser_guard
 
     package = tmp_path / "browser-guard.crx"
     source = browser_guard.GUARD_SOURCE

@@ -4,15 +4,14 @@ A ``.crx`` is ``Cr24``, version 3, a protobuf header and the zip. The header hol
 publisher's RSA public key, its SHA-256 signature over the signed data (the extension id)
 and the zip, so the id is fixed by the key: Chromium accepts an update only when it is
 signed by the key whose hash is the id the policy names. Used by the release build
-(``python -m kiosk_agent.installer.crx``) and by the guard API, which serves the package.
+(``python -m kiosk_agent.installer.browser_guard``) and by the guard API, which serves
+the package.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import struct
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -181,30 +180,3 @@ def update_manifest(ext_id: str, crx_url: str, version: str) -> bytes:
         "  </app>\n"
         "</gupdate>\n"
     ).encode()
-
-
-def main(argv: list[str]) -> int:
-    """Release build: ``python -m kiosk_agent.installer.crx --key publisher.pem OUT``."""
-    from kiosk_agent.installer.browser_guard import find_guard_source, xpi_bytes
-
-    parser = argparse.ArgumentParser(
-        prog="python -m kiosk_agent.installer.crx",
-        description="Pack browser_guard/ as a signed CRX3 package and print its id.",
-    )
-    parser.add_argument("--key", type=Path, required=True, help="the publisher's RSA key (PEM)")
-    parser.add_argument("out", type=Path, help="where to write browser-guard.crx")
-    args = parser.parse_args(argv)
-    source = find_guard_source()
-    if source is None:
-        print("browser_guard/ not found", file=sys.stderr)
-        return 1
-    data = pack(xpi_bytes(source), load_key(args.key))
-    args.out.write_bytes(data)
-    ext_id = read(data).extension_id
-    demo = " (the DEMO key: for tests and demos only)" if ext_id == DEMO_EXTENSION_ID else ""
-    print(f"wrote {args.out}: extension id {ext_id}{demo}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kiosk_agent.filter import crx
 from kiosk_agent.filter.guard import (
     CRX_PATH,
     UPDATE_PATH,
@@ -24,7 +25,6 @@ from kiosk_agent.filter.guard import (
     load_package,
     parse_head,
 )
-from kiosk_agent.installer import crx
 from kiosk_agent.installer.browser_guard import crx_problem, guard_policy, xpi_bytes
 from tests.browser_guard.helpers import GUARD_DIR
 
@@ -202,3 +202,15 @@ def test_api_without_a_package_has_no_such_paths(tmp_path: Path) -> None:
     api.package = None
     response, _ = api.respond(f"GET {CRX_PATH} HTTP/1.1\r\nHost: 127.0.0.1:8054".encode())
     assert response.startswith(b"HTTP/1.1 403")  # no guard header: as any unknown request
+
+
+def test_release_build_command_packs_and_names_the_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kiosk_agent.installer.browser_guard import main
+
+    out = tmp_path / "browser-guard.crx"
+    assert main(["--key", str(crx.DEMO_KEY_FILE), str(out)]) == 0
+    assert crx.read(out.read_bytes()).archive == archive()
+    said = capsys.readouterr().out
+    assert crx.DEMO_EXTENSION_ID in said and "DEMO" in said
