@@ -21,6 +21,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kiosk_agent.net.http_server import (
+    HttpError,
+    Response,
+    parse_request_head,
+    read_head,
+)
 from kiosk_agent.reporting.events import Blocked
 
 if TYPE_CHECKING:
@@ -51,12 +57,8 @@ show the block page instead of the browser's error."""
 _PREFIX = re.compile(r"[0-9a-f]{16}")
 
 
-class GuardRequestError(ValueError):
-    """A request the API refuses; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+GuardRequestError = HttpError
+"""A request the API refuses; ``status`` is the HTTP status to answer with."""
 
 
 class PrefixIndex(Protocol):
@@ -166,27 +168,17 @@ class Request:
 
 
 def parse_head(head: bytes) -> Request:
-    """Method, target and headers of an HTTP/1.1 request head (no body is accepted)."""
-    try:
-        lines = head.decode("latin-1").split("\r\n")
-        method, target, version = lines[0].split(" ")
-    except ValueError:
-        raise GuardRequestError(400, "malformed request") from None
-    if version not in ("HTTP/1.1", "HTTP/1.0") or not target.startswith("/"):
+    """Method, target and headers of an HTTP/1.1 request head (the shared parser,
+    ``kiosk_agent/net/http_server.py``), stricter for this API: an origin-form target,
+    no body and no repeated header."""
+    request = parse_request_head(head)
+    if not request.target.startswith("/"):
         raise GuardRequestError(400, "malformed request")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise GuardRequestError(400, "malformed header")
-        key = name.lower()
-        if key in headers or key in ("content-length", "transfer-encoding"):
-            raise GuardRequestError(400, "no bodies and no repeated headers")
-        headers[key] = value.strip()
-    path, _, query = target.partition("?")
-    return Request(method, path, query, headers)
+    headers = request.headers
+    if request.repeated or "content-length" in headers or "transfer-encoding" in headers:
+        raise GuardRequestError(400, "no bodies and no repeated headers")
+    path, _, query = request.target.partition("?")
+    return Request(request.method, path, query, headers)
 
 
 # -- the API ---------------------------------------------------------------------------
@@ -378,27 +370,12 @@ class GuardApi:
             self.counts.refused += 1
             status, ctype = e.status, "application/json"
             body = json.dumps({"error": str(e)}).encode()
-        reason = _REASONS.get(status, "Error")
-        head_out = (
-            f"HTTP/1.1 {status} {reason}\r\n"
-            f"Content-Type: {ctype}\r\n"
-            f"Content-Length: {len(body)}\r\n"
-            "Cache-Control: no-store\r\n"
-            "Referrer-Policy: no-referrer\r\n"
-            "X-Content-Type-Options: nosniff\r\n"
-            f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n"
-        )
-        return head_out.encode() + body, keep
-
-
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    429: "Too Many Requests",
-}
+        extra = {
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        }
+        return Response(status, body, ctype, extra).to_bytes(keep_alive=keep), keep
 
 
 class GuardServer:
@@ -450,12 +427,18 @@ class GuardServer:
                 return
             keep = True
             while keep:
-                async with asyncio.timeout(self.idle_timeout):
-                    head = await reader.readuntil(b"\r\n\r\n")
+                try:
+                    async with asyncio.timeout(self.idle_timeout):
+                        head = await read_head(reader, MAX_HEAD)
+                except HttpError as e:  # a head past the limit: say so, then close
+                    self.api.counts.refused += 1
+                    writer.write(Response.json(e.status, {"error": e.message}).to_bytes())
+                    await writer.drain()
+                    return
                 response, keep = self.api.respond(head[:-4])
                 writer.write(response)
                 await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, OSError):
+        except (asyncio.IncompleteReadError, TimeoutError, OSError):
             pass
         finally:
             self._open -= 1
