@@ -214,3 +214,29 @@ def test_release_build_command_packs_and_names_the_id(
     assert crx.read(out.read_bytes()).archive == archive()
     said = capsys.readouterr().out
     assert crx.DEMO_EXTENSION_ID in said and "DEMO" in said
+
+
+def test_the_service_serves_the_installed_package_but_never_a_demo_one(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from kiosk_agent.config import Config
+    from kiosk_agent.filter.guard import create_guard
+    from kiosk_agent.platform.browser_policies import save_policy
+    from kiosk_agent.service.context import ServiceContext
+
+    own = crx.extension_id(crx.public_key_der(publisher_key()))
+    path = _write(tmp_path, publisher_key())
+    policy = guard_policy(tmp_path, windows=False, chromium_id=own)
+    assert policy.chromium_crx == str(path)
+    save_policy(tmp_path, policy)
+    server = create_guard(ServiceContext(Config(state_dir=tmp_path)))
+    assert server is not None and server.api.package is not None
+    assert server.status()["chromium_package"] == own
+    # the same place holding a DEMO-signed package: not served, and the status says why
+    path.write_bytes(crx.pack(archive(), crx.load_key(crx.DEMO_KEY_FILE)))
+    save_policy(tmp_path, replace(policy, chromium_id=crx.DEMO_EXTENSION_ID))
+    server = create_guard(ServiceContext(Config(state_dir=tmp_path)))
+    assert server is not None and server.api.package is None
+    assert "DEMO" in str(server.status()["chromium_package"])
+    demo = create_guard(ServiceContext(Config(state_dir=tmp_path, demo=True)))
+    assert demo is not None and demo.api.package is not None  # a demo config may
