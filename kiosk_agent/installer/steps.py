@@ -178,7 +178,7 @@ class Installer:
             self._details(self.services.install_service(layout, layout.executable))
             self._title("Register the notice and tray for every desktop login")
             self._details(self.services.install_ui_autostart(layout, layout.executable))
-            self._browser_guard()
+            self._browser_guard(config)
             self._title("Start the service")
             self._mark_operator_stop()
             self._details(self.services.start(layout))
@@ -243,7 +243,7 @@ class Installer:
             )
             self._detail(f"wrote {layout.program_dir / 'agent.example.yaml'} (every key explained)")
 
-    def _browser_guard(self) -> None:
+    def _browser_guard(self, config: Config) -> None:
         """The guard extension next to the program and the browsers' policies for it."""
         from kiosk_agent.installer.browser_guard import (
             CRX_NAME,
@@ -280,8 +280,12 @@ class Installer:
             else:
                 write_atomic(layout.on_disk(layout.program_dir / CRX_NAME), data)
                 self._detail(f"wrote {layout.program_dir / CRX_NAME} (extension {chromium_id})")
+        listen = config.filter.guard.listen  # the update URL is the guard API's address
         policy = guard_policy(
-            layout.program_dir, layout.executable_name.endswith(".exe"), chromium_id
+            layout.program_dir,
+            layout.executable_name.endswith(".exe"),
+            chromium_id,
+            (listen.host, listen.port),
         )
         self._details(write(layout.root, policy))
         save_policy(layout.on_disk(layout.state_dir), policy)  # what the watchdog keeps
