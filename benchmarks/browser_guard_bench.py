@@ -7,7 +7,9 @@ agent) and pages on a suspect host (one loopback request each). Reports the medi
 p90 of each profile's load time (navigation start to load event) and the difference;
 then the extension's JavaScript heap and the browsers' resident memory.
 
-    python -m benchmarks.browser_guard_bench [--rounds 200]
+    python -m benchmarks.browser_guard_bench [--rounds 200] [--guard-dir DIR]
+
+``--guard-dir``: another copy of ``browser_guard/`` (an older version, to compare).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def _measure(page: Any, url: str) -> tuple[float, float]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="browser_guard_bench")
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--guard-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -84,7 +87,7 @@ def main(argv: list[str]) -> int:
         world = World(tmp)
         world.start()
         try:
-            ext = extension_copy(tmp / "extension", world.api)
+            ext = extension_copy(tmp / "extension", world.api, args.guard_dir)
             with sync_playwright() as p:
                 guarded = _launch(p, tmp / "with", ext)
                 plain = _launch(p, tmp / "without", None)

@@ -8,6 +8,7 @@ PACKAGES=(
   xvfb xauth xdotool libxss1    # the notice window on a virtual screen; X11 idle time (libXss)
   fonts-noto-core               # Noto fonts for every shipped script
   chromium chromium-driver      # dashboard tests in headless Chromium
+  firefox-esr libnss3-tools     # the browser guard in Firefox (WebDriver BiDi); certutil
   postgresql                    # the regional server on PostgreSQL
   dnsmasq dnsperf               # DNS peer and load generator for resolver tests/benchmarks
   binutils                      # objdump, for PyInstaller

@@ -13,6 +13,8 @@
   const CACHE_MAX = 1000;
   const VERDICT_TTL_MS = 60 * 1000; // a URL is asked about (and counted) once a minute
   const RETRY_HINT_MS = 10 * 1000; // after the agent did not answer
+  // scheme://authority: the part of a URL its host expressions come from
+  const AUTHORITY = /^[a-z][a-z0-9+.-]*:\/\/([^/?#\\]*)(?=[/?#]|$)/i;
 
   class Guard {
     /**
@@ -30,6 +32,7 @@
       this.hintUntil = 0;
       this.hintLoading = null;
       this.verdicts = new Map(); // canonical URL -> {category, until}
+      this.hosts = new Map(); // URL authority -> suspect? (for the hint in force)
       this.asking = new Map(); // canonical URL -> the answer on its way
       this.stats = { checked: 0, skipped: 0, asked: 0, blocked: 0, errors: 0 };
     }
@@ -69,6 +72,7 @@
         this.hintLoading = this.get("/v1/hosts")
           .then((body) => {
             this.hint = new Set(body.prefixes);
+            this.hosts.clear();
             this.active = Boolean(body.active);
             this.hintUntil = this.now() + 1000 * body.ttl;
           })
@@ -77,6 +81,7 @@
             // applies) and try again soon rather than on every navigation.
             this.stats.errors++;
             this.hint = new Set();
+            this.hosts.clear();
             this.active = false;
             this.hintUntil = this.now() + RETRY_HINT_MS;
           })
@@ -87,11 +92,25 @@
       await this.hintLoading;
     }
 
-    /** Whether url's host (or a parent domain) carries listed pages, per the hint. */
+    /**
+     * Whether url's host (or a parent domain) carries listed pages, per the hint.
+     * Remembered per authority (the host expressions depend on nothing else) until the
+     * hint changes: ordinary browsing then costs no hashing at all, not even WebCrypto's
+     * asynchronous round trip, after a host's first page.
+     */
     async suspect(url) {
+      const authority = AUTHORITY.exec(url);
+      const key = authority ? authority[1].toLowerCase() : null;
+      if (key !== null && this.hosts.has(key)) return this.hosts.get(key);
+      const hint = this.hint;
       const hosts = urls.hostExpressions(url);
       const tops = await urls.hashPrefixes(hosts, 4);
-      return tops.some((t) => this.hint.has(t));
+      const suspect = tops.some((t) => hint.has(t));
+      if (key !== null && hint === this.hint) {
+        if (this.hosts.size >= CACHE_MAX) this.hosts.delete(this.hosts.keys().next().value);
+        this.hosts.set(key, suspect);
+      }
+      return suspect;
     }
 
     remember(key, category) {
@@ -107,17 +126,18 @@
     async check(url, kind) {
       if (this.ignores(url)) return null;
       this.stats.checked++;
+      await this.ensureHint();
+      if (!this.active) return null;
       let canonical;
       try {
+        // the common case first: a host without listed pages, decided from the cache
+        if (kind !== "dns" && !(await this.suspect(url))) {
+          this.stats.skipped++;
+          return null;
+        }
         canonical = urls.canonicalize(url);
       } catch (e) {
         return null; // no host: nothing a list can name
-      }
-      await this.ensureHint();
-      if (!this.active) return null;
-      if (kind !== "dns" && !(await this.suspect(url))) {
-        this.stats.skipped++;
-        return null;
       }
       // "resource" and "page" answers are the same; "dns" is asked and counted apart
       const key = (kind === "dns" ? "dns " : "url ") + canonical;

@@ -93,3 +93,41 @@ test("a new API address from policy forgets the old answers", async () => {
   await g.check("https://pages.test/a", "page");
   assert.ok(agent.calls.at(-1).startsWith("http://127.0.0.1:9999/v1/check"));
 });
+
+test("a host's verdict is remembered per authority until the hint changes", async () => {
+  const urls = require("../src/urls.js");
+  const agent = fakeAgent({ suspects: ["pages.test/"], listed: { "pages.test/listed/page.html": "csam" } });
+  const g = new Guard({ api: "http://127.0.0.1:8054", fetch: agent.fetch });
+  const fresh = () => new Guard({ api: "http://127.0.0.1:8054", fetch: fakeAgent({ suspects: ["pages.test/"] }).fetch });
+  const original = urls.hashPrefixes;
+  let hashed = 0;
+  urls.hashPrefixes = async (exprs, bytes) => {
+    hashed++;
+    return original(exprs, bytes);
+  };
+  try {
+    await g.check("https://plain.test/a", "page");
+    const before = hashed;
+    for (let i = 0; i < 5; i++) await g.check(`https://plain.test/p/${i}?q=${i}`, "page");
+    assert.strictEqual(hashed, before, "an ordinary host's later pages hash nothing");
+    // tricky authorities: the remembered answer is the one a fresh guard computes
+    const tricky = [
+      "https://www.pages.test/x", "https://WWW.PAGES.TEST./y", "https://user@pages.test:8443/z",
+      "https://pages.test?q", "https://pages.test#f", "https://pages%2Etest/x", "https://a.b.pages.test/",
+      "https://pages.test.evil.test/", "https://1.2.3.4/", "https://0x7f.1/", "http://pages.test\\@plain.test/",
+    ];
+    for (const url of [...tricky, ...tricky]) {
+      const f = fresh();
+      await f.ensureHint();
+      const expected = await f.suspect(url).catch(() => "error");
+      assert.strictEqual(await g.suspect(url).catch(() => "error"), expected, url);
+    }
+  } finally {
+    urls.hashPrefixes = original;
+  }
+  // a new hint (after its ttl) forgets what the old one said
+  assert.ok(g.hosts.size > 0);
+  g.hintUntil = 0;
+  await g.ensureHint();
+  assert.strictEqual(g.hosts.size, 0);
+});

@@ -21,6 +21,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kiosk_agent.net.http_server import (
+    HttpError,
+    Response,
+    parse_request_head,
+    read_head,
+)
 from kiosk_agent.reporting.events import Blocked
 
 if TYPE_CHECKING:
@@ -51,12 +57,8 @@ show the block page instead of the browser's error."""
 _PREFIX = re.compile(r"[0-9a-f]{16}")
 
 
-class GuardRequestError(ValueError):
-    """A request the API refuses; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+GuardRequestError = HttpError
+"""A request the API refuses; ``status`` is the HTTP status to answer with."""
 
 
 class PrefixIndex(Protocol):
@@ -166,30 +168,68 @@ class Request:
 
 
 def parse_head(head: bytes) -> Request:
-    """Method, target and headers of an HTTP/1.1 request head (no body is accepted)."""
-    try:
-        lines = head.decode("latin-1").split("\r\n")
-        method, target, version = lines[0].split(" ")
-    except ValueError:
-        raise GuardRequestError(400, "malformed request") from None
-    if version not in ("HTTP/1.1", "HTTP/1.0") or not target.startswith("/"):
+    """Method, target and headers of an HTTP/1.1 request head (the shared parser,
+    ``kiosk_agent/net/http_server.py``), stricter for this API: an origin-form target,
+    no body and no repeated header."""
+    request = parse_request_head(head)
+    if not request.target.startswith("/"):
         raise GuardRequestError(400, "malformed request")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise GuardRequestError(400, "malformed header")
-        key = name.lower()
-        if key in headers or key in ("content-length", "transfer-encoding"):
-            raise GuardRequestError(400, "no bodies and no repeated headers")
-        headers[key] = value.strip()
-    path, _, query = target.partition("?")
-    return Request(method, path, query, headers)
+    headers = request.headers
+    if request.repeated or "content-length" in headers or "transfer-encoding" in headers:
+        raise GuardRequestError(400, "no bodies and no repeated headers")
+    path, _, query = request.target.partition("?")
+    return Request(request.method, path, query, headers)
 
 
 # -- the API ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChromiumPackage:
+    """The signed ``.crx`` the guard API serves to Chromium-family browsers' updater,
+    which a force-list entry points at (``ExtensionInstallForcelist``)."""
+
+    extension_id: str
+    version: str
+    crx: bytes
+
+
+CRX_PATH = "/browser-guard.crx"
+UPDATE_PATH = "/browser-guard/update.xml"
+
+
+def update_url(host: str, port: int) -> str:
+    """The force-list entry's update URL for a guard API at ``host:port``."""
+    return f"http://{host}:{port}{UPDATE_PATH}"
+
+
+def load_package(path: str | None, expected_id: str | None, demo: bool) -> ChromiumPackage:
+    """Read and verify the installed ``.crx``. Raises ``ValueError`` with the reason when
+    it is missing, damaged, not the id the policy names, or signed with the published DEMO
+    key under a config that is not a demo (anyone can sign a DEMO package)."""
+    import io
+    import zipfile
+    from pathlib import Path
+
+    from kiosk_agent.filter import crx
+
+    if not path:
+        raise ValueError("no Chromium package was installed")
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise ValueError(f"cannot read {path}: {e.strerror}") from None
+    package = crx.read(data)  # CrxError is a ValueError
+    if package.extension_id == crx.DEMO_EXTENSION_ID and not demo:
+        raise ValueError("the package is signed with the published DEMO key")
+    if expected_id is not None and package.extension_id != expected_id:
+        raise ValueError(f"the package's id {package.extension_id} is not {expected_id}")
+    try:
+        with zipfile.ZipFile(io.BytesIO(package.archive)) as z:
+            version = str(json.loads(z.read("manifest.json"))["version"])
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError):
+        raise ValueError("the package holds no readable manifest.json") from None
+    return ChromiumPackage(package.extension_id, version, data)
 
 
 @dataclass
@@ -201,6 +241,7 @@ class GuardCounts:
     hits: int = 0
     hint_requests: int = 0
     pages_served: int = 0
+    package_requests: int = 0
     limited: int = 0
     refused: int = 0
 
@@ -223,6 +264,7 @@ class GuardApi:
         active: Callable[[], bool] = lambda: True,
         limiter: RateLimiter | None = None,
         hosts: frozenset[str] = frozenset(),
+        package: ChromiumPackage | None = None,
     ) -> None:
         from kiosk_agent.contracts.feed import SUSPECT
 
@@ -232,6 +274,7 @@ class GuardApi:
         self.active = active
         self.limiter = limiter or RateLimiter()
         self.hosts = hosts
+        self.package = package
         self.counts = GuardCounts()
         self._suspect_code = SUSPECT
         self._hint_key: tuple[tuple[str, int], ...] | None = None
@@ -279,6 +322,8 @@ class GuardApi:
                 "text/html; charset=utf-8",
                 self.block_page(request.headers.get("accept-language")),
             )
+        if request.path in (UPDATE_PATH, CRX_PATH) and self.package is not None:
+            return self._package(request)
         if request.method == "OPTIONS" or GUARD_HEADER not in request.headers:
             raise GuardRequestError(403, "for the kiosk's browser extension only")
         if request.method != "GET":
@@ -293,6 +338,25 @@ class GuardApi:
             return 200, "application/json", self.check(request.query)
         raise GuardRequestError(404, "not found")
 
+    def _package(self, request: Request) -> tuple[int, str, bytes]:
+        """The browser's extension updater: no guard header (it cannot send one); the
+        files are public (the extension's code), so only the rate limit applies."""
+        assert self.package is not None
+        if request.method not in ("GET", "HEAD"):
+            raise GuardRequestError(405, "method not allowed")
+        if not self.limiter.allow():
+            self.counts.limited += 1
+            raise GuardRequestError(429, "too many requests")
+        self.counts.package_requests += 1
+        if request.path == CRX_PATH:
+            return 200, "application/x-chrome-extension", self.package.crx
+        from kiosk_agent.filter.crx import update_manifest
+
+        # the Host header was checked against the API's own addresses above
+        base = f"http://{request.headers.get('host', '')}"
+        body = update_manifest(self.package.extension_id, base + CRX_PATH, self.package.version)
+        return 200, "application/xml", body
+
     def respond(self, head: bytes) -> tuple[bytes, bool]:
         """The whole response to a request head, and whether to keep the connection."""
         keep = False
@@ -306,27 +370,12 @@ class GuardApi:
             self.counts.refused += 1
             status, ctype = e.status, "application/json"
             body = json.dumps({"error": str(e)}).encode()
-        reason = _REASONS.get(status, "Error")
-        head_out = (
-            f"HTTP/1.1 {status} {reason}\r\n"
-            f"Content-Type: {ctype}\r\n"
-            f"Content-Length: {len(body)}\r\n"
-            "Cache-Control: no-store\r\n"
-            "Referrer-Policy: no-referrer\r\n"
-            "X-Content-Type-Options: nosniff\r\n"
-            f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n"
-        )
-        return head_out.encode() + body, keep
-
-
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    429: "Too Many Requests",
-}
+        extra = {
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        }
+        return Response(status, body, ctype, extra).to_bytes(keep_alive=keep), keep
 
 
 class GuardServer:
@@ -341,6 +390,7 @@ class GuardServer:
         self.listen = listen
         self.address: tuple[str, int] | None = None
         self.error: str | None = None
+        self.package_error: str | None = None
         self._server: asyncio.Server | None = None
         self._open = 0
 
@@ -377,12 +427,18 @@ class GuardServer:
                 return
             keep = True
             while keep:
-                async with asyncio.timeout(self.idle_timeout):
-                    head = await reader.readuntil(b"\r\n\r\n")
+                try:
+                    async with asyncio.timeout(self.idle_timeout):
+                        head = await read_head(reader, MAX_HEAD)
+                except HttpError as e:  # a head past the limit: say so, then close
+                    self.api.counts.refused += 1
+                    writer.write(Response.json(e.status, {"error": e.message}).to_bytes())
+                    await writer.drain()
+                    return
                 response, keep = self.api.respond(head[:-4])
                 writer.write(response)
                 await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, OSError):
+        except (asyncio.IncompleteReadError, TimeoutError, OSError):
             pass
         finally:
             self._open -= 1
@@ -394,6 +450,9 @@ class GuardServer:
         return {
             "listening": None if self.address is None else f"{self.address[0]}:{self.address[1]}",
             "error": self.error,
+            "chromium_package": (
+                self.api.package.extension_id if self.api.package else self.package_error
+            ),
             **self.api.counts.as_dict(),
         }
 
@@ -409,6 +468,7 @@ def create_guard(ctx: ServiceContext) -> GuardServer | None:
     """The factory ``build_components`` uses: reads the updater's indexes, follows the
     operator's pause through the resolver's switch, publishes on the service's bus."""
     from kiosk_agent.filter.proxy.locale_page import locale_block_pages
+    from kiosk_agent.platform.browser_policies import load_policy
 
     enabled, listen = guard_listen(ctx)
     if not enabled:
@@ -427,4 +487,13 @@ def create_guard(ctx: ServiceContext) -> GuardServer | None:
         locale_block_pages(ctx.config.cafe.languages, ctx.config.cafe.country),
         active=active,
     )
-    return GuardServer(api, listen)
+    server = GuardServer(api, listen)
+    policy = load_policy(ctx.config.state_dir)
+    if policy is not None and policy.chromium_crx:
+        try:
+            api.package = load_package(policy.chromium_crx, policy.chromium_id, ctx.config.demo)
+        except ValueError as e:
+            # the guard still answers; Chromium-family browsers do not get the extension
+            server.package_error = str(e)
+            log.error("browser guard: not serving the Chromium package: %s", e)
+    return server

@@ -178,7 +178,7 @@ class Installer:
             self._details(self.services.install_service(layout, layout.executable))
             self._title("Register the notice and tray for every desktop login")
             self._details(self.services.install_ui_autostart(layout, layout.executable))
-            self._browser_guard()
+            self._browser_guard(config)
             self._title("Start the service")
             self._mark_operator_stop()
             self._details(self.services.start(layout))
@@ -243,11 +243,14 @@ class Installer:
             )
             self._detail(f"wrote {layout.program_dir / 'agent.example.yaml'} (every key explained)")
 
-    def _browser_guard(self) -> None:
+    def _browser_guard(self, config: Config) -> None:
         """The guard extension next to the program and the browsers' policies for it."""
         from kiosk_agent.installer.browser_guard import (
+            CRX_NAME,
             XPI_NAME,
             build_xpi,
+            crx_problem,
+            find_crx,
             find_guard_source,
             guard_policy,
         )
@@ -262,7 +265,28 @@ class Installer:
             return
         count = build_xpi(source, layout.on_disk(layout.program_dir / XPI_NAME))
         self._detail(f"wrote {layout.program_dir / XPI_NAME} ({count} files)")
-        policy = guard_policy(layout.program_dir, layout.executable_name.endswith(".exe"))
+        chromium_id = None
+        crx_file = find_crx(source)
+        if crx_file is None:
+            self._detail(
+                f"this build carries no signed {CRX_NAME}: Chromium-family browsers get "
+                "the policies without the guard (docs/browser-guard.md)"
+            )
+        else:
+            data = crx_file.read_bytes()
+            chromium_id, problem = crx_problem(data)
+            if chromium_id is None:
+                self._detail(f"{problem}: Chromium-family browsers do not get the guard")
+            else:
+                write_atomic(layout.on_disk(layout.program_dir / CRX_NAME), data)
+                self._detail(f"wrote {layout.program_dir / CRX_NAME} (extension {chromium_id})")
+        listen = config.filter.guard.listen  # the update URL is the guard API's address
+        policy = guard_policy(
+            layout.program_dir,
+            layout.executable_name.endswith(".exe"),
+            chromium_id,
+            (listen.host, listen.port),
+        )
         self._details(write(layout.root, policy))
         save_policy(layout.on_disk(layout.state_dir), policy)  # what the watchdog keeps
 

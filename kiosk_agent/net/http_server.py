@@ -1,7 +1,8 @@
-"""The agent's small HTTP/1.1 server side: one request per connection, strict limits.
+"""The agent's small HTTP/1.1 server side: request heads, responses, strict limits.
 
-Used by the control API on loopback (kiosk_agent/service/control.py) and by the café hub
-on the LAN (kiosk_agent/hub/http.py); no TLS (the service never loads ``ssl``).
+Used by the control API on loopback (kiosk_agent/service/control.py), the café hub on
+the LAN (kiosk_agent/hub/http.py), the browser guard's API (kiosk_agent/filter/guard.py,
+keep-alive) and the URL proxy's own pages; no TLS (the service never loads ``ssl``).
 """
 
 from __future__ import annotations
@@ -26,9 +27,13 @@ REASONS = {
     405: "Method Not Allowed",
     413: "Payload Too Large",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
+    501: "Not Implemented",
     502: "Bad Gateway",
     503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
 }
 
 
@@ -71,50 +76,87 @@ class Response:
     def json(cls, status: int, obj: object, **headers: str) -> Response:
         return cls(status, json.dumps(obj).encode("utf-8"), headers=dict(headers))
 
-    def to_bytes(self, *, head_only: bool = False) -> bytes:
+    def to_bytes(self, *, head_only: bool = False, keep_alive: bool = False) -> bytes:
         lines = [f"HTTP/1.1 {self.status} {REASONS.get(self.status, 'Error')}"]
         if self.status != 304:
             lines.append(f"Content-Type: {self.content_type}")
         lines.append(f"Content-Length: {len(self.body)}")
         lines += [f"{k}: {v}" for k, v in self.headers.items()]
-        lines.append("Connection: close")
+        lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         return head if head_only or self.status == 304 else head + self.body
 
 
-def parse_head(head: bytes) -> tuple[str, str, dict[str, str], dict[str, str]]:
-    """Method, path, query and lower-cased headers of a request head; ``HttpError``
-    (400) for anything that is not an HTTP/1.x request."""
-    try:
-        text = head.decode("latin-1")
-    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
-        raise HttpError(400, "bad request") from None
-    lines = text.split("\r\n")
+@dataclass(frozen=True)
+class RequestHead:
+    """A request head as sent: ``fields`` in order, names lower-cased, repeats kept."""
+
+    method: str
+    target: str
+    version: str
+    fields: tuple[tuple[str, str], ...]
+
+    @property
+    def path(self) -> str:
+        return urllib.parse.urlsplit(self.target).path
+
+    @property
+    def query(self) -> str:
+        """The raw query string (not decoded)."""
+        return urllib.parse.urlsplit(self.target).query
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Name -> value; the last one of a repeated header."""
+        return dict(self.fields)
+
+    @property
+    def repeated(self) -> frozenset[str]:
+        names = [name for name, _ in self.fields]
+        return frozenset(n for n in names if names.count(n) > 1)
+
+
+def parse_request_head(head: bytes) -> RequestHead:
+    """Parse a request head (with or without its blank line); ``HttpError`` (400) for
+    anything that is not an HTTP/1.0 or 1.1 request, and for whitespace before a header's
+    colon or a folded line (RFC 9112: a server must refuse those, a smuggling vector)."""
+    lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[0].isalpha():
+    if len(parts) != 3 or parts[2] not in ("HTTP/1.0", "HTTP/1.1") or not parts[0].isalpha():
         raise HttpError(400, "not an HTTP/1.x request")
-    method, target, _ = parts
-    headers: dict[str, str] = {}
+    fields: list[tuple[str, str]] = []
     for line in lines[1:]:
         if not line:
             continue
         name, sep, value = line.partition(":")
-        if not sep or not name.strip():
+        if not sep or not name or name != name.strip():
             raise HttpError(400, "malformed header line")
-        headers[name.strip().lower()] = value.strip()
-    url = urllib.parse.urlsplit(target)
-    query = dict(urllib.parse.parse_qsl(url.query))
-    return method.upper(), url.path, query, headers
+        fields.append((name.lower(), value.strip()))
+    return RequestHead(parts[0], parts[1], parts[2], tuple(fields))
 
 
-async def read_request(reader: asyncio.StreamReader, max_body: int = MAX_BODY) -> Request:
+def parse_head(head: bytes) -> tuple[str, str, dict[str, str], dict[str, str]]:
+    """Method (upper case), path, decoded query and lower-cased headers of a request
+    head; ``HttpError`` (400) as ``parse_request_head``."""
+    request = parse_request_head(head)
+    query = dict(urllib.parse.parse_qsl(request.query))
+    return request.method.upper(), request.path, query, request.headers
+
+
+async def read_head(reader: asyncio.StreamReader, max_header: int = MAX_HEADER) -> bytes:
+    """The next request head, blank line included; ``HttpError`` (413) past ``max_header``
+    (the reader's own limit may be lower), ``IncompleteReadError`` at the end."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.LimitOverrunError:
         raise HttpError(413, "request headers too large") from None
-    if len(head) > MAX_HEADER:
+    if len(head) > max_header:
         raise HttpError(413, "request headers too large")
-    method, path, query, headers = parse_head(head)
+    return head
+
+
+async def read_request(reader: asyncio.StreamReader, max_body: int = MAX_BODY) -> Request:
+    method, path, query, headers = parse_head(await read_head(reader))
     length_text = headers.get("content-length", "0")
     if not (length_text.isascii() and length_text.isdigit()):  # not "¹" or "+5"
         raise HttpError(400, "bad Content-Length")

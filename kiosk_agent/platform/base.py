@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from kiosk_agent.platform.browser_policies import GuardPolicy
+    from kiosk_agent.platform.browser_policies import BrowserGuardState, GuardPolicy
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,13 @@ class BrowserPolicies(Protocol):
 
     def missing_browser_policies(self, root: Path, policy: GuardPolicy) -> list[str]:
         """Where the policies no longer say what was written (empty: all intact)."""
+        ...
+
+    def browser_guard_states(
+        self, root: Path, policy: GuardPolicy | None
+    ) -> list[BrowserGuardState]:
+        """Each browser installed on the PC and whether its policies force-install the
+        guard (``kiosk-agent doctor``)."""
         ...
 
 

@@ -11,7 +11,7 @@ the ``GuardPolicy`` in the state folder so the watchdog can put back what was re
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,15 @@ STATE_FILE = "browser-policies.json"
 @dataclass(frozen=True)
 class GuardPolicy:
     """Where browsers get the guard. ``chromium_id``/``chromium_update_url``: the packed
-    extension's id and its update manifest (None: Chromium policies are written without
-    the force-install, and ``kiosk-agent status`` says the guard is missing there)."""
+    extension's id and its update manifest, which the guard API serves with the ``.crx``
+    at ``chromium_crx`` (None: Chromium policies are written without the force-install,
+    and ``kiosk-agent doctor`` says the guard is missing there)."""
 
     firefox_install_url: str
     chromium_id: str | None = None
     chromium_update_url: str | None = None
     firefox_id: str = FIREFOX_EXTENSION_ID
+    chromium_crx: str | None = None
 
 
 def chromium_policy(policy: GuardPolicy) -> dict[str, Any]:
@@ -47,6 +49,8 @@ def chromium_policy(policy: GuardPolicy) -> dict[str, Any]:
     if policy.chromium_id and policy.chromium_update_url:
         entry = f"{policy.chromium_id};{policy.chromium_update_url}"
         out["ExtensionInstallForcelist"] = [entry]  # force-installed: cannot be disabled
+        # no developer mode: no unpacked look-alike, no reloading or stopping the guard
+        out["ExtensionDeveloperModeSettings"] = 1
     return out
 
 
@@ -103,6 +107,47 @@ def firefox_has_guard(existing: Mapping[str, Any] | None, policy: GuardPolicy) -
     )
 
 
+@dataclass(frozen=True)
+class BrowserGuardState:
+    """One browser found on the PC and whether its policies force-install the guard;
+    ``where``: the policy file or key read; ``reason``: why not, in plain words."""
+
+    browser: str
+    guarded: bool
+    where: str
+    reason: str = ""
+
+
+def chromium_forces_guard(documents: Sequence[Mapping[str, Any]], chromium_id: str | None) -> str:
+    """ "" when one of a Chromium-family browser's managed policy documents (it merges
+    them all) force-installs the guard, else why not."""
+    if not documents:
+        return "no managed policy"
+    if chromium_id is None:
+        return "the installer had no signed package for Chromium-family browsers"
+    for doc in documents:
+        forcelist = doc.get("ExtensionInstallForcelist")
+        if isinstance(forcelist, list) and any(
+            isinstance(e, str) and (e == chromium_id or e.startswith(chromium_id + ";"))
+            for e in forcelist
+        ):
+            return ""
+    return "the policy does not force-install the guard"
+
+
+def firefox_forces_guard(doc: Mapping[str, Any] | None, firefox_id: str) -> str:
+    """ "" when a Firefox ``policies.json`` (or its registry form) force-installs the
+    guard, else why not."""
+    if doc is None:
+        return "no policies.json"
+    policies = doc.get("policies", doc)  # the registry form has no "policies" level
+    settings = policies.get("ExtensionSettings") if isinstance(policies, Mapping) else None
+    entry = settings.get(firefox_id) if isinstance(settings, Mapping) else None
+    if isinstance(entry, Mapping) and entry.get("installation_mode") == "force_installed":
+        return ""
+    return "the policy does not force-install the guard"
+
+
 def save_policy(state_dir: Path, policy: GuardPolicy) -> None:
     """Remember what the installer wrote, for the watchdog (written atomically)."""
     write_atomic(state_dir / STATE_FILE, json.dumps(asdict(policy), indent=2).encode())
@@ -117,6 +162,7 @@ def load_policy(state_dir: Path) -> GuardPolicy | None:
             chromium_id=data.get("chromium_id"),
             chromium_update_url=data.get("chromium_update_url"),
             firefox_id=str(data.get("firefox_id") or FIREFOX_EXTENSION_ID),
+            chromium_crx=data.get("chromium_crx"),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

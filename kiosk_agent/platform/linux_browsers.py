@@ -10,8 +10,12 @@ from typing import Any
 from kiosk_agent.atomic import write_atomic
 from kiosk_agent.platform.base import PlatformError
 from kiosk_agent.platform.browser_policies import (
+    FIREFOX_EXTENSION_ID,
+    BrowserGuardState,
     GuardPolicy,
+    chromium_forces_guard,
     chromium_policy,
+    firefox_forces_guard,
     firefox_has_guard,
     merge_firefox,
     strip_firefox,
@@ -24,6 +28,19 @@ CHROMIUM_POLICY_DIRS = (
 )
 CHROMIUM_POLICY_NAME = "kiosk-agent-browser-guard.json"
 FIREFOX_POLICY_FILE = Path("/etc/firefox/policies/policies.json")  # firefox and firefox-esr
+BROWSERS = (
+    # (name, executables that mean it is installed, its policy folder or file)
+    ("Chromium", ("/usr/bin/chromium", "/usr/bin/chromium-browser"), CHROMIUM_POLICY_DIRS[0]),
+    ("Google Chrome", ("/opt/google/chrome/chrome",), CHROMIUM_POLICY_DIRS[1]),
+    ("Microsoft Edge", ("/opt/microsoft/msedge/msedge",), CHROMIUM_POLICY_DIRS[2]),
+    (
+        "Firefox",
+        ("/usr/bin/firefox", "/usr/bin/firefox-esr", "/usr/lib/firefox/firefox"),
+        FIREFOX_POLICY_FILE,
+    ),
+)
+"""Browsers installed from packages. A snap or flatpak browser reads its policies from
+its own confinement and is not found here (docs/browser-guard.md)."""
 
 
 def _under(root: Path, path: Path) -> Path:
@@ -100,3 +117,41 @@ class LinuxBrowserPolicies:
         if not intact:
             missing.append(str(FIREFOX_POLICY_FILE))
         return missing
+
+    def browser_guard_states(
+        self, root: Path, policy: GuardPolicy | None
+    ) -> list[BrowserGuardState]:
+        """Each browser installed under ``root`` and whether its policies force-install
+        the guard (``policy``: what the installer wrote, None if it never did)."""
+        states = []
+        for name, executables, where in BROWSERS:
+            if not any(_under(root, Path(e)).is_file() for e in executables):
+                continue
+            if where == FIREFOX_POLICY_FILE:
+                try:
+                    doc = _read_json(_under(root, where))
+                except PlatformError:
+                    doc = None
+                firefox_id = policy.firefox_id if policy else FIREFOX_EXTENSION_ID
+                reason = firefox_forces_guard(doc, firefox_id)
+            else:
+                reason = chromium_forces_guard(
+                    _managed_documents(_under(root, where)), policy.chromium_id if policy else None
+                )
+            if reason and policy is None:
+                reason = "`kiosk-agent install` has not written the guard's policies"
+            states.append(BrowserGuardState(name, not reason, str(where), reason))
+        return states
+
+
+def _managed_documents(folder: Path) -> list[dict[str, Any]]:
+    """Every readable JSON object in a managed policy folder (Chromium merges them)."""
+    docs = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            doc = _read_json(path)
+        except PlatformError:
+            continue
+        if doc is not None:
+            docs.append(doc)
+    return docs

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kiosk_agent.config import Config
+from kiosk_agent.platform.browser_policies import BrowserGuardState
 
 OK, PROBLEM, SKIPPED = "ok", "problem", "skipped"
 FEED_STALE_SECONDS = 2 * 86400
@@ -58,6 +59,8 @@ class Facts:
     server_error: str | None = None
     free_bytes: int | None = None
     state_dir: str = ""
+    browsers: list[BrowserGuardState] | None = None  # None: could not be read
+    browsers_error: str = ""
 
 
 def _check_service(f: Facts) -> Check:
@@ -211,6 +214,30 @@ def _check_disk(f: Facts) -> Check:
     return Check("disk space", OK, f"{mib:,.0f} MiB free")
 
 
+def _check_browsers(f: Facts) -> Check:
+    if f.browsers is None:
+        return Check(
+            "browser guard", SKIPPED, f"cannot read the browsers' policies ({f.browsers_error})"
+        )
+    if not f.browsers:
+        return Check("browser guard", SKIPPED, "no Chromium, Chrome, Edge or Firefox found")
+    missing = [b for b in f.browsers if not b.guarded]
+    if not missing:
+        names = ", ".join(b.browser for b in f.browsers)
+        return Check("browser guard", OK, f"the guard is enforced in {names}")
+    said = "; ".join(f"{b.browser}: {b.reason} ({b.where})" for b in missing)
+    return Check(
+        "browser guard",
+        PROBLEM,
+        f"{', '.join(b.browser for b in missing)} "
+        f"{'runs' if len(missing) == 1 else 'run'} without the browser guard, so listed "
+        f"pages on HTTPS sites open there ({said})",
+        "run `kiosk-agent install` again (it writes the policies); Chrome and Edge on a "
+        "Windows PC outside a domain take the guard only from their stores: see "
+        "docs/browser-guard.md, or remove that browser and use one the guard covers",
+    )
+
+
 CHECKS: tuple[Callable[[Facts], Check], ...] = (
     _check_service,
     _check_system_dns,
@@ -220,6 +247,7 @@ CHECKS: tuple[Callable[[Facts], Check], ...] = (
     _check_shaping,
     _check_server,
     _check_disk,
+    _check_browsers,
 )
 
 
@@ -335,4 +363,12 @@ def gather(config: Config, platform: Any, now: float | None = None) -> Facts:
     if facts.server:
         facts.server_error = _server_reachable(facts.server)
     facts.free_bytes = _free_bytes(config.state_dir)
+    try:
+        from kiosk_agent.platform.browser_policies import load_policy
+
+        root = Path(getattr(platform, "dns_root", None) or "/")  # --root: a test install
+        policy = load_policy(config.state_dir)
+        facts.browsers = list(platform.browser_guard_states(root, policy))
+    except (PlatformError, OSError) as e:
+        facts.browsers_error = str(e)
     return facts

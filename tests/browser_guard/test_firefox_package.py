@@ -1,9 +1,6 @@
 """Firefox: the packed extension passes Mozilla's validator (addons-linter, from the
-committed npm lock) and the policies name it as it is.
-
-Playwright drives only its own patched Firefox build, not Debian's firefox-esr, so no test
-loads the guard in Firefox here (docs/browser-guard.md says so); this checks what Firefox
-would be given.
+committed npm lock) and the policies name it as it is. ``test_firefox.py`` loads the
+same package in Debian's firefox-esr over WebDriver BiDi.
 """
 
 from __future__ import annotations

@@ -18,4 +18,4 @@ def test_guard_js_unit_tests() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "# pass 6" in done.stdout and "# fail 0" in done.stdout
+    assert "# pass 7" in done.stdout and "# fail 0" in done.stdout

@@ -176,14 +176,15 @@ class World:
         return self.reporting.today_counts()
 
 
-def extension_copy(target: Path, api: str) -> Path:
+def extension_copy(target: Path, api: str, source: Path | None = None) -> Path:
     """The extension as the installer ships it (the files of the ``.xpi``), with the guard
-    API's address of this test."""
+    API's address of this test (``source``: another copy of ``browser_guard/``)."""
     from kiosk_agent.installer.browser_guard import shipped_files
 
-    for rel in shipped_files(GUARD_DIR):
+    source = source or GUARD_DIR
+    for rel in shipped_files(source):
         (target / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(GUARD_DIR / rel, target / rel)
+        shutil.copyfile(source / rel, target / rel)
     config = target / "src" / "config.js"
     text = config.read_text()
     assert '"http://127.0.0.1:8054"' in text

@@ -16,6 +16,7 @@ import pytest
 
 from installer.hidden_libs import hidden_shaping_command, system_shaping_libraries
 from kiosk_agent.net.ports import free_port
+from kiosk_agent.platform.browser_policies import BrowserGuardState
 from kiosk_agent.service import doctor
 from kiosk_agent.service.doctor import OK, PROBLEM, SKIPPED, Facts, evaluate
 from tests.conftest import REPO_ROOT, cli_env, require, require_tool, run_cli
@@ -41,6 +42,10 @@ def _healthy(**over: object) -> Facts:
         server="https://region.example",
         free_bytes=10 * 2**30,
         state_dir="/var/lib/kiosk-agent",
+        browsers=[
+            BrowserGuardState("Chromium", True, "/etc/chromium/policies/managed"),
+            BrowserGuardState("Firefox", True, "/etc/firefox/policies/policies.json"),
+        ],
     )
     for key, value in over.items():
         setattr(facts, key, value)
@@ -57,7 +62,7 @@ def test_a_healthy_kiosk_is_all_well() -> None:
     assert doctor.all_well(checks) and doctor.render(checks).endswith("All is well.")
     assert [c.name for c in checks] == [
         "service", "system DNS", "blocklist", "clock", "notice", "text shaping",
-        "regional server", "disk space",
+        "regional server", "disk space", "browser guard",
     ]  # fmt: skip
 
 
@@ -82,6 +87,21 @@ def test_a_healthy_kiosk_is_all_well() -> None:
         ({"shaping_available": False, "shaping_reason": "no fribidi"}, "text shaping", "Latin"),
         ({"server_error": "Connection refused"}, "regional server", "refused"),
         ({"free_bytes": 50 * 2**20}, "disk space", "50 MiB"),
+        (
+            {
+                "browsers": [
+                    BrowserGuardState("Firefox", True, "/etc/firefox/policies/policies.json"),
+                    BrowserGuardState(
+                        "Google Chrome",
+                        False,
+                        r"HKLM\SOFTWARE\Policies\Google\Chrome",
+                        "no ExtensionInstallForcelist policy",
+                    ),
+                ]
+            },
+            "browser guard",
+            "Google Chrome runs without the browser guard",
+        ),
     ],
 )
 def test_each_problem_is_said_with_what_to_do(
@@ -100,6 +120,9 @@ def test_not_applicable_checks_are_skipped() -> None:
     )
     assert status["system DNS"] == status["notice"] == SKIPPED
     assert status["regional server"] == status["disk space"] == SKIPPED
+    assert _status(_healthy(browsers=[]))["browser guard"] == SKIPPED  # no browser found
+    unread = evaluate(_healthy(browsers=None, browsers_error="access denied"))
+    assert "access denied" in next(c.message for c in unread if c.name == "browser guard")
 
 
 def test_ui_processes_are_recognised() -> None:

@@ -305,3 +305,52 @@ def test_uninstall_without_config_needs_force(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--force"):
         u.check_pin()
     u.check_pin(force=True)
+
+
+def test_install_force_installs_a_publisher_signed_chromium_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from kiosk_agent.filter import crx
+    from kiosk_agent.installer import browser_guard
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    package = tmp_path / "bundle" / "browser-guard.crx"
+    package.parent.mkdir()
+    package.write_bytes(crx.pack(browser_guard.xpi_bytes(browser_guard.GUARD_SOURCE), key))
+    ext_id = crx.extension_id(crx.public_key_der(key))
+    monkeypatch.setattr(browser_guard, "find_crx", lambda source: package)
+    _installer(tmp_path, FakeRunner(), FakeDns(BEFORE)).install(ANSWERS)
+    root = tmp_path / "root"
+    assert (root / "opt/kiosk-agent/browser-guard.crx").read_bytes() == package.read_bytes()
+    managed = root / "etc/chromium/policies/managed/kiosk-agent-browser-guard.json"
+    policy = json.loads(managed.read_text())
+    assert policy["ExtensionInstallForcelist"] == [
+        f"{ext_id};http://127.0.0.1:8054/browser-guard/update.xml"
+    ]
+    assert policy["ExtensionDeveloperModeSettings"] == 1
+    saved = load_policy(root / "var/lib/kiosk-agent")
+    assert saved is not None and saved.chromium_id == ext_id
+    assert saved.chromium_crx == "/opt/kiosk-agent/browser-guard.crx"
+
+
+def test_install_leaves_out_a_demo_signed_chromium_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiosk_agent.filter import crx
+    from kiosk_agent.installer import browser_guard
+
+    package = tmp_path / "browser-guard.crx"
+    source = browser_guard.GUARD_SOURCE
+    package.write_bytes(crx.pack(browser_guard.xpi_bytes(source), crx.load_key(crx.DEMO_KEY_FILE)))
+    monkeypatch.setattr(browser_guard, "find_crx", lambda source: package)
+    said: list[str] = []
+    inst = _installer(tmp_path, FakeRunner(), FakeDns(BEFORE))
+    inst.say = said.append
+    inst.install(ANSWERS)
+    root = tmp_path / "root"
+    assert not (root / "opt/kiosk-agent/browser-guard.crx").exists()
+    managed = root / "etc/chromium/policies/managed/kiosk-agent-browser-guard.json"
+    assert "ExtensionInstallForcelist" not in json.loads(managed.read_text())
+    assert any("DEMO key" in line for line in said)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kiosk_agent.filter.proxy.http import HttpParseError
+from kiosk_agent.net.http_server import REASONS, Response
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,36 +60,14 @@ def block_page_html(text: BlockPageText) -> bytes:
 
 def block_response(body: bytes, keep_alive: bool) -> bytes:
     """The whole HTTP response for a blocked request with HTML ``body``: 403, never cached."""
-    head = (
-        "HTTP/1.1 403 Forbidden\r\n"
-        "Content-Type: text/html; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Cache-Control: no-store\r\n"
-        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
-    )
-    return head.encode("ascii") + body
-
-
-_REASONS = {
-    400: "Bad Request",
-    405: "Method Not Allowed",
-    431: "Request Header Fields Too Large",
-    501: "Not Implemented",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-    505: "HTTP Version Not Supported",
-}
+    response = Response(403, body, "text/html; charset=utf-8", {"Cache-Control": "no-store"})
+    return response.to_bytes(keep_alive=keep_alive)
 
 
 def error_response(status: int) -> bytes:
     """A minimal plain-text answer; the connection is always closed after it."""
-    reason = _REASONS.get(status, "Error")
-    body = f"{status} {reason}\n".encode("ascii")
-    return (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode("ascii") + body
+    body = f"{status} {REASONS.get(status, 'Error')}\n".encode("ascii")
+    return Response(status, body, "text/plain").to_bytes()
 
 
 def parse_error_response(error: HttpParseError) -> bytes:
