@@ -33,6 +33,7 @@ from kiosk_agent import __version__
 from kiosk_agent.config import Config
 from kiosk_agent.net.clock import MIN_STEP_SECONDS, Clock, clock_for
 from kiosk_agent.reporting.counters import PERIOD_SECONDS, Counters
+from kiosk_agent.reporting.held import held_versions
 from kiosk_agent.reporting.identity import KioskKey, load_enrollment
 from kiosk_agent.reporting.outbox import Outbox, OutboxError, flush_counters
 from kiosk_agent.reporting.uploader import LinkMonitor, LinkReading, RoundResult, Uploader
@@ -209,6 +210,7 @@ class Reporting:
             session = self.session()
         except Exception as e:  # no upstream DNS known: a state, not a crash
             return RoundResult("failed", reason=str(e))
+        held = held_versions(self.state_dir)
         uploader = Uploader(
             self.outbox,
             self.key,
@@ -219,6 +221,7 @@ class Reporting:
             daily_budget=self.config.reporting.daily_budget_bytes,
             offpeak=self.config.reporting.offpeak,
             rng=self.rng,
+            held=held,
         )
         enrollment = load_enrollment(self.state_dir)
         skip: set[str] = set()
@@ -235,6 +238,7 @@ class Reporting:
                 server=server,
                 enrollment=enrollment,
                 bound=hand_off_bound(self.config.reporting.upload_every),
+                held=held,
             )
             skip = handed.skip
             if handed.hub_error:
