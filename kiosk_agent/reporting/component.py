@@ -295,6 +295,10 @@ class Reporting:
             "deferrals": meta.get("deferrals") or {},
             "next_attempt_at": meta.get("next_attempt_at") or None,
             "clock_offset_seconds": round(self.clock.offset, 1),
+            # the effective off-peak window: a settings overlay may change it while running
+            "upload_window": "-".join(offpeak)
+            if (offpeak := self.config.reporting.offpeak)
+            else None,
         }
 
 
@@ -382,12 +386,19 @@ class ReportingComponent:
             if self.reporting.outbox.report_count() > before:
                 self.request_upload()
 
+    def reconfigure(self, config: Config) -> None:
+        """Take a settings overlay's live keys (``config_live``): the upload window, budget
+        and link share apply from the next round, ``upload_every`` from the next wait."""
+        if self.reporting is not None:
+            self.reporting.config = config
+
     async def _upload_loop(self) -> None:
         assert self.reporting is not None
         every = self.ctx.config.reporting.upload_every
         # Let the link monitor see a few windows before the first decision.
         await asyncio.sleep(min(every, 3 * self.ctx.config.reporting.flush_every))
         while True:
+            every = self.ctx.config.reporting.upload_every  # an overlay may change it
             try:
                 result = await self.upload_round()
                 log.debug("upload round: %s %s", result.outcome, result.reason)

@@ -276,3 +276,55 @@ def test_update_now_adds_a_check_at_most_every_few_minutes() -> None:
     assert comp._last_check is not None
     assert not comp.may_check_on_request(comp._last_check + MIN_REQUEST_GAP - 1)
     assert comp.may_check_on_request(comp._last_check + MIN_REQUEST_GAP)
+
+
+class Listener:
+    name = "listener"
+
+    def __init__(self) -> None:
+        self.got: list[Any] = []
+
+    def reconfigure(self, config: Any) -> None:
+        self.got.append(config)
+
+
+def test_component_takes_an_overlays_live_keys_without_a_restart(region: Region) -> None:
+    path = region.state.parent / "agent.yaml"
+    path.write_text(yaml.safe_dump(region.local))
+    ctx = ServiceContext(config_overlay.load_effective(path), EventBus())
+    listener = Listener()
+    ctx.components["listener"] = listener  # type: ignore[assignment]
+    from kiosk_agent.filter.blockpage import BlockPageServer
+
+    page = BlockPageServer(ctx)
+    assert page.order == ("en",) and set(page.texts) == {"en"}
+    region.publish(
+        "settings-KE-NBO",
+        overlay(
+            1,
+            {
+                "cafe": {"languages": ["sw", "en"]},
+                "reporting": {"offpeak": "01:00-05:00"},
+                "filter": {"p2p": {"policy": "block"}},
+            },
+        ),
+    )
+    config = ctx.config
+    comp = UpdatesComponent(
+        ctx,
+        run_check=lambda: UpdatesCheck(
+            config, fetcher_from({"file": FileFetcher()}), lambda: NOW, region.local
+        ).run(),
+    )
+    import asyncio
+
+    asyncio.run(comp.check_once())
+    assert ctx.config.cafe.languages == ("sw", "en")
+    assert ctx.config.reporting.offpeak == ("01:00", "05:00")
+    assert ctx.config.filter.p2p.policy == "count"  # waits for the next start
+    assert listener.got == [ctx.config]
+    status = comp.status()
+    assert status["settings_live_keys"] == ["cafe.languages", "reporting.offpeak"]
+    assert status["settings_restart_keys"] == ["filter.p2p.policy"]
+    assert status["settings_overlay_pending_restart"] is True
+    assert set(page.texts) == {"sw", "en"} and tuple(page.order) == ("sw", "en")
