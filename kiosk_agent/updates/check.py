@@ -7,10 +7,11 @@ In order, because each step trusts what the one before accepted:
    trust state is saved in ``state_dir/keys.json`` after each.
 2. **content** (``updates.content``): the pack this kiosk should hold (staged rollout:
    ``contracts/signed_dir.py``), verified with the pinned content keys as the
-   announcements left them, checked like ``notices check``, applied (``content/pack.py``).
+   announcements left them, checked like ``notices check`` (its font rule included:
+   ``shipped_glyphs``), applied (``content/pack.py``).
 3. **settings** (``updates.settings``): the region's overlay, verified the same way,
-   refused when it names a local-only key or makes the config invalid, saved for the
-   next start (``config_overlay.py``).
+   refused when it names a local-only key or makes the config invalid, saved
+   (``config_overlay.py``); the service then takes its live keys (``config_live.py``).
 
 A refusal keeps what was applied before. The answer lists one result per kind and the
 key changes accepted; the service turns them into ``SignedRejected`` / ``KeyChanged``
