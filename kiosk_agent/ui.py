@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kiosk_agent.config import Config
+from kiosk_agent.config_live import overlay_mark, take_live
 from kiosk_agent.content import active as content_active
 from kiosk_agent.content.countries import contact_lines, country_for
 from kiosk_agent.content.locales import LocaleError, choose_locale, load_locale, shipped_codes
@@ -50,6 +51,17 @@ from kiosk_agent.reporting.events import Event, SessionStarted
 from kiosk_agent.service.control_client import ControlAuthError, ControlClient, ControlError
 
 log = logging.getLogger(__name__)
+
+
+def ui_languages(config: Config) -> list[str]:
+    """The café's languages the UI can draw (toasts and menus too: shaping.py)."""
+    available = set(shipped_codes())
+    languages = [c for c in config.cafe.languages if c in available]
+    drawable, _shaping = notice_languages(
+        languages or [choose_locale(config.cafe.languages, available)]
+    )
+    return list(drawable)
+
 
 POLL_MS = 100
 STATUS_EVERY = 30.0
@@ -77,12 +89,10 @@ class UiApp:
         # Texts and helplines come from the content pack applied in the state folder
         # (content/active.py): a new pack shows at the next notice, without a restart.
         content_active.use_state_dir(config.state_dir)
-        available = set(shipped_codes())
-        languages = [c for c in config.cafe.languages if c in available]
-        # Toasts and menus are drawn too: the same languages as the notice (shaping.py).
-        self.languages, _shaping = notice_languages(
-            languages or [choose_locale(config.cafe.languages, available)]
-        )
+        self.languages = ui_languages(config)
+        # A settings overlay applied later changes the languages, min_display and the
+        # triggers before the next notice (config_live.py), without restarting the UI.
+        self._settings_mark = overlay_mark(config.state_dir)
         self.locale = load_locale(self.languages[0])
         self.country = country_for(config.cafe.country)
         self.calls: queue.Queue[Callable[[], None]] = queue.Queue()
@@ -137,8 +147,27 @@ class UiApp:
         self.report(event)
         self.call_soon(self.show_notice)
 
+    def _refresh_settings(self) -> None:
+        """Take a newly applied settings overlay's live keys (two ``stat`` when unchanged)."""
+        mark = overlay_mark(self.config.state_dir)
+        if mark == self._settings_mark:
+            return
+        self._settings_mark = mark
+        taken = take_live(self.config)
+        if taken is None or not taken.live:
+            return
+        log.info("settings taken without a restart: %s", ", ".join(taken.live))
+        self.config = taken.config
+        self.languages = ui_languages(self.config)
+        self.notice.languages = self.languages
+        self.notice.min_display = self.config.notices.min_display
+        self.watcher.policy = Policy.from_config(self.config.notices)
+        if self.locale.code not in self.languages:
+            self.locale = load_locale(self.languages[0])
+
     def _refresh_content(self) -> None:
         """Take the content pack applied now (cached per pack folder: cheap when unchanged)."""
+        self._refresh_settings()
         try:
             self.locale = load_locale(self.locale.code)
         except LocaleError:
@@ -187,6 +216,7 @@ class UiApp:
     def _refresh_tray(self) -> None:
         if self.tray is None:
             return
+        self._refresh_settings()
         line = status_text(self.locale, self.status, time.time())
         entries = menu_entries(self.locale, self.languages, line, self.actions())
         self.tray.update(tray_state(self.status), entries, line.replace("\u200b", ""))

@@ -19,6 +19,7 @@ from regional_server import feeds
 from regional_server.admin import account as admin_account
 from regional_server.admin import codes as admin_codes
 from regional_server.admin import dhis2 as admin_dhis2
+from regional_server.admin import fleet as admin_fleet
 from regional_server.admin import regions as admin_regions
 from regional_server.admin import users as admin_users
 from regional_server.api import enroll, reports
@@ -92,6 +93,7 @@ def create_app(
         admin_regions.router,
         admin_account.router,
         admin_dhis2.router,
+        admin_fleet.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

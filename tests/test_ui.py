@@ -11,11 +11,14 @@ import time
 import tkinter as tk
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import yaml
 
 from kiosk_agent.config import CafeConfig, Config, NoticesConfig
+from kiosk_agent.config_overlay import Overlay, load_effective, save_overlay
 from kiosk_agent.platform.base import DesktopSession
 from kiosk_agent.service.control_client import ControlClient
 from kiosk_agent.ui import UiApp
@@ -141,4 +144,40 @@ def test_billing_hook_shows_the_notice_and_blocked_events_toast_once(
         assert FakeService.posted[1]["locale"] == "sw"
     finally:
         app.stop()
+        root.destroy()
+
+
+def test_a_new_overlay_changes_the_languages_before_the_next_notice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "agent.yaml"
+    local = {
+        "state_dir": str(tmp_path / "state"),
+        "cafe": {"country": "KE", "languages": ["sw", "en"]},
+        "notices": {"min_display": "5s", "triggers": ["login"]},
+    }
+    path.write_text(yaml.safe_dump(local))
+    config = load_effective(path)
+    monkeypatch.setenv("DISPLAY", shared_xvfb(1024, 768))
+    root = tk.Tk()
+    app = UiApp(config, None, NoSignals(), root=root, with_tray=False)
+    try:
+        assert app.languages == ["sw", "en"]
+        save_overlay(
+            config.state_dir,
+            Overlay(
+                1,
+                "settings-KE-NBO",
+                "DEMO",
+                {"cafe": {"languages": ["pt", "en"]}, "notices": {"min_display": "3s"}},
+            ),
+        )
+        app.show_notice()
+        assert app.languages == ["pt", "en"] and app.notice.languages == ["pt", "en"]
+        assert app.notice.locale.code == "pt"
+        assert app.notice.min_display == 3.0
+        assert app.watcher.policy.triggers == frozenset({"login"})
+    finally:
+        if app.notice.is_open:
+            app.notice.close()
         root.destroy()

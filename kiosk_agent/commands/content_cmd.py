@@ -85,11 +85,13 @@ def _build(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from kiosk_agent.content import pack
     from kiosk_agent.contracts import signed
+    from kiosk_agent.updates.check import shipped_glyphs
 
     data = signed_cli.read_file(args.file)
     try:
+        # The same checks as a kiosk: a pack its fonts cannot draw is refused there.
         version, files = pack.verify_pack(
-            data, args.trust, applied=args.applied_version, now=_now()
+            data, args.trust, applied=args.applied_version, now=_now(), glyphs=shipped_glyphs
         )
     except signed.SignedError as e:
         print(f"REJECTED {args.file}: {e.code}: {e}")

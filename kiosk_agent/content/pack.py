@@ -11,7 +11,9 @@ It is built from a folder laid out like ``kiosk_agent/content/`` (``locales/*.ya
 built-in pack is that folder in the repository. A kiosk applies a newer pack only when
 the signature, expiry and version are good **and** the texts pass the checks of
 ``notices check`` (``content/check.py``: every required locale and key, placeholders as
-in English, tips count; ``countries.yaml`` with a source for every entry); otherwise it
+in English, tips count; ``countries.yaml`` with a source for every entry) and, given
+``glyphs`` (the kiosk passes the ``notices check`` font rule: content/ may not import
+notices/), every character has a glyph in the fonts the program ships; otherwise it
 keeps the pack it has (``install_pack``). docs/content.md has the reasons.
 """
 
@@ -25,7 +27,7 @@ import re
 import shutil
 import tempfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from kiosk_agent.atomic import write_atomic, write_text_atomic
 from kiosk_agent.content.active import CURRENT, packs_dir, read_pointer
 from kiosk_agent.content.check import check_content
 from kiosk_agent.content.countries import CountriesError, parse_countries
+from kiosk_agent.content.locales import Locale, LocaleError, parse_locale
 
 KIND = "content"
 SUBJECT = "content"
@@ -218,15 +221,34 @@ def install_files(state_dir: Path, version: int, files: PackFiles) -> Path:
     return target
 
 
+Glyphs = Callable[[Locale], list[str]]
+"""The font rule of ``notices check``: the characters of a locale no bundled font draws."""
+
+
+def glyph_problems(files: PackFiles, glyphs: Glyphs) -> list[str]:
+    """``glyphs`` over every locale of a pack whose texts passed ``check_files``."""
+    problems: list[str] = []
+    for code, text in sorted(files.locales.items()):
+        try:
+            loc = parse_locale(code, text)
+        except LocaleError as e:  # check_files refused it already; never silently pass
+            problems.append(f"{code}: {e}")
+            continue
+        problems += [f"{code}: {p}" for p in glyphs(loc)]
+    return problems
+
+
 def verify_pack(
     data: bytes,
     trusted_keys: Iterable[str],
     *,
     applied: int | None,
     now: float,
+    glyphs: Glyphs | None = None,
 ) -> tuple[int, PackFiles]:
     """Verify a signed pack and check its texts; raises ``signed.SignedError`` (``invalid``
-    for a pack whose texts fail the checks, even when its signature is good)."""
+    for a pack whose texts fail the checks, ``fonts`` for one the fonts cannot draw, even
+    when its signature is good)."""
     from kiosk_agent.contracts import signed
 
     verified = signed.read_signed(
@@ -239,13 +261,25 @@ def verify_pack(
         raise signed.Invalid(str(e)) from None
     if problems:
         raise signed.Invalid(str(PackError(problems)))
+    missing = glyph_problems(files, glyphs) if glyphs is not None else []
+    if missing:
+        raise signed.NoGlyphs(str(PackError(missing)))
     return verified.claims.version, files
 
 
-def install_pack(state_dir: Path, data: bytes, trusted_keys: Iterable[str], *, now: float) -> int:
+def install_pack(
+    state_dir: Path,
+    data: bytes,
+    trusted_keys: Iterable[str],
+    *,
+    now: float,
+    glyphs: Glyphs | None = None,
+) -> int:
     """Verify, check and apply a signed pack; returns its version. On any refusal
     (``signed.SignedError``) the applied pack stays as it was."""
-    version, files = verify_pack(data, trusted_keys, applied=applied_version(state_dir), now=now)
+    version, files = verify_pack(
+        data, trusted_keys, applied=applied_version(state_dir), now=now, glyphs=glyphs
+    )
     install_files(state_dir, version, files)
     with contextlib.suppress(OSError):
         write_atomic(packs_dir(state_dir) / f"v{version}.signed", data)

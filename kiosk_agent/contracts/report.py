@@ -62,7 +62,12 @@ REPORT_KEYS = frozenset(
         "feed_versions",
     }
 )
-OPTIONAL_REPORT_KEYS = frozenset({"schema", "merged_reports"})
+OPTIONAL_REPORT_KEYS = frozenset({"schema", "merged_reports", "content", "settings"})
+"""``content`` and ``settings`` (issue 21's fleet view): the versions of the content pack
+and of the region's settings overlay the kiosk holds when it sends the report, omitted
+while it draws the built-in pack / has no overlay. Optional within schema 1, so a server
+accepts reports of kiosks that do not send them, and a kiosk that holds neither sends a
+report older servers accept too."""
 
 _KIOSK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _LIST_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -107,6 +112,8 @@ class Report:
     agent_version: str
     feed_versions: dict[str, int] = field(default_factory=dict)
     merged_reports: int = 1
+    content_version: int | None = None
+    settings_version: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -121,6 +128,10 @@ class Report:
         }
         if self.merged_reports != 1:
             data["merged_reports"] = self.merged_reports
+        if self.content_version is not None:
+            data["content"] = self.content_version
+        if self.settings_version is not None:
+            data["settings"] = self.settings_version
         return data
 
     def to_bytes(self) -> bytes:
@@ -248,6 +259,15 @@ def report_from_json(data: object) -> Report:
     if isinstance(merged, bool) or not isinstance(merged, int) or not 1 <= merged <= 100_000:
         raise ReportError("merged_reports must be an integer from 1 to 100000")
 
+    signed_versions: list[int | None] = []
+    for key in ("content", "settings"):
+        value = data.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63
+        ):
+            raise ReportError(f"{key} must be a non-negative integer (a version)")
+        signed_versions.append(value)
+
     return Report(
         report_id=report_id.lower(),
         kiosk_id=kiosk_id,
@@ -257,6 +277,8 @@ def report_from_json(data: object) -> Report:
         agent_version=agent_version,
         feed_versions=dict(feed_versions),
         merged_reports=merged,
+        content_version=signed_versions[0],
+        settings_version=signed_versions[1],
     )
 
 

@@ -132,6 +132,13 @@ class Invalid(SignedError):
     code = "invalid"
 
 
+class NoGlyphs(Invalid):
+    """A content pack that passes the text checks but has characters the kiosk's bundled
+    fonts cannot draw (they would show as empty boxes): refused on the kiosk."""
+
+    code = "fonts"
+
+
 # -- the checks every kind shares ---------------------------------------------------
 
 

@@ -148,7 +148,7 @@ class BlockPageServer:
         self._texts = texts
         self._injected = texts is not None
         self._content_dir: object = None  # the content pack folder the texts came from
-        self.order = list(ctx.config.cafe.languages)
+        self._order: tuple[str, ...] = ()  # the languages the texts were loaded for
         self.served = 0
         self.address: tuple[str, int] | None = None
         self.error: str | None = None
@@ -160,10 +160,18 @@ class BlockPageServer:
 
         # A new content pack (content/active.py) is served from the next page on.
         folder = None if self._injected else active.locales_dir()
-        if self._texts is None or folder != self._content_dir:
-            self._texts = load_page_texts(self.order, self.ctx.config.cafe.country)
-            self._content_dir = folder
+        order = self.order
+        if self._texts is None or folder != self._content_dir or order != self._order:
+            if self._injected and self._texts is not None:
+                return self._texts
+            self._texts = load_page_texts(order, self.ctx.config.cafe.country)
+            self._content_dir, self._order = folder, order
         return self._texts
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """The café's languages, read per page: a settings overlay may change them."""
+        return tuple(self.ctx.config.cafe.languages)
 
     async def start(self) -> None:
         listen = self.ctx.config.filter.blockpage_listen

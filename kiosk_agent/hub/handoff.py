@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from kiosk_agent.contracts.report import encode_body
 from kiosk_agent.hub.roles import API, HUB_WAIT, report_route
 from kiosk_agent.net.clock import Clock
+from kiosk_agent.reporting.held import Held
 from kiosk_agent.reporting.identity import Enrollment, KioskKey
 from kiosk_agent.reporting.outbox import Outbox
 from kiosk_agent.reporting.uploader import REPORTS_PATH
@@ -50,10 +51,12 @@ def hand_off_round(
     server: str,
     enrollment: Enrollment,
     bound: float,
+    held: Held | None = None,
 ) -> HandOffResult:
     import requests
 
     result = HandOffResult()
+    held = held or Held()
     now = clock.now()
     handed: dict[str, float] = dict(outbox.get_meta(HANDED_META, {}) or {})
     due = outbox.due_reports(now, limit=500)
@@ -98,7 +101,7 @@ def hand_off_round(
             continue
         if stored.clock_epoch in clock.corrections:
             continue  # its period must move first: the direct uploader's rules do that
-        body = encode_body(stored.to_report(enrollment.kiosk_id))
+        body = encode_body(stored.to_report(enrollment.kiosk_id, held.content, held.settings))
         timestamp = int(clock.now())
         headers = {
             "Content-Type": "application/json",

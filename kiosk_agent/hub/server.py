@@ -24,6 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from kiosk_agent.config import Config
 from kiosk_agent.contracts.report import SIGNATURE_WINDOW_SECONDS
 from kiosk_agent.hub import console, http, relay, roles
 from kiosk_agent.hub.http import is_loopback
@@ -74,6 +75,11 @@ class HubComponent:
         self.config_path: Path | None = config_file(ctx.config.source)
 
     # -- component ---------------------------------------------------------------------
+
+    def reconfigure(self, config: Config) -> None:
+        """A settings overlay's live keys (config_live.py): the café's upload window, budget
+        and link share apply from the next relay decision; the gather time stays."""
+        self.config = config
 
     async def start(self) -> None:
         self.outbox = await asyncio.to_thread(relay.HubOutbox.in_state_dir, self.ctx.state_dir)

@@ -33,6 +33,7 @@ from kiosk_agent import __version__
 from kiosk_agent.config import Config
 from kiosk_agent.net.clock import MIN_STEP_SECONDS, Clock, clock_for
 from kiosk_agent.reporting.counters import PERIOD_SECONDS, Counters
+from kiosk_agent.reporting.held import held_versions
 from kiosk_agent.reporting.identity import KioskKey, load_enrollment
 from kiosk_agent.reporting.outbox import Outbox, OutboxError, flush_counters
 from kiosk_agent.reporting.uploader import LinkMonitor, LinkReading, RoundResult, Uploader
@@ -209,6 +210,7 @@ class Reporting:
             session = self.session()
         except Exception as e:  # no upstream DNS known: a state, not a crash
             return RoundResult("failed", reason=str(e))
+        held = held_versions(self.state_dir)
         uploader = Uploader(
             self.outbox,
             self.key,
@@ -219,6 +221,7 @@ class Reporting:
             daily_budget=self.config.reporting.daily_budget_bytes,
             offpeak=self.config.reporting.offpeak,
             rng=self.rng,
+            held=held,
         )
         enrollment = load_enrollment(self.state_dir)
         skip: set[str] = set()
@@ -235,6 +238,7 @@ class Reporting:
                 server=server,
                 enrollment=enrollment,
                 bound=hand_off_bound(self.config.reporting.upload_every),
+                held=held,
             )
             skip = handed.skip
             if handed.hub_error:
@@ -291,6 +295,10 @@ class Reporting:
             "deferrals": meta.get("deferrals") or {},
             "next_attempt_at": meta.get("next_attempt_at") or None,
             "clock_offset_seconds": round(self.clock.offset, 1),
+            # the effective off-peak window: a settings overlay may change it while running
+            "upload_window": "-".join(offpeak)
+            if (offpeak := self.config.reporting.offpeak)
+            else None,
         }
 
 
@@ -378,12 +386,19 @@ class ReportingComponent:
             if self.reporting.outbox.report_count() > before:
                 self.request_upload()
 
+    def reconfigure(self, config: Config) -> None:
+        """Take a settings overlay's live keys (``config_live``): the upload window, budget
+        and link share apply from the next round, ``upload_every`` from the next wait."""
+        if self.reporting is not None:
+            self.reporting.config = config
+
     async def _upload_loop(self) -> None:
         assert self.reporting is not None
         every = self.ctx.config.reporting.upload_every
         # Let the link monitor see a few windows before the first decision.
         await asyncio.sleep(min(every, 3 * self.ctx.config.reporting.flush_every))
         while True:
+            every = self.ctx.config.reporting.upload_every  # an overlay may change it
             try:
                 result = await self.upload_round()
                 log.debug("upload round: %s %s", result.outcome, result.reason)

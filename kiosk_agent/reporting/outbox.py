@@ -110,7 +110,10 @@ class StoredReport:
     last_error: str | None
     clock_epoch: str = ""
 
-    def to_report(self, kiosk_id: str) -> Report:
+    def to_report(
+        self, kiosk_id: str, content: int | None = None, settings: int | None = None
+    ) -> Report:
+        """The report to send; ``content``/``settings``: the versions held at sending."""
         return Report(
             report_id=self.report_id,
             kiosk_id=kiosk_id,
@@ -120,6 +123,8 @@ class StoredReport:
             agent_version=self.agent_version,
             feed_versions=dict(self.feed_versions),
             merged_reports=self.merged_reports,
+            content_version=content,
+            settings_version=settings,
         )
 
 

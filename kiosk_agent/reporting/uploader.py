@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from kiosk_agent.contracts.report import SIGNATURE_WINDOW_SECONDS, encode_body
 from kiosk_agent.net.clock import Clock
+from kiosk_agent.reporting.held import Held
 from kiosk_agent.reporting.identity import Enrollment, KioskKey
 from kiosk_agent.reporting.outbox import Outbox, StoredReport
 
@@ -247,8 +248,10 @@ class Uploader:
         offpeak: tuple[str, str] | None = None,
         rng: Callable[[], float] = random.random,
         timeout: tuple[float, float] = (15.0, 30.0),
+        held: Held | None = None,
     ) -> None:
         self.outbox = outbox
+        self.held = held or Held()
         self.key = key
         self.clock = clock
         self.session = session
@@ -300,7 +303,9 @@ class Uploader:
         result = RoundResult("sent")
         overhead = self.connection_overhead
         for stored in due:
-            body = encode_body(stored.to_report(enrollment.kiosk_id))
+            body = encode_body(
+                stored.to_report(enrollment.kiosk_id, self.held.content, self.held.settings)
+            )
             estimate = len(body) + REQUEST_OVERHEAD_BYTES + overhead
             decision = decide(
                 utilization=None if link is None else link.utilization,

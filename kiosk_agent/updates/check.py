@@ -7,10 +7,11 @@ In order, because each step trusts what the one before accepted:
    trust state is saved in ``state_dir/keys.json`` after each.
 2. **content** (``updates.content``): the pack this kiosk should hold (staged rollout:
    ``contracts/signed_dir.py``), verified with the pinned content keys as the
-   announcements left them, checked like ``notices check``, applied (``content/pack.py``).
+   announcements left them, checked like ``notices check`` (its font rule included:
+   ``shipped_glyphs``), applied (``content/pack.py``).
 3. **settings** (``updates.settings``): the region's overlay, verified the same way,
-   refused when it names a local-only key or makes the config invalid, saved for the
-   next start (``config_overlay.py``).
+   refused when it names a local-only key or makes the config invalid, saved
+   (``config_overlay.py``); the service then takes its live keys (``config_live.py``).
 
 A refusal keeps what was applied before. The answer lists one result per kind and the
 key changes accepted; the service turns them into ``SignedRejected`` / ``KeyChanged``
@@ -23,11 +24,14 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk_agent.atomic import write_text_atomic
 from kiosk_agent.config import Config, ConfigError
 from kiosk_agent.contracts import keys, signed, signed_dir
+
+if TYPE_CHECKING:
+    from kiosk_agent.content.locales import Locale
 
 KEYS_STATE = "keys.json"
 MAX_FILE = 16 * 1024 * 1024
@@ -136,6 +140,19 @@ def fetcher_from(fetchers: Mapping[str, Any]) -> Fetch:
     return fetch
 
 
+def shipped_glyphs(loc: Locale) -> list[str]:
+    """The ``notices check`` font rule with the fonts this program ships: characters of
+    ``loc`` that neither its script's font nor the Latin one can draw. Run on the kiosk
+    for every new content pack (issue 21), in the updates worker: only there does the
+    check load the fonts' cmap tables (and Pillow, which ``notices.check`` imports)."""
+    from kiosk_agent.notices.check import font_problems
+
+    try:
+        return font_problems(loc)
+    except KeyError:  # a script this program ships no font for
+        return [f"fonts: this program has no font for the script {loc.script}"]
+
+
 @dataclass
 class UpdatesCheck:
     """One check of every configured kind. ``local`` is the parsed local agent.yaml (the
@@ -234,7 +251,9 @@ class UpdatesCheck:
         if isinstance(got, KindResult):
             return got
         try:
-            version = pack.install_pack(self.config.state_dir, got, trust, now=self.now())
+            version = pack.install_pack(
+                self.config.state_dir, got, trust, now=self.now(), glyphs=shipped_glyphs
+            )
         except signed.SignedError as e:
             return KindResult("content", "rejected", e.code, detail=str(e))
         except OSError as e:

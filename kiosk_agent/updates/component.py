@@ -7,8 +7,10 @@ refusal and is not counted), ``KeyChanged(how)`` for each accepted announcement.
 
 A new content pack is drawn at once by the UI and the block page (they re-read
 ``state_dir/content/current.json``, ``content/active.py``). A new settings overlay is
-saved and applies from the service's and the UI's next start (``status`` says so):
-components read their settings once, at start.
+saved, and its live keys (``config_live.LIVE_KEYS``: the upload window and budget, the
+languages, ...) are taken into the running service at once: ``ctx.config`` is replaced
+and each component with a ``reconfigure(config)`` is told. Other changed keys wait for
+the next start (``status`` lists them). The UI takes the same keys itself.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kiosk_agent.config_live import take_live
 from kiosk_agent.reporting.events import KeyChanged, SignedRejected
 from kiosk_agent.service.context import ServiceContext
 from kiosk_agent.updates.check import CheckAnswer, KindResult, parse_answer
@@ -48,6 +51,10 @@ class UpdatesComponent:
     def __post_init__(self) -> None:
         self.last: dict[str, dict[str, Any]] = {}
         self.overlay_pending = False
+        self.restart_keys: list[str] = []
+        """Changed settings that wait for the next start of the service."""
+        self.live_keys: list[str] = []
+        """Settings the last overlay changed in the running service."""
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._last_check: float | None = None  # monotonic
@@ -137,7 +144,29 @@ class UpdatesComponent:
             elif r.result == "applied":
                 log.info("%s version %s applied", r.kind, r.version)
                 if r.kind in ("settings", "cafe_settings"):
-                    self.overlay_pending = True
+                    self.take_settings()
+
+    def take_settings(self) -> None:
+        """Take the applied overlays' live keys into the running service."""
+        taken = take_live(self.ctx.config)
+        if taken is None:  # not read from a file: everything waits for a restart
+            self.overlay_pending = True
+            return
+        self.ctx.config = taken.config
+        for component in list(self.ctx.components.values()):
+            reconfigure = getattr(component, "reconfigure", None)
+            if taken.live and callable(reconfigure):
+                try:
+                    reconfigure(taken.config)
+                except Exception:  # one component's bug must not stop the others
+                    log.exception("%s could not take the new settings", component.name)
+        if taken.live:
+            log.info("settings taken without a restart: %s", ", ".join(taken.live))
+            self.live_keys = taken.live
+        if taken.restart:
+            log.info("settings waiting for the next start: %s", ", ".join(taken.restart))
+        self.restart_keys = taken.restart
+        self.overlay_pending = bool(taken.restart)
 
     def status(self) -> dict[str, object]:
         from kiosk_agent.content import active
@@ -145,6 +174,8 @@ class UpdatesComponent:
         return {
             "content_version": active.applied_version(),
             "settings_overlay_pending_restart": self.overlay_pending,
+            "settings_restart_keys": list(self.restart_keys),
+            "settings_live_keys": list(self.live_keys),
             "last": dict(self.last),
         }
 

@@ -69,6 +69,8 @@ def report_json_schema() -> dict[str, Any]:
             "agent_version": {"type": "string"},
             "feed_versions": {"type": "object", "additionalProperties": {"type": "integer"}},
             "merged_reports": {"type": "integer", "minimum": 1},
+            "content": {"type": "integer", "minimum": 0, "description": "content pack held"},
+            "settings": {"type": "integer", "minimum": 0, "description": "overlay held"},
         },
     }
 

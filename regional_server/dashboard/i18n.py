@@ -9,6 +9,7 @@ translations (docs/i18n.md).
 from __future__ import annotations
 
 from regional_server.dashboard.locales.ar import AR
+from regional_server.dashboard.locales.fleet import FLEET
 from regional_server.dashboard.locales.pt import PT
 
 LANGUAGES = ("en", "fr", "ar", "pt")
@@ -306,6 +307,8 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 MESSAGES["ar"] = AR
 MESSAGES["pt"] = PT
+for _lang, _words in FLEET.items():
+    MESSAGES[_lang].update(_words)
 
 
 def translate(lang: str, key: str, **values: object) -> str:

@@ -123,6 +123,9 @@ kiosks = Table(
     Column("last_report_at", BigInteger, nullable=True),
     # Random, set at enrollment: the kiosk's part of the coverage figures' cell keys.
     Column("record_key", BigInteger, nullable=False),
+    # What its latest report said it holds (NULL: built-in pack / no overlay / not said).
+    Column("content_version", BigInteger, nullable=True),
+    Column("settings_version", BigInteger, nullable=True),
     Index("ix_kiosks_region_last_report", "region_id", "last_report_at"),
 )
 

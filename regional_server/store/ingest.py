@@ -74,16 +74,21 @@ _PG_ROLLUP = (
     "%s::bigint[]) AS v(region_id, week_start, counter, country, total, cell_key) "
     "ORDER BY 1, 2, 3" + _UPSERT_ROLLUP.replace("%", "%%")
 )
-_SQLITE_SEEN = "UPDATE kiosks SET last_report_at = ?, agent_version = ? WHERE id = ?"
+_SQLITE_SEEN = (
+    "UPDATE kiosks SET last_report_at = ?, agent_version = ?, content_version = ?, "
+    "settings_version = ? WHERE id = ?"
+)
 # Kiosk rows are locked in id order first (LockRows sits above the Sort), so two
 # batches touching the same kiosks cannot deadlock whatever join the planner picks.
 # NO KEY UPDATE, the lock an UPDATE takes, leaves the KEY SHARE locks of other batches'
 # foreign key checks (reports -> kiosks) alone.
 _PG_SEEN = (
-    "WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS v(id, agent_version)), "
+    "WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[]) "
+    "AS v(id, agent_version, content_version, settings_version)), "
     "locked AS MATERIALIZED (SELECT k.id FROM kiosks k JOIN v ON k.id = v.id "
     "ORDER BY k.id FOR NO KEY UPDATE OF k) "
-    "UPDATE kiosks SET last_report_at = %s, agent_version = v.agent_version "
+    "UPDATE kiosks SET last_report_at = %s, agent_version = v.agent_version, "
+    "content_version = v.content_version, settings_version = v.settings_version "
     "FROM v JOIN locked ON locked.id = v.id WHERE kiosks.id = v.id"
 )
 # An unchanged version (the common case: a kiosk reports daily on the same list) is
@@ -163,7 +168,8 @@ class BatchEffects:
     rollup: dict[tuple[int, date, str], tuple[int, int]]
     """(region, week, counter) -> (total, sum of the reports' record keys mod KEY_RANGE)"""
     country: dict[int, str]
-    seen: dict[str, str]
+    seen: dict[str, tuple[str, int | None, int | None]]
+    """kiosk -> (agent version, content pack, settings overlay) of its last stored report"""
     feeds: dict[tuple[str, str], int]
 
 
@@ -171,7 +177,7 @@ def batch_effects(items: Sequence[Pending], results: Sequence[object]) -> BatchE
     """Aggregate the reports stored by a batch (``results[i] is True``). Pure."""
     rollup: dict[tuple[int, date, str], tuple[int, int]] = {}
     country: dict[int, str] = {}
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, int | None, int | None]] = {}
     feeds: dict[tuple[str, str], int] = {}
     for item, stored in zip(items, results, strict=True):
         if stored is not True:
@@ -185,7 +191,11 @@ def batch_effects(items: Sequence[Pending], results: Sequence[object]) -> BatchE
                 (key + item.record_key) % KEY_RANGE,
             )
         country[item.region_id] = item.country
-        seen[report.kiosk_id] = report.agent_version
+        seen[report.kiosk_id] = (
+            report.agent_version,
+            report.content_version,
+            report.settings_version,
+        )
         for list_id, version in report.feed_versions.items():
             feeds[(report.kiosk_id, list_id)] = version
     return BatchEffects(rollup, country, seen, feeds)
@@ -205,9 +215,10 @@ def store_batch_dbapi(
         fx = batch_effects(items, results)
         seen = sorted(fx.seen.items())
         if seen and pg:
-            cur.execute(_PG_SEEN, ([k for k, _v in seen], [v for _k, v in seen], now))
+            columns = [[k for k, _v in seen], *map(list, zip(*(v for _k, v in seen), strict=True))]
+            cur.execute(_PG_SEEN, (*columns, now))
         elif seen:
-            cur.executemany(_SQLITE_SEEN, [(now, v, k) for k, v in seen])
+            cur.executemany(_SQLITE_SEEN, [(now, *v, k) for k, v in seen])
         feeds = sorted(fx.feeds.items())
         if feeds and pg:
             cur.execute(

@@ -87,3 +87,23 @@ def test_malformed_tables_are_rejected(text: str, message: str) -> None:
 def test_parser_never_fails_otherwise(text: str) -> None:
     with contextlib.suppress(CountriesError):
         parse_countries(text)
+
+
+def test_unconfirmed_entries_name_a_page_and_the_day_it_was_read() -> None:
+    # Issue 21's entries were found by a search, not confirmed by a person: each says so
+    # (verified: false), with the day it was read and at least one page address.
+    import yaml
+
+    from kiosk_agent.content.active import BUILTIN_COUNTRIES
+
+    data = yaml.safe_load(BUILTIN_COUNTRIES.read_text("utf-8"))
+    unconfirmed = 0
+    for code, entry in data.items():
+        for item in [*(entry.get("helplines") or []), *(entry.get("report") or [])]:
+            if "verified" not in item:
+                continue
+            unconfirmed += 1
+            assert item["verified"] is False, code
+            assert item["checked"] == "2026-12-03", code
+            assert "https://" in item["source"] or "http://" in item["source"], code
+    assert unconfirmed >= 45

@@ -4,6 +4,7 @@ at enrollment (issue 21)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -46,12 +47,18 @@ class World:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.files: list[Any] = []
 
-    def run(self, *argv: str, module: str = "kiosk_agent", stdin: str | None = None) -> str:
+    def run(
+        self,
+        *argv: str,
+        module: str = "kiosk_agent",
+        stdin: str | None = None,
+        codes: tuple[int, ...] = (0,),
+    ) -> str:
         done = subprocess.run(
             [sys.executable, "-m", module, *argv], capture_output=True, text=True,
             env=self.env, timeout=120, input=stdin, cwd=self.tmp, check=False,
         )  # fmt: skip
-        assert done.returncode == 0, f"{argv}: {done.stdout}\n{done.stderr}"
+        assert done.returncode in codes, f"{argv}: {done.stdout}\n{done.stderr}"
         return done.stdout
 
     def server(self, *argv: str) -> str:
@@ -148,6 +155,12 @@ def publish_pack(world: World, tmp: Path, key: Path, version: int, mark: str) ->
     world.server("publish-content", str(out))
 
 
+def reporting_status(world: World, config: Path) -> dict[str, Any]:
+    status = json.loads(world.run("status", "--json", "--config", str(config), codes=(0, 2)))
+    reporting: dict[str, Any] = status["components"]["reporting"]
+    return reporting
+
+
 def counts(world: World, config: Path) -> str:
     return world.run("report", "show", "--json", "--config", str(config))
 
@@ -220,6 +233,34 @@ def test_content_pack_and_overlay_reach_a_running_kiosk(world: World) -> None:
         assert NEW_HELPLINE in get(page)
         service = world.procs[-1]
         assert service.poll() is None  # the same service process: no restart
+
+        # A new overlay changes the upload window and the languages of the running
+        # service (no restart); the P2P policy it also changes waits for the next start.
+        assert 'href="?lang=pt"' not in get(page)
+        assert reporting_status(world, config)["upload_window"] == "01:00-05:00"
+        settings2 = {
+            "cafe": {"languages": ["pt", "en"]},
+            "reporting": {"offpeak": "02:00-04:00"},
+            "filter": {"p2p": {"policy": "block"}},
+        }
+        overlay.write_text(yaml.safe_dump(settings2))
+        overlay2 = tmp / "settings-2.signed"
+        world.run(
+            "settings", "build", str(overlay), "--region", "KE-NBO", "--key", str(settings_key),
+            "--version", "2", "--out", str(overlay2),
+        )  # fmt: skip
+        world.server("publish-settings", str(overlay2), "--trust", settings_pub)
+        wait_for(
+            "the new languages on the block page", lambda: 'href="?lang=pt"' in get(page), world
+        )
+        status = world.run("status", "--json", "--config", str(config), codes=(0, 2))
+        components = json.loads(status)["components"]
+        assert components["reporting"]["upload_window"] == "02:00-04:00"
+        updates = components["updates"]
+        assert updates["settings_live_keys"] == ["cafe.languages", "reporting.offpeak"]
+        assert updates["settings_restart_keys"] == ["filter.p2p.policy"]
+        assert updates["settings_overlay_pending_restart"] is True
+        assert service.poll() is None
 
         # A pack that fails the content checks, with a good signature: refused, counted.
         from kiosk_agent.commands.feed_cmd import load_private_key

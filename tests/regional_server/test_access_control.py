@@ -31,7 +31,14 @@ def _region_b_data(client: TestClient, engine: Engine, world: World, clock: Cloc
     return kiosk.kiosk_id
 
 
-READ_ROUTES = ("/", "/export.csv", "/api/v1/indicators", "/admin/codes")
+READ_ROUTES = (
+    "/",
+    "/export.csv",
+    "/api/v1/indicators",
+    "/admin/codes",
+    "/admin/fleet",
+    "/api/v1/fleet",
+)
 
 
 def test_default_views_hold_nothing_of_region_b(

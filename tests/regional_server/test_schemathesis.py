@@ -34,7 +34,7 @@ from schemathesis.core.result import Ok
 
 from kiosk_agent.contracts.report import signing_string
 from regional_server import feeds
-from regional_server.admin import account, codes, dhis2, regions, users
+from regional_server.admin import account, codes, dhis2, fleet, regions, users
 from regional_server.api import enroll, reports
 from regional_server.app import create_app
 from regional_server.dashboard import apidocs, pages
@@ -55,6 +55,7 @@ ROUTERS = (
     account.router,
     apidocs.router,
     dhis2.router,
+    fleet.router,
 )
 
 
@@ -105,6 +106,7 @@ OPERATIONS = (
     "GET /api/v1/indicators",
     "GET /api/v1/dhis2/dataValueSets",
     "GET /api/v1/dhis2/adx",
+    "GET /api/v1/fleet",
 )
 
 
@@ -225,6 +227,7 @@ EVERY_ROUTE = (
     "GET /docs",
     "GET /admin/dhis2",
     "POST /admin/dhis2",
+    "GET /admin/fleet",
 )
 _HEADER_NAMES = (
     "Accept",

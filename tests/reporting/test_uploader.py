@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from kiosk_agent.config_overlay import Overlay, save_overlay
 from kiosk_agent.net.clock import Clock
+from kiosk_agent.reporting.held import Held, held_versions
 from kiosk_agent.reporting.identity import Enrollment, KioskKey, enroll
 from kiosk_agent.reporting.outbox import Outbox
 from kiosk_agent.reporting.uploader import (
@@ -272,3 +274,22 @@ def test_rejected_report_is_kept_and_others_go_on(kiosk: Kiosk) -> None:
 
 def test_not_enrolled(kiosk: Kiosk) -> None:
     assert kiosk.uploader().run_round(None, IDLE).outcome == "not_enrolled"
+
+
+def test_reports_name_the_content_pack_and_overlay_held_at_sending(
+    kiosk: Kiosk, tmp_path: Path
+) -> None:
+    assert held_versions(tmp_path) == Held(None, None)  # built-in pack, no overlay
+    (tmp_path / "content" / "v7" / "locales").mkdir(parents=True)
+    (tmp_path / "content" / "current.json").write_text('{"version": 7, "dir": "v7"}')
+    save_overlay(tmp_path, Overlay(3, "settings-KE-NBO", "DEMO region", {}))
+    held = held_versions(tmp_path)
+    assert held == Held(7, 3)
+    kiosk.add_report({"sessions.login": 2})
+    result = kiosk.uploader(held=held).run_round(kiosk.enrollment, IDLE)
+    assert result.sent == 1
+    (sent,) = kiosk.server.state.reports
+    assert (sent["content"], sent["settings"]) == (7, 3)
+    kiosk.add_report({"sessions.login": 1})
+    kiosk.uploader().run_round(kiosk.enrollment, IDLE)  # no held versions: keys left out
+    assert "content" not in kiosk.server.state.reports[1]

@@ -18,7 +18,13 @@ from kiosk_agent.filter.feed_check import FileFetcher
 from kiosk_agent.reporting.counters import counter_name
 from kiosk_agent.reporting.events import EventBus
 from kiosk_agent.service.context import ServiceContext
-from kiosk_agent.updates.check import CheckAnswer, UpdatesCheck, fetcher_from, parse_answer
+from kiosk_agent.updates.check import (
+    CheckAnswer,
+    UpdatesCheck,
+    fetcher_from,
+    parse_answer,
+    shipped_glyphs,
+)
 from kiosk_agent.updates.component import UpdatesComponent
 from tests.filter.feed_helpers import keypair
 
@@ -103,6 +109,33 @@ def test_content_pack_applied_then_bad_one_refused(region: Region) -> None:
     region.publish("content", bad)
     assert region.check()["content"] == ("rejected", "invalid", None)
     assert load_locale("en").text("notice.title") == "One"
+
+
+def test_pack_the_fonts_cannot_draw_is_refused_and_counted(region: Region) -> None:
+    region.publish("content", sign(CONTENT, "content", "content", 1, pack_with_title("One")))
+    assert region.check()["content"] == ("applied", None, 1)
+    # Good signature, every text rule passes, but Han characters: no shipped font has them.
+    boxes = sign(CONTENT, "content", "content", 2, pack_with_title("Welcome 漢字"))
+    with pytest.raises(signed.NoGlyphs, match=r"en: fonts: no glyph for U\+5B57 U\+6F22"):
+        pack.verify_pack(boxes, [CONTENT_PUB], applied=1, now=NOW, glyphs=shipped_glyphs)
+    pack.verify_pack(boxes, [CONTENT_PUB], applied=1, now=NOW)  # the text rules alone pass
+    region.publish("content", boxes)
+    assert region.check()["content"] == ("rejected", "fonts", None)
+    assert pack.applied_version(region.state) == 1  # the last good pack stays
+    bus = EventBus()
+    seen: list[str | None] = []
+    bus.subscribe(lambda e: seen.append(counter_name(e)))
+    config = config_from_mapping(region.local)
+    comp = UpdatesComponent(
+        ServiceContext(config, bus),
+        run_check=lambda: UpdatesCheck(
+            config, fetcher_from({"file": FileFetcher()}), lambda: NOW, region.local
+        ).run(),
+    )
+    import asyncio
+
+    asyncio.run(comp.check_once())
+    assert "content.rejected.fonts" in seen
 
 
 def test_staged_pack_reaches_only_the_stage(region: Region) -> None:
@@ -276,3 +309,55 @@ def test_update_now_adds_a_check_at_most_every_few_minutes() -> None:
     assert comp._last_check is not None
     assert not comp.may_check_on_request(comp._last_check + MIN_REQUEST_GAP - 1)
     assert comp.may_check_on_request(comp._last_check + MIN_REQUEST_GAP)
+
+
+class Listener:
+    name = "listener"
+
+    def __init__(self) -> None:
+        self.got: list[Any] = []
+
+    def reconfigure(self, config: Any) -> None:
+        self.got.append(config)
+
+
+def test_component_takes_an_overlays_live_keys_without_a_restart(region: Region) -> None:
+    path = region.state.parent / "agent.yaml"
+    path.write_text(yaml.safe_dump(region.local))
+    ctx = ServiceContext(config_overlay.load_effective(path), EventBus())
+    listener = Listener()
+    ctx.components["listener"] = listener  # type: ignore[assignment]
+    from kiosk_agent.filter.blockpage import BlockPageServer
+
+    page = BlockPageServer(ctx)
+    assert page.order == ("en",) and set(page.texts) == {"en"}
+    region.publish(
+        "settings-KE-NBO",
+        overlay(
+            1,
+            {
+                "cafe": {"languages": ["sw", "en"]},
+                "reporting": {"offpeak": "01:00-05:00"},
+                "filter": {"p2p": {"policy": "block"}},
+            },
+        ),
+    )
+    config = ctx.config
+    comp = UpdatesComponent(
+        ctx,
+        run_check=lambda: UpdatesCheck(
+            config, fetcher_from({"file": FileFetcher()}), lambda: NOW, region.local
+        ).run(),
+    )
+    import asyncio
+
+    asyncio.run(comp.check_once())
+    assert ctx.config.cafe.languages == ("sw", "en")
+    assert ctx.config.reporting.offpeak == ("01:00", "05:00")
+    assert ctx.config.filter.p2p.policy == "count"  # waits for the next start
+    assert listener.got == [ctx.config]
+    status = comp.status()
+    assert status["settings_live_keys"] == ["cafe.languages", "reporting.offpeak"]
+    assert status["settings_restart_keys"] == ["filter.p2p.policy"]
+    assert status["settings_overlay_pending_restart"] is True
+    assert set(page.texts) == {"sw", "en"} and tuple(page.order) == ("sw", "en")
