@@ -5,6 +5,12 @@ checks, so ``cryptography`` and ``requests`` stay out of the service. The answer
 events: ``SignedRejected(kind, reason)`` for a refusal (an unreachable server is not a
 refusal and is not counted), ``KeyChanged(how)`` for each accepted announcement.
 
+A program release staged by the worker is switched by a helper process that this
+component starts (``kiosk-agent update apply-release``, ``switch.py``); at start it
+settles a switch a power cut interrupted (``release_state.settle``) and counts the
+switches the helper finished (``ReleaseSwitched``: ``updates.applied`` /
+``updates.rolled_back``).
+
 A new content pack is drawn at once by the UI and the block page (they re-read
 ``state_dir/content/current.json``, ``content/active.py``). A new settings overlay is
 saved and applies from the service's and the UI's next start (``status`` says so):
@@ -22,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kiosk_agent.reporting.events import KeyChanged, SignedRejected
+from kiosk_agent.reporting.events import KeyChanged, ReleaseSwitched, SignedRejected
 from kiosk_agent.service.context import ServiceContext
 from kiosk_agent.updates.check import CheckAnswer, KindResult, parse_answer
 
@@ -53,6 +59,10 @@ class UpdatesComponent:
         self._last_check: float | None = None  # monotonic
 
     async def start(self) -> None:
+        try:
+            await asyncio.to_thread(self.settle_release)
+        except Exception:  # never keep the resolver from starting
+            log.exception("cannot settle the program switch state")
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
@@ -94,11 +104,16 @@ class UpdatesComponent:
     async def check_once(self) -> CheckAnswer:
         answer = await self._answer()
         self.take(answer)
+        # A switch the helper confirmed after this service started is counted here.
+        from kiosk_agent.updates import release_state as rs
+
+        self.count_switches(rs.load(self.ctx.state_dir))
         return answer
 
     async def _answer(self) -> CheckAnswer:
         if self.run_check is not None:
             return await asyncio.to_thread(self.run_check)
+        from kiosk_agent import __version__
         from kiosk_agent.reporting.identity import load_enrollment
         from kiosk_agent.service.worker import WorkerError, config_file, run_worker
 
@@ -106,7 +121,11 @@ class UpdatesComponent:
         if path is None:
             return CheckAnswer([KindResult(k, "off") for k in ("keys", "content", "settings")])
         enrollment = load_enrollment(self.ctx.state_dir)
-        params = {"kiosk_id": enrollment.kiosk_id if enrollment else None}
+        params = {
+            "kiosk_id": enrollment.kiosk_id if enrollment else None,
+            "link_room": self.link_room(),
+            "running_version": __version__,  # the service's program, not the worker's
+        }
         try:
             raw = await run_worker("updates-check", path, params, timeout=CHECK_TIMEOUT)
             return parse_answer(raw)
@@ -138,13 +157,121 @@ class UpdatesComponent:
                 log.info("%s version %s applied", r.kind, r.version)
                 if r.kind in ("settings", "cafe_settings"):
                     self.overlay_pending = True
+            elif r.result == "staged" and r.kind == "release":
+                log.warning("program release %s staged: starting the switch", r.detail)
+                self.start_switch()
+
+    # -- program releases -------------------------------------------------------------
+
+    def link_room(self) -> bool:
+        """Whether a release may be downloaded now: the reporting component's gate for
+        the café's link (off-peak window, utilization), without its byte budget."""
+        from datetime import datetime
+
+        from kiosk_agent.reporting.uploader import decide
+
+        reporting = getattr(self.ctx.components.get("reporting"), "reporting", None)
+        link = getattr(reporting, "link", None)
+        reading = link.reading() if link is not None else None
+        cfg = self.ctx.config.reporting
+        decision = decide(
+            utilization=None if reading is None else reading.utilization,
+            max_utilization=cfg.max_link_utilization,
+            local_time=datetime.now().time(),
+            offpeak=cfg.offpeak,
+            bytes_sent_today=0,
+            next_bytes=0,
+            daily_budget=1,
+        )
+        # A link not measured yet (the first minutes after a start) does not hold a
+        # release back: only a busy link or the hours outside off-peak do.
+        return decision.send or decision.reason == "link_unmeasured"
+
+    def settle_release(self) -> None:
+        """At start: finish a switch whose helper is gone, count switches it finished."""
+        from kiosk_agent.installer import release
+        from kiosk_agent.updates import release_state as rs
+        from kiosk_agent.updates.service_control import control_for
+
+        state_dir = self.ctx.state_dir
+        state = rs.load(state_dir)
+        control = control_for(self.ctx.config)
+        if control is not None:
+            running = release.current_release(control.program_dir, control.executable_name)
+            settled = rs.settle(state, running, rs.helper_alive(state.helper))
+            if settled.state != state:
+                if settled.point_at is not None:
+                    control.point_at(settled.point_at)
+                rs.save(state_dir, settled.state)
+                for note in settled.notes:
+                    log.warning("program switch: %s", note)
+                state = settled.state
+            if state.phase == "staged":
+                self.start_switch()
+        self.count_switches(state)
+
+    def count_switches(self, state: Any) -> None:
+        """Publish ``ReleaseSwitched`` for each switch finished since the last count
+        (``release/counted.json``: the helper never writes it, the service never writes
+        the helper's state, so neither overwrites the other)."""
+        import json
+
+        from kiosk_agent.atomic import write_text_atomic
+        from kiosk_agent.updates import release_state as rs
+
+        path = rs.folder(self.ctx.state_dir) / "counted.json"
+        try:
+            counted = json.loads(path.read_text("utf-8"))
+            done = (int(counted["applied"]), int(counted["rolled_back"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            done = (0, 0)
+        now = (state.applied_count, state.rolled_back_count)
+        if now == done:
+            return
+        for outcome, new, old in zip(("applied", "rolled_back"), now, done, strict=True):
+            for _ in range(max(0, min(new - old, 10))):
+                self.ctx.bus.publish(ReleaseSwitched(outcome))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps({"applied": now[0], "rolled_back": now[1]}) + "\n")
+
+    def start_switch(self) -> None:
+        """Start the switch helper (from the stable command, outside this service)."""
+        from kiosk_agent.service.worker import config_file
+        from kiosk_agent.updates import release_state as rs
+        from kiosk_agent.updates.service_control import control_for
+
+        now = time.time()
+        if rs.is_postponed(rs.postponed_until(self.ctx.state_dir), now):
+            log.info("program update postponed by the operator")
+            return
+        control = control_for(self.ctx.config)
+        path = config_file(self.ctx.config.source.split(" + ")[0])
+        if control is None or path is None:
+            return
+        program = control.program_dir / control.executable_name
+        argv = [str(program), "update", "apply-release", "--config", str(path)]
+        try:
+            control.spawn_helper(argv)
+        except Exception as e:
+            log.error("cannot start the program switch: %s", e)
 
     def status(self) -> dict[str, object]:
+        from kiosk_agent import __version__
         from kiosk_agent.content import active
+        from kiosk_agent.updates import release_state as rs
 
+        state = rs.load(self.ctx.state_dir)
+        until = rs.postponed_until(self.ctx.state_dir)
         return {
             "content_version": active.applied_version(),
             "settings_overlay_pending_restart": self.overlay_pending,
+            "program_version": __version__,
+            "release": {
+                "phase": state.phase,
+                "candidate": None if state.candidate is None else state.candidate.program_version,
+                "bad": list(state.bad),
+                "postponed_until": until if rs.is_postponed(until, time.time()) else None,
+            },
             "last": dict(self.last),
         }
 
