@@ -75,11 +75,18 @@ def promote(feeds_dir: Path, name: str) -> str:
 
 
 def _describe(m: signed_dir.Manifest, folder: Path) -> str:
+    def show(version: int) -> str:
+        if m.kind != "release":
+            return str(version)
+        from kiosk_agent.contracts.release import version_text
+
+        return version_text(version)  # a release's version is the program's (1.2.3)
+
     staged = ""
     if m.rollout is not None:
         who = [f"{m.rollout.percent} % of kiosks", *(f"café {c!r}" for c in m.rollout.cafes)]
-        staged = f"; staged for {' and '.join(who)}, others stay on {m.rollout.stable}"
-    return f"published {m.kind} {m.subject} version {m.latest} in {folder}{staged}"
+        staged = f"; staged for {' and '.join(who)}, others stay on {show(m.rollout.stable)}"
+    return f"published {m.kind} {m.subject} version {show(m.latest)} in {folder}{staged}"
 
 
 def sign_release(

@@ -167,7 +167,7 @@ def test_a_release_is_applied_and_a_broken_one_rolled_back(world: World) -> None
             "publish-release", str(second), "--version", "0.6.0", "--key", str(key),
             "--trust", pub,
         )  # fmt: skip
-        assert "published release release version" in out, out
+        assert "published release release version 0.6.0" in out, out
 
         def runs(version: str) -> bool:
             try:

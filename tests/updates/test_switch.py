@@ -1,0 +1,116 @@
+"""The switch helper with a recording service manager and a scripted DNS probe."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiosk_agent.config import Config, HostPort
+from kiosk_agent.installer import release
+from kiosk_agent.reporting.events import EventBus, ReleaseSwitched
+from kiosk_agent.service.context import ServiceContext
+from kiosk_agent.updates import release_state as rs
+from kiosk_agent.updates.component import UpdatesComponent
+from kiosk_agent.updates.switch import Switch, probe_address
+
+OLD, NEW = "app-1.0.0-aaaa", "app-1.1.0-bbbb"
+
+
+@dataclass
+class Control:
+    program_dir: Path
+    executable_name: str = "kiosk-agent"
+    calls: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+    def start(self) -> None:
+        self.calls.append(f"start {release.current_release(self.program_dir, 'kiosk-agent')}")
+
+    def point_at(self, name: str) -> None:
+        self.calls.append(f"point {name}")
+        release.point_command_at(self.program_dir, name, self.executable_name)
+
+    def spawn_helper(self, argv: Sequence[str]) -> None:
+        self.calls.append("spawn " + " ".join(argv[1:]))
+
+
+def setup(tmp: Path) -> tuple[Config, Control]:
+    program_dir = tmp / "opt"
+    for name in (OLD, NEW):
+        (program_dir / name).mkdir(parents=True)
+        launcher = program_dir / name / "kiosk-agent"
+        launcher.write_text("#!/bin/sh\nexec sleep 30\n")  # a service that just runs
+        launcher.chmod(0o755)
+    release.point_command_at(program_dir, OLD, "kiosk-agent")
+    config = Config(state_dir=tmp / "state")
+    rs.save(
+        config.state_dir,
+        rs.ReleaseState(phase="staged", candidate=rs.Candidate(1_000_001_000_000, "1.1.0", NEW)),
+    )
+    return config, Control(program_dir)
+
+
+def scripted(*answers: bool) -> tuple[list[bool], object]:
+    left = list(answers)
+
+    def probe(address: HostPort, within: float) -> bool:
+        return left.pop(0)
+
+    return left, probe
+
+
+def test_the_candidate_answers_twice_and_stays(tmp_path: Path) -> None:
+    config, control = setup(tmp_path)
+    left, probe = scripted(True, True)
+    state = Switch(config, control, probe).run()  # type: ignore[arg-type]
+    assert left == []
+    assert control.calls == ["stop", f"point {NEW}", f"start {NEW}"]
+    assert state.phase == "idle" and state.applied == 1_000_001_000_000
+    assert state.previous == OLD and state.applied_count == 1
+    assert rs.load(config.state_dir) == state
+
+
+def test_a_candidate_silent_in_the_trial_never_becomes_the_command(tmp_path: Path) -> None:
+    config, control = setup(tmp_path)
+    _, probe = scripted(False)
+    state = Switch(config, control, probe).run()  # type: ignore[arg-type]
+    assert control.calls == ["stop", f"start {OLD}"]
+    assert release.current_release(control.program_dir, "kiosk-agent") == OLD
+    assert state.bad == (1_000_001_000_000,) and state.rolled_back_count == 1
+
+
+def test_silent_under_the_service_manager_is_switched_back(tmp_path: Path) -> None:
+    config, control = setup(tmp_path)
+    _, probe = scripted(True, False)
+    state = Switch(config, control, probe).run()  # type: ignore[arg-type]
+    assert control.calls == ["stop", f"point {NEW}", f"start {NEW}", "stop", f"point {OLD}",
+                             f"start {OLD}"]  # fmt: skip
+    assert state.phase == "idle" and 1_000_001_000_000 in state.bad
+
+
+def test_nothing_staged_nothing_done(tmp_path: Path) -> None:
+    config, control = setup(tmp_path)
+    rs.save(config.state_dir, rs.ReleaseState())
+    assert Switch(config, control).run().phase == "idle"
+    assert control.calls == []
+
+
+def test_probe_address_asks_a_wildcard_on_loopback() -> None:
+    from kiosk_agent.config import FilterConfig
+
+    config = Config(filter=FilterConfig(listen=(HostPort("0.0.0.0", 5353),)))
+    assert probe_address(config) == HostPort("127.0.0.1", 5353)
+
+
+def test_the_service_counts_finished_switches_once(tmp_path: Path) -> None:
+    ctx = ServiceContext(Config(state_dir=tmp_path), bus=EventBus())
+    seen: list[object] = []
+    ctx.bus.subscribe(seen.append)
+    component = UpdatesComponent(ctx)
+    state = rs.ReleaseState(applied_count=1, rolled_back_count=2)
+    component.count_switches(state)
+    component.count_switches(state)
+    assert seen == [ReleaseSwitched("applied"), *[ReleaseSwitched("rolled_back")] * 2]
