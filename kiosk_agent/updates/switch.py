@@ -28,14 +28,28 @@ from kiosk_agent.updates.service_control import ControlError, ServiceControl
 
 log = logging.getLogger(__name__)
 
-Probe = Callable[[HostPort, float], bool]
-"""Whether ``address`` answers DNS within ``seconds``."""
+Probe = Callable[[HostPort, float, Callable[[], bool]], bool]
+"""Whether ``address`` answers DNS within ``seconds``; gives up early once the third
+argument says the program tried has ended (a build that crashes at start)."""
 
 
-def dns_probe(address: HostPort, within: float) -> bool:
-    from kiosk_agent.net.dns_probe import wait_until_answering
+def dns_probe(address: HostPort, within: float, alive: Callable[[], bool]) -> bool:
+    import time
 
-    return wait_until_answering(address, within=within, interval=0.5) is not None
+    from kiosk_agent.net.dns_probe import answers
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if answers(address, timeout=0.5) is not None:
+            return True
+        if not alive():
+            return False
+        time.sleep(0.25)
+    return False
+
+
+def _always() -> bool:
+    return True
 
 
 def probe_address(config: Config) -> HostPort:
@@ -81,7 +95,7 @@ class Switch:
             return state
         self.control.point_at(candidate.release)
         self._start()
-        answered = self.probe(address, timeout)
+        answered = self.probe(address, timeout, _always)
         if not answered and previous is not None:
             self.control.stop()
             self.control.point_at(previous)
@@ -117,7 +131,7 @@ class Switch:
             log.warning("cannot start %s: %s", program, e)
             return False
         try:
-            return self.probe(address, timeout) and proc.poll() is None
+            return self.probe(address, timeout, lambda: proc.poll() is None) and proc.poll() is None
         finally:
             _end(proc)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +56,8 @@ def setup(tmp: Path) -> tuple[Config, Control]:
 def scripted(*answers: bool) -> tuple[list[bool], object]:
     left = list(answers)
 
-    def probe(address: HostPort, within: float) -> bool:
+    def probe(address: HostPort, within: float, alive: Callable[[], bool]) -> bool:
+        assert alive()  # the trial program (a sleep) runs while it is asked
         return left.pop(0)
 
     return left, probe
@@ -114,3 +115,23 @@ def test_the_service_counts_finished_switches_once(tmp_path: Path) -> None:
     component.count_switches(state)
     component.count_switches(state)
     assert seen == [ReleaseSwitched("applied"), *[ReleaseSwitched("rolled_back")] * 2]
+
+
+def test_a_build_that_dies_at_start_is_given_up_at_once(tmp_path: Path) -> None:
+    import time
+
+    from kiosk_agent.config import FilterConfig
+    from kiosk_agent.net.ports import free_port
+
+    config, control = setup(tmp_path)
+    launcher = control.program_dir / NEW / "kiosk-agent"
+    launcher.write_text("#!/bin/sh\nexit 3\n")
+    config = Config(
+        state_dir=config.state_dir,
+        filter=FilterConfig(listen=(HostPort("127.0.0.1", free_port()),)),
+    )
+    start = time.monotonic()
+    state = Switch(config, control).run()  # the real DNS probe, 60 s bound
+    assert time.monotonic() - start < 15
+    assert state.bad == (1_000_001_000_000,)
+    assert control.calls == ["stop", f"start {OLD}"]
