@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from kiosk_agent.config import Config
 from kiosk_agent.installer import release
@@ -80,22 +80,38 @@ class CommandControl:
 
 @dataclasses.dataclass
 class SystemdControl:
-    """``updates.release.service: auto`` on Linux."""
+    """``updates.release.service: auto`` on Linux. ``runner`` (tests: a recorder) runs
+    the commands, as for the installer (``LinuxServices.runner``)."""
 
     program_dir: Path
     executable_name: str
     config_path: Path
+    runner: Any = None
 
-    def stop(self) -> None:
-        _run(["systemctl", "stop", "kiosk-agent.service"])
-
-    def start(self) -> None:
-        _run(["systemctl", "start", "kiosk-agent.service"])
-
-    def point_at(self, name: str) -> None:
+    def _services(self) -> Any:
         from kiosk_agent.platform.linux_services import LinuxServices
 
         services = LinuxServices()
+        if self.runner is not None:
+            services.runner = self.runner  # type: ignore[attr-defined]
+        return services
+
+    def _systemctl(self, *argv: str) -> None:
+        from kiosk_agent.platform.base import PlatformError
+
+        try:
+            self._services()._run(list(argv))
+        except PlatformError as e:
+            raise ControlError(str(e)) from None
+
+    def stop(self) -> None:
+        self._systemctl("systemctl", "stop", "kiosk-agent.service")
+
+    def start(self) -> None:
+        self._systemctl("systemctl", "start", "kiosk-agent.service")
+
+    def point_at(self, name: str) -> None:
+        services = self._services()
         layout = dataclasses.replace(
             services.install_layout(Path("/")),
             program_dir=self.program_dir,
@@ -108,7 +124,7 @@ class SystemdControl:
         release.point_command_at(self.program_dir, name, self.executable_name)
 
     def spawn_helper(self, argv: Sequence[str]) -> None:
-        _run(["systemd-run", "--collect", "--quiet", f"--unit={HELPER_UNIT}", *argv])
+        self._systemctl("systemd-run", "--collect", "--quiet", f"--unit={HELPER_UNIT}", *argv)
 
 
 def control_for(config: Config) -> ServiceControl | None:

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from kiosk_agent.config import Config, HostPort
 from kiosk_agent.installer import release
 from kiosk_agent.reporting.events import EventBus, ReleaseSwitched
@@ -135,3 +137,42 @@ def test_a_build_that_dies_at_start_is_given_up_at_once(tmp_path: Path) -> None:
     assert time.monotonic() - start < 15
     assert state.bad == (1_000_001_000_000,)
     assert control.calls == ["stop", f"start {OLD}"]
+
+
+def test_systemd_control_rewrites_the_unit_for_the_new_release(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `auto` does on a systemd PC, with the commands recorded instead of run."""
+    from kiosk_agent.platform import linux_services
+    from kiosk_agent.platform.base import CommandResult
+    from kiosk_agent.updates.service_control import ControlError, SystemdControl
+    from tests.platform.fake_runner import FakeRunner
+
+    monkeypatch.setattr(linux_services, "UNIT_DIR", tmp_path / "systemd")
+    monkeypatch.setattr(linux_services, "AUTOSTART_DIR", tmp_path / "autostart")
+    _, control = setup(tmp_path)
+    runner = FakeRunner()
+    systemd = SystemdControl(control.program_dir, "kiosk-agent", tmp_path / "agent.yaml", runner)
+    systemd.stop()
+    systemd.point_at(NEW)
+    systemd.start()
+    systemd.spawn_helper(["/opt/kiosk-agent/kiosk-agent", "update", "apply-release"])
+    unit = (tmp_path / "systemd" / "kiosk-agent.service").read_text()
+    launcher = control.program_dir / NEW / "kiosk-agent"
+    assert f"ExecStart={launcher} service --config {tmp_path / 'agent.yaml'}" in unit
+    assert str(launcher) in (tmp_path / "autostart" / "kiosk-agent-ui.desktop").read_text()
+    assert release.current_release(control.program_dir, "kiosk-agent") == NEW
+    assert runner.calls == [
+        ["systemctl", "stop", "kiosk-agent.service"],
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "kiosk-agent.service"],
+        ["systemctl", "start", "kiosk-agent.service"],
+        ["systemd-run", "--collect", "--quiet", "--unit=kiosk-agent-release-switch",
+         "/opt/kiosk-agent/kiosk-agent", "update", "apply-release"],
+    ]  # fmt: skip
+    failing = SystemdControl(
+        control.program_dir, "kiosk-agent", tmp_path / "agent.yaml",
+        FakeRunner(lambda argv: CommandResult(1, "", "unit not found")),
+    )  # fmt: skip
+    with pytest.raises(ControlError, match="unit not found"):
+        failing.stop()
