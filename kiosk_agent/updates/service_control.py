@@ -22,6 +22,7 @@ from kiosk_agent.config import Config
 from kiosk_agent.installer import release
 
 HELPER_UNIT = "kiosk-agent-release-switch"
+_HELPERS: list[subprocess.Popen[bytes]] = []
 
 
 class ControlError(Exception):
@@ -69,12 +70,16 @@ class CommandControl:
         release.point_command_at(self.program_dir, name, self.executable_name)
 
     def spawn_helper(self, argv: Sequence[str]) -> None:
-        subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        # Kept and polled, so an ended helper is reaped (no zombie) and never waited for.
+        _HELPERS[:] = [p for p in _HELPERS if p.poll() is None]
+        _HELPERS.append(
+            subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         )
 
 

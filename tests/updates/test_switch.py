@@ -176,3 +176,76 @@ def test_systemd_control_rewrites_the_unit_for_the_new_release(
     )  # fmt: skip
     with pytest.raises(ControlError, match="unit not found"):
         failing.stop()
+
+
+def _service_config(tmp_path: Path, program_dir: Path) -> Config:
+    import yaml
+
+    from kiosk_agent.config import load_config
+
+    path = tmp_path / "agent.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "state_dir": str(tmp_path / "state"),
+                "updates": {
+                    "release": {
+                        "program_dir": str(program_dir),
+                        "service": "command",
+                        "stop_command": ["true"],
+                        "start_command": ["true"],
+                    }
+                },
+            }
+        )
+    )
+    return load_config(path)
+
+
+@pytest.mark.parametrize("phase", ["trial", "switched"])
+def test_after_a_power_cut_the_service_starts_the_switch_again(tmp_path: Path, phase: str) -> None:
+    """The helper died with the power; the service that boots (the old release: the
+    stable command never moved) takes the switch up again from ``staged``."""
+    import time
+
+    _, control = setup(tmp_path)
+    marker = tmp_path / "helper-started"
+    launcher = control.program_dir / OLD / "kiosk-agent"
+    launcher.write_text(f'#!/bin/sh\necho "$@" > {marker}\n')
+    config = _service_config(tmp_path, control.program_dir)
+    dead_helper = ("a boot before this one", 1)
+    state = rs.ReleaseState(
+        phase=phase, candidate=rs.Candidate(1_000_001_000_000, "1.1.0", NEW), previous=OLD,
+        attempts=1, helper=dead_helper,
+    )  # fmt: skip
+    rs.save(config.state_dir, state)
+    component = UpdatesComponent(ServiceContext(config, bus=EventBus()))
+    component.settle_release()
+    assert rs.load(config.state_dir).phase == "staged"
+    assert release.current_release(control.program_dir, "kiosk-agent") == OLD
+    for _ in range(100):
+        if marker.exists() and marker.read_text().strip():
+            break
+        time.sleep(0.05)
+    assert marker.read_text().split() == ["update", "apply-release", "--config",
+                                          str(tmp_path / "agent.yaml")]  # fmt: skip
+
+
+def test_after_a_power_cut_once_switched_the_new_release_is_kept(tmp_path: Path) -> None:
+    _, control = setup(tmp_path)
+    release.point_command_at(control.program_dir, NEW, "kiosk-agent")
+    config = _service_config(tmp_path, control.program_dir)
+    rs.save(
+        config.state_dir,
+        rs.ReleaseState(
+            phase="switched", candidate=rs.Candidate(1_000_001_000_000, "1.1.0", NEW),
+            previous=OLD, attempts=1, helper=("a boot before this one", 1),
+        ),
+    )  # fmt: skip
+    seen: list[object] = []
+    ctx = ServiceContext(config, bus=EventBus())
+    ctx.bus.subscribe(seen.append)
+    UpdatesComponent(ctx).settle_release()
+    state = rs.load(config.state_dir)
+    assert state.phase == "idle" and state.applied == 1_000_001_000_000
+    assert seen == [ReleaseSwitched("applied")]
