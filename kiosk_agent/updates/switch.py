@@ -13,6 +13,7 @@ the old release started again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -85,6 +86,30 @@ class Switch:
         address = probe_address(self.config)
         log.info("trying release %s (%s)", candidate.program_version, candidate.release)
         self.control.stop()
+        try:
+            return self._switch(state, candidate, previous, address, timeout)
+        except Exception:
+            # Never leave the PC without its service: the old release starts again and
+            # the switch is tried again later (as after a power cut: ``settle``).
+            log.exception("the program switch failed; starting the previous release")
+            now = rs.load(self.state_dir)
+            settled = rs.settle(now, None, helper_alive=False)
+            with contextlib.suppress(Exception):  # a candidate started by then is stopped
+                self.control.stop()
+            if settled.point_at is not None:
+                self.control.point_at(settled.point_at)
+            rs.save(self.state_dir, settled.state)
+            self._start()
+            return settled.state
+
+    def _switch(
+        self,
+        state: rs.ReleaseState,
+        candidate: rs.Candidate,
+        previous: str | None,
+        address: HostPort,
+        timeout: float,
+    ) -> rs.ReleaseState:
         answered = self._trial(candidate.release, address, timeout)
         state = rs.after_trial(state, answered)
         rs.save(self.state_dir, state)

@@ -249,3 +249,14 @@ def test_after_a_power_cut_once_switched_the_new_release_is_kept(tmp_path: Path)
     state = rs.load(config.state_dir)
     assert state.phase == "idle" and state.applied == 1_000_001_000_000
     assert seen == [ReleaseSwitched("applied")]
+
+
+def test_a_helper_that_fails_mid_switch_starts_the_old_release_again(tmp_path: Path) -> None:
+    config, control = setup(tmp_path)
+
+    def broken_probe(address: HostPort, within: float, alive: Callable[[], bool]) -> bool:
+        raise RuntimeError("a bug")
+
+    state = Switch(config, control, broken_probe).run()
+    assert control.calls == ["stop", "stop", f"start {OLD}"]
+    assert state.phase == "staged" and rs.load(config.state_dir) == state
