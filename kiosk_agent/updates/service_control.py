@@ -129,7 +129,12 @@ class SystemdControl:
         release.point_command_at(self.program_dir, name, self.executable_name)
 
     def spawn_helper(self, argv: Sequence[str]) -> None:
-        self._systemctl("systemd-run", "--collect", "--quiet", f"--unit={HELPER_UNIT}", *argv)
+        # ExecStopPost runs however the helper ends (even killed): the service is started
+        # again if the helper stopped it and did not live to start it (a no-op otherwise).
+        self._systemctl(
+            "systemd-run", "--collect", "--quiet", f"--unit={HELPER_UNIT}",
+            "--property=ExecStopPost=/bin/systemctl start kiosk-agent.service", *argv,
+        )  # fmt: skip
 
 
 def control_for(config: Config) -> ServiceControl | None:

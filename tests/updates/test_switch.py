@@ -168,6 +168,7 @@ def test_systemd_control_rewrites_the_unit_for_the_new_release(
         ["systemctl", "enable", "kiosk-agent.service"],
         ["systemctl", "start", "kiosk-agent.service"],
         ["systemd-run", "--collect", "--quiet", "--unit=kiosk-agent-release-switch",
+         "--property=ExecStopPost=/bin/systemctl start kiosk-agent.service",
          "/opt/kiosk-agent/kiosk-agent", "update", "apply-release"],
     ]  # fmt: skip
     failing = SystemdControl(
