@@ -99,6 +99,16 @@ def status(world: World, config: Path) -> dict[str, Any]:
     return data
 
 
+def subprocess_status_text(world: World, config: Path) -> str:
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "kiosk_agent", "status", "--config", str(config)],
+        capture_output=True, text=True, env=world.env, timeout=60, check=False,
+    )  # fmt: skip
+    return done.stdout
+
+
 def release_status(world: World, config: Path) -> dict[str, Any]:
     found: dict[str, Any] = {}
 
@@ -215,6 +225,8 @@ def test_a_release_is_applied_and_a_broken_one_rolled_back(world: World) -> None
 
         wait_for("0.6.0 answering", lambda: runs("0.6.0"), world, 180)
         applied_gap = gaps.longest()
+        text = subprocess_status_text(world, config)
+        assert "Program version 0.6.0." in text, text
         version_out = _run_command(command, "--version")
         assert "0.6.0" in version_out
         assert answers(resolver) is not None

@@ -261,3 +261,16 @@ def test_a_helper_that_fails_mid_switch_starts_the_old_release_again(tmp_path: P
     state = Switch(config, control, broken_probe).run()
     assert control.calls == ["stop", "stop", f"start {OLD}"]
     assert state.phase == "staged" and rs.load(config.state_dir) == state
+
+
+def test_status_in_plain_words_names_the_program_and_an_update() -> None:
+    from kiosk_agent.service.status import describe
+
+    base = {"summary": "Protected.", "filter": {}}
+    updates = {"program_version": "1.0.0", "release": {"phase": "idle", "candidate": None}}
+    text = describe({**base, "components": {"updates": updates}}, now=0)
+    assert "Program version 1.0.0." in text
+    updates["release"] = {"phase": "trial", "candidate": "1.1.0", "postponed_until": 7200}
+    text = describe({**base, "components": {"updates": updates}}, now=0)
+    assert "switching to 1.1.0 (trial)" in text and "postponed for 2 h" in text
+    assert "Program" not in describe(base, now=0)
