@@ -37,6 +37,9 @@ from kiosk_agent.contracts import keys, signed, signed_dir
 KEYS_STATE = "keys.json"
 MAX_FILE = 16 * 1024 * 1024
 MAX_RELEASE = 80 * 1024 * 1024
+RELEASE_DOWNLOAD_SECONDS = 1200.0
+"""One check downloads for at most this long (the worker's own limit is 30 min); the
+rest comes at the next check, which the service then runs sooner (``component.py``)."""
 RESULTS = ("applied", "up_to_date", "rejected", "unreachable", "off", "staged", "deferred")
 KINDS = ("keys", "content", "settings", "cafe_settings", "release")
 
@@ -223,8 +226,13 @@ class UpdatesCheck:
         name = m.files[target]
         part = rs.folder(state_dir) / "download" / f"{name}.part"
         try:
-            download.download(f"{url.rstrip('/')}/{name}", part, MAX_RELEASE, self.opener)
+            download.download(
+                f"{url.rstrip('/')}/{name}", part, MAX_RELEASE, self.opener,
+                deadline=time.monotonic() + RELEASE_DOWNLOAD_SECONDS,
+            )  # fmt: skip
             data = part.read_bytes()
+        except download.DownloadPaused as e:
+            return KindResult("release", "deferred", "download_paused", target, str(e))
         except (download.DownloadError, OSError) as e:
             return KindResult("release", "unreachable", "unreachable", detail=str(e))
         try:

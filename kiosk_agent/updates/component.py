@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT = 1800.0
 FIRST_CHECK_DELAY = (1.0, 10.0)
+RESUME_AFTER = 300.0
+"""A release download paused at the end of a check goes on this soon, not a whole
+``check_every`` later."""
 MIN_REQUEST_GAP = 300.0
 """An operator's "update now" (or the café hub's tests, pressing it every few seconds
 while they wait for a list) adds a check at most this long after the last one: each check
@@ -95,6 +98,8 @@ class UpdatesComponent:
             except Exception:  # a bug here must not stop later checks
                 log.exception("updates check failed")
             every = self.ctx.config.updates.check_every
+            if self.last.get("release", {}).get("reason") == "download_paused":
+                every = min(every, RESUME_AFTER)
             due = time.monotonic() + every * (1 + self.rng.uniform(-0.1, 0.1))
 
     def may_check_on_request(self, now: float) -> bool:

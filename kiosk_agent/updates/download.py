@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)\Z")
 
 class DownloadError(Exception):
     """The server could not be reached or answered what this reader cannot use."""
+
+
+class DownloadPaused(DownloadError):
+    """The time given to this try is up; the partial file is kept for the next."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +61,21 @@ Opener = Callable[[str, dict[str, str]], Any]
 """GET ``url`` with headers; returns a ``requests``-like streaming response."""
 
 
-def download(url: str, part: Path, limit: int, opener: Opener | None = None) -> Path:
+def download(
+    url: str,
+    part: Path,
+    limit: int,
+    opener: Opener | None = None,
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Path:
     """Fetch ``url`` into ``part`` (resuming what it holds); returns ``part`` when whole.
 
     ``file://`` URLs are copied (no resume needed). Raises ``DownloadError``; the partial
-    file stays for the next try unless the answer made it useless."""
+    file stays for the next try unless the answer made it useless. At ``deadline`` (of
+    ``clock``) it stops with ``DownloadPaused``: a slow link finishes over several checks,
+    and the worker is never killed by its own timeout mid-write."""
     scheme = urllib.parse.urlsplit(url).scheme
     part.parent.mkdir(parents=True, exist_ok=True)
     if scheme == "file":
@@ -94,6 +109,10 @@ def download(url: str, part: Path, limit: int, opener: Opener | None = None) -> 
         try:
             with part.open(mode) as f:
                 for chunk in response.iter_content(CHUNK):
+                    if deadline is not None and clock() > deadline:
+                        f.flush()
+                        os.fsync(f.fileno())
+                        raise DownloadPaused(f"paused after {size} bytes; resumes next time")
                     size += len(chunk)
                     if size > limit:
                         f.close()

@@ -129,3 +129,18 @@ def test_plan_resume_never_dies_and_appends_only_at_the_end(
     assert plan.action in ("append", "restart", "complete", "error")
     if plan.action == "append":
         assert plan.offset == have and status == 206
+
+
+def test_a_try_stops_at_its_deadline_and_the_next_goes_on(tmp_path: Path) -> None:
+    part = tmp_path / "r.part"
+    ticks = iter(range(1000))
+
+    def clock() -> float:
+        return float(next(ticks))
+
+    with pytest.raises(download.DownloadPaused):
+        download.download("https://x.test/r", part, 10**6, Server(), deadline=3.5, clock=clock)
+    have = part.stat().st_size
+    assert have == 4000 and part.read_bytes() == DATA[:have]
+    download.download("https://x.test/r", part, 10**6, Server())
+    assert part.read_bytes() == DATA

@@ -230,6 +230,10 @@ def test_after_a_power_cut_the_service_starts_the_switch_again(tmp_path: Path, p
         time.sleep(0.05)
     assert marker.read_text().split() == ["update", "apply-release", "--config",
                                           str(tmp_path / "agent.yaml")]  # fmt: skip
+    from kiosk_agent.updates import service_control
+
+    for helper in service_control._HELPERS:  # reaped here, as the service does
+        helper.wait(10)
 
 
 def test_after_a_power_cut_once_switched_the_new_release_is_kept(tmp_path: Path) -> None:
