@@ -39,6 +39,7 @@ FIRST_CHECK_DELAY = (1.0, 10.0)
 RESUME_AFTER = 300.0
 """A release download paused at the end of a check goes on this soon, not a whole
 ``check_every`` later."""
+SWITCH_RETRY = 300.0
 MIN_REQUEST_GAP = 300.0
 """An operator's "update now" (or the café hub's tests, pressing it every few seconds
 while they wait for a list) adds a check at most this long after the last one: each check
@@ -60,6 +61,7 @@ class UpdatesComponent:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._last_check: float | None = None  # monotonic
+        self._switch_started: float | None = None  # monotonic
 
     async def start(self) -> None:
         try:
@@ -165,6 +167,8 @@ class UpdatesComponent:
             elif r.result == "staged" and r.kind == "release":
                 log.warning("program release %s staged: starting the switch", r.detail)
                 self.start_switch()
+            elif r.kind == "release" and r.reason == "switch_in_progress":
+                self.resume_switch()
 
     # -- program releases -------------------------------------------------------------
 
@@ -239,6 +243,18 @@ class UpdatesComponent:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, json.dumps({"applied": now[0], "rolled_back": now[1]}) + "\n")
 
+    def resume_switch(self) -> None:
+        """A release still ``staged`` (postponed when it was staged, or a helper that did
+        not start): start the switch again, at most once per ``SWITCH_RETRY``."""
+        from kiosk_agent.updates import release_state as rs
+
+        if rs.load(self.ctx.state_dir).phase != "staged":
+            return  # a helper is at work
+        started = self._switch_started
+        if started is not None and time.monotonic() - started < SWITCH_RETRY:
+            return
+        self.start_switch()
+
     def start_switch(self) -> None:
         """Start the switch helper (from the stable command, outside this service)."""
         from kiosk_agent.service.worker import config_file
@@ -255,6 +271,7 @@ class UpdatesComponent:
             return
         program = control.program_dir / control.executable_name
         argv = [str(program), "update", "apply-release", "--config", str(path)]
+        self._switch_started = time.monotonic()
         try:
             control.spawn_helper(argv)
         except Exception as e:

@@ -278,3 +278,32 @@ def test_status_in_plain_words_names_the_program_and_an_update() -> None:
     text = describe({**base, "components": {"updates": updates}}, now=0)
     assert "switching to 1.1.0 (trial)" in text and "postponed for 2 h" in text
     assert "Program" not in describe(base, now=0)
+
+
+def test_a_release_staged_while_postponed_is_switched_once_the_day_is_over(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    from kiosk_agent.updates.check import CheckAnswer, KindResult
+
+    _, control = setup(tmp_path)
+    config = _service_config(tmp_path, control.program_dir)
+    rs.save(config.state_dir, rs.ReleaseState(phase="staged", candidate=rs.Candidate(
+        1_000_001_000_000, "1.1.0", NEW)))  # fmt: skip
+    rs.postpone(config.state_dir, time.time())
+    component = UpdatesComponent(ServiceContext(config, bus=EventBus()))
+    component.start_switch()  # the real one: postponed, so no helper
+    assert component._switch_started is None
+    spawned: list[float] = []
+    component.start_switch = lambda: spawned.append(1.0)  # type: ignore[method-assign]
+    waiting = CheckAnswer([KindResult("release", "deferred", "switch_in_progress")])
+    component.take(waiting)
+    assert spawned == [1.0]
+    component._switch_started = time.monotonic()
+    component.take(waiting)
+    assert spawned == [1.0]  # not again within SWITCH_RETRY
+    rs.save(config.state_dir, rs.ReleaseState())
+    component._switch_started = None
+    component.take(waiting)
+    assert spawned == [1.0]  # nothing staged: nothing to start
