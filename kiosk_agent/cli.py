@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "kiosk_agent.commands.ui_cmd",
     "kiosk_agent.commands.run_cmd",
     "kiosk_agent.commands.operator_cmd",
+    "kiosk_agent.commands.update_cmd",
     "kiosk_agent.commands.worker_cmd",  # hidden: the service's child processes
 )
 

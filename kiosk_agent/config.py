@@ -623,6 +623,48 @@ class KeysConfig:
     )
 
 
+SERVICE_MANAGERS = ("auto", "command")
+
+
+@dataclass(frozen=True)
+class ReleaseConfig:
+    """Program releases (docs/fleet.md, "Program releases"): where to read them, the
+    release keys, and how this PC's service is stopped and started for the switch."""
+
+    url: str | None = field(
+        default=None,
+        metadata=key(
+            _url(("https", "http", "file")),
+            "expected an https:// or file:// URL of a directory with manifest.json",
+        ),
+    )
+    trust: tuple[str, ...] = field(
+        default=(),
+        metadata=key(_list_of(_trust_key), "expected a list of 'ed25519:BASE64' public keys"),
+    )
+    program_dir: Path | None = field(
+        default=None,
+        metadata=key(_path, "expected the folder of the installed program (default: the OS's)"),
+    )
+    service: str = field(
+        default="auto",
+        metadata=key(
+            _choice(SERVICE_MANAGERS),
+            "expected auto (systemd) or command (stop_command and start_command)",
+        ),
+    )
+    stop_command: tuple[str, ...] = field(
+        default=(), metadata=key(_list_of(_str), "expected a command as a list of words")
+    )
+    start_command: tuple[str, ...] = field(
+        default=(), metadata=key(_list_of(_str), "expected a command as a list of words")
+    )
+    health_timeout: float = field(
+        default=60.0,
+        metadata=key(_duration_range(5, 600), "expected a duration from 5s to 10m, like 60s"),
+    )
+
+
 @dataclass(frozen=True)
 class UpdatesConfig:
     """Signed content packs, settings overlays and key announcements from the regional
@@ -636,6 +678,7 @@ class UpdatesConfig:
         default_factory=SignedSourceConfig, metadata=section(SignedSourceConfig)
     )
     keys: KeysConfig = field(default_factory=KeysConfig, metadata=section(KeysConfig))
+    release: ReleaseConfig = field(default_factory=ReleaseConfig, metadata=section(ReleaseConfig))
     check_every: float = field(
         default=6 * 3600.0,
         metadata=key(
@@ -857,6 +900,13 @@ def _no_demo_keys(name: str, keys: tuple[str, ...] | None, r: _Reader) -> None:
 @_check(SignedSourceConfig)
 def _signed_trust(source: SignedSourceConfig, data: Mapping[Any, Any], r: _Reader) -> None:
     _no_demo_keys("trust", source.trust, r)
+
+
+@_check(ReleaseConfig)
+def _release_source(source: ReleaseConfig, data: Mapping[Any, Any], r: _Reader) -> None:
+    _no_demo_keys("trust", source.trust, r)
+    if source.service == "command" and not (source.stop_command and source.start_command):
+        r.problem("service", "command", "needs stop_command and start_command")
 
 
 @_check(KeysConfig)

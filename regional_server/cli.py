@@ -205,6 +205,43 @@ def cmd_publish_signed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish_release(args: argparse.Namespace) -> int:
+    """Sign the one-file program with the release key (or take a signed release) and
+    publish it under /feeds/releases, staged like content packs."""
+    import tempfile
+
+    from regional_server.publish_signed import PublishError, publish_signed, sign_release
+
+    settings = _settings(args)
+    path = Path(args.file)
+    try:
+        if args.key is None:
+            if args.version is not None:
+                raise UserError("--version needs --key (a signed release names its version)")
+            result = publish_signed(
+                settings.feeds_path, path, kind="release", trusted_keys=args.trust,
+                percent=args.percent, cafes=args.cafe,
+            )  # fmt: skip
+        else:
+            if args.version is None:
+                raise UserError("--key needs --version (the program's version, like 1.2.3)")
+            data = sign_release(
+                path, args.version, Path(args.key), expires_in=parse_expiry(args.expires),
+                now=int(time.time()),
+            )  # fmt: skip
+            with tempfile.TemporaryDirectory() as tmp:
+                signed_path = Path(tmp) / "release.signed"
+                signed_path.write_bytes(data)
+                result = publish_signed(
+                    settings.feeds_path, signed_path, kind="release", trusted_keys=args.trust,
+                    percent=args.percent, cafes=args.cafe,
+                )  # fmt: skip
+    except PublishError as e:
+        raise UserError(str(e)) from None
+    print(result)
+    return 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     from regional_server.publish_signed import PublishError, promote
 
@@ -313,8 +350,21 @@ def build_parser() -> argparse.ArgumentParser:
             )
         p.set_defaults(handler=cmd_publish_signed, kind=kind, percent=None, cafe=[])
 
+    p = sub.add_parser(
+        "publish-release",
+        help="sign the one-file program with the release key and publish it under /feeds",
+    )
+    p.add_argument("file", metavar="FILE", help="the one-file program (or a release signed before)")
+    p.add_argument("--version", metavar="V", help="the program's version, like 1.2.3")
+    p.add_argument("--key", metavar="PEM", help="the release signing key (Ed25519, PEM)")
+    p.add_argument("--expires", default="180d", help="how long kiosks accept it (180d)")
+    p.add_argument("--trust", action="append", metavar="ed25519:KEY", help="also verify")
+    p.add_argument("--percent", type=int, metavar="P", help="stage: P %% of kiosks take it first")
+    p.add_argument("--cafe", action="append", default=[], metavar="NAME", help="stage: this café")
+    p.set_defaults(handler=cmd_publish_release)
+
     p = sub.add_parser("promote", help="end a staged rollout: every kiosk takes the latest")
-    p.add_argument("directory", metavar="DIR", help="content or settings-<REGION>")
+    p.add_argument("directory", metavar="DIR", help="content, releases or settings-<REGION>")
     p.set_defaults(handler=cmd_promote)
     return parser
 

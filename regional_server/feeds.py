@@ -3,7 +3,8 @@
 Files are served from the feeds folder as they are; the ETag is the SHA-256 of the
 content (cached by size and mtime), so a kiosk on a slow link re-downloads nothing
 that has not changed. Bundles are named by version and never change once published;
-the manifest changes with every publication and must always be revalidated.
+the manifest changes with every publication and must always be revalidated. Every file
+but the manifest answers ``Range`` requests (a program release resumes after a cut).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 
 from regional_server.api.errors import ApiError
 from regional_server.context import ServerContext, get_ctx
@@ -92,6 +93,10 @@ def get_feed_file(
     if request.method == "HEAD":
         headers["Content-Length"] = str(st.st_size)
         return Response(status_code=200, headers=headers, media_type=media)
+    if name != "manifest.json":
+        # Bundles, packs and program releases (~25 MB) are streamed from disk, and a
+        # ``Range: bytes=N-`` resumes a download cut on a slow link (206; docs/fleet.md).
+        return FileResponse(path, headers=headers, media_type=media, stat_result=st)
     try:
         data = path.read_bytes()
     except OSError:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 from kiosk_agent.commands.common import add_config_argument, load_config_arg
@@ -58,7 +60,20 @@ def _supervise(args: argparse.Namespace) -> int:
         except ControlError as e:
             raise RuntimeError(str(e)) from None
 
-    supervisor = Supervisor(child_argv(forwarded), report)
+    relaunch = None
+    if getattr(sys, "frozen", False):  # an installed release can be switched under us
+        from kiosk_agent.notices.supervisor import moved_launcher
+
+        running = [Path(sys.executable)]
+
+        def relaunch() -> list[str] | None:
+            moved = moved_launcher(running[0])
+            if moved is None:
+                return None
+            running[0] = moved
+            return child_argv(forwarded, executable=str(moved), frozen=True)
+
+    supervisor = Supervisor(child_argv(forwarded), report, relaunch=relaunch)
     install_stop_handlers(supervisor)
     return supervisor.run()
 

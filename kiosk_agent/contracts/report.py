@@ -45,10 +45,12 @@ COUNTER_PATTERNS: dict[str, re.Pattern[str]] = {
     "p2p": re.compile(rf"p2p\.{_TOKEN}"),
     "safe_search": re.compile(r"safe_search\.(google|bing|duckduckgo|youtube)"),
     "feeds.rejected": re.compile(rf"feeds\.rejected\.{_TOKEN}"),
-    "operator": re.compile(r"operator\.(pause|update_now|today|unlock)"),
+    "operator": re.compile(r"operator\.(pause|update_now|postpone_update|today|unlock)"),
     # Signed things other than feeds (issue 21): refusals per kind, accepted key changes.
     "signed.rejected": re.compile(rf"(?:content|settings|keys|release)\.rejected\.{_TOKEN}"),
     "keys.changed": re.compile(r"keys\.changed\.(?:rotation|recovery|revocation)"),
+    # Program switches (issue 21): a release applied, or rolled back when it did not answer.
+    "updates": re.compile(r"updates\.(?:applied|rolled_back)"),
 }
 
 REPORT_KEYS = frozenset(

@@ -16,6 +16,7 @@ feeds:                        # optional: the lists and their publishers' keys
 updates:                      # optional: keys pinned at install (docs/fleet.md, docs/keys.md)
   content: {trust: ["ed25519:..."]}   # content packs
   settings: {trust: ["ed25519:..."]}  # the region's settings overlays
+  release: {trust: ["ed25519:..."]}   # program releases
   keys: {roots: ["ed25519:..."]}      # the region's root keys (recovery)
 ```
 """

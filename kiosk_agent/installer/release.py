@@ -92,6 +92,8 @@ def check_link_target(name: str, target: str) -> str:
     ancestor of it (a loop, and a way out for names below it); ``ReleaseError`` otherwise."""
     if not target or "\0" in target or "\\" in target or ":" in target:
         raise ReleaseError(f"link {name!r}: unsafe target {target!r}")
+    if posixpath.isabs(name):  # names come from safe_name; never judge a target from "/"
+        raise ReleaseError(f"link {name!r}: the link's own name is absolute")
     if posixpath.isabs(target):
         raise ReleaseError(f"link {name!r}: absolute target {target!r}")
     parent = posixpath.dirname(name)

@@ -7,6 +7,11 @@ abnormally, after a delay that grows with repeated crashes (1 s doubling to 60 s
 after 10 minutes of running), and reports each crash to the service (``UiCrashed``,
 counted as ``ui.crashes``). It stops when the UI ends normally, when the UI says there is
 no display (the session ended: ``NO_DISPLAY``), or when it is told to stop itself.
+
+After a program update (docs/fleet.md, "Program releases") the stable command names a
+new release while this session's UI still runs the old one: ``relaunch`` (checked every
+``RELEASE_POLL`` seconds) gives the new release's UI command, and the UI is stopped and
+started from it (not counted as a crash).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kiosk_agent.reporting.events import Event, UiCrashed
 
@@ -30,6 +36,21 @@ FIRST_DELAY = 1.0
 MAX_DELAY = 60.0
 STABLE_AFTER = 600.0
 CHILD_FLAG = "--no-restart"
+RELEASE_POLL = 30.0
+
+
+def moved_launcher(executable: Path) -> Path | None:
+    """The launcher of the release the stable command names, when ``executable`` is an
+    installed release's launcher and the command names another release; else None."""
+    from kiosk_agent.installer.release import current_release, is_release_name
+
+    folder = executable.parent
+    if not is_release_name(folder.name):
+        return None  # a source checkout or a one-file program: nothing is switched
+    current = current_release(folder.parent, executable.name)
+    if current is None or current == folder.name:
+        return None
+    return folder.parent / current / executable.name
 
 
 def crash_kind(returncode: int) -> str | None:
@@ -66,6 +87,10 @@ class Supervisor:
     sleep: Callable[[float], object] | None = None  # default: wait, woken by stop()
     clock: Callable[[], float] = time.monotonic
     spawn: Callable[[list[str]], subprocess.Popen[bytes]] = subprocess.Popen
+    relaunch: Callable[[], list[str] | None] | None = None
+    """The new release's UI command after a program update, or None (checked while the UI
+    runs, every ``poll`` seconds)."""
+    poll: float = RELEASE_POLL
     crashes: int = 0
     _stopping: threading.Event = field(default_factory=threading.Event)
     _child: subprocess.Popen[bytes] | None = None
@@ -82,10 +107,12 @@ class Supervisor:
         while not self._stopping.is_set():
             started = self.clock()
             self._child = self.spawn(self.argv)
-            code = self._child.wait()
+            code = self._wait(self._child)
             self._child = None
             if self._stopping.is_set():
                 return 0
+            if code is None:
+                continue  # started again from the new release
             kind = crash_kind(code)
             if kind is None:
                 return code
@@ -101,6 +128,31 @@ class Supervisor:
             else:
                 self.sleep(delay)
         return 0
+
+    def _wait(self, child: subprocess.Popen[bytes]) -> int | None:
+        """The child's exit status, or None when it was stopped for a new release."""
+        if self.relaunch is None:
+            return child.wait()
+        while True:
+            try:
+                return child.wait(timeout=self.poll)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                new = self.relaunch()
+            except Exception as e:  # never let the check stop the notice
+                log.debug("cannot check for a new release: %s", e)
+                new = None
+            if new is not None:
+                log.warning("the program was updated: starting the UI from %s", new[0])
+                self.argv = new
+                child.terminate()
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+                return None
 
 
 def install_stop_handlers(supervisor: Supervisor) -> None:

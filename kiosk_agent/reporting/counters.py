@@ -30,6 +30,7 @@ from kiosk_agent.reporting.events import (
     NoticeShown,
     OperatorAction,
     P2PSeen,
+    ReleaseSwitched,
     SafeSearchApplied,
     SessionStarted,
     SignedRejected,
@@ -92,6 +93,8 @@ def counter_name(event: Event) -> str | None:
         name = f"{_token(event.kind)}.rejected.{_token(event.reason)}"
     elif isinstance(event, KeyChanged):
         name = f"keys.changed.{_token(event.how)}"
+    elif isinstance(event, ReleaseSwitched):
+        name = f"updates.{_token(event.outcome)}"
     else:
         return None
     return name if is_counter_name(name) else None

@@ -130,7 +130,8 @@ class FeedRejected(Event):
 @dataclass(frozen=True, slots=True)
 class OperatorAction(Event):
     """The operator did something with the PIN or as administrator; ``action`` is pause,
-    update_now, today or unlock. Counted so coordinators see how often PCs are managed."""
+    update_now, postpone_update, today or unlock. Counted so coordinators see how often
+    PCs are managed."""
 
     event_type: ClassVar[str] = "operator_action"
     action: str
@@ -154,6 +155,15 @@ class KeyChanged(Event):
     how: str
 
 
+@dataclass(frozen=True, slots=True)
+class ReleaseSwitched(Event):
+    """A program switch ended: ``outcome`` is applied (the new release answered DNS) or
+    rolled_back (it did not; the previous release runs again). docs/fleet.md."""
+
+    event_type: ClassVar[str] = "release_switched"
+    outcome: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (
@@ -171,6 +181,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         OperatorAction,
         SignedRejected,
         KeyChanged,
+        ReleaseSwitched,
     )
 }
 

@@ -2,7 +2,8 @@
 
 Endpoints (docs/contracts.md): ``GET /v1/status``, ``GET /v1/events`` (long poll),
 ``POST /v1/events`` (the UI's own events), ``POST /v1/session-start``, and the operator's
-``POST /v1/operator/update-now``, ``POST /v1/operator/pause``, ``GET /v1/operator/today``.
+``POST /v1/operator/update-now``, ``POST /v1/operator/postpone-update`` (program updates
+held for a day), ``POST /v1/operator/pause``, ``GET /v1/operator/today``.
 
 Every request needs ``Authorization: Bearer <token>``; the token is a random string the
 service writes to ``state_dir/control.token`` at each start, readable by the service and
@@ -504,6 +505,7 @@ class ControlServer:
         action = request.path.removeprefix("/v1/operator/")
         if (request.method, action) not in (
             ("POST", "update-now"),
+            ("POST", "postpone-update"),
             ("POST", "pause"),
             ("GET", "today"),
         ):
@@ -520,6 +522,11 @@ class ControlServer:
             if updates is not None and hasattr(updates, "request_update"):
                 updates.request_update()
             return 200, {"status": "update started"}
+        if action == "postpone-update":
+            from kiosk_agent.updates import release_state
+
+            until = await asyncio.to_thread(release_state.postpone, self.ctx.state_dir, time.time())
+            return 200, {"status": "postponed", "until": until}
         if action == "pause":
             resolver = components.get("resolver")
             if resolver is None or not hasattr(resolver, "pause"):

@@ -117,6 +117,10 @@ class ControlClient:
         self.check_service()
         return self._json("POST", "/v1/operator/pause", {"pin": pin, "minutes": minutes}, pin=pin)
 
+    def postpone_update(self, pin: str) -> dict[str, Any]:
+        """Hold program updates for a day (``POST /v1/operator/postpone-update``)."""
+        return self._json("POST", "/v1/operator/postpone-update", {"pin": pin}, pin=pin)
+
     def today(self, pin: str) -> dict[str, Any]:
         """Operator: today's counts."""
         self.check_service()

@@ -116,4 +116,22 @@ def describe(status: dict[str, Any], now: float | None = None) -> str:
         lines.append(f"Upstream DNS {up.get('address')}: {state}.")
     if not filt.get("upstreams"):
         lines.append("No upstream DNS server is known: only blocked names are answered.")
+    lines.extend(_program_lines(status, now))
     return "\n".join(lines)
+
+
+def _program_lines(status: dict[str, Any], now: float) -> list[str]:
+    """The program version and a program update under way or postponed (docs/fleet.md)."""
+    components = status.get("components")
+    updates = components.get("updates") if isinstance(components, dict) else None
+    if not isinstance(updates, dict) or not updates.get("program_version"):
+        return []
+    line = f"Program version {updates['program_version']}"
+    release = updates.get("release")
+    if isinstance(release, dict):
+        if release.get("phase") not in (None, "idle") and release.get("candidate"):
+            line += f"; switching to {release['candidate']} ({release['phase']})"
+        until = release.get("postponed_until")
+        if isinstance(until, int | float):
+            line += f"; program updates postponed for {age_words(until - now)}"
+    return [line + "."]

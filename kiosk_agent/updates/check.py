@@ -12,6 +12,10 @@ In order, because each step trusts what the one before accepted:
 3. **settings** (``updates.settings``): the region's overlay, verified the same way,
    refused when it names a local-only key or makes the config invalid, saved
    (``config_overlay.py``); the service then takes its live keys (``config_live.py``).
+4. **release** (``updates.release``): a newer program release for this kiosk's stage,
+   downloaded (resumed) when the link has room, verified, unpacked beside the running
+   release and left ``staged`` for the switch helper (``switch.py``), which the service
+   starts.
 
 A refusal keeps what was applied before. The answer lists one result per kind and the
 key changes accepted; the service turns them into ``SignedRejected`` / ``KeyChanged``
@@ -21,8 +25,9 @@ events (counted as ``<kind>.rejected.<code>``, ``keys.changed.<how>``).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +40,12 @@ if TYPE_CHECKING:
 
 KEYS_STATE = "keys.json"
 MAX_FILE = 16 * 1024 * 1024
-RESULTS = ("applied", "up_to_date", "rejected", "unreachable", "off")
-KINDS = ("keys", "content", "settings", "cafe_settings")
+MAX_RELEASE = 80 * 1024 * 1024
+RELEASE_DOWNLOAD_SECONDS = 1200.0
+"""One check downloads for at most this long (the worker's own limit is 30 min); the
+rest comes at the next check, which the service then runs sooner (``component.py``)."""
+RESULTS = ("applied", "up_to_date", "rejected", "unreachable", "off", "staged", "deferred")
+KINDS = ("keys", "content", "settings", "cafe_settings", "release")
 
 
 @dataclass
@@ -92,6 +101,7 @@ def source_urls(config: Config) -> dict[str, str | None]:
         "settings": region,
         # Beside the region's directory, wherever that is.
         "cafe_settings": f"{region.rstrip('/').rsplit('/', 1)[0]}/{cafe}" if region else None,
+        "release": pick(u.release.url, "releases"),
     }
 
 
@@ -163,6 +173,13 @@ class UpdatesCheck:
     now: Callable[[], float]
     local: Mapping[str, Any]
     kiosk_id: str | None = None
+    link_room: bool = True
+    """The service's view of the café's link (``reporting``'s gate): a release waits when
+    the link is busy or outside the off-peak hours."""
+    opener: Any = None
+    """``download.Opener`` for http(s) release downloads (resumable); None: file:// only."""
+    running_version: str | None = None
+    """The service's program version (a worker may be started from another build)."""
 
     def run(self) -> CheckAnswer:
         answer = CheckAnswer()
@@ -184,7 +201,88 @@ class UpdatesCheck:
                 answer.results.append(KindResult(kind, "off"))
                 continue
             answer.results.append(step(url, trust))
+        url = urls["release"]
+        trust = self._trust("release", state)
+        if not url or not trust:
+            answer.results.append(KindResult("release", "off"))
+        else:
+            answer.results.append(self._release(url, trust))
         return answer
+
+    def _release(self, url: str, trust: frozenset[str]) -> KindResult:
+        from kiosk_agent import __version__
+        from kiosk_agent.contracts import release
+        from kiosk_agent.installer import release as installed
+        from kiosk_agent.updates import download
+        from kiosk_agent.updates import release_state as rs
+        from kiosk_agent.updates.service_control import control_for
+
+        control = control_for(self.config)
+        if control is None:
+            return KindResult("release", "off", detail="not an installed release on Linux")
+        state_dir = self.config.state_dir
+        state = rs.load(state_dir)
+        running = release.running_number(self.running_version or __version__)
+        try:
+            m = self._manifest(url)
+        except Unreachable as e:
+            return KindResult("release", "unreachable", "unreachable", detail=str(e))
+        except signed_dir.ManifestError as e:
+            return KindResult("release", "rejected", "bad_manifest", detail=str(e))
+        target = signed_dir.target_version(m, self.kiosk_id, self.config.cafe.name)
+        now = self.now()
+        # The operator's postponement is on this PC's own clock, as it was written.
+        postponed = rs.is_postponed(rs.postponed_until(state_dir), time.time())
+        why = rs.should_fetch(state, target, running, postponed=postponed)
+        if why == "up_to_date":
+            return KindResult("release", "up_to_date", version=rs.floor_version(state, running))
+        if why is not None:
+            return KindResult("release", "deferred", why, version=target)
+        if not self.link_room:
+            return KindResult("release", "deferred", "link_busy", version=target)
+        name = m.files[target]
+        part = rs.folder(state_dir) / "download" / f"{name}.part"
+        try:
+            download.download(
+                f"{url.rstrip('/')}/{name}", part, MAX_RELEASE, self.opener,
+                deadline=time.monotonic() + RELEASE_DOWNLOAD_SECONDS,
+            )  # fmt: skip
+            data = part.read_bytes()
+        except download.DownloadPaused as e:
+            return KindResult("release", "deferred", "download_paused", target, str(e))
+        except (download.DownloadError, OSError) as e:
+            return KindResult("release", "unreachable", "unreachable", detail=str(e))
+        try:
+            f = release.read_release(data, trust, floor=rs.floor_version(state, running), now=now)
+        except signed.SignedError as e:
+            part.unlink(missing_ok=True)  # never resume onto bytes that failed the checks
+            return KindResult("release", "rejected", e.code, detail=str(e))
+        finally:
+            del data
+        program_version = release.version_text(f.claims.version)
+        program = part.with_name("program")
+        try:
+            program.write_bytes(f.body)
+            staged = installed.install_release(
+                program,
+                control.program_dir,
+                installed.new_release_name(program_version),
+                control.executable_name,
+            )
+        except installed.ReleaseError as e:
+            # Signed, but not a program this PC can lay out: never fetched again.
+            rs.save(state_dir, replace(state, bad=(*state.bad, f.claims.version)))
+            return KindResult("release", "rejected", "invalid", detail=str(e))
+        except OSError as e:
+            return KindResult("release", "rejected", "write_error", detail=str(e))
+        finally:
+            program.unlink(missing_ok=True)
+        candidate = rs.Candidate(f.claims.version, program_version, staged.name)
+        previous = installed.current_release(control.program_dir, control.executable_name)
+        rs.save(state_dir, replace(state, phase="staged", candidate=candidate,
+                                   previous=previous, attempts=0))  # fmt: skip
+        part.unlink(missing_ok=True)
+        return KindResult("release", "staged", version=f.claims.version, detail=program_version)
 
     def _trust(self, kind: str, state: keys.TrustState) -> frozenset[str]:
         pinned = getattr(self.config.updates, kind).trust
@@ -370,13 +468,30 @@ def updates_check_job(config: Config, params: Mapping[str, Any]) -> dict[str, An
     kiosk_id = params.get("kiosk_id")
     if kiosk_id is not None and not isinstance(kiosk_id, str):
         raise ValueError("job parameter kiosk_id is not a string")
+    link_room = params.get("link_room", True)
+    if not isinstance(link_room, bool):
+        raise ValueError("job parameter link_room is not true or false")
+    running = params.get("running_version")
+    if running is not None and not isinstance(running, str):
+        raise ValueError("job parameter running_version is not a string")
     source = Path(config.source)
     local = config_overlay.read_local(source) if source.is_file() else {}
+    from kiosk_agent.filter.feed_check import HttpFetcher
+    from kiosk_agent.updates.download import requests_opener
+
+    http = HttpFetcher(config, config.state_dir / "downloads")
+
+    def opener(url: str, headers: dict[str, str]) -> Any:
+        return requests_opener(http.session())(url, headers)
+
     check = UpdatesCheck(
         config,
         fetcher_from(default_fetchers(config, config.state_dir)),
         clock_for(config.state_dir).now,
         local,
         kiosk_id,
+        link_room=link_room,
+        opener=opener,
+        running_version=running,
     )
     return check.run().to_json()

@@ -5,6 +5,12 @@ checks, so ``cryptography`` and ``requests`` stay out of the service. The answer
 events: ``SignedRejected(kind, reason)`` for a refusal (an unreachable server is not a
 refusal and is not counted), ``KeyChanged(how)`` for each accepted announcement.
 
+A program release staged by the worker is switched by a helper process that this
+component starts (``kiosk-agent update apply-release``, ``switch.py``); at start it
+settles a switch a power cut interrupted (``release_state.settle``) and counts the
+switches the helper finished (``ReleaseSwitched``: ``updates.applied`` /
+``updates.rolled_back``).
+
 A new content pack is drawn at once by the UI and the block page (they re-read
 ``state_dir/content/current.json``, ``content/active.py``). A new settings overlay is
 saved, and its live keys (``config_live.LIVE_KEYS``: the upload window and budget, the
@@ -25,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiosk_agent.config_live import take_live
-from kiosk_agent.reporting.events import KeyChanged, SignedRejected
+from kiosk_agent.reporting.events import KeyChanged, ReleaseSwitched, SignedRejected
 from kiosk_agent.service.context import ServiceContext
 from kiosk_agent.updates.check import CheckAnswer, KindResult, parse_answer
 
@@ -33,6 +39,10 @@ log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT = 1800.0
 FIRST_CHECK_DELAY = (1.0, 10.0)
+RESUME_AFTER = 300.0
+"""A release download paused at the end of a check goes on this soon, not a whole
+``check_every`` later."""
+SWITCH_RETRY = 300.0
 MIN_REQUEST_GAP = 300.0
 """An operator's "update now" (or the café hub's tests, pressing it every few seconds
 while they wait for a list) adds a check at most this long after the last one: each check
@@ -58,8 +68,13 @@ class UpdatesComponent:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._last_check: float | None = None  # monotonic
+        self._switch_started: float | None = None  # monotonic
 
     async def start(self) -> None:
+        try:
+            await asyncio.to_thread(self.settle_release)
+        except Exception:  # never keep the resolver from starting
+            log.exception("cannot settle the program switch state")
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
@@ -92,6 +107,8 @@ class UpdatesComponent:
             except Exception:  # a bug here must not stop later checks
                 log.exception("updates check failed")
             every = self.ctx.config.updates.check_every
+            if self.last.get("release", {}).get("reason") == "download_paused":
+                every = min(every, RESUME_AFTER)
             due = time.monotonic() + every * (1 + self.rng.uniform(-0.1, 0.1))
 
     def may_check_on_request(self, now: float) -> bool:
@@ -101,11 +118,16 @@ class UpdatesComponent:
     async def check_once(self) -> CheckAnswer:
         answer = await self._answer()
         self.take(answer)
+        # A switch the helper confirmed after this service started is counted here.
+        from kiosk_agent.updates import release_state as rs
+
+        self.count_switches(rs.load(self.ctx.state_dir))
         return answer
 
     async def _answer(self) -> CheckAnswer:
         if self.run_check is not None:
             return await asyncio.to_thread(self.run_check)
+        from kiosk_agent import __version__
         from kiosk_agent.reporting.identity import load_enrollment
         from kiosk_agent.service.worker import WorkerError, config_file, run_worker
 
@@ -113,7 +135,11 @@ class UpdatesComponent:
         if path is None:
             return CheckAnswer([KindResult(k, "off") for k in ("keys", "content", "settings")])
         enrollment = load_enrollment(self.ctx.state_dir)
-        params = {"kiosk_id": enrollment.kiosk_id if enrollment else None}
+        params = {
+            "kiosk_id": enrollment.kiosk_id if enrollment else None,
+            "link_room": self.link_room(),
+            "running_version": __version__,  # the service's program, not the worker's
+        }
         try:
             raw = await run_worker("updates-check", path, params, timeout=CHECK_TIMEOUT)
             return parse_answer(raw)
@@ -145,6 +171,118 @@ class UpdatesComponent:
                 log.info("%s version %s applied", r.kind, r.version)
                 if r.kind in ("settings", "cafe_settings"):
                     self.take_settings()
+            elif r.result == "staged" and r.kind == "release":
+                log.warning("program release %s staged: starting the switch", r.detail)
+                self.start_switch()
+            elif r.kind == "release" and r.reason == "switch_in_progress":
+                self.resume_switch()
+
+    # -- program releases -------------------------------------------------------------
+
+    def link_room(self) -> bool:
+        """Whether a release may be downloaded now: the reporting component's gate for
+        the café's link (off-peak window, utilization), without its byte budget."""
+        from datetime import datetime
+
+        from kiosk_agent.reporting.uploader import decide
+
+        reporting = getattr(self.ctx.components.get("reporting"), "reporting", None)
+        link = getattr(reporting, "link", None)
+        reading = link.reading() if link is not None else None
+        cfg = self.ctx.config.reporting
+        decision = decide(
+            utilization=None if reading is None else reading.utilization,
+            max_utilization=cfg.max_link_utilization,
+            local_time=datetime.now().time(),
+            offpeak=cfg.offpeak,
+            bytes_sent_today=0,
+            next_bytes=0,
+            daily_budget=1,
+        )
+        # A link not measured yet (the first minutes after a start) does not hold a
+        # release back: only a busy link or the hours outside off-peak do.
+        return decision.send or decision.reason == "link_unmeasured"
+
+    def settle_release(self) -> None:
+        """At start: finish a switch whose helper is gone, count switches it finished."""
+        from kiosk_agent.installer import release
+        from kiosk_agent.updates import release_state as rs
+        from kiosk_agent.updates.service_control import control_for
+
+        state_dir = self.ctx.state_dir
+        state = rs.load(state_dir)
+        control = control_for(self.ctx.config)
+        if control is not None:
+            running = release.current_release(control.program_dir, control.executable_name)
+            settled = rs.settle(state, running, rs.helper_alive(state.helper))
+            if settled.state != state:
+                if settled.point_at is not None:
+                    control.point_at(settled.point_at)
+                rs.save(state_dir, settled.state)
+                for note in settled.notes:
+                    log.warning("program switch: %s", note)
+                state = settled.state
+            if state.phase == "staged":
+                self.start_switch()
+        self.count_switches(state)
+
+    def count_switches(self, state: Any) -> None:
+        """Publish ``ReleaseSwitched`` for each switch finished since the last count
+        (``release/counted.json``: the helper never writes it, the service never writes
+        the helper's state, so neither overwrites the other)."""
+        import json
+
+        from kiosk_agent.atomic import write_text_atomic
+        from kiosk_agent.updates import release_state as rs
+
+        path = rs.folder(self.ctx.state_dir) / "counted.json"
+        try:
+            counted = json.loads(path.read_text("utf-8"))
+            done = (int(counted["applied"]), int(counted["rolled_back"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            done = (0, 0)
+        now = (state.applied_count, state.rolled_back_count)
+        if now == done:
+            return
+        for outcome, new, old in zip(("applied", "rolled_back"), now, done, strict=True):
+            for _ in range(max(0, min(new - old, 10))):
+                self.ctx.bus.publish(ReleaseSwitched(outcome))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps({"applied": now[0], "rolled_back": now[1]}) + "\n")
+
+    def resume_switch(self) -> None:
+        """A release still ``staged`` (postponed when it was staged, or a helper that did
+        not start): start the switch again, at most once per ``SWITCH_RETRY``."""
+        from kiosk_agent.updates import release_state as rs
+
+        if rs.load(self.ctx.state_dir).phase != "staged":
+            return  # a helper is at work
+        started = self._switch_started
+        if started is not None and time.monotonic() - started < SWITCH_RETRY:
+            return
+        self.start_switch()
+
+    def start_switch(self) -> None:
+        """Start the switch helper (from the stable command, outside this service)."""
+        from kiosk_agent.service.worker import config_file
+        from kiosk_agent.updates import release_state as rs
+        from kiosk_agent.updates.service_control import control_for
+
+        now = time.time()
+        if rs.is_postponed(rs.postponed_until(self.ctx.state_dir), now):
+            log.info("program update postponed by the operator")
+            return
+        control = control_for(self.ctx.config)
+        path = config_file(self.ctx.config.source.split(" + ")[0])
+        if control is None or path is None:
+            return
+        program = control.program_dir / control.executable_name
+        argv = [str(program), "update", "apply-release", "--config", str(path)]
+        self._switch_started = time.monotonic()
+        try:
+            control.spawn_helper(argv)
+        except Exception as e:
+            log.error("cannot start the program switch: %s", e)
 
     def take_settings(self) -> None:
         """Take the applied overlays' live keys into the running service."""
@@ -169,13 +307,24 @@ class UpdatesComponent:
         self.overlay_pending = bool(taken.restart)
 
     def status(self) -> dict[str, object]:
+        from kiosk_agent import __version__
         from kiosk_agent.content import active
+        from kiosk_agent.updates import release_state as rs
 
+        state = rs.load(self.ctx.state_dir)
+        until = rs.postponed_until(self.ctx.state_dir)
         return {
             "content_version": active.applied_version(),
             "settings_overlay_pending_restart": self.overlay_pending,
             "settings_restart_keys": list(self.restart_keys),
             "settings_live_keys": list(self.live_keys),
+            "program_version": __version__,
+            "release": {
+                "phase": state.phase,
+                "candidate": None if state.candidate is None else state.candidate.program_version,
+                "bad": list(state.bad),
+                "postponed_until": until if rs.is_postponed(until, time.time()) else None,
+            },
             "last": dict(self.last),
         }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -112,3 +113,44 @@ def test_config_show_without_overlay(tmp_path: Path) -> None:
     lines = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
     assert lines["cafe.name"].endswith("# agent.yaml")
     assert lines["filter.block_ttl"].endswith("# default")
+
+
+def test_publish_release_signs_stages_and_promotes(tmp_path: Path) -> None:
+    from kiosk_agent.contracts import release, signed_dir
+    from tests.installer.fakes import fake_onefile
+
+    key, pub = keygen(tmp_path, "release")
+    env = cli_env() | {"KIOSK_SERVER_DATA": str(tmp_path / "server")}
+
+    def server(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "regional_server", *argv],
+            capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120, check=False,
+        )  # fmt: skip
+
+    program = fake_onefile(tmp_path / "kiosk-agent")
+    done = server("publish-release", str(program), "--version", "1.2.0", "--key", str(key),
+                  "--trust", pub)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "server" / "feeds" / "releases"
+    m = signed_dir.read_manifest(folder)
+    assert m is not None and m.kind == "release" and m.latest == release.version_number("1.2.0")
+    f = release.read_release(
+        (folder / m.files[m.latest]).read_bytes(), frozenset({pub}), floor=None, now=time.time()
+    )
+    assert f.body == program.read_bytes()
+    # Never an older or the same version; --key and --version go together.
+    done = server("publish-release", str(program), "--version", "1.1.9", "--key", str(key))
+    assert done.returncode != 0 and "not newer" in done.stderr
+    assert (
+        "--key needs --version" in server("publish-release", str(program), "--key", str(key)).stderr
+    )
+    # Staged for one café, then for everyone.
+    done = server("publish-release", str(program), "--version", "1.3.0", "--key", str(key),
+                  "--cafe", "Sunrise")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "release release version 1.3.0" in done.stdout
+    assert "café 'Sunrise', others stay on 1.2.0" in done.stdout, done.stdout
+    assert server("promote", "releases").returncode == 0
+    m = signed_dir.read_manifest(folder)
+    assert m is not None and m.rollout is None and m.latest == release.version_number("1.3.0")

@@ -122,3 +122,29 @@ def test_the_ui_command_stops_when_there_is_no_display(tmp_path: Path) -> None:
     assert done.returncode == NO_DISPLAY, done.stderr
     assert done.stderr.count("cannot open a window") == 1  # started once, not restarted
     assert "starting it again" not in done.stderr
+
+
+def test_after_a_program_switch_the_ui_starts_from_the_new_release(tmp_path: Path) -> None:
+    """The old release's UI is stopped (not a crash) and started from the new one."""
+    from kiosk_agent.installer import release
+    from kiosk_agent.notices.supervisor import moved_launcher
+
+    program_dir = tmp_path / "opt"
+    for name in ("app-1.0.0-aaaa", "app-1.1.0-bbbb"):
+        (program_dir / name).mkdir(parents=True)
+    release.point_command_at(program_dir, "app-1.0.0-aaaa", "kiosk-agent")
+    old = program_dir / "app-1.0.0-aaaa" / "kiosk-agent"
+    assert moved_launcher(old) is None
+    assert moved_launcher(tmp_path / "checkout" / "kiosk-agent") is None
+    release.point_command_at(program_dir, "app-1.1.0-bbbb", "kiosk-agent")
+    assert moved_launcher(old) == program_dir / "app-1.1.0-bbbb" / "kiosk-agent"
+
+    done = tmp_path / "second-ran"
+    second = [sys.executable, "-c", f"open({str(done)!r}, 'w').write('yes')"]
+    answers: list[list[str] | None] = [None, second]
+    sup = Supervisor(
+        [sys.executable, "-c", "import time; time.sleep(60)"], lambda e: None,
+        sleep=lambda s: None, relaunch=lambda: answers.pop(0) if answers else None, poll=0.2,
+    )  # fmt: skip
+    assert sup.run() == 0
+    assert done.read_text() == "yes" and sup.crashes == 0 and sup.argv == second

@@ -39,3 +39,23 @@ def test_nothing_outside_the_feeds_folder(client: TestClient, settings: Settings
         r = client.get(path)
         assert r.status_code == 404, path
         assert r.text != "no"
+
+
+def test_signed_files_resume_with_range(client: TestClient, settings: Settings) -> None:
+    """A program release (~25 MB) cut on a slow link resumes where it stopped (206)."""
+    folder = settings.feeds_path / "releases"
+    folder.mkdir(parents=True)
+    data = bytes(range(256)) * 64
+    (folder / "release-7.signed").write_bytes(data)
+    whole = client.get("/feeds/releases/release-7.signed")
+    assert whole.status_code == 200 and whole.content == data
+    assert whole.headers["accept-ranges"] == "bytes"
+    etag = whole.headers["etag"]
+    part = client.get("/feeds/releases/release-7.signed", headers={"Range": "bytes=1000-"})
+    assert part.status_code == 206 and part.content == data[1000:]
+    assert part.headers["content-range"] == f"bytes 1000-{len(data) - 1}/{len(data)}"
+    assert part.headers["etag"] == etag  # our content ETag, not Starlette's own
+    past = client.get("/feeds/releases/release-7.signed", headers={"Range": f"bytes={len(data)}-"})
+    assert past.status_code == 416
+    cached = client.get("/feeds/releases/release-7.signed", headers={"If-None-Match": etag})
+    assert cached.status_code == 304

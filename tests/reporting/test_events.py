@@ -92,7 +92,7 @@ def test_wire_round_trip(event: Event) -> None:
 
 
 def test_every_type_registered_once() -> None:
-    assert len(EVENT_TYPES) == 14
+    assert len(EVENT_TYPES) == 15
 
 
 @pytest.mark.parametrize(

@@ -330,3 +330,21 @@ def test_a_demo_config_allows_its_scripted_customers(tmp_path: Path) -> None:
     server = ControlServer(demo, dict)
     assert server.limits["session_started"].capacity == 40
     assert ControlServer(api.ctx, dict).limits["session_started"].capacity == 4
+
+
+def test_postpone_update_needs_the_pin_and_its_lockout(api: Api) -> None:
+    from kiosk_agent.updates import release_state
+
+    assert api.call("POST", "/v1/operator/postpone-update", {"pin": "0000"})[0] == 403
+    assert release_state.postponed_until(api.ctx.state_dir) is None
+    before = time.time()
+    status, body = api.call("POST", "/v1/operator/postpone-update", {"pin": "2468"})
+    assert status == 200 and body["status"] == "postponed"
+    until = release_state.postponed_until(api.ctx.state_dir)
+    assert until is not None
+    assert until == body["until"] and before + 86000 < until < time.time() + 86401
+    _, today = api.call("GET", "/v1/operator/today", headers={"X-Operator-Pin": "2468"})
+    assert today["counts"]["operator.postpone_update"] == 1
+    for _ in range(5):
+        api.call("POST", "/v1/operator/postpone-update", {"pin": "1111"})
+    assert api.call("POST", "/v1/operator/postpone-update", {"pin": "2468"})[0] == 429
