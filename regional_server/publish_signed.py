@@ -93,8 +93,8 @@ def sign_release(
     program: Path, program_version: str, key_path: Path, *, expires_in: int, now: int
 ) -> bytes:
     """The one-file ``program`` signed as the release of ``program_version``."""
-    from kiosk_agent.commands.feed_cmd import load_private_key
     from kiosk_agent.contracts import release
+    from kiosk_agent.contracts.private_key import load_private_key
 
     try:
         data = program.read_bytes()

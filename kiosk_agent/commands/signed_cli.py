@@ -39,8 +39,8 @@ def signing(args: argparse.Namespace) -> tuple[Ed25519PrivateKey, int, int]:
     """(key, created, expires) from ``add_sign_arguments``; ``UserError`` when wrong."""
     import time
 
-    from kiosk_agent.commands.feed_cmd import load_private_key
     from kiosk_agent.config import parse_duration
+    from kiosk_agent.contracts.private_key import load_private_key
 
     key = load_private_key(args.key)
     if args.version < 1:

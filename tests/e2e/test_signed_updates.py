@@ -263,7 +263,7 @@ def test_content_pack_and_overlay_reach_a_running_kiosk(world: World) -> None:
         assert service.poll() is None
 
         # A pack that fails the content checks, with a good signature: refused, counted.
-        from kiosk_agent.commands.feed_cmd import load_private_key
+        from kiosk_agent.contracts.private_key import load_private_key
 
         now = int(time.time())
         files = pack.collect(edited_pack_folder(tmp / "bad"))
