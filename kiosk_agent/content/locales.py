@@ -38,7 +38,7 @@ REFERENCE = "en"
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 DIRECTIONS = ("ltr", "rtl")
 # ISO 15924 codes the bundled fonts cover (``kiosk_agent/notices/fonts/``).
-SCRIPTS = ("Latn", "Arab", "Ethi", "Deva", "Beng", "Thai", "Khmr")
+SCRIPTS = ("Latn", "Arab", "Ethi", "Deva", "Beng", "Thai", "Khmr", "Mymr", "Laoo", "Sinh")
 MIN_TIPS, MAX_TIPS = 12, 40
 ICONS_DIR = Path(__file__).resolve().parent / "icons"
 _ICON = re.compile(r"^[a-z][a-z0-9_]{0,31}$")

@@ -148,10 +148,13 @@ def test_every_tip_fits_every_size() -> None:
                 assert not body.overflow, f"{code} {tip.id} {w}x{h}"
 
 
-@pytest.mark.parametrize("code", ["th", "km"])
+@pytest.mark.parametrize("code", ["th", "km", "lo", "my"])
 def test_long_thai_and_khmer_tips_wrap_without_overflow(code: str) -> None:
     loc = load_locale(code)
-    long_text = " ".join(t.text for t in loc.tips[:3])  # about three times the longest
+    # About three times the longest tip, without a single space: every line break must
+    # come from the dictionary (no zero-width space is typed in the files either).
+    long_text = "".join(t.text.replace(" ", "") for t in loc.tips[:3])
+    assert ZWSP not in long_text
     tip = Tip("t01", "lock", long_text)
     big = replace(loc, tips=(tip,))
     frame = Frame(800, 600, font_px(FONT_SIZE, 800, 600))
@@ -165,7 +168,10 @@ def test_long_thai_and_khmer_tips_wrap_without_overflow(code: str) -> None:
     assert joined.replace(ZWSP, "").replace(" ", "") == long_text.replace(ZWSP, "").replace(" ", "")
 
 
-SHAPED = {"ar": "Arab", "ur": "Arab", "km": "Khmr", "hi": "Deva", "ne": "Deva"}
+SHAPED = {
+    **{"ar": "Arab", "ur": "Arab", "km": "Khmr", "hi": "Deva", "ne": "Deva"},
+    **{"my": "Mymr", "si": "Sinh", "lo": "Laoo", "th": "Thai"},
+}
 
 
 @pytest.mark.parametrize(("code", "script"), SHAPED.items())

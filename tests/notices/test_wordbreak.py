@@ -53,7 +53,7 @@ def test_unknown_clusters_stay_together() -> None:
 
 
 def test_no_shipped_locale_types_zero_width_spaces() -> None:
-    for code in ("th", "km"):
+    for code in ("th", "km", "lo", "my"):
         loc = load_locale(code)
         assert all(ZWSP not in t.text for t in loc.tips), code
         assert ZWSP not in loc.text("notice.title"), code
