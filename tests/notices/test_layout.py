@@ -194,3 +194,30 @@ def test_shaping_is_used(code: str, script: str) -> None:
     b = draw(basic, None)
     diff = ImageChops.difference(a, b).point(lambda v: 255 if v > 64 else 0)
     assert diff.histogram()[255] > 500, f"{code}: shaped and unshaped look the same"
+
+
+@pytest.mark.parametrize("code", ["en", "ar", "km"])
+def test_author_line_under_the_tip_when_the_pack_names_one(code: str) -> None:
+    """A tip written by a youth group carries its name ("Written by young people in
+    Nairobi"): drawn under the message, smaller than it, in the quieter colour, readable."""
+    loc = load_locale(code)
+    author = "Written by young people in Nairobi"
+    tip = replace(loc.tips[0], author=author)
+    with_author = replace(loc, tips=(tip, *loc.tips[1:]))
+    for size in SIZES:
+        frame = Frame(size[0], size[1], font_px(FONT_SIZE, *size))
+        shot = compose(notice_content(with_author, None, tip.id), frame)
+        _check(code, size, shot)
+        body = render_body(
+            notice_content(with_author, None, tip.id), frame.body_width, frame.font_px
+        )
+        message = next(t for t in body.texts if t.fg == TEXT)
+        by = [t for t in body.texts if t.fg == MUTED]
+        assert len(by) == 1, f"{code} {size}: no author line"
+        assert "".join(line.text for line in by[0].lines).replace(" ", "") == author.replace(
+            " ", ""
+        )
+        assert by[0].box[1] >= message.box[3], "the author line is under the message"
+        assert by[0].box[3] - by[0].box[1] < message.box[3] - message.box[1]
+    plain = render_body(notice_content(loc, None, loc.tips[0].id), 800, 18)
+    assert not [t for t in plain.texts if t.fg == MUTED], "no author line without an author"
