@@ -49,7 +49,14 @@ _META_KEYS = ("reviewed", "language.name", "language.direction", "language.scrip
 # Messages that show a count: one text per CLDR plural category of the language, e.g.
 # ``wait: {one: "... {seconds} second", other: "... {seconds} seconds"}``; the value
 # names the placeholder that holds the count.
-PLURAL_KEYS = {"notice.wait": "seconds"}
+PLURAL_KEYS = {
+    "notice.wait": "seconds",
+    "tray.protected": "hours",
+    # ``tray.today_line`` holds three counts: each is filled with its own plural message.
+    "tray.sessions": "sessions",
+    "tray.notices": "notices",
+    "tray.blocked": "blocked",
+}
 GENDER_MODES = ("none", "neutral", "masculine_default")
 
 
