@@ -50,6 +50,7 @@ COUNTRY = {"hi": "IN", "bn": "BD", "km": "KH", "vi": "VN", "id": "ID", "fil": "P
 SHOT_DIR = os.environ.get("KIOSK_SCREENSHOT_DIR")
 UPDATE = os.environ.get("KIOSK_UPDATE_SCREENSHOTS") == "1"
 README_SHOTS = {("en", (1024, 768)), ("ar", (1024, 768)), ("km", (800, 600)), ("hi", (1920, 1080))}
+README_SHOTS |= {("my", (800, 600)), ("th", (800, 600))}
 
 
 def _longest_tip(loc: Locale) -> str:
