@@ -2,24 +2,34 @@
 
 ICU's data library holds the Thai, Lao, Khmer and Burmese dictionaries as byte tries
 (``brkitr/<name>dict.dict``). This reads them out of Debian's ``libicu72`` (with
-``icupkg`` from ``icu-devtools``), walks each trie and writes every word, sorted, one a
-line, zlib-compressed, to ``kiosk_agent/notices/dicts/<script>.words.z``.
+``icupkg`` from ``icu-devtools``), walks each trie and writes its words of at most
+``MAX_LEN`` characters, sorted, one a line, front-coded (a digit: the characters shared
+with the word before, then the rest) and bz2-compressed, to
+``kiosk_agent/notices/dicts/<script>.words.bz2`` (read by ``notices/wordbreak.py``).
+
+All the words (793 KB zlib, 424 KB front-coded bz2) would push the one-file program over
+its 25 MiB; words of at most 10 characters are 301 KB and change 2 % of the break
+points in the shipped texts (at most 8: 209 KB, 7 %; measured, docs/BENCHMARKS.md): a
+longer word is mostly a compound, which is then broken between its parts.
 
     python scripts/icu_dict_words.py
 """
 
 from __future__ import annotations
 
+import bz2
 import struct
 import subprocess
 import sys
 import tempfile
-import zlib
 from pathlib import Path
+
+from kiosk_agent.notices.wordbreak import front_code
 
 LIB = Path("/usr/lib/x86_64-linux-gnu/libicudata.so.72")
 OUT = Path(__file__).resolve().parent.parent / "kiosk_agent" / "notices" / "dicts"
 DICTS = {"Thai": "thaidict", "Laoo": "laodict", "Khmr": "khmerdict", "Mymr": "burmesedict"}
+MAX_LEN = 10
 
 
 def _delta(b: bytes, pos: int) -> tuple[int, int]:
@@ -130,10 +140,10 @@ def main() -> int:
         for script, name in DICTS.items():
             subprocess.run(["icupkg", "-d", tmp, "-x", f"brkitr/{name}.dict", str(dat)], check=True)
             words = dict_words((Path(tmp) / "brkitr" / f"{name}.dict").read_bytes())
-            blob = ("\n".join(words) + "\n").encode("utf-8")
-            packed = zlib.compress(blob, 9)
-            (OUT / f"{script}.words.z").write_bytes(packed)
-            print(f"{script}: {len(words)} words, {len(blob)} bytes, {len(packed)} compressed")
+            kept = [w for w in words if len(w) <= MAX_LEN]
+            packed = bz2.compress(front_code(kept).encode("utf-8"), 9)
+            (OUT / f"{script}.words.bz2").write_bytes(packed)
+            print(f"{script}: {len(kept)} of {len(words)} words, {len(packed)} bytes")
     return 0
 
 

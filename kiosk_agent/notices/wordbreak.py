@@ -2,8 +2,9 @@
 
 These scripts write no spaces between words, so a line can only break between words
 that a dictionary finds. The word lists are ICU's own break dictionaries (``dicts/``,
-Unicode licence; read out of Debian's libicu by ``scripts/icu_dict_words.py``): PyICU
-would bring the same data with 51.6 MB of libraries, over the 25 MiB program.
+Unicode licence; read out of Debian's libicu by ``scripts/icu_dict_words.py``, words of
+at most 10 characters, front-coded, bz2): PyICU would bring the same data with 51.6 MB
+of libraries, over the 25 MiB program.
 
 Maximal matching: of all ways to cut a run of one of these scripts into dictionary
 words and, where no word fits, unknown clusters, the one with the fewest unknown
@@ -14,16 +15,16 @@ over-long piece between clusters, and `notices check` reports that.
 
 from __future__ import annotations
 
+import bz2
 import re
 import unicodedata
-import zlib
 from array import array
 from bisect import bisect_left
 from functools import lru_cache
 from pathlib import Path
 
 DICTS_DIR = Path(__file__).resolve().parent / "dicts"
-# ISO 15924 code -> the script's block (its word list is dicts/<code>.words.z).
+# ISO 15924 code -> the script's block (its word list is dicts/<code>.words.bz2).
 BLOCKS = {
     "Thai": (0x0E00, 0x0E7F),
     "Laoo": (0x0E80, 0x0EFF),
@@ -77,8 +78,45 @@ class WordList:
 @lru_cache(maxsize=4)
 def words(script: str) -> WordList:
     """The script's word list (read once; dropped by ``forget``)."""
-    raw = zlib.decompress((DICTS_DIR / f"{script}.words.z").read_bytes())
-    return WordList(raw.decode("utf-8"))
+    raw = bz2.decompress((DICTS_DIR / f"{script}.words.bz2").read_bytes())
+    return WordList(front_decode(raw.decode("utf-8")))
+
+
+def front_code(words: list[str]) -> str:
+    """Sorted ``words`` front-coded, one a line: a digit (characters shared with the word
+    before, at most 9), then the rest (``scripts/icu_dict_words.py`` writes the lists)."""
+    out: list[str] = []
+    prev = ""
+    for word in words:
+        n = 0
+        while n < min(len(word), len(prev), 9) and word[n] == prev[n]:
+            n += 1
+        out.append(f"{n}{word[n:]}")
+        prev = word
+    return "\n".join(out) + "\n"
+
+
+def front_decode(text: str) -> str:
+    """Front-coded lines (a digit: characters shared with the word before; the rest)
+    back to one word a line. Joined a few thousand words at a time: 65,000 separate
+    word strings alive at once would cost the UI about 4 MB while a notice is open."""
+    chunks: list[str] = []
+    words: list[str] = []
+    prev = ""
+    pos, n = 0, len(text)
+    while pos < n:
+        end = text.find("\n", pos)
+        end = n if end < 0 else end
+        shared = ord(text[pos]) - 48
+        if 0 <= shared <= 9:
+            prev = prev[:shared] + text[pos + 1 : end]
+            words.append(prev)
+            if len(words) >= 4096:
+                chunks.append("\n".join(words))
+                words = []
+        pos = end + 1
+    chunks.append("\n".join(words))
+    return "\n".join(c for c in chunks if c) + "\n"
 
 
 def forget() -> None:

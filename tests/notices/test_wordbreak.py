@@ -76,3 +76,21 @@ def test_breaks_are_inside_and_never_split_a_cluster(text: str) -> None:
         assert unicodedata.category(text[i])[0] != "M"
         assert text[i - 1] not in "\u17d2\u1039"
         assert text[i - 1] not in "เแโใไ"
+
+
+_WORD = st.text(alphabet=st.sampled_from("กขคงเแไะาำ่้ ក្ខគ"), min_size=1, max_size=14).filter(
+    lambda w: "\n" not in w and w.strip() == w and w != ""
+)
+
+
+@given(st.lists(_WORD, max_size=40))
+def test_front_coding_round_trips(words: list[str]) -> None:
+    ordered = sorted(set(words))
+    expected = "".join(w + "\n" for w in ordered) or "\n"
+    assert wordbreak.front_decode(wordbreak.front_code(ordered)) == expected
+
+
+@given(st.text(max_size=200))
+def test_front_decoding_never_fails_on_any_text(text: str) -> None:
+    decoded = wordbreak.front_decode(text)
+    assert decoded.endswith("\n")
