@@ -392,8 +392,9 @@ def page_out_text_engines(maps: str = "/proc/self/maps") -> int:
     the UI's RSS for hours. Those pages are the library files' own (clean, shared with
     the page cache): paged out, they stay cached and the next notice maps them back in
     well under a millisecond. Private data pages are not lost: the kernel swaps them
-    or, without swap, leaves them. Best effort: any failure (older kernel, no /proc,
-    Windows) leaves memory as it was.
+    or, without swap, leaves them; pages another process also has mapped stay (on a
+    kiosk no other process draws text). Best effort: any failure (older kernel, no
+    /proc, Windows) leaves memory as it was.
     """
     try:
         import ctypes
