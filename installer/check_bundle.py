@@ -117,6 +117,10 @@ def problems(path: Path) -> list[str]:
     locales = [f for f in files if "content/locales/" in f.replace("\\", "/")]
     if Path("kiosk_agent/content/locales").is_dir() and not locales:
         found.append("the notice locale files are missing")
+    for script in ("Thai", "Khmr", "Laoo", "Mymr"):  # line breaking by dictionary
+        word_list = f"notices/dicts/{script}.words.bz2"
+        if not any(f.replace("\\", "/").endswith(word_list) for f in files):
+            found.append(f"the {script} word list is missing: its lines would not break")
     return found
 
 

@@ -82,6 +82,15 @@ REQUIRED_LOCALES = (
     "vi",
     "id",
     "fil",
+    # issue 22: the languages of the cafés of the regions served
+    "ur",
+    "ne",
+    "my",
+    "yo",
+    "so",
+    "mg",
+    "lo",
+    "si",
 )
 
 

@@ -174,8 +174,10 @@ def contact_lines(locale: Locale, country: Country | None, section: str = "notic
         report_text = locale.text(f"{section}.report", report=report.label)
     else:
         report_text = locale.text("notice.report_general")
+    # "free" / "confidential" only where every number shown is sourced as such, on the
+    # notice and the block page alike (the block page used to say "It is free." always).
     notes = []
-    if helpline is not None and section == "notice":
+    if helpline is not None:
         shown = helplines[:2]
         if all(h.free for h in shown):
             notes.append(locale.text("notice.free"))

@@ -38,7 +38,7 @@ REFERENCE = "en"
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 DIRECTIONS = ("ltr", "rtl")
 # ISO 15924 codes the bundled fonts cover (``kiosk_agent/notices/fonts/``).
-SCRIPTS = ("Latn", "Arab", "Ethi", "Deva", "Beng", "Thai", "Khmr")
+SCRIPTS = ("Latn", "Arab", "Ethi", "Deva", "Beng", "Thai", "Khmr", "Mymr", "Laoo", "Sinh")
 MIN_TIPS, MAX_TIPS = 12, 40
 ICONS_DIR = Path(__file__).resolve().parent / "icons"
 _ICON = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -49,7 +49,14 @@ _META_KEYS = ("reviewed", "language.name", "language.direction", "language.scrip
 # Messages that show a count: one text per CLDR plural category of the language, e.g.
 # ``wait: {one: "... {seconds} second", other: "... {seconds} seconds"}``; the value
 # names the placeholder that holds the count.
-PLURAL_KEYS = {"notice.wait": "seconds"}
+PLURAL_KEYS = {
+    "notice.wait": "seconds",
+    "tray.protected": "hours",
+    # ``tray.today_line`` holds three counts: each is filled with its own plural message.
+    "tray.sessions": "sessions",
+    "tray.notices": "notices",
+    "tray.blocked": "blocked",
+}
 GENDER_MODES = ("none", "neutral", "masculine_default")
 
 

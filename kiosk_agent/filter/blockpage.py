@@ -135,7 +135,10 @@ def _contact_lines(locale: Locale, country: str) -> tuple[str, str]:
     from kiosk_agent.content.countries import contact_lines, country_for
 
     lines = contact_lines(locale, country_for(country), "block_page")
-    return lines.helpline, lines.report
+    helpline = (
+        f"{lines.helpline} {lines.helpline_notes}" if lines.helpline_notes else lines.helpline
+    )
+    return helpline, lines.report
 
 
 class BlockPageServer:

@@ -507,7 +507,11 @@ def fit_problems(locale: Locale, country: Country | None, font_size: int) -> lis
         lines = wrap(locale.text(key), locale.script, TextStyle(TOAST_FONT), toast_width)
         if len(lines) > limit:
             problems.append(f"{key}: {len(lines)} lines in a toast, at most {limit}")
-    for key, text in locale.strings.items():
+    from kiosk_agent.notices.tray import today_line  # `notices check` only
+
+    strings = dict(locale.strings)
+    strings["tray.today_line"] = today_line(locale, 999, 999, 999)  # the longest it gets
+    for key, text in strings.items():
         filled = fill(text, dict.fromkeys(placeholders(text), "999"))
         chars = len(filled.replace(ZWSP, ""))
         if key.startswith("tray.") and chars > TRAY_MAX_CHARS:

@@ -82,11 +82,17 @@ def today_text(locale: Locale, answer: Mapping[str, Any]) -> str:
             if isinstance(k, str) and k.startswith(prefix) and isinstance(v, int)
         )
 
+    return today_line(locale, total("sessions."), total("notices.shown."), total("blocked."))
+
+
+def today_line(locale: Locale, sessions: int, notices: int, blocked: int) -> str:
+    """ "Today: 1 session, 3 notices, 2 pages blocked": each count takes its own CLDR plural
+    form (``tray.sessions`` ...), so one sentence can hold three counts."""
     return locale.text(
         "tray.today_line",
-        sessions=total("sessions."),
-        notices=total("notices.shown."),
-        blocked=total("blocked."),
+        sessions=locale.text("tray.sessions", sessions=sessions),
+        notices=locale.text("tray.notices", notices=notices),
+        blocked=locale.text("tray.blocked", blocked=blocked),
     )
 
 

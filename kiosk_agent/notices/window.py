@@ -100,11 +100,11 @@ class NoticeWindow:
         self._images: dict[str, ImageTk.PhotoImage] = {}
         self._last_seconds: int | None = None
         self._tick_id: str | None = None
-        self.lang_buttons: dict[str, tk.Button] = {}
-        self.body: tk.Label | None = None
-        self.wait_label: tk.Label | None = None
-        self.ack_button: tk.Button | None = None
-        self.feedback_buttons: dict[bool, tk.Button] = {}
+        self.lang_buttons: dict[str, ImageButton] = {}
+        self.body: ImageButton | None = None
+        self.wait_label: ImageButton | None = None
+        self.ack_button: ImageButton | None = None
+        self.feedback_buttons: dict[bool, ImageButton] = {}
         self.lang_bar: tk.Frame | None = None
         width, height = self.screen_size()
         self.frame = Frame(width, height, font_px(font_size, width, height))
@@ -222,29 +222,15 @@ class NoticeWindow:
             helpful: self._button(feedback_row, functools.partial(self.give_feedback, helpful))
             for helpful in (True, False)
         }
-        self.body = tk.Label(top, background=_hex(BACKGROUND), borderwidth=0)
+        self.body = ImageButton(top, background=_hex(BACKGROUND))
         self.body.pack(side=tk.TOP, expand=True)
-        self.wait_label = tk.Label(bottom, background=_hex(BACKGROUND), borderwidth=0)
+        self.wait_label = ImageButton(bottom, background=_hex(BACKGROUND))
         self.wait_label.pack(side=tk.TOP, pady=(0, 6))
         self.ack_button = self._button(bottom, self.acknowledge)
         self.ack_button.pack(side=tk.TOP)
 
-    def _button(self, parent: tk.Misc, command: Callable[[], None]) -> tk.Button:
-        return tk.Button(
-            parent,
-            command=command,
-            relief=tk.FLAT,
-            borderwidth=0,
-            padx=0,
-            pady=0,
-            background=_hex(BACKGROUND),
-            activebackground=_hex(BACKGROUND),
-            highlightthickness=4,
-            highlightbackground=_hex(BACKGROUND),
-            highlightcolor=FOCUS,
-            takefocus=True,
-            cursor="hand2",
-        )
+    def _button(self, parent: tk.Misc, command: Callable[[], None]) -> ImageButton:
+        return ImageButton(parent, command, background=_hex(BACKGROUND), ring=4, ring_color=FOCUS)
 
     def _photo(self, key: str, image: Image.Image) -> ImageTk.PhotoImage:
         photo = ImageTk.PhotoImage(image, master=self.top)
@@ -257,7 +243,7 @@ class NoticeWindow:
         frame = self.frame
         content = self._content()
         body, _size = fit_body(content, frame)
-        self.body.configure(image=self._photo("body", body.image))
+        self.body.show(self._photo("body", body.image))
         self._build_language_bar()
         self._feedback_faces()
         self._ack_images = {
@@ -276,7 +262,7 @@ class NoticeWindow:
         for helpful, button in self.feedback_buttons.items():
             chosen = self.feedback is helpful
             face = feedback_face(content, self.frame, helpful, chosen)
-            button.configure(image=self._photo(f"feedback{helpful}", face))
+            button.show(self._photo(f"feedback{helpful}", face))
             button.pack_forget()
         # "This helped" first in reading order.
         for helpful in (True, False):
@@ -297,7 +283,7 @@ class NoticeWindow:
         for code in self.languages:
             face = self._lang_face(code, selected=code == self.locale.code)
             button = self._button(row, functools.partial(self.set_locale, code))
-            button.configure(image=self._photo(f"lang-{code}", face))
+            button.show(self._photo(f"lang-{code}", face))
             button.pack(side=tk.RIGHT if rtl else tk.LEFT, padx=4)
             self.lang_buttons[code] = button
 
@@ -325,30 +311,30 @@ class NoticeWindow:
         enabled = left <= 0
         if enabled and not self.ack_enabled:
             self.ack_enabled = True
-            self.ack_button.configure(image=self._ack_images[True], takefocus=True, cursor="hand2")
-            self.wait_label.configure(image="", height=1)
+            self.ack_button.show(self._ack_images[True])
+            self.ack_button.configure(takefocus=True, cursor="hand2")
+            self.wait_label.show(None)
             self.ack_button.focus_set()
         elif not enabled:
             self.ack_enabled = False
             # Not Tk's DISABLED state: on X11 it stipples the image into a grey mesh. The
             # grey face, no focus stop and acknowledge() ignoring presses do the same job.
-            self.ack_button.configure(
-                image=self._ack_images[False], takefocus=False, cursor="watch"
-            )
+            self.ack_button.show(self._ack_images[False])
+            self.ack_button.configure(takefocus=False, cursor="watch")
             seconds = int(left + 0.999)
             if seconds != self._last_seconds:
                 self._last_seconds = seconds
                 text = self.locale.text("notice.wait", seconds=seconds)
                 image = wait_face(self._content(), text, self.frame)
-                self.wait_label.configure(image=self._photo("wait", image))
+                self.wait_label.show(self._photo("wait", image))
         elif self._ack_images:
-            self.ack_button.configure(image=self._ack_images[True])
+            self.ack_button.show(self._ack_images[True])
 
     # -- keyboard -----------------------------------------------------------------------
 
     def _press_focused(self, event: tk.Event[tk.Misc]) -> str:
         widget = event.widget
-        if isinstance(widget, tk.Button):
+        if isinstance(widget, ImageButton):
             widget.invoke()
         return "break"
 
@@ -371,3 +357,63 @@ class NoticeWindow:
         x, y = self.top.winfo_rootx(), self.top.winfo_rooty()
         w, h = self.top.winfo_width(), self.top.winfo_height()
         return ImageGrab.grab(bbox=(x, y, x + w, y + h))
+
+
+class ImageButton(tk.Canvas):
+    """A picture drawn by Pillow, shown on a Tk canvas, pressed with the mouse, Return or
+    Space when it has a ``command``.
+
+    Not a ``tk.Button`` or ``tk.Label``: those resolve their ``-font`` even when they show
+    only an image, which starts Xft and fontconfig in the UI process, 2.2 MB resident for
+    as long as it runs (measured; docs/BENCHMARKS.md). A canvas has no font.
+    """
+
+    def __init__(
+        self,
+        parent: tk.Misc,
+        command: Callable[[], None] | None = None,
+        *,
+        background: str,
+        ring: int = 0,
+        ring_color: str = "",
+    ) -> None:
+        super().__init__(
+            parent,
+            width=1,
+            height=1,
+            background=background,
+            borderwidth=0,
+            highlightthickness=ring,
+            highlightbackground=background,
+            highlightcolor=ring_color or background,
+            takefocus=command is not None,
+            cursor="hand2" if command is not None else "",
+        )
+        self._command = command
+        # Canvas coordinates start at the outer edge, under the focus ring.
+        self._item = self.create_image(ring, ring, anchor=tk.NW)
+        if command is not None:
+            self.bind("<ButtonRelease-1>", self._released)
+            self.bind("<space>", self._key)
+
+    def show(self, photo: ImageTk.PhotoImage | None) -> None:
+        """Show ``photo`` (None: nothing, one pixel high)."""
+        if photo is None:
+            self.itemconfigure(self._item, image="")
+            self.configure(width=1, height=1)
+            return
+        self.itemconfigure(self._item, image=photo)
+        self.configure(width=photo.width(), height=photo.height())
+
+    def invoke(self) -> None:
+        if self._command is not None:
+            self._command()
+
+    def _released(self, event: tk.Event[tk.Misc]) -> None:
+        # Like a button: only when the pointer is still over it.
+        if 0 <= event.x < self.winfo_width() and 0 <= event.y < self.winfo_height():
+            self.invoke()
+
+    def _key(self, event: tk.Event[tk.Misc]) -> str:
+        self.invoke()
+        return "break"

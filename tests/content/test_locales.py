@@ -35,6 +35,14 @@ REQUIRED = [
     "vi",
     "id",
     "fil",
+    "ur",
+    "ne",
+    "my",
+    "yo",
+    "so",
+    "mg",
+    "lo",
+    "si",
 ]
 
 TIPS = "[" + ", ".join(f'{{id: t{i:02d}, icon: lock, text: "tip {i}"}}' for i in range(1, 13)) + "]"

@@ -8,7 +8,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from kiosk_agent.config import CafeConfig, Config, FilterConfig, HostPort
+from kiosk_agent.content import countries
+from kiosk_agent.content.countries import parse_countries
+from kiosk_agent.content.locales import load_locale, shipped_codes
 from kiosk_agent.filter.blockpage import (
     BlockPageServer,
     PageText,
@@ -106,3 +111,24 @@ def test_a_taken_address_does_not_stop_the_service(tmp_path: Path) -> None:
             await server.stop()
 
         asyncio.run(main())
+
+
+def test_free_and_confidential_only_where_the_country_data_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page used to say "It is free." in every locale, whatever the country."""
+    codes = shipped_codes()
+    for code, page in load_page_texts(codes, "KE").items():  # KE: not sourced as free
+        loc = load_locale(code)
+        assert loc.text("notice.free") not in page.helpline, code
+        assert loc.text("notice.confidential") not in page.helpline, code
+    entries = parse_countries(
+        "KE: {name: Kenya, helplines: [{number: '116', name: X, source: s,"
+        " free: true, confidential: true}]}\n"
+    )
+    monkeypatch.setattr(countries, "country_for", lambda code: entries.get(str(code)))
+    texts = load_page_texts(["sw", "en"], "KE")
+    assert (
+        texts["en"].helpline == "Want to talk to someone? Call 116. It is free. It is confidential."
+    )
+    assert texts["sw"].helpline.endswith("Ni bure. Ni siri.")

@@ -50,6 +50,7 @@ COUNTRY = {"hi": "IN", "bn": "BD", "km": "KH", "vi": "VN", "id": "ID", "fil": "P
 SHOT_DIR = os.environ.get("KIOSK_SCREENSHOT_DIR")
 UPDATE = os.environ.get("KIOSK_UPDATE_SCREENSHOTS") == "1"
 README_SHOTS = {("en", (1024, 768)), ("ar", (1024, 768)), ("km", (800, 600)), ("hi", (1920, 1080))}
+README_SHOTS |= {("my", (800, 600)), ("th", (800, 600))}
 
 
 def _longest_tip(loc: Locale) -> str:
@@ -148,10 +149,13 @@ def test_every_tip_fits_every_size() -> None:
                 assert not body.overflow, f"{code} {tip.id} {w}x{h}"
 
 
-@pytest.mark.parametrize("code", ["th", "km"])
+@pytest.mark.parametrize("code", ["th", "km", "lo", "my"])
 def test_long_thai_and_khmer_tips_wrap_without_overflow(code: str) -> None:
     loc = load_locale(code)
-    long_text = " ".join(t.text for t in loc.tips[:3])  # about three times the longest
+    # About three times the longest tip, without a single space: every line break must
+    # come from the dictionary (no zero-width space is typed in the files either).
+    long_text = "".join(t.text.replace(" ", "") for t in loc.tips[:3])
+    assert ZWSP not in long_text
     tip = Tip("t01", "lock", long_text)
     big = replace(loc, tips=(tip,))
     frame = Frame(800, 600, font_px(FONT_SIZE, 800, 600))
@@ -165,7 +169,10 @@ def test_long_thai_and_khmer_tips_wrap_without_overflow(code: str) -> None:
     assert joined.replace(ZWSP, "").replace(" ", "") == long_text.replace(ZWSP, "").replace(" ", "")
 
 
-SHAPED = {"ar": "Arab", "ur": "Arab", "km": "Khmr", "hi": "Deva", "ne": "Deva"}
+SHAPED = {
+    **{"ar": "Arab", "ur": "Arab", "km": "Khmr", "hi": "Deva", "ne": "Deva"},
+    **{"my": "Mymr", "si": "Sinh", "lo": "Laoo", "th": "Thai"},
+}
 
 
 @pytest.mark.parametrize(("code", "script"), SHAPED.items())
@@ -188,3 +195,30 @@ def test_shaping_is_used(code: str, script: str) -> None:
     b = draw(basic, None)
     diff = ImageChops.difference(a, b).point(lambda v: 255 if v > 64 else 0)
     assert diff.histogram()[255] > 500, f"{code}: shaped and unshaped look the same"
+
+
+@pytest.mark.parametrize("code", ["en", "ar", "km"])
+def test_author_line_under_the_tip_when_the_pack_names_one(code: str) -> None:
+    """A tip written by a youth group carries its name ("Written by young people in
+    Nairobi"): drawn under the message, smaller than it, in the quieter colour, readable."""
+    loc = load_locale(code)
+    author = "Written by young people in Nairobi"
+    tip = replace(loc.tips[0], author=author)
+    with_author = replace(loc, tips=(tip, *loc.tips[1:]))
+    for size in SIZES:
+        frame = Frame(size[0], size[1], font_px(FONT_SIZE, *size))
+        shot = compose(notice_content(with_author, None, tip.id), frame)
+        _check(code, size, shot)
+        body = render_body(
+            notice_content(with_author, None, tip.id), frame.body_width, frame.font_px
+        )
+        message = next(t for t in body.texts if t.fg == TEXT)
+        by = [t for t in body.texts if t.fg == MUTED]
+        assert len(by) == 1, f"{code} {size}: no author line"
+        assert "".join(line.text for line in by[0].lines).replace(" ", "") == author.replace(
+            " ", ""
+        )
+        assert by[0].box[1] >= message.box[3], "the author line is under the message"
+        assert by[0].box[3] - by[0].box[1] < message.box[3] - message.box[1]
+    plain = render_body(notice_content(loc, None, loc.tips[0].id), 800, 18)
+    assert not [t for t in plain.texts if t.fg == MUTED], "no author line without an author"

@@ -26,7 +26,8 @@ def test_shipped_locales_that_need_shaping() -> None:
         for code in shipped_codes()
         if shaping.needs_shaping(load_locale(code).script, load_locale(code).strings.values())
     }
-    assert needing == {"ar", "bn", "hi", "km", "ne", "th", "ur"}
+    # Yoruba's tone marks on dotted vowels are combining marks (ẹ́): Raqm places them.
+    assert needing == {"ar", "bn", "hi", "km", "ne", "th", "ur", "my", "lo", "si", "yo"}
 
 
 def test_drawable_languages() -> None:

@@ -21,6 +21,7 @@ from kiosk_agent.notices.tray import (
     menu_entries,
     status_text,
     to_pystray,
+    today_line,
     today_text,
     tray_state,
 )
@@ -40,7 +41,7 @@ def test_tray_state_from_status() -> None:
 
 def test_status_line_in_the_customers_language() -> None:
     assert list_age_hours(PROTECTED, NOW) == 2
-    assert status_text(load_locale("en"), PROTECTED, NOW) == "Protected. List updated 2 h ago"
+    assert status_text(load_locale("en"), PROTECTED, NOW) == "Protected. List updated 2 hours ago"
     assert status_text(load_locale("sw"), None, NOW) == load_locale("sw").text("tray.problem")
     assert "?" in status_text(load_locale("en"), {"protected": True}, NOW)
 
@@ -57,7 +58,19 @@ def test_today_line_sums_the_counter_families() -> None:
             "tamper.doh": 1,
         }
     }
-    assert today_text(load_locale("en"), answer) == "Today: 5 sessions, 5 notices, 2 blocked"
+    assert today_text(load_locale("en"), answer) == "Today: 5 sessions, 5 notices, 2 pages blocked"
+
+
+def test_tray_counts_take_their_cldr_plural_forms() -> None:
+    """One hour / 2 hours; Arabic's six forms (one and two spell the number out)."""
+    en, ar, fr = load_locale("en"), load_locale("ar"), load_locale("fr")
+    hour_ago = {"protected": True, "filter": {"lists": [{"updated_at": NOW - 3600}]}}
+    assert status_text(en, hour_ago, NOW) == "Protected. List updated 1 hour ago"
+    assert today_line(en, 1, 0, 1) == "Today: 1 session, 0 notices, 1 page blocked"
+    assert today_line(fr, 0, 1, 2) == "Aujourd'hui : 0 session, 1 avis, 2 blocages"
+    assert today_line(ar, 1, 2, 3) == "اليوم: جلسة واحدة، إشعاران، 3 صفحات محجوبة"
+    assert today_line(ar, 11, 100, 0) == "اليوم: 11 جلسة، 100 إشعار، 0 صفحة محجوبة"
+    assert status_text(ar, hour_ago, NOW) == "محمي. تم تحديث القائمة قبل ساعة واحدة"
 
 
 def test_toast_gate_allows_one_per_30_seconds() -> None:

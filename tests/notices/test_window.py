@@ -106,7 +106,7 @@ def test_acknowledge_is_disabled_until_min_display(root: tk.Tk) -> None:
     pump(root)
     assert not window.ack_enabled
     assert window.ack_button is not None
-    assert not window.ack_button.cget("takefocus")
+    assert not int(window.ack_button.cget("takefocus"))
     window.ack_button.invoke()  # pressing early does nothing
     pump(root, 0.1)
     assert window.is_open and events == [NoticeShown("sw")]
