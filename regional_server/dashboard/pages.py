@@ -35,6 +35,7 @@ from regional_server.auth.sessions import (
     new_token,
 )
 from regional_server.context import ServerContext, get_ctx
+from regional_server.dashboard.alerts import alert_lines, user_alerts
 from regional_server.dashboard.charts import line_chart
 from regional_server.dashboard.export import to_csv, to_json
 from regional_server.dashboard.filters import FilterError, Filters, parse_filters
@@ -205,6 +206,7 @@ def load_view(
                 ctx.settings.suppression_threshold,
                 ctx.settings.silent_after_days,
                 noise_table(ctx.settings.noise_max, ctx.settings.noise_variance),
+                ctx.settings.report_timely_days,
             )
     except FilterError as e:
         raise ApiError(e.status, "not_found" if e.status == 404 else "bad_filter", str(e)) from None
@@ -239,6 +241,7 @@ def dashboard(
         column_label(lang, f"blocked.{c}"): v for c, v in chart.blocked_series.items()
     }
     ack_series = {translate(lang, "ack_rate"): chart.ack_rate_series}
+    done_series = {translate(lang, k): v for k, v in data.completeness_series.items()}
 
     def both(make: Callable[[int], Markup]) -> dict[str, Markup]:
         # A wide and a narrow drawing; CSS shows one (phones get 12 px labels too).
@@ -269,8 +272,23 @@ def dashboard(
                 fmt=fmt.number,
             )
         ),
+        "completeness": both(
+            lambda w: line_chart(
+                done_series,
+                long,
+                translate(lang, "chart_completeness"),
+                width=w,
+                y_max=100,
+                no_data=no_data,
+                tick_labels=short,
+                fmt=fmt.number,
+            )
+        ),
     }
     threshold = ind.threshold
+    alerts = alert_lines(
+        user_alerts(ctx, user, frozenset(r.id for r in data.regions)), fmt, threshold
+    )
     head = data.headline
     figures = [(f, fmt.cell(f.current, f.kind, threshold)) for f in head.figures] if head else []
     tables = {
@@ -278,6 +296,8 @@ def dashboard(
         "blocked": html_table(ind.blocked, fmt, "week", threshold),
         "regions": html_table(ind.regions, fmt, "region", threshold),
     }
+    if data.completeness is not None:
+        tables["completeness"] = html_table(data.completeness, fmt, "week", threshold)
     return render(
         request,
         "dashboard.html",
@@ -294,6 +314,8 @@ def dashboard(
                 head.kiosks_enrolled if head else None, "kiosks", threshold
             ),
             "query": data.filters.query(),
+            "alerts": alerts,
+            "timely_days": ctx.settings.report_timely_days,
         },
         user=user,
     )

@@ -123,7 +123,22 @@ kiosks = Table(
     Column("last_report_at", BigInteger, nullable=True),
     # Random, set at enrollment: the kiosk's part of the coverage figures' cell keys.
     Column("record_key", BigInteger, nullable=False),
+    # Set by an admin (``/admin/kiosks``): a retired kiosk is no longer expected to report.
+    Column("retired_at", BigInteger, nullable=True),
     Index("ix_kiosks_region_last_report", "region_id", "last_report_at"),
+)
+
+kiosk_weeks = Table(
+    "kiosk_weeks",
+    metadata,
+    # One row per kiosk and ISO week it sent a report for (by period_start): the
+    # reporting completeness' "received", and the first arrival for "on time".
+    Column("kiosk_id", String(64), ForeignKey("kiosks.id", ondelete="CASCADE"), primary_key=True),
+    Column("week_start", Date, primary_key=True),
+    Column("region_id", Integer, ForeignKey("regions.id", ondelete="CASCADE"), nullable=False),
+    Column("week_end_at", BigInteger, nullable=False),
+    Column("first_received_at", BigInteger, nullable=False),
+    Index("ix_kiosk_weeks_region_week", "region_id", "week_start"),
 )
 
 kiosk_feeds = Table(
@@ -169,4 +184,24 @@ feed_lists = Table(
     Column("list_id", String(64), primary_key=True),
     Column("latest_version", BigInteger, nullable=False),
     Column("published_at", BigInteger, nullable=False),
+)
+
+alert_subscriptions = Table(
+    "alert_subscriptions",
+    metadata,
+    # What a user wants to be told about one of their regions (``/alerts``).
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("region_id", Integer, ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True),
+    Column("silent_days", Integer, nullable=False),
+    Column("jumps", Boolean, nullable=False),
+    Column("feed_rejections", Boolean, nullable=False),
+)
+
+alert_prefs = Table(
+    "alert_prefs",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("language", String(8), nullable=False),
+    Column("digest", Boolean, nullable=False),
+    Column("last_digest_at", BigInteger, nullable=True),
 )

@@ -86,6 +86,17 @@ _PG_SEEN = (
     "UPDATE kiosks SET last_report_at = %s, agent_version = v.agent_version "
     "FROM v JOIN locked ON locked.id = v.id WHERE kiosks.id = v.id"
 )
+# The first report of a kiosk's week stays: its arrival time says whether the week
+# was reported on time (``completeness``).
+_SQLITE_WEEK = (
+    "INSERT INTO kiosk_weeks (kiosk_id, week_start, region_id, week_end_at, "
+    "first_received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (kiosk_id, week_start) DO NOTHING"
+)
+_PG_WEEK = (
+    "INSERT INTO kiosk_weeks (kiosk_id, week_start, region_id, week_end_at, first_received_at) "
+    "SELECT * FROM unnest(%s::text[], %s::date[], %s::int[], %s::bigint[], %s::bigint[]) "
+    "ORDER BY 1, 2 ON CONFLICT (kiosk_id, week_start) DO NOTHING"
+)
 # An unchanged version (the common case: a kiosk reports daily on the same list) is
 # not rewritten.
 _UPSERT_FEED = (
@@ -99,6 +110,14 @@ _PG_FEED = (
     "INSERT INTO kiosk_feeds (kiosk_id, list_id, version) "
     "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[]) ORDER BY 1, 2" + _UPSERT_FEED
 )
+
+
+def _week_end(monday: date) -> int:
+    """Unix seconds of the Monday 00:00 UTC after the week starting ``monday``."""
+    return (monday.toordinal() - _EPOCH_ORDINAL + 7) * 86400
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def _row(item: Pending, now: int) -> tuple[Any, ...]:
@@ -165,6 +184,8 @@ class BatchEffects:
     country: dict[int, str]
     seen: dict[str, str]
     feeds: dict[tuple[str, str], int]
+    weeks: dict[tuple[str, date], int] = field(default_factory=dict)
+    """(kiosk, week) -> region: the weeks the batch's reports are for"""
 
 
 def batch_effects(items: Sequence[Pending], results: Sequence[object]) -> BatchEffects:
@@ -173,6 +194,7 @@ def batch_effects(items: Sequence[Pending], results: Sequence[object]) -> BatchE
     country: dict[int, str] = {}
     seen: dict[str, str] = {}
     feeds: dict[tuple[str, str], int] = {}
+    weeks: dict[tuple[str, date], int] = {}
     for item, stored in zip(items, results, strict=True):
         if stored is not True:
             continue
@@ -186,9 +208,10 @@ def batch_effects(items: Sequence[Pending], results: Sequence[object]) -> BatchE
             )
         country[item.region_id] = item.country
         seen[report.kiosk_id] = report.agent_version
+        weeks[(report.kiosk_id, week)] = item.region_id
         for list_id, version in report.feed_versions.items():
             feeds[(report.kiosk_id, list_id)] = version
-    return BatchEffects(rollup, country, seen, feeds)
+    return BatchEffects(rollup, country, seen, feeds, weeks)
 
 
 def store_batch_dbapi(
@@ -220,6 +243,22 @@ def store_batch_dbapi(
             )
         elif feeds:
             cur.executemany(_SQLITE_FEED, [(k, lid, v) for (k, lid), v in feeds])
+        kw = sorted(fx.weeks.items())
+        if kw and pg:
+            cur.execute(
+                _PG_WEEK,
+                (
+                    [k for (k, _w), _r in kw],
+                    [w for (_k, w), _r in kw],
+                    [r for _kw, r in kw],
+                    [_week_end(w) for (_k, w), _r in kw],
+                    [now] * len(kw),
+                ),
+            )
+        elif kw:
+            cur.executemany(
+                _SQLITE_WEEK, [(k, w.isoformat(), r, _week_end(w), now) for (k, w), r in kw]
+            )
         # The rollup last: its rows are the ones every batch of a region and week
         # shares, so their locks are held only from here to the commit.
         cells = sorted(fx.rollup.items())
