@@ -58,8 +58,8 @@ def compose(
     msg["To"] = to
     msg["Date"] = formatdate(usegmt=True)
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-    msg["Content-Language"] = lang
     msg.set_content("\n".join(lines) + "\n")
+    msg["Content-Language"] = lang  # after set_content, which drops Content-* headers
     return msg
 
 
