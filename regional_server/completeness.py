@@ -36,6 +36,19 @@ COLUMNS = [
 ]
 
 
+MAX_LATE_DAYS = 61
+"""Days late are counted up to 60 (the largest ``report_timely_days``); 61 is later."""
+
+
+def late_days(first_received_at: int, end: int) -> int:
+    """Whole days (rounded up) between a week's end and the first report for it: 0 when
+    it arrived by the end, at most ``MAX_LATE_DAYS``. On time means at most
+    ``report_timely_days``."""
+    if first_received_at <= end:
+        return 0
+    return min(MAX_LATE_DAYS, -(-(first_received_at - end) // DAY))
+
+
 def week_end(monday: date) -> int:
     """Unix seconds of the Monday 00:00 UTC that ends the week starting ``monday``."""
     return (monday.toordinal() - _EPOCH_ORDINAL + 7) * DAY

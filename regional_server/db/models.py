@@ -131,14 +131,29 @@ kiosks = Table(
 kiosk_weeks = Table(
     "kiosk_weeks",
     metadata,
-    # One row per kiosk and ISO week it sent a report for (by period_start): the
-    # reporting completeness' "received", and the first arrival for "on time".
+    # One row per kiosk and ISO week it sent a report for (by period_start), written at
+    # ingest with the first report's arrival and record key: the reporting
+    # completeness' "received" records (``completeness``).
     Column("kiosk_id", String(64), ForeignKey("kiosks.id", ondelete="CASCADE"), primary_key=True),
     Column("week_start", Date, primary_key=True),
     Column("region_id", Integer, ForeignKey("regions.id", ondelete="CASCADE"), nullable=False),
     Column("week_end_at", BigInteger, nullable=False),
     Column("first_received_at", BigInteger, nullable=False),
-    Index("ix_kiosk_weeks_region_week", "region_id", "week_start"),
+    Column("record_key", BigInteger, nullable=False),
+)
+
+completeness_weekly = Table(
+    "completeness_weekly",
+    metadata,
+    # The kiosk weeks received, rolled up at ingest like ``rollup_weekly``: per region,
+    # week and days late (0: by the week's end; 61: more than 60 days), so that "on
+    # time" follows ``report_timely_days`` without touching ``kiosk_weeks``.
+    Column("region_id", Integer, ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True),
+    Column("week_start", Date, primary_key=True),
+    Column("late_days", Integer, primary_key=True),
+    Column("kiosks", BigInteger, nullable=False),
+    # Sum of the kiosk weeks' record keys, modulo perturb.KEY_RANGE.
+    Column("cell_key", BigInteger, nullable=False),
 )
 
 kiosk_feeds = Table(

@@ -1,18 +1,25 @@
-"""Reading the completeness cells: kiosks expected (kiosks table), received and on time
-(``kiosk_weeks``, one row per kiosk and week it reported, written at ingest)."""
+"""Reading the completeness cells: kiosks expected (the kiosks table), received and on
+time (``completeness_weekly``, rolled up at ingest), less the kiosk weeks of kiosks
+that were not expected that week (retired before it ended, or enrolled after)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import Connection, case, func, or_, select
+from sqlalchemy import Connection, select
 
-from regional_server.completeness import KioskLife, WeekCells, combine, expected_cells, week_end
-from regional_server.db.models import kiosk_weeks, kiosks
+from regional_server.completeness import (
+    KioskLife,
+    WeekCells,
+    combine,
+    expected_cells,
+    is_expected,
+    late_days,
+    week_end,
+)
+from regional_server.db.models import completeness_weekly, kiosk_weeks, kiosks
 from regional_server.perturb import KEY_RANGE, Cell
-
-DAY = 86400
 
 
 def completeness_cells(
@@ -22,48 +29,64 @@ def completeness_cells(
     if not region_ids or not weeks:
         return {}
     ids = sorted(region_ids)
-    last_end = week_end(weeks[-1])
-    lives = [
-        KioskLife(*row)
+    first_start = week_end(weeks[0]) - 7 * 86400
+    lives = {
+        row[0]: KioskLife(*row[1:])
         for row in conn.execute(
             select(
-                kiosks.c.region_id, kiosks.c.enrolled_at, kiosks.c.retired_at, kiosks.c.record_key
-            ).where(
-                kiosks.c.region_id.in_(ids),
-                kiosks.c.enrolled_at < last_end,
-                or_(kiosks.c.retired_at.is_(None), kiosks.c.retired_at >= week_end(weeks[0])),
-            )
+                kiosks.c.id,
+                kiosks.c.region_id,
+                kiosks.c.enrolled_at,
+                kiosks.c.retired_at,
+                kiosks.c.record_key,
+            ).where(kiosks.c.region_id.in_(ids))
         )
-    ]
-    expected = expected_cells(lives, weeks)
-    kw = kiosk_weeks.c
-    on_time = kw.first_received_at <= kw.week_end_at + timely_days * DAY
-    key = kiosks.c.record_key
+    }
+    expected = expected_cells(lives.values(), weeks)
+    cw = completeness_weekly.c
+    received: dict[tuple[int, date], list[int]] = {}  # [n, key, on-time n, on-time key]
     rows = conn.execute(
-        select(
-            kw.region_id,
-            kw.week_start,
-            func.count(),
-            func.sum(key),
-            func.sum(case((on_time, 1), else_=0)),
-            func.sum(case((on_time, key), else_=0)),
+        select(cw.region_id, cw.week_start, cw.late_days, cw.kiosks, cw.cell_key).where(
+            cw.region_id.in_(ids), cw.week_start >= weeks[0], cw.week_start <= weeks[-1]
         )
-        .select_from(kiosk_weeks.join(kiosks, kiosks.c.id == kw.kiosk_id))
-        .where(
-            kw.region_id.in_(ids),
-            kw.week_start >= weeks[0],
-            kw.week_start <= weeks[-1],
-            # Received counts only kiosks expected that week (DHIS2 counts the reports
-            # of the org units assigned): a retired kiosk's late report adds nothing.
-            kiosks.c.enrolled_at < kw.week_end_at,
-            or_(kiosks.c.retired_at.is_(None), kiosks.c.retired_at >= kw.week_end_at),
-        )
-        .group_by(kw.region_id, kw.week_start)
     )
-    received: dict[tuple[int, date], tuple[Cell, Cell]] = {}
-    for region_id, monday, n, keys, n_on_time, keys_on_time in rows:
-        received[(region_id, monday)] = (
-            Cell(int(n), int(keys or 0) % KEY_RANGE),
-            Cell(int(n_on_time or 0), int(keys_on_time or 0) % KEY_RANGE),
-        )
-    return combine(expected, received)
+    for region_id, monday, late, n, key in rows:
+        _add(received, (region_id, monday), int(n), int(key), late <= timely_days)
+    # Kiosk weeks counted at ingest whose kiosk was not expected that week: read only
+    # for kiosks retired or enrolled since the first week (few), and taken back out.
+    odd = [
+        kid for kid, k in lives.items() if k.retired_at is not None or k.enrolled_at >= first_start
+    ]
+    for start in range(0, len(odd), 500):
+        kw = kiosk_weeks.c
+        for kid, monday, end, first, key in conn.execute(
+            select(
+                kw.kiosk_id, kw.week_start, kw.week_end_at, kw.first_received_at, kw.record_key
+            ).where(
+                kw.kiosk_id.in_(odd[start : start + 500]),
+                kw.week_start >= weeks[0],
+                kw.week_start <= weeks[-1],
+            )
+        ):
+            k = lives[kid]
+            if not is_expected(k.enrolled_at, k.retired_at, end):
+                on_time = late_days(first, end) <= timely_days
+                _add(received, (k.region_id, monday), -1, -key, on_time)
+    return combine(
+        expected,
+        {
+            k: (Cell(v[0], v[1] % KEY_RANGE), Cell(v[2], v[3] % KEY_RANGE))
+            for k, v in received.items()
+        },
+    )
+
+
+def _add(
+    acc: dict[tuple[int, date], list[int]], k: tuple[int, date], n: int, key: int, on_time: bool
+) -> None:
+    v = acc.setdefault(k, [0, 0, 0, 0])
+    v[0] += n
+    v[1] += key
+    if on_time:
+        v[2] += n
+        v[3] += key

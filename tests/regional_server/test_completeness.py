@@ -141,3 +141,29 @@ def test_retire_and_bring_back(
     login(client, world.coord_a)
     assert client.get("/admin/kiosks").status_code == 404
     assert client.post(target, data={"csrf_token": token}).status_code == 404
+
+
+def test_reports_of_kiosks_not_expected_are_not_received(
+    client: TestClient, engine: Engine, world: World, clock: Clock
+) -> None:
+    """A kiosk retired during a week reported for it: neither expected nor received
+    then (received never exceeds expected); the rollup at ingest is corrected."""
+    from sqlalchemy import update
+
+    from regional_server.db.models import kiosks as kiosks_table
+
+    kiosks = _fill(client, engine, world, clock)
+    retired = int(datetime(2026, 11, 18, tzinfo=UTC).timestamp())  # Wednesday of W47
+    with engine.begin() as conn:
+        conn.execute(
+            update(kiosks_table)
+            .where(kiosks_table.c.id == kiosks[5].kiosk_id)  # the late one
+            .values(retired_at=retired)
+        )
+    login(client, world.coord_a)
+    rows = _completeness(client)
+    assert (
+        rows["2026-W47"]["kiosks_expected"],
+        rows["2026-W47"]["reports_received"],
+        rows["2026-W47"]["reports_on_time"],
+    ) == (6, 5, 5)

@@ -97,9 +97,16 @@ def test_completeness_migration_fills_kiosk_weeks_from_stored_reports(settings: 
                     "FROM kiosk_weeks ORDER BY week_start"
                 )
             ).all()
+            rolled = conn.execute(
+                text(
+                    "SELECT week_start, late_days, kiosks FROM completeness_weekly "
+                    "ORDER BY week_start"
+                )
+            ).all()
     finally:
         engine.dispose()
     assert [(str(r[0]), r[1], r[2], r[3]) for r in rows] == [
         ("2026-11-23", 1, sunday + 86400, sunday + 5000),
         ("2026-11-30", 1, sunday + 8 * 86400, 9),
     ]
+    assert [(str(r[0]), r[1], r[2]) for r in rolled] == [("2026-11-23", 0, 1), ("2026-11-30", 0, 1)]

@@ -110,7 +110,7 @@ def test_smtp_settings_and_password_from_env_or_file(tmp_path: Path) -> None:
     assert s.smtp_password == "s3cret pass" and s.report_timely_days == 5
     assert load_settings(f, {"KIOSK_SERVER_SMTP_PASSWORD": "from env"}).smtp_password == "from env"
     f.write_text(
-        "smtp_port: 0\nsmtp_security: ssl\nsmtp_from: nobody\nsmtp_host: \"a\\r\\nb\"\n"
+        'smtp_port: 0\nsmtp_security: ssl\nsmtp_from: nobody\nsmtp_host: "a\\r\\nb"\n'
         "smtp_password: inline\nreport_timely_days: -1\n",
         encoding="utf-8",
     )

@@ -15,6 +15,9 @@ branch_labels = None
 depends_on = None
 
 WEEK = 7 * 86400
+MAX_LATE = 61
+"""As ``completeness.MAX_LATE_DAYS`` (a migration keeps its own copy of what it wrote)."""
+KEY_RANGE = 2**32
 
 
 def upgrade() -> None:
@@ -33,8 +36,21 @@ def upgrade() -> None:
         ),
         sa.Column("week_end_at", sa.BigInteger, nullable=False),
         sa.Column("first_received_at", sa.BigInteger, nullable=False),
+        sa.Column("record_key", sa.BigInteger, nullable=False),
     )
-    op.create_index("ix_kiosk_weeks_region_week", "kiosk_weeks", ["region_id", "week_start"])
+    op.create_table(
+        "completeness_weekly",
+        sa.Column(
+            "region_id",
+            sa.Integer,
+            sa.ForeignKey("regions.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("week_start", sa.Date, primary_key=True),
+        sa.Column("late_days", sa.Integer, primary_key=True),
+        sa.Column("kiosks", sa.BigInteger, nullable=False),
+        sa.Column("cell_key", sa.BigInteger, nullable=False),
+    )
     op.create_table(
         "alert_subscriptions",
         sa.Column(
@@ -60,8 +76,8 @@ def upgrade() -> None:
         sa.Column("last_digest_at", sa.BigInteger, nullable=True),
     )
     # The weeks each kiosk reported before this migration, from the stored reports: the
-    # ISO week's Monday of period_start (day 0, 1970-01-01, was a Thursday), and the
-    # first time a report of that week arrived.
+    # ISO week's Monday of period_start (day 0, 1970-01-01, was a Thursday), the first
+    # time a report of that week arrived, and one of the week's report keys (random).
     bind = op.get_bind()
     day = "(period_start / 86400)"
     monday = f"({day} - ({day} + 3) % 7)"
@@ -72,10 +88,23 @@ def upgrade() -> None:
     bind.execute(
         sa.text(
             "INSERT INTO kiosk_weeks (kiosk_id, week_start, region_id, week_end_at, "
-            f"first_received_at) SELECT r.kiosk_id, {week}, k.region_id, "
-            f"{monday} * 86400 + {WEEK}, MIN(r.received_at) "
+            f"first_received_at, record_key) SELECT r.kiosk_id, {week}, k.region_id, "
+            f"{monday} * 86400 + {WEEK}, MIN(r.received_at), MIN(r.record_key) "
             "FROM reports r JOIN kiosks k ON k.id = r.kiosk_id "
             f"GROUP BY r.kiosk_id, {monday}, k.region_id"
+        )
+    )
+    late = (
+        "CASE WHEN first_received_at <= week_end_at THEN 0 "
+        f"WHEN first_received_at - week_end_at > {MAX_LATE - 1} * 86400 THEN {MAX_LATE} "
+        "ELSE (first_received_at - week_end_at + 86399) / 86400 END"
+    )
+    bind.execute(
+        sa.text(
+            "INSERT INTO completeness_weekly (region_id, week_start, late_days, kiosks, "
+            f"cell_key) SELECT region_id, week_start, {late}, COUNT(*), "
+            f"SUM(record_key) % {KEY_RANGE} FROM kiosk_weeks "
+            f"GROUP BY region_id, week_start, {late}"
         )
     )
 
@@ -83,7 +112,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("alert_prefs")
     op.drop_table("alert_subscriptions")
-    op.drop_index("ix_kiosk_weeks_region_week", "kiosk_weeks")
+    op.drop_table("completeness_weekly")
     op.drop_table("kiosk_weeks")
     with op.batch_alter_table("kiosks") as batch:
         batch.drop_column("retired_at")
