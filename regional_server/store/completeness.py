@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from regional_server.completeness import (
     KioskLife,
@@ -29,7 +29,18 @@ def completeness_cells(
     if not region_ids or not weeks:
         return {}
     ids = sorted(region_ids)
-    first_start = week_end(weeks[0]) - 7 * 86400
+    first_end = week_end(weeks[0])
+    # Kiosks expected in every week asked for (enrolled before the first one ended, not
+    # retired): counted by the database; the others (few) one by one.
+    steady = (kiosks.c.enrolled_at < first_end) & kiosks.c.retired_at.is_(None)
+    always = {
+        region_id: Cell(int(n), int(key) % KEY_RANGE)
+        for region_id, n, key in conn.execute(
+            select(kiosks.c.region_id, func.count(), func.sum(kiosks.c.record_key))
+            .where(kiosks.c.region_id.in_(ids), steady)
+            .group_by(kiosks.c.region_id)
+        )
+    }
     lives = {
         row[0]: KioskLife(*row[1:])
         for row in conn.execute(
@@ -39,10 +50,13 @@ def completeness_cells(
                 kiosks.c.enrolled_at,
                 kiosks.c.retired_at,
                 kiosks.c.record_key,
-            ).where(kiosks.c.region_id.in_(ids))
+            ).where(kiosks.c.region_id.in_(ids), ~steady)
         )
     }
     expected = expected_cells(lives.values(), weeks)
+    for region_id, cell in always.items():
+        for w in weeks:
+            expected[(region_id, w)] = expected.get((region_id, w), Cell()) + cell
     cw = completeness_weekly.c
     received: dict[tuple[int, date], list[int]] = {}  # [n, key, on-time n, on-time key]
     rows = conn.execute(
@@ -52,11 +66,9 @@ def completeness_cells(
     )
     for region_id, monday, late, n, key in rows:
         _add(received, (region_id, monday), int(n), int(key), late <= timely_days)
-    # Kiosk weeks counted at ingest whose kiosk was not expected that week: read only
-    # for kiosks retired or enrolled since the first week (few), and taken back out.
-    odd = [
-        kid for kid, k in lives.items() if k.retired_at is not None or k.enrolled_at >= first_start
-    ]
+    # Kiosk weeks counted at ingest whose kiosk was not expected that week: only the
+    # kiosks read one by one can have any; theirs are read and taken back out.
+    odd = sorted(lives)
     for start in range(0, len(odd), 500):
         kw = kiosk_weeks.c
         for kid, monday, end, first, key in conn.execute(
