@@ -89,7 +89,8 @@ def digest_sent(conn: Connection, user_id: int, now: int) -> None:
 
 def digest_users(conn: Connection) -> list[int]:
     """Users who asked for the weekly digest."""
-    return [r[0] for r in conn.execute(select(alert_prefs.c.user_id).where(alert_prefs.c.digest))]
+    query = select(alert_prefs.c.user_id).where(alert_prefs.c.digest)
+    return [r[0] for r in conn.execute(query.order_by(alert_prefs.c.user_id))]
 
 
 def last_complete_week(now: int) -> date:
