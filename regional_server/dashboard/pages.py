@@ -358,4 +358,19 @@ def indicators_json(
     date_to: str | None = _TO_Q,
 ) -> JSONResponse:
     data = load_view(ctx, user, region, country, date_from, date_to)
-    return JSONResponse(to_json(data))
+    out = to_json(data)
+    threshold = ctx.settings.suppression_threshold
+    # The alerts of the followed regions among those chosen (the dashboard's list).
+    out["alerts"] = [
+        {
+            "kind": a.kind,
+            "region": a.region,
+            "week": a.week or None,
+            "value": f"<{threshold}" if a.value is None and a.kind != "silent" else a.value,
+            "usual": a.usual,
+            "silent_total": a.total if a.kind == "silent" else None,
+            "kiosks": list(a.kiosks),
+        }
+        for a in user_alerts(ctx, user, frozenset(r.id for r in data.regions))
+    ]
+    return JSONResponse(out)

@@ -87,6 +87,16 @@ def test_alerts_on_the_page_and_the_dashboard(
     assert busy.kiosk_id not in page
     html = client.get("/").text
     assert 'id="alerts-title"' in html and "200 blocked attempts" in html
+    alerts = client.get("/api/v1/indicators").json()["alerts"]
+    assert [(a["kind"], a["value"]) for a in alerts] == [
+        ("silent", None),
+        ("blocked_jump", 200),
+        ("tamper_jump", 12),
+        ("feed_rejections", "<5"),
+    ]
+    assert alerts[0]["kiosks"] == [quiet.kiosk_id] and alerts[1]["usual"] == 19.0
+    # Region B alone: not followed, no alert.
+    assert client.get("/api/v1/indicators?region=SN-DKR").status_code == 404
     fr = client.get("/alerts?lang=fr").text
     assert "200 tentatives bloquées" in fr
     # Only jumps, silent after 90 days: the silent kiosk and the rejections are quiet.
