@@ -191,6 +191,7 @@ def load_view(
     country: str | None,
     date_from: str | None,
     date_to: str | None,
+    region_completeness: bool = False,
 ) -> DashboardData:
     """Parse the filters and gather the view; bad filters become 400/404 errors."""
     now = ctx.now()
@@ -207,6 +208,7 @@ def load_view(
                 ctx.settings.silent_after_days,
                 noise_table(ctx.settings.noise_max, ctx.settings.noise_variance),
                 ctx.settings.report_timely_days,
+                region_completeness,
             )
     except FilterError as e:
         raise ApiError(e.status, "not_found" if e.status == 404 else "bad_filter", str(e)) from None
@@ -335,7 +337,7 @@ def export_csv(
     date_from: str | None = _FROM_Q,
     date_to: str | None = _TO_Q,
 ) -> Response:
-    data = load_view(ctx, user, region, country, date_from, date_to)
+    data = load_view(ctx, user, region, country, date_from, date_to, True)
     name = f"indicators_{data.filters.date_from}_{data.filters.date_to}.csv"
     return Response(
         to_csv(data),
@@ -357,7 +359,7 @@ def indicators_json(
     date_from: str | None = _FROM_Q,
     date_to: str | None = _TO_Q,
 ) -> JSONResponse:
-    data = load_view(ctx, user, region, country, date_from, date_to)
+    data = load_view(ctx, user, region, country, date_from, date_to, True)
     out = to_json(data)
     threshold = ctx.settings.suppression_threshold
     # The alerts of the followed regions among those chosen (the dashboard's list).

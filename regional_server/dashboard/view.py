@@ -42,7 +42,8 @@ class DashboardData:
     completeness: Table | None = None
     """Reporting completeness and timeliness per week, the chosen regions together."""
     completeness_regions: tuple[Table, ...] = ()
-    """The same per region (key ``completeness:<code>``), for the exports."""
+    """The same per region (key ``completeness:<code>``), for the exports (the page
+    does not show them: built only when asked, ``region_completeness``)."""
     completeness_series: dict[str, list[float | None]] = field(default_factory=dict)
     """``completeness_rate`` and ``timeliness_rate`` over ``chart_weeks``."""
 
@@ -68,6 +69,7 @@ def build_dashboard(
     silent_days: int = 7,
     noise: NoiseTable | None = None,
     timely_days: int = 3,
+    region_completeness: bool = False,
 ) -> DashboardData:
     """Gather the indicators, coverage and silent kiosks for ``user`` and ``filters``.
 
@@ -123,7 +125,7 @@ def build_dashboard(
             table,
             threshold,
         )
-        for r in regions
+        for r in (regions if region_completeness else [])
     )
     series = {
         key: [v if isinstance(v := row.values[key], float) else None for row in chart_done.rows]
