@@ -154,25 +154,42 @@ def completeness_table(
     total over the weeks (kiosk-weeks, like DHIS2's expected reports over a period),
     itself a cell: the same figure in every view."""
     rows = [published_row(label, label, c, noise, threshold) for label, c in weeks]
+    return Table(key, COLUMNS, rows, completeness_total([c for _l, c in weeks], noise, threshold))
+
+
+def completeness_total(weeks: Sequence[WeekCells], noise: NoiseTable, threshold: int) -> Row:
+    """The total row over ``weeks``: kiosk weeks, a cell of its own."""
     total = WeekCells(
-        cell_sum(c.expected for _l, c in weeks),
-        cell_sum(c.received for _l, c in weeks),
-        cell_sum(c.on_time for _l, c in weeks),
+        cell_sum(c.expected for c in weeks),
+        cell_sum(c.received for c in weeks),
+        cell_sum(c.on_time for c in weeks),
     )
-    return Table(key, COLUMNS, rows, published_row("total", "total", total, noise, threshold))
+    return published_row("total", "total", total, noise, threshold)
 
 
 def sum_regions(
     cells: Mapping[tuple[int, date], WeekCells], region_ids: Iterable[int], weeks: Sequence[date]
 ) -> list[WeekCells]:
-    """Per week, the cells of ``region_ids`` added up (keys too: a cell of its own)."""
-    ids = list(region_ids)
-    out = []
-    for w in weeks:
-        total = WeekCells()
-        for r in ids:
-            c = cells.get((r, w))
-            if c is not None:
-                total = total + c
-        out.append(total)
-    return out
+    """Per week, the cells of ``region_ids`` added up (keys too: a cell of its own).
+
+    One pass over ``cells`` with integer sums: 50 regions x 53 weeks of dataclass
+    additions had cost 10 ms a page.
+    """
+    ids = set(region_ids)
+    acc: dict[date, list[int]] = {w: [0] * 6 for w in weeks}
+    for (region_id, week), c in cells.items():
+        a = acc.get(week)
+        if a is None or region_id not in ids:
+            continue
+        a[0] += c.expected.value
+        a[1] += c.expected.key
+        a[2] += c.received.value
+        a[3] += c.received.key
+        a[4] += c.on_time.value
+        a[5] += c.on_time.key
+    return [
+        WeekCells(
+            Cell(a[0], a[1] % KEY_RANGE), Cell(a[2], a[3] % KEY_RANGE), Cell(a[4], a[5] % KEY_RANGE)
+        )
+        for a in (acc[w] for w in weeks)
+    ]

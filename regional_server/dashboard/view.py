@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from sqlalchemy import Connection
 
 from regional_server.auth.sessions import CurrentUser
-from regional_server.completeness import completeness_table, sum_regions
+from regional_server.completeness import completeness_table, completeness_total, sum_regions
 from regional_server.dashboard.filters import Filters, select_regions
 from regional_server.dashboard.headline import Headline, headline
 from regional_server.indicators import Coverage, Indicators, Table, compute_indicators
@@ -111,9 +111,13 @@ def build_dashboard(
         table,
         threshold,
     )
-    in_period = {w: c for w, c in zip(chart_weeks, per_week, strict=True)}
-    done_table = completeness_table(
-        "completeness", [(week_label(w), in_period[w]) for w in weeks], table, threshold
+    # The period's rows are the chart's last rows (same cells, same figures); only the
+    # period's total is a new cell.
+    done_table = Table(
+        "completeness",
+        chart_done.columns,
+        chart_done.rows[-n:],
+        completeness_total(per_week[-n:], table, threshold),
     )
     done_regions = tuple(
         completeness_table(
