@@ -8,7 +8,12 @@ from datetime import date, timedelta
 from sqlalchemy import Connection
 
 from regional_server.auth.sessions import CurrentUser
-from regional_server.completeness import completeness_table, completeness_total, sum_regions
+from regional_server.completeness import (
+    WeekCells,
+    completeness_table,
+    completeness_total,
+    sum_regions,
+)
 from regional_server.dashboard.filters import Filters, select_regions
 from regional_server.dashboard.headline import Headline, headline
 from regional_server.indicators import Coverage, Indicators, Table, compute_indicators
@@ -119,13 +124,11 @@ def build_dashboard(
         chart_done.rows[-n:],
         completeness_total(per_week[-n:], table, threshold),
     )
+    empty = WeekCells()
     done_regions = tuple(
         completeness_table(
             f"completeness:{r.code}",
-            [
-                (week_label(w), c)
-                for w, c in zip(weeks, sum_regions(done, [r.id], weeks), strict=True)
-            ],
+            [(week_label(w), done.get((r.id, w), empty)) for w in weeks],
             table,
             threshold,
         )
