@@ -431,14 +431,21 @@ def load_year(engine: Engine, kiosks: int, days: int, regions: int = 50) -> dict
         )
         feed_rows.append((f"k-{k:016x}", "hotline", 40 if k % 10 else 39))
     multiplicity: dict[tuple[int, date, int], int] = defaultdict(int)
+    # Kiosk weeks received (completeness): every report here arrives the next day, so
+    # the first one of each kiosk's week is on time (0 days late).
+    kiosk_weeks: dict[tuple[int, date], int] = defaultdict(int)
 
     def report_rows() -> Iterator[tuple[Any, ...]]:
         for k in range(kiosks):
             region_id, _cc = region_ids[k % regions]
             stop = 20 if k in silent else 0
             kid = f"k-{k:016x}"
+            seen_weeks: set[date] = set()
             for d in range(days, stop, -1):
                 day = today - timedelta(days=d)
+                if week_start(day) not in seen_weeks:
+                    seen_weeks.add(week_start(day))
+                    kiosk_weeks[(region_id, week_start(day))] += 1
                 v = (k * 31 + d) % len(variants)
                 multiplicity[(region_id, week_start(day), v)] += 1
                 start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
@@ -511,6 +518,16 @@ def load_year(engine: Engine, kiosks: int, days: int, regions: int = 50) -> dict
             ) as copy:
                 for rrow in rollup:
                     copy.write_row(rrow)
+        done = [(r, w, 0, n, rng.getrandbits(32)) for (r, w), n in kiosk_weeks.items()]
+        if engine.dialect.name == "sqlite":
+            cur.executemany(
+                "INSERT INTO completeness_weekly VALUES (?,?,?,?,?)",
+                [(r, w.isoformat(), lt, n, key) for r, w, lt, n, key in done],
+            )
+        else:
+            with cur.copy("COPY completeness_weekly FROM STDIN") as copy:
+                for drow in done:
+                    copy.write_row(drow)
         raw.commit()
         if engine.dialect.name == "postgresql":
             raw.driver_connection.autocommit = True

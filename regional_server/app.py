@@ -20,6 +20,7 @@ from regional_server.admin import account as admin_account
 from regional_server.admin import codes as admin_codes
 from regional_server.admin import dhis2 as admin_dhis2
 from regional_server.admin import fleet as admin_fleet
+from regional_server.admin import kiosks as admin_kiosks
 from regional_server.admin import regions as admin_regions
 from regional_server.admin import users as admin_users
 from regional_server.api import enroll, reports
@@ -27,6 +28,7 @@ from regional_server.api.errors import install_error_handlers
 from regional_server.api.upload_fastpath import UploadFastPath, is_upload
 from regional_server.body_limit import BodyLimitMiddleware
 from regional_server.context import ServerContext
+from regional_server.dashboard import alerts as alerts_pages
 from regional_server.dashboard import apidocs, pages
 from regional_server.db.engine import make_engine
 from regional_server.headers import HeadersMiddleware
@@ -94,6 +96,8 @@ def create_app(
         admin_account.router,
         admin_dhis2.router,
         admin_fleet.router,
+        admin_kiosks.router,
+        alerts_pages.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -242,6 +242,22 @@ def cmd_publish_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_send_digest(args: argparse.Namespace) -> int:
+    from regional_server.digest import DigestError, send_digests, smtp_sender
+
+    settings = _settings(args)
+    try:
+        send = smtp_sender(settings)
+        engine = _engine(settings)
+        outcomes = send_digests(engine, settings, int(time.time()), send, force=args.force)
+    except DigestError as e:
+        raise UserError(str(e)) from None
+    for o in outcomes:
+        state = "sent" if o.sent else ("no alert" if not o.alerts else "already sent this week")
+        print(f"{o.email}: {o.alerts} alerts, {state}")
+    return 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     from regional_server.publish_signed import PublishError, promote
 
@@ -362,6 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--percent", type=int, metavar="P", help="stage: P %% of kiosks take it first")
     p.add_argument("--cafe", action="append", default=[], metavar="NAME", help="stage: this café")
     p.set_defaults(handler=cmd_publish_release)
+
+    p = sub.add_parser(
+        "send-digest",
+        help="e-mail this week's alerts to the users who asked for the digest (run weekly)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="send again to users who got this week's digest"
+    )
+    p.set_defaults(handler=cmd_send_digest)
 
     p = sub.add_parser("promote", help="end a staged rollout: every kiosk takes the latest")
     p.add_argument("directory", metavar="DIR", help="content, releases or settings-<REGION>")

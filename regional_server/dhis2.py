@@ -18,15 +18,20 @@ from datetime import date
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from regional_server.completeness import WeekCells
 from regional_server.indicators import family_cells, shown_count
 from regional_server.perturb import Cell, NoiseTable
 
 COUNTS = ("sessions", "notices_shown", "notices_acknowledged", "blocked", "tamper", "p2p")
 """The indicators that can be mapped: counts only (and ``blocked.<category>``)."""
+COMPLETENESS = ("kiosks_expected", "reports_received", "reports_on_time")
+"""Reporting completeness as counts of kiosks (``completeness.py``): DHIS2 computes the
+rates with indicators of its own (received / expected)."""
 ADX_NS = "urn:ihe:qrph:adx:2015"
 _UID = re.compile(r"[A-Za-z][A-Za-z0-9]{10}")
 _NAME = re.compile(
-    r"(sessions|notices_shown|notices_acknowledged|blocked|tamper|p2p)"
+    r"(sessions|notices_shown|notices_acknowledged|blocked|tamper|p2p"
+    r"|kiosks_expected|reports_received|reports_on_time)"
     r"|blocked\.[a-z0-9_]{1,40}"
 )
 MAX_MAPPING_BYTES = 256 * 1024
@@ -110,24 +115,40 @@ def data_values(
     mapping: Dhis2Mapping,
     noise: NoiseTable,
     threshold: int,
+    completeness: Mapping[tuple[str, date], WeekCells] | None = None,
 ) -> list[DataValue]:
     """The mapped, published counts of each (region code, week) with data.
 
     Each value is the same cell the dashboard publishes for that region and week (a
-    family total or one blocked category, through ``shown_count``).
+    family total or one blocked category, through ``shown_count``; the completeness
+    figures of ``completeness`` for weeks with kiosks expected).
     """
+    done = completeness or {}
     out: list[DataValue] = []
-    for (region, week), counts in sorted(cells.items()):
+    for region, week in sorted(set(cells) | set(done)):
         org_unit = mapping.org_units.get(region)
-        if org_unit is None or not counts:
+        if org_unit is None:
             continue
+        counts = cells.get((region, week), {})
         families = family_cells(counts)
         for name, element in sorted(mapping.data_elements.items()):
-            cell = (
-                families[name]
-                if name in families
-                else counts.get(name, Cell())  # blocked.<category>
-            )
+            if name in COMPLETENESS:
+                week_cells = done.get((region, week))
+                if week_cells is None:
+                    continue
+                cell = {
+                    "kiosks_expected": week_cells.expected,
+                    "reports_received": week_cells.received,
+                    "reports_on_time": week_cells.on_time,
+                }[name]
+            elif not counts:
+                continue
+            else:
+                cell = (
+                    families[name]
+                    if name in families
+                    else counts.get(name, Cell())  # blocked.<category>
+                )
             value = shown_count(cell, noise, threshold)
             if isinstance(value, int):  # hidden (<5) and no data are left out
                 out.append(DataValue(element, org_unit, week, value))

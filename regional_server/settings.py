@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +24,8 @@ ENV_DB = "KIOSK_SERVER_DB"
 ENV_DATA = "KIOSK_SERVER_DATA"
 ENV_CONFIG = "KIOSK_SERVER_CONFIG"
 ENV_TRUSTED_PROXIES = "KIOSK_SERVER_TRUSTED_PROXIES"
+ENV_SMTP_PASSWORD = "KIOSK_SERVER_SMTP_PASSWORD"
+SMTP_SECURITY = ("starttls", "tls", "none")
 MIN_SUPPRESSION_THRESHOLD = MIN_THRESHOLD
 DEFAULT_DATA_DIR = "/var/lib/kiosk-server"
 """Absolute, so a command run from any folder finds the same database."""
@@ -74,6 +77,20 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     """``FULL`` keeps an acknowledged report through a power cut; ``NORMAL`` is faster."""
     silent_after_days: int = 7
+    report_timely_days: int = 3
+    """Reporting timeliness: a kiosk's week counts as on time when its first report for
+    the week arrived at most this many days after the week ended."""
+    smtp_host: str = ""
+    """The digest e-mail's SMTP server; empty: no e-mail is sent."""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    """``starttls`` (port 587), ``tls`` (implicit TLS, port 465) or ``none`` (loopback)."""
+    smtp_user: str = ""
+    smtp_password_file: Path | None = None
+    """A file holding the SMTP password (``$KIOSK_SERVER_SMTP_PASSWORD`` wins)."""
+    smtp_password: str = ""
+    """Read from the environment or ``smtp_password_file``, never from the YAML file."""
+    smtp_from: str = ""
     password_scrypt_n: int = MIN_SCRYPT_N
     """scrypt cost for new hashes; older, cheaper hashes are redone at the next login."""
 
@@ -108,16 +125,33 @@ _KEYS: dict[str, str] = {
     "login_window_seconds": "a positive integer",
     "sqlite_synchronous": "FULL or NORMAL",
     "silent_after_days": "a positive integer",
+    "report_timely_days": "an integer from 0 to 60",
+    "smtp_host": "a host name or address",
+    "smtp_port": "a port number (1-65535)",
+    "smtp_security": "starttls, tls or none",
+    "smtp_user": "a user name",
+    "smtp_password_file": "a file path",
+    "smtp_from": "an e-mail address such as alerts@example.org",
 }
 
 
 def _check(problems: list[str], key: str, value: Any) -> Any:
     allowed = _KEYS[key]
     ok = True
-    if key in ("data_dir", "feeds_dir", "database_url"):
+    if key in ("data_dir", "feeds_dir", "database_url", "smtp_password_file"):
         ok = isinstance(value, str) and (key == "database_url" or bool(value))
         if ok and key != "database_url":
             value = Path(value)
+    elif key in ("smtp_host", "smtp_user"):
+        ok = isinstance(value, str) and len(value) <= 255 and not any(c in value for c in "\r\n")
+    elif key == "smtp_from":
+        ok = isinstance(value, str) and _EMAIL.fullmatch(value) is not None
+    elif key == "smtp_port":
+        ok = type(value) is int and 1 <= value <= 65535
+    elif key == "smtp_security":
+        ok = value in SMTP_SECURITY
+    elif key == "report_timely_days":
+        ok = type(value) is int and 0 <= value <= 60
     elif key == "suppression_threshold":
         ok = type(value) is int and value >= MIN_SUPPRESSION_THRESHOLD
     elif key == "noise_max":
@@ -148,6 +182,9 @@ def _check(problems: list[str], key: str, value: Any) -> Any:
     if not ok:
         problems.append(f"{key}: {value!r} is not valid; expected {allowed}")
     return value
+
+
+_EMAIL = re.compile(r"[^@\s<>]{1,64}@[A-Za-z0-9.-]{1,253}")
 
 
 def _networks(value: Any) -> tuple[Any, bool]:
@@ -211,6 +248,9 @@ def load_settings(
             settings,
             data_dir=base / settings.data_dir,
             feeds_dir=None if settings.feeds_dir is None else base / settings.feeds_dir,
+            smtp_password_file=None
+            if settings.smtp_password_file is None
+            else base / settings.smtp_password_file,
         )
     overrides: dict[str, Any] = {}
     if env.get(ENV_DATA):
@@ -219,4 +259,19 @@ def load_settings(
         overrides["database_url"] = env[ENV_DB]
     if env.get(ENV_TRUSTED_PROXIES):
         overrides["trusted_proxies"] = env[ENV_TRUSTED_PROXIES]
-    return settings_from_mapping(overrides, settings) if overrides else settings
+    if overrides:
+        settings = settings_from_mapping(overrides, settings)
+    return replace(settings, smtp_password=_smtp_password(settings, env))
+
+
+def _smtp_password(settings: Settings, env: Mapping[str, str]) -> str:
+    """``$KIOSK_SERVER_SMTP_PASSWORD``, else the first line of ``smtp_password_file``."""
+    if env.get(ENV_SMTP_PASSWORD):
+        return env[ENV_SMTP_PASSWORD]
+    if settings.smtp_password_file is None:
+        return ""
+    try:
+        text = settings.smtp_password_file.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SettingsError([f"cannot read {settings.smtp_password_file}: {e.strerror}"]) from None
+    return text.splitlines()[0] if text else ""

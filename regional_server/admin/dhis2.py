@@ -26,6 +26,7 @@ from regional_server.dhis2 import (
 )
 from regional_server.perturb import noise_table
 from regional_server.rollup import weeks_between
+from regional_server.store.completeness import completeness_cells
 from regional_server.store.documents import load_document, save_document
 from regional_server.store.regions import list_regions
 from regional_server.store.rollups import totals_by_region_week
@@ -107,13 +108,18 @@ def _values(
             weeks = weeks_between(filters.date_from, filters.date_to)
             ids = frozenset(r.id for r in regions)
             cells = totals_by_region_week(conn, ids, weeks[0], weeks[-1]) if ids else {}
+            done = completeness_cells(conn, ids, weeks, ctx.settings.report_timely_days)
     except FilterError as e:
         raise ApiError(e.status, "not_found" if e.status == 404 else "bad_filter", str(e)) from None
     codes = {r.id: r.code for r in regions}
     by_code = {(codes[rid], week): c for (rid, week), c in cells.items()}
     s = ctx.settings
     values = data_values(
-        by_code, current[0], noise_table(s.noise_max, s.noise_variance), s.suppression_threshold
+        by_code,
+        current[0],
+        noise_table(s.noise_max, s.noise_variance),
+        s.suppression_threshold,
+        {(codes[rid], week): c for (rid, week), c in done.items()},
     )
     return values, current[0]
 

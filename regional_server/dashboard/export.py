@@ -53,6 +53,9 @@ def to_csv(data: DashboardData) -> str:
     writer.writerow(CSV_HEADER)
     for table in (data.indicators.weekly, data.indicators.blocked, data.indicators.regions):
         writer.writerows(_table_rows(table, threshold))
+    # Completeness: the chosen regions together, then each region (``completeness:KE-NBO``).
+    for table in (*([data.completeness] if data.completeness else []), *data.completeness_regions):
+        writer.writerows(_table_rows(table, threshold))
     for k in data.silent:
         writer.writerow(("silent_kiosks", k.kiosk_id, "cafe_name", safe_csv_text(k.cafe_name)))
         writer.writerow(("silent_kiosks", k.kiosk_id, "region", k.region_code))
@@ -107,6 +110,13 @@ def to_json(data: DashboardData) -> dict[str, Any]:
         "weeks": data.week_labels,
         "tables": {
             t.key: _json_table(t, ind.threshold) for t in (ind.weekly, ind.blocked, ind.regions)
+        },
+        "completeness": _json_table(data.completeness, ind.threshold)
+        if data.completeness
+        else None,
+        "completeness_by_region": {
+            t.key.partition(":")[2]: _json_table(t, ind.threshold)
+            for t in data.completeness_regions
         },
         "newest_list_versions": data.newest,
         "silent_kiosks": {

@@ -132,6 +132,67 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kiosks_reporting": "Kiosks reporting / enrolled",
         "kiosks_reporting_note": "reported in the last 7 days",
         "no_kiosks": "No kiosk is enrolled in these regions yet.",
+        "admin_kiosks": "Kiosks",
+        "retire_help": (
+            "A retired kiosk (café closed, PC taken away) is no longer expected to report: it "
+            "leaves the completeness figures, the kiosks enrolled and the silent list. Its past "
+            "reports stay."
+        ),
+        "status": "Status",
+        "never_reported": "never",
+        "retired_on": "retired {date}",
+        "in_service": "in service",
+        "retire": "Retire",
+        "unretire": "Bring back",
+        "role_admin": "Administrator",
+        "role_coordinator": "Coordinator",
+        "alerts_title": "Alerts",
+        "alerts_none": "No alert in the regions you follow.",
+        "alerts_rules": (
+            "A jump: the last complete week is at least 10 and above the median of the 8 weeks "
+            "before by more than 3 times their spread (1.4826 × median absolute deviation, at "
+            "least 1). Figures are those of the dashboard (small counts hidden)."
+        ),
+        "alert_settings": "Alert settings",
+        "alert_subscribe": "Follow",
+        "alert_silent_days": "Silent after (days)",
+        "alert_jumps": "Jumps in blocked or tamper attempts",
+        "alert_feeds": "Feed rejections",
+        "alert_digest": "Send me a weekly digest by e-mail",
+        "alert_no_smtp": (
+            "E-mail is not set up on this server yet (SMTP settings): no digest is sent until it "
+            "is."
+        ),
+        "alert_silent": "{region}: {count} kiosks silent for more than {days} days ({kiosks}).",
+        "alert_blocked_jump": (
+            "{region}, {week}: {value} blocked attempts, against a usual {usual} a week."
+        ),
+        "alert_tamper_jump": (
+            "{region}, {week}: {value} tamper attempts, against a usual {usual} a week."
+        ),
+        "alert_feed_rejections": (
+            "{region}, {week}: kiosks refused a blocklist feed {value} times (each kept its "
+            "previous list)."
+        ),
+        "completeness_title": "Reporting completeness",
+        "completeness_note": (
+            "Expected: kiosks enrolled and not retired. Received: expected kiosks that sent a "
+            "report for the week. On time: their first report for the week arrived at most "
+            "{days} days after the week ended."
+        ),
+        "chart_completeness": "Reporting completeness and timeliness per week (%)",
+        "kiosks_expected": "Kiosks expected",
+        "reports_received": "Reports received",
+        "reports_on_time": "Reports on time",
+        "completeness_rate": "Completeness (%)",
+        "timeliness_rate": "On time (%)",
+        "digest_subject": "Café safety alerts, week {week}: {count}",
+        "digest_intro": "Alerts for week {week} in the regions you follow:",
+        "digest_none": "No alert for week {week} in the regions you follow.",
+        "digest_footer": (
+            "Counts below {threshold} are shown as <{threshold}, as on the dashboard. Change "
+            "what you receive on the Alerts page of the dashboard."
+        ),
         "api_docs": "API",
         "api_docs_intro": "The operations scripts can call. The schema as OpenAPI JSON:",
         "api_parameter": "Parameter",
@@ -273,6 +334,72 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kiosks_reporting": "Postes actifs / inscrits",
         "kiosks_reporting_note": "rapport reçu ces 7 derniers jours",
         "no_kiosks": "Aucun poste n'est encore inscrit dans ces régions.",
+        "admin_kiosks": "Postes",
+        "retire_help": (
+            "Un poste retiré (cybercafé fermé, PC enlevé) n'est plus attendu : il sort des "
+            "chiffres de complétude, des postes inscrits et de la liste des postes silencieux. "
+            "Ses rapports passés restent."
+        ),
+        "status": "État",
+        "never_reported": "jamais",
+        "retired_on": "retiré le {date}",
+        "in_service": "en service",
+        "retire": "Retirer",
+        "unretire": "Remettre en service",
+        "role_admin": "Administrateur",
+        "role_coordinator": "Coordinateur",
+        "alerts_title": "Alertes",
+        "alerts_none": "Aucune alerte dans les régions que vous suivez.",
+        "alerts_rules": (
+            "Un pic : la dernière semaine complète vaut au moins 10 et dépasse la médiane des 8 "
+            "semaines précédentes de plus de 3 fois leur dispersion (1,4826 × écart absolu "
+            "médian, au moins 1). Les chiffres sont ceux du tableau de bord (petits effectifs "
+            "masqués)."
+        ),
+        "alert_settings": "Réglages des alertes",
+        "alert_subscribe": "Suivre",
+        "alert_silent_days": "Silencieux après (jours)",
+        "alert_jumps": "Pics de blocages ou de tentatives de contournement",
+        "alert_feeds": "Listes refusées",
+        "alert_digest": "M'envoyer un résumé hebdomadaire par e-mail",
+        "alert_no_smtp": (
+            "L'e-mail n'est pas encore configuré sur ce serveur (réglages SMTP) : aucun résumé "
+            "n'est envoyé d'ici là."
+        ),
+        "alert_silent": (
+            "{region} : {count} postes silencieux depuis plus de {days} jours ({kiosks})."
+        ),
+        "alert_blocked_jump": (
+            "{region}, {week} : {value} tentatives bloquées, pour {usual} par semaine d'habitude."
+        ),
+        "alert_tamper_jump": (
+            "{region}, {week} : {value} tentatives de contournement, pour {usual} par semaine "
+            "d'habitude."
+        ),
+        "alert_feed_rejections": (
+            "{region}, {week} : des postes ont refusé une liste de blocage {value} fois (chacun "
+            "a gardé sa liste précédente)."
+        ),
+        "completeness_title": "Complétude des rapports",
+        "completeness_note": (
+            "Attendus : postes inscrits et non retirés. Reçus : postes attendus qui ont envoyé "
+            "un rapport pour la semaine. À temps : leur premier rapport de la semaine est arrivé "
+            "au plus {days} jours après la fin de la semaine."
+        ),
+        "chart_completeness": "Complétude et ponctualité des rapports par semaine (%)",
+        "kiosks_expected": "Postes attendus",
+        "reports_received": "Rapports reçus",
+        "reports_on_time": "Rapports à temps",
+        "completeness_rate": "Complétude (%)",
+        "timeliness_rate": "À temps (%)",
+        "digest_subject": "Alertes sécurité des cybercafés, semaine {week} : {count}",
+        "digest_intro": "Alertes de la semaine {week} dans les régions que vous suivez :",
+        "digest_none": "Aucune alerte pour la semaine {week} dans les régions que vous suivez.",
+        "digest_footer": (
+            "Les effectifs inférieurs à {threshold} sont affichés <{threshold}, comme sur le "
+            "tableau de bord. Modifiez ce que vous recevez sur la page Alertes du tableau de "
+            "bord."
+        ),
         "api_docs": "API",
         "api_docs_intro": "Les opérations que des scripts peuvent appeler. Le schéma en "
         "JSON OpenAPI :",

@@ -35,6 +35,7 @@ from regional_server.auth.sessions import (
     new_token,
 )
 from regional_server.context import ServerContext, get_ctx
+from regional_server.dashboard.alerts import alert_lines, user_alerts
 from regional_server.dashboard.charts import line_chart
 from regional_server.dashboard.export import to_csv, to_json
 from regional_server.dashboard.filters import FilterError, Filters, parse_filters
@@ -190,6 +191,7 @@ def load_view(
     country: str | None,
     date_from: str | None,
     date_to: str | None,
+    region_completeness: bool = False,
 ) -> DashboardData:
     """Parse the filters and gather the view; bad filters become 400/404 errors."""
     now = ctx.now()
@@ -205,6 +207,8 @@ def load_view(
                 ctx.settings.suppression_threshold,
                 ctx.settings.silent_after_days,
                 noise_table(ctx.settings.noise_max, ctx.settings.noise_variance),
+                ctx.settings.report_timely_days,
+                region_completeness,
             )
     except FilterError as e:
         raise ApiError(e.status, "not_found" if e.status == 404 else "bad_filter", str(e)) from None
@@ -239,6 +243,7 @@ def dashboard(
         column_label(lang, f"blocked.{c}"): v for c, v in chart.blocked_series.items()
     }
     ack_series = {translate(lang, "ack_rate"): chart.ack_rate_series}
+    done_series = {translate(lang, k): v for k, v in data.completeness_series.items()}
 
     def both(make: Callable[[int], Markup]) -> dict[str, Markup]:
         # A wide and a narrow drawing; CSS shows one (phones get 12 px labels too).
@@ -269,8 +274,23 @@ def dashboard(
                 fmt=fmt.number,
             )
         ),
+        "completeness": both(
+            lambda w: line_chart(
+                done_series,
+                long,
+                translate(lang, "chart_completeness"),
+                width=w,
+                y_max=100,
+                no_data=no_data,
+                tick_labels=short,
+                fmt=fmt.number,
+            )
+        ),
     }
     threshold = ind.threshold
+    alerts = alert_lines(
+        user_alerts(ctx, user, frozenset(r.id for r in data.regions)), fmt, threshold
+    )
     head = data.headline
     figures = [(f, fmt.cell(f.current, f.kind, threshold)) for f in head.figures] if head else []
     tables = {
@@ -278,6 +298,8 @@ def dashboard(
         "blocked": html_table(ind.blocked, fmt, "week", threshold),
         "regions": html_table(ind.regions, fmt, "region", threshold),
     }
+    if data.completeness is not None:
+        tables["completeness"] = html_table(data.completeness, fmt, "week", threshold)
     return render(
         request,
         "dashboard.html",
@@ -294,6 +316,8 @@ def dashboard(
                 head.kiosks_enrolled if head else None, "kiosks", threshold
             ),
             "query": data.filters.query(),
+            "alerts": alerts,
+            "timely_days": ctx.settings.report_timely_days,
         },
         user=user,
     )
@@ -313,7 +337,7 @@ def export_csv(
     date_from: str | None = _FROM_Q,
     date_to: str | None = _TO_Q,
 ) -> Response:
-    data = load_view(ctx, user, region, country, date_from, date_to)
+    data = load_view(ctx, user, region, country, date_from, date_to, True)
     name = f"indicators_{data.filters.date_from}_{data.filters.date_to}.csv"
     return Response(
         to_csv(data),
@@ -335,5 +359,20 @@ def indicators_json(
     date_from: str | None = _FROM_Q,
     date_to: str | None = _TO_Q,
 ) -> JSONResponse:
-    data = load_view(ctx, user, region, country, date_from, date_to)
-    return JSONResponse(to_json(data))
+    data = load_view(ctx, user, region, country, date_from, date_to, True)
+    out = to_json(data)
+    threshold = ctx.settings.suppression_threshold
+    # The alerts of the followed regions among those chosen (the dashboard's list).
+    out["alerts"] = [
+        {
+            "kind": a.kind,
+            "region": a.region,
+            "week": a.week or None,
+            "value": f"<{threshold}" if a.value is None and a.kind != "silent" else a.value,
+            "usual": a.usual,
+            "silent_total": a.total if a.kind == "silent" else None,
+            "kiosks": list(a.kiosks),
+        }
+        for a in user_alerts(ctx, user, frozenset(r.id for r in data.regions))
+    ]
+    return JSONResponse(out)

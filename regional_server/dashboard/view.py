@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import Connection
 
 from regional_server.auth.sessions import CurrentUser
+from regional_server.completeness import (
+    WeekCells,
+    completeness_table,
+    completeness_total,
+    sum_regions,
+)
 from regional_server.dashboard.filters import Filters, select_regions
 from regional_server.dashboard.headline import Headline, headline
-from regional_server.indicators import Coverage, Indicators, compute_indicators
+from regional_server.indicators import Coverage, Indicators, Table, compute_indicators
 from regional_server.perturb import NoiseTable, noise_table
 from regional_server.rollup import week_label, weeks_between
+from regional_server.store.completeness import completeness_cells
 from regional_server.store.kiosks import SilentKiosk, kiosk_overview
 from regional_server.store.regions import Region, list_regions
 from regional_server.store.rollups import totals_by_region, totals_by_week
@@ -37,6 +44,13 @@ class DashboardData:
     chart_weeks: tuple[date, ...] = ()
     chart: Indicators | None = None
     """The indicators over ``chart_weeks`` (at least ``CHART_WEEKS``), for the charts."""
+    completeness: Table | None = None
+    """Reporting completeness and timeliness per week, the chosen regions together."""
+    completeness_regions: tuple[Table, ...] = ()
+    """The same per region (key ``completeness:<code>``), for the exports (the page
+    does not show them: built only when asked, ``region_completeness``)."""
+    completeness_series: dict[str, list[float | None]] = field(default_factory=dict)
+    """``completeness_rate`` and ``timeliness_rate`` over ``chart_weeks``."""
 
     @property
     def week_labels(self) -> list[str]:
@@ -59,6 +73,8 @@ def build_dashboard(
     threshold: int,
     silent_days: int = 7,
     noise: NoiseTable | None = None,
+    timely_days: int = 3,
+    region_completeness: bool = False,
 ) -> DashboardData:
     """Gather the indicators, coverage and silent kiosks for ``user`` and ``filters``.
 
@@ -92,6 +108,36 @@ def build_dashboard(
     chart = compute_indicators(
         [(week_label(w), by_week.get(w, {})) for w in chart_weeks], [], threshold, table
     )
+    done = completeness_cells(conn, ids, chart_weeks, timely_days) if ids else {}
+    per_week = sum_regions(done, ids, chart_weeks)
+    chart_done = completeness_table(
+        "completeness",
+        list(zip(map(week_label, chart_weeks), per_week, strict=True)),
+        table,
+        threshold,
+    )
+    # The period's rows are the chart's last rows (same cells, same figures); only the
+    # period's total is a new cell.
+    done_table = Table(
+        "completeness",
+        chart_done.columns,
+        chart_done.rows[-n:],
+        completeness_total(per_week[-n:], table, threshold),
+    )
+    empty = WeekCells()
+    done_regions = tuple(
+        completeness_table(
+            f"completeness:{r.code}",
+            [(week_label(w), done.get((r.id, w), empty)) for w in weeks],
+            table,
+            threshold,
+        )
+        for r in (regions if region_completeness else [])
+    )
+    series = {
+        key: [v if isinstance(v := row.values[key], float) else None for row in chart_done.rows]
+        for key in ("completeness_rate", "timeliness_rate")
+    }
     head = headline(
         [by_week.get(w, {}) for w in weeks],
         [by_week.get(w, {}) for w in previous],
@@ -112,4 +158,7 @@ def build_dashboard(
         head,
         tuple(chart_weeks),
         chart,
+        done_table,
+        done_regions,
+        series,
     )

@@ -126,7 +126,37 @@ kiosks = Table(
     # What its latest report said it holds (NULL: built-in pack / no overlay / not said).
     Column("content_version", BigInteger, nullable=True),
     Column("settings_version", BigInteger, nullable=True),
+    # Set by an admin (``/admin/kiosks``): a retired kiosk is no longer expected to report.
+    Column("retired_at", BigInteger, nullable=True),
     Index("ix_kiosks_region_last_report", "region_id", "last_report_at"),
+)
+
+kiosk_weeks = Table(
+    "kiosk_weeks",
+    metadata,
+    # One row per kiosk and ISO week it sent a report for (by period_start), written at
+    # ingest with the first report's arrival and record key: the reporting
+    # completeness' "received" records (``completeness``).
+    Column("kiosk_id", String(64), ForeignKey("kiosks.id", ondelete="CASCADE"), primary_key=True),
+    Column("week_start", Date, primary_key=True),
+    Column("region_id", Integer, ForeignKey("regions.id", ondelete="CASCADE"), nullable=False),
+    Column("week_end_at", BigInteger, nullable=False),
+    Column("first_received_at", BigInteger, nullable=False),
+    Column("record_key", BigInteger, nullable=False),
+)
+
+completeness_weekly = Table(
+    "completeness_weekly",
+    metadata,
+    # The kiosk weeks received, rolled up at ingest like ``rollup_weekly``: per region,
+    # week and days late (0: by the week's end; 61: more than 60 days), so that "on
+    # time" follows ``report_timely_days`` without touching ``kiosk_weeks``.
+    Column("region_id", Integer, ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True),
+    Column("week_start", Date, primary_key=True),
+    Column("late_days", Integer, primary_key=True),
+    Column("kiosks", BigInteger, nullable=False),
+    # Sum of the kiosk weeks' record keys, modulo perturb.KEY_RANGE.
+    Column("cell_key", BigInteger, nullable=False),
 )
 
 kiosk_feeds = Table(
@@ -172,4 +202,24 @@ feed_lists = Table(
     Column("list_id", String(64), primary_key=True),
     Column("latest_version", BigInteger, nullable=False),
     Column("published_at", BigInteger, nullable=False),
+)
+
+alert_subscriptions = Table(
+    "alert_subscriptions",
+    metadata,
+    # What a user wants to be told about one of their regions (``/alerts``).
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("region_id", Integer, ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True),
+    Column("silent_days", Integer, nullable=False),
+    Column("jumps", Boolean, nullable=False),
+    Column("feed_rejections", Boolean, nullable=False),
+)
+
+alert_prefs = Table(
+    "alert_prefs",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("language", String(8), nullable=False),
+    Column("digest", Boolean, nullable=False),
+    Column("last_digest_at", BigInteger, nullable=True),
 )

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from kiosk_agent.contracts.report import Report
+from regional_server.completeness import late_days, week_end
 from regional_server.perturb import KEY_RANGE, new_record_key
 from regional_server.rollup import report_week, rollup_deltas
 
@@ -91,6 +92,35 @@ _PG_SEEN = (
     "content_version = v.content_version, settings_version = v.settings_version "
     "FROM v JOIN locked ON locked.id = v.id WHERE kiosks.id = v.id"
 )
+# The first report of a kiosk's week stays: its arrival says whether the week was
+# reported on time (``completeness``). A new kiosk week is added to
+# ``completeness_weekly`` (region, week, days late), read by the dashboard.
+_SQLITE_WEEK = (
+    "INSERT INTO kiosk_weeks (kiosk_id, week_start, region_id, week_end_at, "
+    "first_received_at, record_key) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (kiosk_id, week_start) DO NOTHING"
+)
+_PG_WEEK = (
+    "INSERT INTO kiosk_weeks (kiosk_id, week_start, region_id, week_end_at, first_received_at, "
+    "record_key) SELECT * FROM unnest(%s::text[], %s::date[], %s::int[], %s::bigint[], "
+    "%s::bigint[], %s::bigint[]) ORDER BY 1, 2 ON CONFLICT (kiosk_id, week_start) DO NOTHING "
+    "RETURNING kiosk_id, week_start"
+)
+_UPSERT_DONE = (
+    " ON CONFLICT (region_id, week_start, late_days) "
+    "DO UPDATE SET kiosks = completeness_weekly.kiosks + excluded.kiosks, "
+    f"cell_key = (completeness_weekly.cell_key + excluded.cell_key) % {KEY_RANGE}"
+)
+_SQLITE_DONE = (
+    "INSERT INTO completeness_weekly (region_id, week_start, late_days, kiosks, cell_key) "
+    "VALUES (?, ?, ?, ?, ?)" + _UPSERT_DONE
+)
+_PG_DONE = (
+    "INSERT INTO completeness_weekly (region_id, week_start, late_days, kiosks, cell_key) "
+    "SELECT * FROM unnest(%s::int[], %s::date[], %s::int[], %s::bigint[], %s::bigint[]) "
+    "AS v(region_id, week_start, late_days, kiosks, cell_key) ORDER BY 1, 2, 3"
+    + _UPSERT_DONE.replace("%", "%%")
+)
 # An unchanged version (the common case: a kiosk reports daily on the same list) is
 # not rewritten.
 _UPSERT_FEED = (
@@ -104,6 +134,56 @@ _PG_FEED = (
     "INSERT INTO kiosk_feeds (kiosk_id, list_id, version) "
     "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[]) ORDER BY 1, 2" + _UPSERT_FEED
 )
+
+
+def _store_weeks(
+    cur: Any, pg: bool, kw: list[tuple[tuple[str, date], tuple[int, int]]], now: int
+) -> None:
+    """The batch's kiosk weeks; the new ones (a kiosk's first report for a week) are
+    added to ``completeness_weekly`` with how late they arrived."""
+    if not kw:
+        return
+    new: list[tuple[tuple[str, date], tuple[int, int]]] = []
+    if pg:
+        cur.execute(
+            _PG_WEEK,
+            (
+                [k for (k, _w), _v in kw],
+                [w for (_k, w), _v in kw],
+                [r for _kw, (r, _key) in kw],
+                [week_end(w) for (_k, w), _v in kw],
+                [now] * len(kw),
+                [key for _kw, (_r, key) in kw],
+            ),
+        )
+        inserted = {(r[0], r[1]) for r in cur.fetchall()}
+        new = [item for item in kw if item[0] in inserted]
+    else:
+        for (k, w), (r, key) in kw:
+            cur.execute(_SQLITE_WEEK, (k, w.isoformat(), r, week_end(w), now, key))
+            if cur.rowcount == 1:
+                new.append(((k, w), (r, key)))
+    cells: dict[tuple[int, date, int], tuple[int, int]] = {}
+    for (_k, w), (r, key) in new:
+        late = late_days(now, week_end(w))
+        n, total = cells.get((r, w, late), (0, 0))
+        cells[(r, w, late)] = (n + 1, (total + key) % KEY_RANGE)
+    rows = sorted(cells.items())
+    if rows and pg:
+        cur.execute(
+            _PG_DONE,
+            (
+                [r for (r, _w, _l), _v in rows],
+                [w for (_r, w, _l), _v in rows],
+                [lt for (_r, _w, lt), _v in rows],
+                [n for _c, (n, _key) in rows],
+                [key for _c, (_n, key) in rows],
+            ),
+        )
+    elif rows:
+        cur.executemany(
+            _SQLITE_DONE, [(r, w.isoformat(), lt, n, key) for (r, w, lt), (n, key) in rows]
+        )
 
 
 def _row(item: Pending, now: int) -> tuple[Any, ...]:
@@ -171,6 +251,9 @@ class BatchEffects:
     seen: dict[str, tuple[str, int | None, int | None]]
     """kiosk -> (agent version, content pack, settings overlay) of its last stored report"""
     feeds: dict[tuple[str, str], int]
+    weeks: dict[tuple[str, date], tuple[int, int]] = field(default_factory=dict)
+    """(kiosk, week) -> (region, the first such report's record key): the weeks the
+    batch's reports are for"""
 
 
 def batch_effects(items: Sequence[Pending], results: Sequence[object]) -> BatchEffects:
@@ -179,6 +262,7 @@ def batch_effects(items: Sequence[Pending], results: Sequence[object]) -> BatchE
     country: dict[int, str] = {}
     seen: dict[str, tuple[str, int | None, int | None]] = {}
     feeds: dict[tuple[str, str], int] = {}
+    weeks: dict[tuple[str, date], tuple[int, int]] = {}
     for item, stored in zip(items, results, strict=True):
         if stored is not True:
             continue
@@ -196,9 +280,10 @@ def batch_effects(items: Sequence[Pending], results: Sequence[object]) -> BatchE
             report.content_version,
             report.settings_version,
         )
+        weeks.setdefault((report.kiosk_id, week), (item.region_id, item.record_key))
         for list_id, version in report.feed_versions.items():
             feeds[(report.kiosk_id, list_id)] = version
-    return BatchEffects(rollup, country, seen, feeds)
+    return BatchEffects(rollup, country, seen, feeds, weeks)
 
 
 def store_batch_dbapi(
@@ -231,6 +316,7 @@ def store_batch_dbapi(
             )
         elif feeds:
             cur.executemany(_SQLITE_FEED, [(k, lid, v) for (k, lid), v in feeds])
+        _store_weeks(cur, pg, sorted(fx.weeks.items()), now)
         # The rollup last: its rows are the ones every batch of a region and week
         # shares, so their locks are held only from here to the commit.
         cells = sorted(fx.rollup.items())

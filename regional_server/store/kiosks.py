@@ -1,4 +1,5 @@
-"""Enrolled kiosks: enrollment, the key an upload is checked against, coverage, silence."""
+"""Enrolled kiosks: enrollment, the key an upload is checked against, coverage, silence,
+retirement (a retired kiosk is not counted as enrolled, expected or silent)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, select
+from sqlalchemy import Connection, case, func, insert, select, update
 
 from kiosk_agent.contracts.report import EnrollRequest, EnrollResponse
 from regional_server.db.models import feed_lists, kiosk_feeds, kiosks, regions
@@ -114,6 +115,47 @@ def newest_versions(conn: Connection) -> dict[str, int]:
     return published_versions(conn)
 
 
+def set_retired(conn: Connection, kiosk_id: str, retired: bool, now: int) -> bool:
+    """Retire a kiosk (no longer expected to report, no longer counted as enrolled or
+    silent) or bring it back; False when there is no such kiosk."""
+    result = conn.execute(
+        update(kiosks)
+        .where(kiosks.c.id == kiosk_id)
+        # Retiring twice keeps the first date.
+        .values(retired_at=func.coalesce(kiosks.c.retired_at, now) if retired else None)
+    )
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class KioskRow:
+    kiosk_id: str
+    cafe_name: str
+    region_code: str
+    enrolled_at: int
+    last_report_at: int | None
+    retired_at: int | None
+
+
+def list_kiosks(conn: Connection, region_ids: frozenset[int], limit: int = 1000) -> list[KioskRow]:
+    """Kiosks of ``region_ids``, active ones first, then by region and café name."""
+    rows = conn.execute(
+        select(
+            kiosks.c.id,
+            kiosks.c.cafe_name,
+            regions.c.code,
+            kiosks.c.enrolled_at,
+            kiosks.c.last_report_at,
+            kiosks.c.retired_at,
+        )
+        .join(regions, regions.c.id == kiosks.c.region_id)
+        .where(kiosks.c.region_id.in_(sorted(region_ids)))
+        .order_by(kiosks.c.retired_at.is_not(None), regions.c.code, kiosks.c.cafe_name, kiosks.c.id)
+        .limit(limit)
+    )
+    return [KioskRow(*r) for r in rows]
+
+
 def coverage(conn: Connection, region_ids: frozenset[int], now: int) -> dict[int, Coverage]:
     """Per region: kiosks enrolled, reporting in the last 7 days, on the newest lists.
 
@@ -138,7 +180,7 @@ def coverage(conn: Connection, region_ids: frozenset[int], now: int) -> dict[int
                 newest, newest.c.list_id == kiosk_feeds.c.list_id
             )
         )
-        .where(kiosks.c.region_id.in_(ids))
+        .where(kiosks.c.region_id.in_(ids), kiosks.c.retired_at.is_(None))
         .group_by(kiosks.c.id, kiosks.c.region_id, kiosks.c.record_key, kiosks.c.last_report_at)
         .subquery()
     )
@@ -173,7 +215,11 @@ def silent_kiosks(
     have been enrolled that long): the total, and the ``limit`` silent the longest."""
     since = now - days * DAY
     last = func.coalesce(kiosks.c.last_report_at, kiosks.c.enrolled_at)
-    where = (kiosks.c.region_id.in_(sorted(region_ids)), last <= since)
+    where = (
+        kiosks.c.region_id.in_(sorted(region_ids)),
+        last <= since,
+        kiosks.c.retired_at.is_(None),
+    )
     total = conn.execute(select(func.count()).select_from(kiosks).where(*where)).scalar_one()
     rows = conn.execute(
         select(kiosks, regions.c.code.label("region_code"))
@@ -225,7 +271,7 @@ def kiosk_overview(
             kiosk_feeds.c.version,
         )
         .select_from(kiosks.outerjoin(kiosk_feeds, kiosk_feeds.c.kiosk_id == kiosks.c.id))
-        .where(kiosks.c.region_id.in_(ids))
+        .where(kiosks.c.region_id.in_(ids), kiosks.c.retired_at.is_(None))
     ).all()  # one fetchall: row-by-row fetching cost more than the query
     active_since = now - 7 * DAY
     silent_since = now - silent_days * DAY

@@ -33,9 +33,12 @@ def seed(engine: Engine, region_code: str, now: int, weeks: int = 12, kiosks: in
         assert region is not None
         code = create_code(conn, region.id, kiosks, now + 86400, now, None)
         ids = []
+        # Enrolled before their first report: the completeness figures expect them.
+        enrolled = now - (weeks * 7 + 1) * 86400
         for i in range(kiosks):
             key = "ed25519:" + __import__("base64").b64encode(rng.randbytes(32)).decode()
-            r = enroll(conn, EnrollRequest(code, key, CAFES[i % len(CAFES)], "0.1.0"), now)
+            request = EnrollRequest(code, key, CAFES[i % len(CAFES)], "0.1.0")
+            r = enroll(conn, request, enrolled)
             ids.append(r.kiosk_id)
     today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     for d in range(weeks * 7, 0, -1):

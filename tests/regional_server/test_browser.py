@@ -78,7 +78,8 @@ def test_dashboard_in_chromium(live_server: str, world: World, tmp_path: Path) -
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_selector("svg.chart polyline")
-            assert page.locator("svg.chart:visible").count() == 2
+            # Blocked, acknowledgement, reporting completeness.
+            assert page.locator("svg.chart:visible").count() == 3
             assert "<5" in page.inner_text("main")
             assert "Mama Njeri Cyber" in page.inner_text("main")  # silent for 10 days
             page.screenshot(path=str(shot), full_page=True)

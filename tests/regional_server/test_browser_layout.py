@@ -19,7 +19,17 @@ from tests.regional_server.test_browser import CHROMIUM, CHROMIUM_ARGS, db_kind,
 
 __all__ = ["db_kind", "live_server"]  # fixtures shared with test_browser
 
-PAGES = ("/", "/admin/users", "/admin/regions", "/admin/codes", "/admin/dhis2", "/account", "/docs")
+PAGES = (
+    "/",
+    "/alerts",
+    "/admin/users",
+    "/admin/regions",
+    "/admin/codes",
+    "/admin/kiosks",
+    "/admin/dhis2",
+    "/account",
+    "/docs",
+)
 WIDTHS = ((390, 844), (1366, 768))
 
 # Elements whose box is outside the viewport, leaving out what a scrolling box clips
@@ -58,6 +68,11 @@ def test_every_page_fits_at_390_and_1366_in_every_language(
             page.fill("input[name=password]", PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_selector("#headline-title")
+            # Follow the region, so that the dashboard and /alerts show alerts.
+            page.goto(f"{live_server}/alerts")
+            page.check("input[name=subscribe]")
+            page.click("form[action='/alerts'] button[type=submit]")
+            page.wait_for_selector("ul.alerts")
             for lang in LANGUAGES:
                 for width, height in WIDTHS:
                     page.set_viewport_size({"width": width, "height": height})

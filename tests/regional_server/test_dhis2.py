@@ -180,3 +180,34 @@ def test_adx_output_is_valid_adx() -> None:
     broken = etree.fromstring(to_adx(values, mapping, "2026-12-03T10:00:00Z"))
     broken[0].set("period", "2026W48")  # DHIS2's period id is not an ADX period
     assert not schema.validate(broken)
+
+
+def test_completeness_as_counts_of_kiosks() -> None:
+    """Expected, received and on time go out as three data elements (counts of kiosks,
+    published like every count); DHIS2 computes the rates itself."""
+    from regional_server.completeness import WeekCells
+
+    mapping = parse_mapping(
+        json.dumps(
+            {
+                **MAPPING,
+                "dataElements": {
+                    "kiosks_expected": "aaaaaaaaaa1",
+                    "reports_received": "aaaaaaaaaa2",
+                    "reports_on_time": "aaaaaaaaaa3",
+                },
+            }
+        ).encode()
+    )
+    week = date(2026, 11, 23)
+    done = {("KE-NBO", week): WeekCells(Cell(12, 1), Cell(9, 2), Cell(3, 3))}
+    # A week with kiosks expected and no report at all still says so: 12 expected, 0 in.
+    idle = {("KE-NBO", week + timedelta(weeks=1)): WeekCells(Cell(12, 1))}
+    values = data_values({}, mapping, NO_NOISE, 5, {**done, **idle})
+    assert {(v.data_element, v.week.isoformat(), v.value) for v in values} == {
+        ("aaaaaaaaaa1", "2026-11-23", 12),
+        ("aaaaaaaaaa2", "2026-11-23", 9),  # on time, 3: hidden, left out
+        ("aaaaaaaaaa1", "2026-11-30", 12),
+        ("aaaaaaaaaa2", "2026-11-30", 0),
+        ("aaaaaaaaaa3", "2026-11-30", 0),
+    }

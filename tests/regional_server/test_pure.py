@@ -93,3 +93,31 @@ def test_passwords() -> None:
     assert not verify_password("a long enough passwore", stored)
     assert not verify_password("x", "garbage") and not verify_password("x", "scrypt$a$b$c$d$e")
     assert password_problem("short") is not None and password_problem("x" * 12) is None
+
+
+def test_smtp_settings_and_password_from_env_or_file(tmp_path: Path) -> None:
+    secret = tmp_path / "smtp-password"
+    secret.write_text("s3cret pass\n", encoding="utf-8")
+    f = tmp_path / "server.yaml"
+    f.write_text(
+        "smtp_host: mail.example.org\nsmtp_port: 465\nsmtp_security: tls\n"
+        "smtp_user: alerts\nsmtp_password_file: smtp-password\n"
+        "smtp_from: alerts@example.org\nreport_timely_days: 5\n",
+        encoding="utf-8",
+    )
+    s = load_settings(f, {})
+    assert (s.smtp_host, s.smtp_port, s.smtp_security) == ("mail.example.org", 465, "tls")
+    assert s.smtp_password == "s3cret pass" and s.report_timely_days == 5
+    assert load_settings(f, {"KIOSK_SERVER_SMTP_PASSWORD": "from env"}).smtp_password == "from env"
+    f.write_text(
+        'smtp_port: 0\nsmtp_security: ssl\nsmtp_from: nobody\nsmtp_host: "a\\r\\nb"\n'
+        "smtp_password: inline\nreport_timely_days: -1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SettingsError) as e:
+        load_settings(f, {})
+    # Every problem at once; a password is never read from the YAML file itself.
+    assert len(e.value.problems) == 6 and "smtp_password: unknown key" in str(e.value)
+    f.write_text("smtp_password_file: missing\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_settings(f, {})

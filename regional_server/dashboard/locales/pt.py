@@ -140,4 +140,66 @@ PT: dict[str, str] = {
     "token_error": "O token não foi criado: {detail}",
     "token_created_at": "Criado",
     "token_last_used": "Última utilização",
+    "admin_kiosks": "Postos",
+    "retire_help": (
+        "Um posto retirado (cibercafé fechado, PC removido) deixa de ser esperado: sai dos "
+        "números de completude, dos postos inscritos e da lista de postos silenciosos. Os seus "
+        "relatórios passados ficam."
+    ),
+    "status": "Estado",
+    "never_reported": "nunca",
+    "retired_on": "retirado em {date}",
+    "in_service": "em serviço",
+    "retire": "Retirar",
+    "unretire": "Repor em serviço",
+    "role_admin": "Administrador",
+    "role_coordinator": "Coordenador",
+    "alerts_title": "Alertas",
+    "alerts_none": "Nenhum alerta nas regiões que acompanha.",
+    "alerts_rules": (
+        "Um pico: a última semana completa vale pelo menos 10 e ultrapassa a mediana das 8 "
+        "semanas anteriores em mais de 3 vezes a sua dispersão (1,4826 × desvio absoluto "
+        "mediano, pelo menos 1). Os números são os do painel (contagens pequenas ocultas)."
+    ),
+    "alert_settings": "Definições de alertas",
+    "alert_subscribe": "Acompanhar",
+    "alert_silent_days": "Silencioso após (dias)",
+    "alert_jumps": "Picos de bloqueios ou de tentativas de adulteração",
+    "alert_feeds": "Listas recusadas",
+    "alert_digest": "Enviar-me um resumo semanal por e-mail",
+    "alert_no_smtp": (
+        "O e-mail ainda não está configurado neste servidor (definições SMTP): nenhum resumo é "
+        "enviado até lá."
+    ),
+    "alert_silent": "{region}: {count} postos silenciosos há mais de {days} dias ({kiosks}).",
+    "alert_blocked_jump": (
+        "{region}, {week}: {value} tentativas bloqueadas, contra {usual} por semana habitualmente."
+    ),
+    "alert_tamper_jump": (
+        "{region}, {week}: {value} tentativas de adulteração, contra {usual} por semana "
+        "habitualmente."
+    ),
+    "alert_feed_rejections": (
+        "{region}, {week}: postos recusaram uma lista de bloqueio {value} vezes (cada um manteve "
+        "a lista anterior)."
+    ),
+    "completeness_title": "Completude dos relatórios",
+    "completeness_note": (
+        "Esperados: postos inscritos e não retirados. Recebidos: postos esperados que enviaram "
+        "um relatório da semana. A tempo: o primeiro relatório da semana chegou no máximo {days} "
+        "dias após o fim da semana."
+    ),
+    "chart_completeness": "Completude e pontualidade dos relatórios por semana (%)",
+    "kiosks_expected": "Postos esperados",
+    "reports_received": "Relatórios recebidos",
+    "reports_on_time": "Relatórios a tempo",
+    "completeness_rate": "Completude (%)",
+    "timeliness_rate": "A tempo (%)",
+    "digest_subject": "Alertas de segurança dos cibercafés, semana {week}: {count}",
+    "digest_intro": "Alertas da semana {week} nas regiões que acompanha:",
+    "digest_none": "Nenhum alerta na semana {week} nas regiões que acompanha.",
+    "digest_footer": (
+        "Contagens abaixo de {threshold} aparecem como <{threshold}, como no painel. Altere o "
+        "que recebe na página Alertas do painel."
+    ),
 }
