@@ -29,6 +29,7 @@ from regional_server.context import ServerContext
 from regional_server.dashboard import apidocs, pages
 from regional_server.db.engine import make_engine
 from regional_server.headers import HeadersMiddleware
+from regional_server.national import route as national_route
 from regional_server.settings import Settings
 from regional_server.web import LoginRequired, error_page, login_required_response
 
@@ -92,6 +93,7 @@ def create_app(
         admin_regions.router,
         admin_account.router,
         admin_dhis2.router,
+        national_route.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

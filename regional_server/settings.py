@@ -74,6 +74,12 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     """``FULL`` keeps an acknowledged report through a power cut; ``NORMAL`` is faster."""
     silent_after_days: int = 7
+    parent_url: str = ""
+    """The parent server that ``push-parent`` sends published region figures to
+    (``https://...``; plain ``http`` only to a loopback address); empty: none."""
+    parent_push_weeks: int = 8
+    """Weeks each push carries (the current one and those before): a missed run is
+    made up by the next one."""
     password_scrypt_n: int = MIN_SCRYPT_N
     """scrypt cost for new hashes; older, cheaper hashes are redone at the next login."""
 
@@ -108,6 +114,8 @@ _KEYS: dict[str, str] = {
     "login_window_seconds": "a positive integer",
     "sqlite_synchronous": "FULL or NORMAL",
     "silent_after_days": "a positive integer",
+    "parent_url": "an https:// URL (plain http:// only to a loopback address), or empty",
+    "parent_push_weeks": "an integer from 1 to 53",
 }
 
 
@@ -142,12 +150,26 @@ def _check(problems: list[str], key: str, value: Any) -> Any:
         "login_concurrency",
     ):
         ok = type(value) is int and value > 0
+    elif key == "parent_url":
+        ok = isinstance(value, str) and (value == "" or _parent_url_ok(value))
+    elif key == "parent_push_weeks":
+        ok = type(value) is int and 1 <= value <= 53
     elif key == "sqlite_synchronous":
         ok = isinstance(value, str) and value.upper() in ("FULL", "NORMAL")
         value = value.upper() if ok else value
     if not ok:
         problems.append(f"{key}: {value!r} is not valid; expected {allowed}")
     return value
+
+
+def _parent_url_ok(value: str) -> bool:
+    from regional_server.national.parent_url import check_parent_url
+
+    try:
+        check_parent_url(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _networks(value: Any) -> tuple[Any, bool]:

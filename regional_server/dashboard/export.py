@@ -43,6 +43,12 @@ def _table_rows(table: Table, threshold: int) -> list[tuple[str, str, str, str]]
     return out
 
 
+def _tables(data: DashboardData) -> list[Table]:
+    ind = data.indicators
+    countries = [data.country_table] if data.country_table else []
+    return [ind.weekly, ind.blocked, ind.regions, *countries]
+
+
 def to_csv(data: DashboardData) -> str:
     """Long format (table, row, column, value): one line per cell shown on the page,
     after a UTF-8 byte order mark (for Excel)."""
@@ -51,7 +57,7 @@ def to_csv(data: DashboardData) -> str:
     buf.write(BOM)
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
-    for table in (data.indicators.weekly, data.indicators.blocked, data.indicators.regions):
+    for table in _tables(data):
         writer.writerows(_table_rows(table, threshold))
     for k in data.silent:
         writer.writerow(("silent_kiosks", k.kiosk_id, "cafe_name", safe_csv_text(k.cafe_name)))
@@ -105,9 +111,8 @@ def to_json(data: DashboardData) -> dict[str, Any]:
         },
         "suppression_threshold": ind.threshold,
         "weeks": data.week_labels,
-        "tables": {
-            t.key: _json_table(t, ind.threshold) for t in (ind.weekly, ind.blocked, ind.regions)
-        },
+        "tables": {t.key: _json_table(t, ind.threshold) for t in _tables(data)},
+        "pushed_regions": data.pushed,
         "newest_list_versions": data.newest,
         "silent_kiosks": {
             "days": data.silent_days,

@@ -44,6 +44,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "weekly_title": "Indicators per week",
         "blocked_title": "Blocked attempts by category",
         "regions_title": "Regions",
+        "countries_title": "Countries",
+        "pushed_note": "Figures of {regions} come from other regional servers, as they "
+        "published them. A total or a country sums published figures; a hidden figure "
+        "(<{threshold}) adds nothing to it.",
         "week": "Week",
         "total": "Total",
         "sessions": "Sessions",
@@ -184,6 +188,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "weekly_title": "Indicateurs par semaine",
         "blocked_title": "Tentatives bloquées par catégorie",
         "regions_title": "Régions",
+        "countries_title": "Pays",
+        "pushed_note": "Les chiffres de {regions} viennent d'autres serveurs régionaux, "
+        "tels qu'ils les ont publiés. Un total ou un pays additionne des chiffres publiés ; "
+        "un chiffre masqué (<{threshold}) n'y ajoute rien.",
         "week": "Semaine",
         "total": "Total",
         "sessions": "Sessions",

@@ -278,6 +278,8 @@ def dashboard(
         "blocked": html_table(ind.blocked, fmt, "week", threshold),
         "regions": html_table(ind.regions, fmt, "region", threshold),
     }
+    if data.country_table is not None:
+        tables["countries"] = html_table(data.country_table, fmt, "country", threshold)
     return render(
         request,
         "dashboard.html",

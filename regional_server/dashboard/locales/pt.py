@@ -27,6 +27,10 @@ PT: dict[str, str] = {
     "weekly_title": "Indicadores por semana",
     "blocked_title": "Tentativas bloqueadas por categoria",
     "regions_title": "Regiões",
+    "countries_title": "Países",
+    "pushed_note": "Os números de {regions} vêm de outros servidores regionais, tal como "
+    "os publicaram. Um total ou um país soma números publicados; um número oculto "
+    "(<{threshold}) não lhe acrescenta nada.",
     "week": "Semana",
     "total": "Total",
     "sessions": "Sessões",

@@ -1,0 +1,265 @@
+"""The national view in one process: the push body's reader, a parent's sums of
+published figures (a hidden figure is never reconstructed), and a parent's checks."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import Engine, select
+
+from regional_server.auth.sessions import CurrentUser
+from regional_server.dashboard.filters import Filters
+from regional_server.dashboard.view import build_dashboard
+from regional_server.db.models import pushed_weekly
+from regional_server.national.children import ChildError, register_child
+from regional_server.national.collect import week_figures
+from regional_server.national.payload import (
+    COVERAGE,
+    FAMILIES,
+    Push,
+    PushError,
+    encode_push,
+    parse_push,
+)
+from regional_server.national.receive import PushRefused, apply_push
+from regional_server.perturb import Cell, noise_table, published_cell
+from regional_server.store.regions import create_region, list_regions
+from tests.regional_server.helpers import Clock
+
+KEY_A = "ed25519:" + "A" * 43 + "="
+KEY_B = "ed25519:" + "B" * 42 + "A="
+MONDAY = date(2026, 11, 2)
+
+
+def _push(
+    code: str,
+    weeks: dict[date, dict[str, int | None]],
+    *,
+    country: str = "KE",
+    generated_at: int = 1_000,
+    coverage: dict[str, int | None] | None = None,
+) -> Push:
+    return Push(
+        str(uuid.uuid4()),
+        generated_at,
+        code,
+        f"Region {code}",
+        country,
+        MONDAY - timedelta(weeks=3),
+        MONDAY,
+        weeks,
+        coverage or dict.fromkeys(COVERAGE, 10),
+    )
+
+
+def _figures(sessions: int | None, **more: int | None) -> dict[str, int | None]:
+    out: dict[str, int | None] = dict.fromkeys(FAMILIES, 0)
+    out["sessions"] = sessions
+    out.update(more)
+    return out
+
+
+# --- the push body ------------------------------------------------------------------
+
+
+def test_encode_parse_round_trip() -> None:
+    push = _push("KE-NBO", {MONDAY: _figures(40, **{"blocked.malware": None, "tamper": 7})})
+    assert parse_push(encode_push(push)) == push
+
+
+@given(st.binary(max_size=300))
+def test_parse_push_refuses_any_bytes_cleanly(data: bytes) -> None:
+    with contextlib.suppress(PushError):
+        parse_push(data)
+
+
+_scalar = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+_json = _scalar | st.lists(_scalar, max_size=3) | st.dictionaries(st.text(max_size=12), _scalar)
+
+
+@given(
+    st.sampled_from(
+        [
+            "schema",
+            "push_id",
+            "generated_at",
+            "region",
+            "first_week",
+            "last_week",
+            "weeks",
+            "coverage",
+        ]
+    ),
+    _json,
+    st.booleans(),
+)
+def test_parse_push_refuses_any_changed_field_cleanly(key: str, value: object, nest: bool) -> None:
+    """A valid body with one field (or one figure) replaced by anything: a push or a
+    PushError, never another exception."""
+    body = json.loads(encode_push(_push("KE-NBO", {MONDAY: _figures(40)})))
+    if nest:
+        body["weeks"]["2026-11-02"][key] = value
+    else:
+        body[key] = value
+    with contextlib.suppress(PushError):
+        parse_push(json.dumps(body).encode())
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["sessions", "tamper", "p2p", "blocked.malware", "blocked.x_y"]),
+        st.none() | st.integers(min_value=0, max_value=2**40),
+    ),
+    st.integers(min_value=0, max_value=3),
+)
+def test_any_valid_push_reads_back(figures: dict[str, int | None], week: int) -> None:
+    push = _push("KE-NBO", {MONDAY - timedelta(weeks=week): figures})
+    assert parse_push(encode_push(push)) == push
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"schema": 2}, "schema"),
+        ({"push_id": "not-a-uuid"}, "push_id"),
+        ({"first_week": "2026-11-03"}, "Monday"),
+        ({"last_week": "2025-01-06"}, "at most"),
+        ({"weeks": {"2026-11-09": {}}}, "outside"),
+        ({"weeks": {"2026-11-02": {"kiosk.k-1": 3}}}, "unknown figure"),
+        ({"weeks": {"2026-11-02": {"sessions": -1}}}, "count or null"),
+        ({"weeks": {"2026-11-02": {"sessions": 2.5}}}, "count or null"),
+        ({"weeks": {"2026-11-02": {"sessions": True}}}, "count or null"),
+        ({"coverage": {"kiosks_enrolled": 3}}, "coverage"),
+        ({"region": {"code": "ke nbo", "name": "x", "country": "KE"}}, "region.code"),
+    ],
+)
+def test_parse_push_refusals(change: dict[str, object], message: str) -> None:
+    body = json.loads(encode_push(_push("KE-NBO", {MONDAY: _figures(40)})))
+    body.update(change)
+    with pytest.raises(PushError, match=message):
+        parse_push(json.dumps(body).encode())
+
+
+def test_week_figures_are_the_published_ones() -> None:
+    """The child publishes each family and category through the cell key method:
+    nothing but a published figure (or null) leaves it."""
+    noise = noise_table()
+    counts = {
+        "sessions.login": Cell(30, 11),
+        "sessions.guest": Cell(12, 99),
+        "blocked.malware": Cell(2, 5),
+        "notices.acknowledged": Cell(0, 0),
+    }
+    out = week_figures(counts, noise, 5)
+    assert set(out) == {*FAMILIES, "blocked.malware"}
+    sessions = published_cell(Cell(42, 110), noise, 5)
+    assert out["sessions"] == sessions.value
+    assert out["blocked.malware"] is None  # 2 is below the threshold whatever its noise
+    assert out["notices_acknowledged"] == 0 and out["p2p"] == 0
+
+
+# --- the parent ---------------------------------------------------------------------
+
+
+def _admin(engine: Engine) -> CurrentUser:
+    with engine.connect() as conn:
+        ids = frozenset(r.id for r in list_regions(conn))
+    return CurrentUser(1, "admin@example.org", "admin", "x", ids)
+
+
+def _dashboard(engine: Engine, clock: Clock, regions: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    filters = Filters(regions, None, MONDAY - timedelta(weeks=3), MONDAY + timedelta(days=6))
+    with engine.connect() as conn:
+        return build_dashboard(conn, _admin(engine), filters, int(clock()), 5)
+
+
+def _rows(table: object) -> dict[str, dict[str, object]]:
+    rows = [*table.rows, table.total]  # type: ignore[attr-defined]
+    return {r.key: r.values for r in rows}
+
+
+def test_hidden_figures_stay_hidden_in_every_sum(engine: Engine, clock: Clock) -> None:
+    """KE-A's sessions were hidden by the child; the parent never had the value, so no
+    sum holds it: the country and the total are KE-B's figure alone, and a week or a
+    country whose every part is hidden is hidden (never 0, never a number)."""
+    now = int(clock())
+    with engine.begin() as conn:
+        child = register_child(conn, "kenya", KEY_A, [], ["KE", "UG"], now)
+        week2 = MONDAY - timedelta(weeks=1)
+        assert (
+            apply_push(
+                conn,
+                child,
+                _push("KE-A", {MONDAY: _figures(None), week2: _figures(None)}),
+                now,
+            )
+            == "stored"
+        )
+        apply_push(conn, child, _push("KE-B", {MONDAY: _figures(40)}), now)
+        apply_push(conn, child, _push("UG-C", {MONDAY: _figures(None)}, country="UG"), now)
+        stored = {
+            (r.name, r.value)
+            for r in conn.execute(select(pushed_weekly.c.name, pushed_weekly.c.value))
+        }
+    assert ("sessions", None) in stored and ("sessions", 40) in stored
+    data = _dashboard(engine, clock)
+    regions = _rows(data.indicators.regions)
+    assert regions["KE-A"]["sessions"] is None
+    assert regions["KE-B"]["sessions"] == 40
+    assert regions["UG-C"]["sessions"] is None
+    assert regions["total"]["sessions"] == 40
+    assert data.country_table is not None
+    countries = _rows(data.country_table)
+    assert countries["KE"]["sessions"] == 40  # KE-B's 40 and nothing of KE-A
+    assert countries["KE"]["sessions"] - regions["KE-B"]["sessions"] == 0  # type: ignore[operator]
+    assert countries["UG"]["sessions"] is None  # hidden, not 0
+    weekly = _rows(data.indicators.weekly)
+    assert weekly["2026-W45"]["sessions"] == 40
+    assert weekly["2026-W44"]["sessions"] is None  # only KE-A's hidden figure that week
+    assert weekly["2026-W43"]["sessions"] == "no_data"
+    assert data.pushed == {"KE-A": "kenya", "KE-B": "kenya", "UG-C": "kenya"}
+    assert data.headline is not None and data.headline.figures[0].current == 40
+
+
+def test_re_push_replaces_and_never_double_counts(engine: Engine, clock: Clock) -> None:
+    now = int(clock())
+    with engine.begin() as conn:
+        child = register_child(conn, "kenya", KEY_A, ["KE-B"], [], now)
+        first = _push("KE-B", {MONDAY: _figures(40), MONDAY - timedelta(weeks=1): _figures(9)})
+        assert apply_push(conn, child, first, now) == "stored"
+        assert apply_push(conn, child, first, now) == "duplicate"
+        again = _push("KE-B", {MONDAY: _figures(40)}, generated_at=2_000)
+        assert apply_push(conn, child, again, now) == "stored"
+        older = _push("KE-B", {MONDAY: _figures(99)}, generated_at=1_500)
+        assert apply_push(conn, child, older, now) == "stale"
+    regions = _rows(_dashboard(engine, clock).indicators.regions)
+    # The second push replaced the weeks: 40, not 80 or 89, and the dropped week is gone.
+    assert regions["KE-B"]["sessions"] == 40
+
+
+def test_a_child_speaks_only_for_its_regions(engine: Engine, clock: Clock) -> None:
+    now = int(clock())
+    with engine.begin() as conn:
+        create_region(conn, "KE-OWN", "Own kiosks", "KE", now)
+        a = register_child(conn, "kenya", KEY_A, ["KE-B"], ["UG"], now)
+        b = register_child(conn, "other", KEY_B, [], ["KE"], now)
+        for child, push, code in (
+            (a, _push("KE-X", {}), 403),  # neither the region nor its country
+            (a, _push("TZ-B", {}, country="TZ"), 403),
+            (b, _push("KE-OWN", {}), 409),  # the parent's own region
+        ):
+            with pytest.raises(PushRefused) as e:
+                apply_push(conn, child, push, now)
+            assert e.value.status == code
+        apply_push(conn, a, _push("KE-B", {}), now)
+        with pytest.raises(PushRefused) as e:
+            apply_push(conn, b, _push("KE-B", {}), now)  # kenya's region
+        assert e.value.code == "region_conflict"
+        with pytest.raises(ChildError, match="already registered"):
+            register_child(conn, "third", KEY_A, ["KE-C"], [], now)
