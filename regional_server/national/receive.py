@@ -10,8 +10,6 @@ overwrite newer figures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import Connection, delete, insert, select, update
 
 from regional_server.db.models import child_regions, child_servers, parent_pushes, pushed_weekly
@@ -20,11 +18,14 @@ from regional_server.national.payload import Push
 from regional_server.store.regions import create_region, get_region
 
 
-@dataclass(frozen=True)
 class PushRefused(Exception):
-    status: int
-    code: str
-    message: str
+    """A push the parent refuses: HTTP status, error code, message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
 
 
 def apply_push(conn: Connection, child: Child, push: Push, now: int) -> str:
