@@ -3,16 +3,23 @@ published figures (a hidden figure is never reconstructed), and a parent's check
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import uuid
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import given
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
+from kiosk_agent.contracts.report import signing_string
+from kiosk_agent.contracts.signed import public_key_string
 from regional_server.auth.sessions import CurrentUser
 from regional_server.dashboard.filters import Filters
 from regional_server.dashboard.view import DashboardData, build_dashboard
@@ -23,6 +30,10 @@ from regional_server.national.collect import week_figures
 from regional_server.national.payload import (
     COVERAGE,
     FAMILIES,
+    HEADER_KEY,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    PUSH_PATH,
     Push,
     PushError,
     encode_push,
@@ -263,3 +274,38 @@ def test_a_child_speaks_only_for_its_regions(engine: Engine, clock: Clock) -> No
         assert e.value.code == "region_conflict"
         with pytest.raises(ChildError, match="already registered"):
             register_child(conn, "third", KEY_A, ["KE-C"], [], now)
+
+
+def test_signed_random_bodies_get_4xx(client: TestClient, engine: Engine, clock: Clock) -> None:
+    """Anything a registered child signs is stored or refused with a 4xx: never a 500."""
+    key = Ed25519PrivateKey.generate()
+    public = public_key_string(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    with engine.begin() as conn:
+        register_child(conn, "kenya", public, [], ["KE"], int(clock()))
+    valid = json.loads(encode_push(_push("KE-NBO", {MONDAY: _figures(40)})))
+
+    def post(body: bytes) -> int:
+        ts = int(clock())
+        signature = key.sign(signing_string("POST", PUSH_PATH, ts, body))
+        r = client.post(
+            PUSH_PATH,
+            content=body,
+            headers={
+                HEADER_KEY: public,
+                HEADER_TIMESTAMP: str(ts),
+                HEADER_SIGNATURE: base64.b64encode(signature).decode(),
+            },
+        )
+        assert r.status_code < 500, r.text
+        return r.status_code
+
+    assert post(json.dumps(valid).encode()) == 200
+
+    @hyp_settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(sorted(valid)), _json, st.binary(max_size=60))
+    def run(field: str, value: object, raw: bytes) -> None:
+        changed = {**valid, field: value, "push_id": str(uuid.uuid4())}
+        assert post(json.dumps(changed).encode()) in (200, 403, 409, 422)
+        assert post(raw) == 422
+
+    run()

@@ -105,6 +105,7 @@ OPERATIONS = (
     "GET /api/v1/indicators",
     "GET /api/v1/dhis2/dataValueSets",
     "GET /api/v1/dhis2/adx",
+    "POST /api/v1/parent/aggregates",
 )
 
 
