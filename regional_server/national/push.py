@@ -35,6 +35,8 @@ from regional_server.settings import Settings
 
 SERVER_KEY_FILE = "server-key.pem"
 EX_TEMPFAIL = 75
+MAX_PUSH_BYTES = 65536
+"""The servers' default ``max_body_bytes``: one region's 8 weeks are a few KB."""
 TIMEOUT = 30.0
 RETRY_WAITS = (2.0, 10.0)
 """Seconds before the second and third (and any later) attempt of one request."""
@@ -109,6 +111,13 @@ def push_parent(
     outcome = PushOutcome()
     http = session or requests.Session()
     for code, body in bodies:
+        if len(body) > MAX_PUSH_BYTES:
+            outcome.refused = True
+            outcome.lines.append(
+                f"{code}: not pushed, {len(body)} bytes is above the parent's body bound "
+                f"({MAX_PUSH_BYTES}); lower parent_push_weeks"
+            )
+            continue
         problem = ""
         for attempt in range(max(attempts, 1)):
             if attempt:
