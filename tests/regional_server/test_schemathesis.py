@@ -40,6 +40,7 @@ from regional_server.app import create_app
 from regional_server.dashboard import apidocs, pages
 from regional_server.db.engine import make_engine
 from regional_server.db.migrate import upgrade
+from regional_server.national import route as national_route
 from regional_server.settings import Settings
 from tests.regional_server.helpers import Clock, Kiosk, csrf_of, make_world, new_code
 
@@ -55,6 +56,7 @@ ROUTERS = (
     account.router,
     apidocs.router,
     dhis2.router,
+    national_route.router,
 )
 
 
@@ -239,6 +241,9 @@ _HEADER_NAMES = (
     "X-Kiosk-Id",
     "X-Kiosk-Timestamp",
     "X-Kiosk-Signature",
+    "X-Server-Key",
+    "X-Server-Timestamp",
+    "X-Server-Signature",
     "If-None-Match",
     "Origin",
     "Referer",
