@@ -17,6 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from kiosk_agent import __version__
 from regional_server import feeds
 from regional_server.admin import account as admin_account
+from regional_server.admin import children as admin_children
 from regional_server.admin import codes as admin_codes
 from regional_server.admin import dhis2 as admin_dhis2
 from regional_server.admin import regions as admin_regions
@@ -93,6 +94,7 @@ def create_app(
         admin_regions.router,
         admin_account.router,
         admin_dhis2.router,
+        admin_children.router,
         national_route.router,
     ):
         app.include_router(router)

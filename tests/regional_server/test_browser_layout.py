@@ -19,7 +19,16 @@ from tests.regional_server.test_browser import CHROMIUM, CHROMIUM_ARGS, db_kind,
 
 __all__ = ["db_kind", "live_server"]  # fixtures shared with test_browser
 
-PAGES = ("/", "/admin/users", "/admin/regions", "/admin/codes", "/admin/dhis2", "/account", "/docs")
+PAGES = (
+    "/",
+    "/admin/users",
+    "/admin/regions",
+    "/admin/codes",
+    "/admin/dhis2",
+    "/admin/children",
+    "/account",
+    "/docs",
+)
 WIDTHS = ((390, 844), (1366, 768))
 
 # Elements whose box is outside the viewport, leaving out what a scrolling box clips

@@ -25,7 +25,7 @@ from regional_server.dashboard.filters import Filters
 from regional_server.dashboard.view import DashboardData, build_dashboard
 from regional_server.db.models import pushed_weekly
 from regional_server.indicators import Table, Value
-from regional_server.national.children import ChildError, register_child
+from regional_server.national.children import ChildError, get_child, register_child
 from regional_server.national.collect import week_figures
 from regional_server.national.payload import (
     COVERAGE,
@@ -42,7 +42,7 @@ from regional_server.national.payload import (
 from regional_server.national.receive import PushRefused, apply_push
 from regional_server.perturb import Cell, noise_table, published_cell
 from regional_server.store.regions import create_region, list_regions
-from tests.regional_server.helpers import Clock
+from tests.regional_server.helpers import Clock, World, csrf_of, login
 
 KEY_A = "ed25519:" + "A" * 43 + "="
 KEY_B = "ed25519:" + "B" * 42 + "A="
@@ -309,3 +309,27 @@ def test_signed_random_bodies_get_4xx(client: TestClient, engine: Engine, clock:
         assert post(raw) == 422
 
     run()
+
+
+def test_admin_page_registers_children(client: TestClient, engine: Engine, world: World) -> None:
+    assert login(client, world.coord_a).status_code == 303
+    assert client.get("/admin/children").status_code == 404  # coordinators: no such page
+    client.post("/logout", data={"csrf_token": csrf_of(client.get("/").text)})
+    assert login(client, world.admin).status_code == 303
+    page = client.get("/admin/children")
+    assert page.status_code == 200 and "kiosk-server server-key" in page.text
+    csrf = csrf_of(page.text)
+    form = {"name": "kenya-1", "key": KEY_A, "regions": "ke-nbo, KE-MSA", "csrf_token": csrf}
+    assert client.post("/admin/children", data={**form, "key": "nope"}).status_code == 400
+    assert client.post("/admin/children", data={**form, "csrf_token": "x"}).status_code == 403
+    r = client.post("/admin/children", data=form)
+    assert r.status_code == 201 and KEY_A in r.text and "KE-MSA KE-NBO" in r.text
+    with engine.connect() as conn:
+        child = get_child(conn, "kenya-1")
+    assert child is not None and child.active and child.regions == {"KE-NBO", "KE-MSA"}
+    r = client.post(f"/admin/children/{child.id}", data={"csrf_token": csrf})  # unchecked
+    assert r.status_code == 200
+    with engine.connect() as conn:
+        again = get_child(conn, "kenya-1")
+    assert again is not None and not again.active
+    assert client.post("/admin/children/999", data={"csrf_token": csrf}).status_code == 404

@@ -34,7 +34,7 @@ from schemathesis.core.result import Ok
 
 from kiosk_agent.contracts.report import signing_string
 from regional_server import feeds
-from regional_server.admin import account, codes, dhis2, regions, users
+from regional_server.admin import account, children, codes, dhis2, regions, users
 from regional_server.api import enroll, reports
 from regional_server.app import create_app
 from regional_server.dashboard import apidocs, pages
@@ -57,6 +57,7 @@ ROUTERS = (
     apidocs.router,
     dhis2.router,
     national_route.router,
+    children.router,
 )
 
 
@@ -228,6 +229,9 @@ EVERY_ROUTE = (
     "GET /docs",
     "GET /admin/dhis2",
     "POST /admin/dhis2",
+    "GET /admin/children",
+    "POST /admin/children",
+    "POST /admin/children/{child_id}",
 )
 _HEADER_NAMES = (
     "Accept",
