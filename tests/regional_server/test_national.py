@@ -7,9 +7,11 @@ import base64
 import contextlib
 import json
 import uuid
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
@@ -18,7 +20,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from kiosk_agent.contracts.report import signing_string
+from kiosk_agent.contracts.report import EnrollRequest, Report, signing_string
 from kiosk_agent.contracts.signed import public_key_string
 from regional_server.auth.sessions import CurrentUser
 from regional_server.dashboard.filters import Filters
@@ -39,8 +41,13 @@ from regional_server.national.payload import (
     encode_push,
     parse_push,
 )
+from regional_server.national.push import EX_TEMPFAIL, push_parent
 from regional_server.national.receive import PushRefused, apply_push
 from regional_server.perturb import Cell, noise_table, published_cell
+from regional_server.settings import Settings, SettingsError, settings_from_mapping
+from regional_server.store.codes import create_code
+from regional_server.store.ingest import store_report
+from regional_server.store.kiosks import enroll
 from regional_server.store.regions import create_region, list_regions
 from tests.regional_server.helpers import Clock, World, csrf_of, login
 
@@ -333,3 +340,104 @@ def test_admin_page_registers_children(client: TestClient, engine: Engine, world
         again = get_child(conn, "kenya-1")
     assert again is not None and not again.active
     assert client.post("/admin/children/999", data={"csrf_token": csrf}).status_code == 404
+
+
+def test_a_view_mixing_own_and_pushed_regions(engine: Engine, clock: Clock) -> None:
+    """A parent with kiosks of its own: its region's figures in a mixed view are the
+    ones its own view publishes, summed with the pushed ones."""
+    now = int(clock())
+    with engine.begin() as conn:
+        own = create_region(conn, "KE-OWN", "Own kiosks", "KE", now)
+        child = register_child(conn, "kenya", KEY_A, [], ["KE"], now)
+        apply_push(conn, child, _push("KE-B", {MONDAY: _figures(40)}), now)
+    seed_region = {"sessions.login": 30, "sessions.guest": 12, "blocked.malware": 2}
+    _store(engine, own.id, seed_region, MONDAY, now)
+    alone = _rows(_dashboard(engine, clock, ("KE-OWN",)).indicators.regions)["KE-OWN"]
+    mixed = _dashboard(engine, clock)
+    regions = _rows(mixed.indicators.regions)
+    own_sessions = alone["sessions"]  # 42 with its noise (the cell key method's)
+    assert isinstance(own_sessions, int) and abs(own_sessions - 42) <= 3
+    assert regions["KE-OWN"]["sessions"] == own_sessions
+    assert regions["KE-OWN"]["blocked"] is None  # 2: hidden on its own, hidden here
+    assert regions["total"]["sessions"] == own_sessions + 40
+    assert mixed.country_table is not None
+    assert _rows(mixed.country_table)["KE"]["sessions"] == own_sessions + 40
+    assert mixed.pushed == {"KE-B": "kenya"}
+
+
+def _store(engine: Engine, region_id: int, counts: dict[str, int], day: date, now: int) -> None:
+    key = "ed25519:" + base64.b64encode(bytes(range(32))).decode()
+    with engine.begin() as conn:
+        code = create_code(conn, region_id, 1, now + 86400, now, None)
+        kiosk = enroll(conn, EnrollRequest(code, key, "Café", "0.1.0"), now)
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        report = Report(str(uuid.uuid4()), kiosk.kiosk_id, start, 1, counts, "0.1.0", {})
+        store_report(conn, report, region_id, "KE", now)
+
+
+class _Answer:
+    def __init__(self, status: int, body: dict[str, str]) -> None:
+        self.status_code = status
+        self._body = body
+        self.text = json.dumps(body)
+
+    def json(self) -> dict[str, str]:
+        return self._body
+
+
+class _FlakyParent:
+    """Answers 503 (or drops the connection) before it stores: the same bytes each time."""
+
+    def __init__(self, failures: list[int | None]) -> None:
+        self.failures = failures
+        self.bodies: list[bytes] = []
+
+    def post(self, url: str, data: bytes, headers: dict[str, str], timeout: float) -> _Answer:
+        self.bodies.append(data)
+        if self.failures:
+            status = self.failures.pop(0)
+            if status is None:
+                raise requests.ConnectionError("refused")
+            return _Answer(status, {"error": "x"})
+        return _Answer(200, {"status": "stored"})
+
+
+def test_push_parent_retries_the_same_push(
+    engine: Engine, settings: Settings, clock: Clock
+) -> None:
+    now = int(clock())
+    with engine.begin() as conn:
+        create_region(conn, "KE-NBO", "Nairobi", "KE", now)
+    s = replace(settings, parent_url="https://parent.example")
+    waits: list[float] = []
+    flaky = _FlakyParent([None, 503])
+    out = push_parent(s, engine, clock, waits.append, flaky)  # type: ignore[arg-type]
+    assert out.exit_code == 0 and out.lines == ["KE-NBO: stored"]
+    assert len(flaky.bodies) == 3 and len(set(flaky.bodies)) == 1  # one push id
+    assert waits == [2.0, 10.0]
+    down = _FlakyParent([None, None, None])
+    out = push_parent(s, engine, clock, waits.append, down)  # type: ignore[arg-type]
+    assert out.exit_code == EX_TEMPFAIL and "the next run retries" in out.lines[0]
+    refused = _FlakyParent([403])
+    out = push_parent(s, engine, clock, waits.append, refused)  # type: ignore[arg-type]
+    assert out.exit_code == 1 and len(refused.bodies) == 1  # a 4xx is not retried
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://national.example.org", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://localhost:8080", True),
+        ("http://national.example.org", False),  # never in clear over a network
+        ("http://192.0.2.10", False),
+        ("ftp://national.example.org", False),
+        ("national.example.org", False),
+    ],
+)
+def test_parent_url_is_https(url: str, ok: bool) -> None:
+    if ok:
+        assert settings_from_mapping({"parent_url": url}).parent_url == url
+    else:
+        with pytest.raises(SettingsError, match="parent_url"):
+            settings_from_mapping({"parent_url": url})
