@@ -96,6 +96,16 @@ def pushed_by_region(
     return out
 
 
+def pushed_by_region_week(
+    conn: Connection, ids: frozenset[int], first: date, last: date
+) -> dict[tuple[int, date], dict[str, Cell]]:
+    """(region id, week) -> counter -> the published figure (DHIS2 exports)."""
+    out: dict[tuple[int, date], dict[str, Cell]] = defaultdict(dict)
+    for rid, week, name, value in _rows(conn, ids, first, last):
+        out[(rid, week)][FAMILY_COUNTER.get(name, name)] = as_cell(value)
+    return out
+
+
 def pushed_coverage(conn: Connection, ids: frozenset[int]) -> dict[int, Coverage]:
     """The kiosk figures each region's child published with its last push."""
     rows = conn.execute(

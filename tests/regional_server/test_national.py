@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 
 from kiosk_agent.contracts.report import EnrollRequest, Report, signing_string
 from kiosk_agent.contracts.signed import public_key_string
+from regional_server.admin.dhis2 import MAPPING as MAPPING_DOCUMENT
 from regional_server.auth.sessions import CurrentUser
 from regional_server.dashboard.filters import Filters
 from regional_server.dashboard.view import DashboardData, build_dashboard
@@ -46,6 +47,7 @@ from regional_server.national.receive import PushRefused, apply_push
 from regional_server.perturb import Cell, noise_table, published_cell
 from regional_server.settings import Settings, SettingsError, settings_from_mapping
 from regional_server.store.codes import create_code
+from regional_server.store.documents import save_document
 from regional_server.store.ingest import store_report
 from regional_server.store.kiosks import enroll
 from regional_server.store.regions import create_region, list_regions
@@ -441,3 +443,32 @@ def test_parent_url_is_https(url: str, ok: bool) -> None:
     else:
         with pytest.raises(SettingsError, match="parent_url"):
             settings_from_mapping({"parent_url": url})
+
+
+def test_dhis2_exports_pushed_regions_as_published(
+    client: TestClient, engine: Engine, world: World, clock: Clock
+) -> None:
+    """A pushed region's week goes to DHIS2 as the child published it; a hidden figure
+    is left out, as for the server's own regions."""
+    now = int(clock())
+    with engine.begin() as conn:
+        child = register_child(conn, "kenya", KEY_A, ["KE-MSA"], [], now)
+        figures = _figures(40, **{"tamper": None, "blocked.malware": 7})
+        apply_push(conn, child, _push("KE-MSA", {MONDAY: figures}), now)
+        mapping = {
+            "dataSet": "pBOMPrpg1QX",
+            "dataElements": {"sessions": "fbfJHSPpUQD", "tamper": "cYeuwXTCPkU"}
+            | {"blocked": "Jtf34kNZhzP", "p2p": "kB4BbPyXKf1"},
+            "orgUnits": {"KE-MSA": "DiszpKrYNg8"},
+        }
+        save_document(conn, MAPPING_DOCUMENT, json.dumps(mapping), now)
+    login(client, world.admin)
+    period = {"from": MONDAY.isoformat(), "to": (MONDAY + timedelta(days=6)).isoformat()}
+    dvs = client.get("/api/v1/dhis2/dataValueSets", params=period).json()
+    assert {
+        (v["dataElement"], v["orgUnit"], v["period"], v["value"]) for v in dvs["dataValues"]
+    } == {
+        ("fbfJHSPpUQD", "DiszpKrYNg8", "2026W45", "40"),
+        ("Jtf34kNZhzP", "DiszpKrYNg8", "2026W45", "7"),  # blocked: its categories summed
+        ("kB4BbPyXKf1", "DiszpKrYNg8", "2026W45", "0"),
+    }
