@@ -45,6 +45,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "blocked_title": "Blocked attempts by category",
         "regions_title": "Regions",
         "countries_title": "Countries",
+        "silent_elsewhere": "Kiosks of {regions} are followed on their own regional servers: "
+        "no kiosk-level data leaves them.",
         "admin_children": "Child servers",
         "children_intro": "Regional servers that may push their published figures to this "
         "server, each with its key and the regions or countries it may speak for. A "
@@ -196,6 +198,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "blocked_title": "Tentatives bloquées par catégorie",
         "regions_title": "Régions",
         "countries_title": "Pays",
+        "silent_elsewhere": "Les kiosques de {regions} sont suivis sur leurs propres serveurs "
+        "régionaux : aucune donnée par kiosque n'en sort.",
         "admin_children": "Serveurs enfants",
         "children_intro": "Serveurs régionaux autorisés à envoyer leurs chiffres publiés à "
         "ce serveur, chacun avec sa clé et les régions ou pays pour lesquels il peut "

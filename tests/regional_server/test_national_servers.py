@@ -268,6 +268,8 @@ def test_push_to_a_parent(servers: tuple[Server, Server]) -> None:
     assert r.status_code in (200, 303)
     assert "Nairobi" in html and "Mombasa" in html and "kenya-1" not in html
     assert "Countries" in html and "come from other regional servers" in html
+    assert "are followed on their own regional servers" in html
+    assert "Every kiosk has reported" not in html  # the parent cannot know it
 
     # The parent down: the push says so and exits 75 for its timer to run it again.
     down = _cli(child.data, "push-parent", "--parent", f"http://127.0.0.1:{free_port()}")

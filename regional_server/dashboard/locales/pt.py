@@ -28,6 +28,8 @@ PT: dict[str, str] = {
     "blocked_title": "Tentativas bloqueadas por categoria",
     "regions_title": "Regiões",
     "countries_title": "Países",
+    "silent_elsewhere": "Os quiosques de {regions} são acompanhados nos seus próprios "
+    "servidores regionais: nenhum dado por quiosque sai deles.",
     "admin_children": "Servidores filhos",
     "children_intro": "Servidores regionais que podem enviar os seus números publicados a "
     "este servidor, cada um com a sua chave e as regiões ou países pelos quais pode "
