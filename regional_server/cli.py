@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import os
 import re
@@ -270,9 +271,7 @@ def cmd_push_parent(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.parent:
-        from dataclasses import replace
-
-        settings = replace(settings, parent_url=args.parent)
+        settings = dataclasses.replace(settings, parent_url=args.parent)
     if not settings.parent_url:
         raise UserError("no parent server: set parent_url in the settings or pass --parent")
     try:

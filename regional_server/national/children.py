@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from regional_server.db.models import child_servers
 from regional_server.store.regions import COUNTRY_CODE, REGION_CODE
@@ -44,15 +45,15 @@ def _codes(values: list[str], pattern: re.Pattern[str], what: str) -> frozenset[
     return frozenset(out)
 
 
-def _row(r: object) -> Child:
+def _row(r: Row[Any]) -> Child:
     return Child(
-        r.id,  # type: ignore[attr-defined]
-        r.name,  # type: ignore[attr-defined]
-        r.public_key,  # type: ignore[attr-defined]
-        frozenset(r.regions.split()),  # type: ignore[attr-defined]
-        frozenset(r.countries.split()),  # type: ignore[attr-defined]
-        bool(r.active),  # type: ignore[attr-defined]
-        r.last_push_at,  # type: ignore[attr-defined]
+        r.id,
+        r.name,
+        r.public_key,
+        frozenset(r.regions.split()),
+        frozenset(r.countries.split()),
+        bool(r.active),
+        r.last_push_at,
     )
 
 
