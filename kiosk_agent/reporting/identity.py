@@ -52,13 +52,12 @@ class KioskKey:
         self._key = private_key
 
     @classmethod
-    def load_or_create(cls, state_dir: Path, name: str = KEY_FILE) -> KioskKey:
-        """The key in ``state_dir/kiosk-key.pem`` (or ``name``), made (mode 0600) if
-        there is none. A regional server keeps its own key the same way."""
+    def load_or_create(cls, state_dir: Path) -> KioskKey:
+        """The key in ``state_dir/kiosk-key.pem``, made (mode 0600) if there is none."""
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        path = Path(state_dir) / name
+        path = Path(state_dir) / KEY_FILE
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -70,7 +69,7 @@ class KioskKey:
             )
             # The temp file is created 0600 by mkstemp: the key is never readable by others.
             write_atomic(path, pem, mode=0o600)
-            log.info("made a key pair in %s", path)
+            log.info("made the kiosk's key pair in %s", path)
             return cls(key)
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077 and os.name != "nt":

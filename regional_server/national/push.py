@@ -20,7 +20,6 @@ import requests
 from sqlalchemy import Engine
 
 from kiosk_agent.contracts.report import signing_string
-from kiosk_agent.reporting.identity import KioskKey
 from regional_server.national.collect import collect_push, local_regions
 from regional_server.national.parent_url import check_parent_url
 from regional_server.national.payload import (
@@ -30,10 +29,10 @@ from regional_server.national.payload import (
     PUSH_PATH,
     encode_push,
 )
+from regional_server.national.server_key import ServerKey
 from regional_server.perturb import noise_table
 from regional_server.settings import Settings
 
-SERVER_KEY_FILE = "server-key.pem"
 EX_TEMPFAIL = 75
 MAX_PUSH_BYTES = 65536
 """The servers' default ``max_body_bytes``: one region's 8 weeks are a few KB."""
@@ -46,10 +45,9 @@ class PushFailed(Exception):
     """The parent refused a push (a 4xx): retrying would not help."""
 
 
-def server_key(data_dir: Path) -> KioskKey:
+def server_key(data_dir: Path) -> ServerKey:
     """This server's Ed25519 key (made, mode 0600, on first use)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return KioskKey.load_or_create(data_dir, SERVER_KEY_FILE)
+    return ServerKey.load_or_create(data_dir)
 
 
 @dataclass
@@ -64,7 +62,7 @@ class PushOutcome:
 
 
 def _send(
-    session: requests.Session, endpoint: str, key: KioskKey, body: bytes, now: int
+    session: requests.Session, endpoint: str, key: ServerKey, body: bytes, now: int
 ) -> requests.Response:
     signature = key.sign(signing_string("POST", PUSH_PATH, now, body))
     headers = {
