@@ -16,6 +16,7 @@ BENCHMARKS: tuple[str, ...] = (
     "benchmarks.startup_bench",
     "benchmarks.config_load",
     "benchmarks.server_bench",
+    "benchmarks.national_bench",
     "benchmarks.proxy_bench",
     "benchmarks.kiosk_rss",
     "benchmarks.browser_guard_bench",

@@ -17,6 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from kiosk_agent import __version__
 from regional_server import feeds
 from regional_server.admin import account as admin_account
+from regional_server.admin import children as admin_children
 from regional_server.admin import codes as admin_codes
 from regional_server.admin import dhis2 as admin_dhis2
 from regional_server.admin import fleet as admin_fleet
@@ -32,6 +33,7 @@ from regional_server.dashboard import alerts as alerts_pages
 from regional_server.dashboard import apidocs, pages
 from regional_server.db.engine import make_engine
 from regional_server.headers import HeadersMiddleware
+from regional_server.national import route as national_route
 from regional_server.settings import Settings
 from regional_server.web import LoginRequired, error_page, login_required_response
 
@@ -98,6 +100,8 @@ def create_app(
         admin_fleet.router,
         admin_kiosks.router,
         alerts_pages.router,
+        admin_children.router,
+        national_route.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

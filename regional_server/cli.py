@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import os
 import re
@@ -268,6 +269,73 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_server_key(args: argparse.Namespace) -> int:
+    from regional_server.national.push import server_key
+
+    settings = _settings(args)
+    try:
+        print(server_key(settings.data_dir).public_key_text())
+    except OSError as e:
+        raise UserError(f"cannot keep the server key in {settings.data_dir}: {e}") from None
+    return 0
+
+
+def cmd_register_child(args: argparse.Namespace) -> int:
+    from regional_server.national.children import ChildError, register_child
+
+    engine = _engine(_settings(args))
+    try:
+        with engine.begin() as conn:
+            child = register_child(
+                conn, args.name, args.key, args.region or [], args.country or [], int(time.time())
+            )
+    except ChildError as e:
+        raise UserError(str(e)) from None
+    scope = " ".join([*sorted(child.regions), *(f"{c}-*" for c in sorted(child.countries))])
+    print(f"child server {child.name} registered: may push for {scope}")
+    return 0
+
+
+def cmd_children(args: argparse.Namespace) -> int:
+    from regional_server.national.children import list_children, set_active
+
+    engine = _engine(_settings(args))
+    with engine.begin() as conn:
+        if args.disable or args.enable:
+            name = args.disable or args.enable
+            if not set_active(conn, name, bool(args.enable)):
+                raise UserError(f"no child server named {name!r}")
+        for c in list_children(conn):
+            last = (
+                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(c.last_push_at))
+                if c.last_push_at
+                else "never"
+            )
+            print(
+                f"{c.name}\t{'active' if c.active else 'disabled'}\t{c.public_key}\t"
+                f"regions: {' '.join(sorted(c.regions)) or '-'}\t"
+                f"countries: {' '.join(sorted(c.countries)) or '-'}\tlast push: {last}"
+            )
+    return 0
+
+
+def cmd_push_parent(args: argparse.Namespace) -> int:
+    from regional_server.national.push import push_parent
+
+    settings = _settings(args)
+    if args.parent:
+        settings = dataclasses.replace(settings, parent_url=args.parent)
+    if not settings.parent_url:
+        raise UserError("no parent server: set parent_url in the settings or pass --parent")
+    try:
+        outcome = push_parent(settings, _engine(settings), attempts=args.attempts)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    for line in outcome.lines:
+        print(line)
+    return outcome.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kiosk-server",
@@ -387,6 +455,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="send again to users who got this week's digest"
     )
     p.set_defaults(handler=cmd_send_digest)
+
+    p = sub.add_parser(
+        "server-key", help="print this server's public key (made on first use) for its parent"
+    )
+    p.set_defaults(handler=cmd_server_key)
+
+    p = sub.add_parser(
+        "register-child",
+        help="on a parent: accept pushes from a regional server's key for regions/countries",
+    )
+    p.add_argument("name", metavar="NAME", help="a name for the child server, e.g. kenya-1")
+    p.add_argument("--key", required=True, metavar="ed25519:KEY", help="its server-key")
+    p.add_argument("--region", action="append", metavar="CODE", help="a region (repeatable)")
+    p.add_argument(
+        "--country", action="append", metavar="CC", help="every region of a country (repeatable)"
+    )
+    p.set_defaults(handler=cmd_register_child)
+
+    p = sub.add_parser("children", help="on a parent: list the child servers")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--disable", metavar="NAME", help="refuse this child's pushes")
+    group.add_argument("--enable", metavar="NAME", help="accept this child's pushes again")
+    p.set_defaults(handler=cmd_children)
+
+    p = sub.add_parser(
+        "push-parent",
+        help="send each region's published weekly figures to the parent server "
+        "(exit 75 when it cannot be reached: run again later)",
+    )
+    p.add_argument("--parent", metavar="URL", help="the parent's URL (default: parent_url)")
+    p.add_argument("--attempts", type=int, default=3, help="tries per region before giving up (3)")
+    p.set_defaults(handler=cmd_push_parent)
 
     p = sub.add_parser("promote", help="end a staged rollout: every kiosk takes the latest")
     p.add_argument("directory", metavar="DIR", help="content, releases or settings-<REGION>")

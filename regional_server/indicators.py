@@ -34,7 +34,7 @@ def shown_count(cell: Cell, noise: NoiseTable, threshold: int, has_data: bool = 
     if not has_data:
         return NO_DATA
     published = publish(cell, noise, threshold)
-    if published is None and cell.value == 0:
+    if published is None and cell.value == 0 and not cell.hidden:
         return 0
     return published
 
@@ -288,9 +288,25 @@ def compute_indicators(
     )
 
 
+def countries_table(
+    countries: Sequence[tuple[str, str, Mapping[str, Cell], Coverage]],
+    threshold: int,
+    noise: NoiseTable,
+) -> Table:
+    """The regions table's columns per country: (code, name, counter -> cell over the
+    period, coverage), each country's cells the sum of its regions'."""
+    check_threshold(threshold)
+
+    def shown(cell: Cell, has_data: bool = True) -> Value:
+        return shown_count(cell, noise, threshold, has_data)
+
+    return _regions_table(countries, shown, "countries")
+
+
 def _regions_table(
     regions: Sequence[tuple[str, str, Mapping[str, Cell], Coverage]],
     shown: Callable[[Cell, bool], Value],
+    key: str = "regions",
 ) -> Table:
     columns = [
         *(Column(k, "count") for k in _REGION_COUNTS),
@@ -324,7 +340,7 @@ def _regions_table(
         cell_sum(c.on_newest for *_r, c in regions),
     )
     total = row("total", "total", total_fam, total_cov, any(has_data))
-    return Table("regions", columns, rows, total)
+    return Table(key, columns, rows, total)
 
 
 def format_value(value: Value, kind: Kind, threshold: int) -> str:

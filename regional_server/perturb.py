@@ -50,17 +50,24 @@ class Cell:
 
     value: int = 0
     key: int = 0
+    hidden: int = 0
+    """Parts of this sum that were published hidden (``<5``) by the server that
+    computed them (a child server, docs/national-view.md): their values are unknown
+    here and add nothing to ``value``. A sum of hidden parts only is hidden."""
 
     def __add__(self, other: Cell) -> Cell:
-        return Cell(self.value + other.value, (self.key + other.key) % KEY_RANGE)
+        return Cell(
+            self.value + other.value, (self.key + other.key) % KEY_RANGE, self.hidden + other.hidden
+        )
 
 
 def cell_sum(cells: Iterable[Cell]) -> Cell:
-    value = key = 0
+    value = key = hidden = 0
     for c in cells:
         value += c.value
         key += c.key
-    return Cell(value, key % KEY_RANGE)
+        hidden += c.hidden
+    return Cell(value, key % KEY_RANGE, hidden)
 
 
 def _row(m: int, variance: float) -> tuple[tuple[int, ...], tuple[float, ...]]:
@@ -154,3 +161,12 @@ def publish(cell: Cell, table: NoiseTable, threshold: int) -> int | None:
     ``<threshold``) when the perturbed count is below the threshold (zero included)."""
     value = perturbed(cell, table)
     return value if value >= threshold else None
+
+
+def published_cell(cell: Cell, table: NoiseTable, threshold: int) -> Cell:
+    """``cell`` as it is published, as a part of sums made from published figures
+    only: the perturbed count (key 0), a true zero, or a hidden part (value 0)."""
+    value = publish(cell, table, threshold)
+    if value is not None:
+        return Cell(value)
+    return Cell() if cell.value == 0 and not cell.hidden else Cell(0, 0, 1)

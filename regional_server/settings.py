@@ -91,6 +91,12 @@ class Settings:
     smtp_password: str = ""
     """Read from the environment or ``smtp_password_file``, never from the YAML file."""
     smtp_from: str = ""
+    parent_url: str = ""
+    """The parent server that ``push-parent`` sends published region figures to
+    (``https://...``; plain ``http`` only to a loopback address); empty: none."""
+    parent_push_weeks: int = 8
+    """Weeks each push carries (the current one and those before): a missed run is
+    made up by the next one."""
     password_scrypt_n: int = MIN_SCRYPT_N
     """scrypt cost for new hashes; older, cheaper hashes are redone at the next login."""
 
@@ -132,6 +138,8 @@ _KEYS: dict[str, str] = {
     "smtp_user": "a user name",
     "smtp_password_file": "a file path",
     "smtp_from": "an e-mail address such as alerts@example.org",
+    "parent_url": "an https:// URL (plain http:// only to a loopback address), or empty",
+    "parent_push_weeks": "an integer from 1 to 53",
 }
 
 
@@ -176,6 +184,10 @@ def _check(problems: list[str], key: str, value: Any) -> Any:
         "login_concurrency",
     ):
         ok = type(value) is int and value > 0
+    elif key == "parent_url":
+        ok = isinstance(value, str) and (value == "" or _parent_url_ok(value))
+    elif key == "parent_push_weeks":
+        ok = type(value) is int and 1 <= value <= 53
     elif key == "sqlite_synchronous":
         ok = isinstance(value, str) and value.upper() in ("FULL", "NORMAL")
         value = value.upper() if ok else value
@@ -185,6 +197,16 @@ def _check(problems: list[str], key: str, value: Any) -> Any:
 
 
 _EMAIL = re.compile(r"[^@\s<>]{1,64}@[A-Za-z0-9.-]{1,253}")
+
+
+def _parent_url_ok(value: str) -> bool:
+    from regional_server.national.parent_url import check_parent_url
+
+    try:
+        check_parent_url(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _networks(value: Any) -> tuple[Any, bool]:

@@ -24,7 +24,8 @@ from regional_server.dhis2 import (
     to_adx,
     to_data_value_sets,
 )
-from regional_server.perturb import noise_table
+from regional_server.national.read import pushed_by_region_week, pushed_region_ids
+from regional_server.perturb import NO_NOISE, noise_table
 from regional_server.rollup import weeks_between
 from regional_server.store.completeness import completeness_cells
 from regional_server.store.documents import load_document, save_document
@@ -107,20 +108,34 @@ def _values(
             regions = select_regions(filters, list_regions(conn, user.region_ids))
             weeks = weeks_between(filters.date_from, filters.date_to)
             ids = frozenset(r.id for r in regions)
-            cells = totals_by_region_week(conn, ids, weeks[0], weeks[-1]) if ids else {}
-            done = completeness_cells(conn, ids, weeks, ctx.settings.report_timely_days)
+            # Regions pushed by child servers: their published figures, as they are
+            # (docs/national-view.md); the others from the kiosks' rollups.
+            pushed = frozenset(pushed_region_ids(conn, ids))
+            own = ids - pushed
+            cells = totals_by_region_week(conn, own, weeks[0], weeks[-1]) if own else {}
+            done = completeness_cells(conn, own, weeks, ctx.settings.report_timely_days)
+            pushed_cells = (
+                pushed_by_region_week(conn, pushed, weeks[0], weeks[-1]) if pushed else {}
+            )
     except FilterError as e:
         raise ApiError(e.status, "not_found" if e.status == 404 else "bad_filter", str(e)) from None
     codes = {r.id: r.code for r in regions}
-    by_code = {(codes[rid], week): c for (rid, week), c in cells.items()}
     s = ctx.settings
     values = data_values(
-        by_code,
+        {(codes[rid], week): c for (rid, week), c in cells.items()},
         current[0],
         noise_table(s.noise_max, s.noise_variance),
         s.suppression_threshold,
         {(codes[rid], week): c for (rid, week), c in done.items()},
     )
+    if pushed_cells:
+        values += data_values(
+            {(codes[rid], week): c for (rid, week), c in pushed_cells.items()},
+            current[0],
+            NO_NOISE,
+            s.suppression_threshold,
+        )
+        values.sort(key=lambda v: (v.org_unit, v.week))
     return values, current[0]
 
 

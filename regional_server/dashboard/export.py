@@ -43,6 +43,12 @@ def _table_rows(table: Table, threshold: int) -> list[tuple[str, str, str, str]]
     return out
 
 
+def _tables(data: DashboardData) -> list[Table]:
+    ind = data.indicators
+    countries = [data.country_table] if data.country_table else []
+    return [ind.weekly, ind.blocked, ind.regions, *countries]
+
+
 def to_csv(data: DashboardData) -> str:
     """Long format (table, row, column, value): one line per cell shown on the page,
     after a UTF-8 byte order mark (for Excel)."""
@@ -51,7 +57,7 @@ def to_csv(data: DashboardData) -> str:
     buf.write(BOM)
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
-    for table in (data.indicators.weekly, data.indicators.blocked, data.indicators.regions):
+    for table in _tables(data):
         writer.writerows(_table_rows(table, threshold))
     # Completeness: the chosen regions together, then each region (``completeness:KE-NBO``).
     for table in (*([data.completeness] if data.completeness else []), *data.completeness_regions):
@@ -108,9 +114,8 @@ def to_json(data: DashboardData) -> dict[str, Any]:
         },
         "suppression_threshold": ind.threshold,
         "weeks": data.week_labels,
-        "tables": {
-            t.key: _json_table(t, ind.threshold) for t in (ind.weekly, ind.blocked, ind.regions)
-        },
+        "tables": {t.key: _json_table(t, ind.threshold) for t in _tables(data)},
+        "pushed_regions": data.pushed,
         "completeness": _json_table(data.completeness, ind.threshold)
         if data.completeness
         else None,

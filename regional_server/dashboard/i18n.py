@@ -45,6 +45,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "weekly_title": "Indicators per week",
         "blocked_title": "Blocked attempts by category",
         "regions_title": "Regions",
+        "countries_title": "Countries",
+        "silent_elsewhere": "Kiosks of {regions} are followed on their own regional servers: "
+        "no kiosk-level data leaves them.",
+        "admin_children": "Child servers",
+        "children_intro": "Regional servers that may push their published figures to this "
+        "server, each with its key and the regions or countries it may speak for. A "
+        "server's key is what this command prints on it:",
+        "new_child": "Register a child server",
+        "server_key": "Key",
+        "last_push": "Last push",
+        "pushed_note": "Figures of {regions} come from other regional servers, as they "
+        "published them. A total or a country sums published figures; a hidden figure "
+        "(<{threshold}) adds nothing to it.",
         "week": "Week",
         "total": "Total",
         "sessions": "Sessions",
@@ -246,6 +259,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "weekly_title": "Indicateurs par semaine",
         "blocked_title": "Tentatives bloquées par catégorie",
         "regions_title": "Régions",
+        "countries_title": "Pays",
+        "silent_elsewhere": "Les kiosques de {regions} sont suivis sur leurs propres serveurs "
+        "régionaux : aucune donnée par kiosque n'en sort.",
+        "admin_children": "Serveurs enfants",
+        "children_intro": "Serveurs régionaux autorisés à envoyer leurs chiffres publiés à "
+        "ce serveur, chacun avec sa clé et les régions ou pays pour lesquels il peut "
+        "parler. La clé d'un serveur est ce qu'affiche cette commande sur celui-ci :",
+        "new_child": "Enregistrer un serveur enfant",
+        "server_key": "Clé",
+        "last_push": "Dernier envoi",
+        "pushed_note": "Les chiffres de {regions} viennent d'autres serveurs régionaux, "
+        "tels qu'ils les ont publiés. Un total ou un pays additionne des chiffres publiés ; "
+        "un chiffre masqué (<{threshold}) n'y ajoute rien.",
         "week": "Semaine",
         "total": "Total",
         "sessions": "Sessions",

@@ -300,6 +300,8 @@ def dashboard(
     }
     if data.completeness is not None:
         tables["completeness"] = html_table(data.completeness, fmt, "week", threshold)
+    if data.country_table is not None:
+        tables["countries"] = html_table(data.country_table, fmt, "country", threshold)
     return render(
         request,
         "dashboard.html",

@@ -16,8 +16,16 @@ from regional_server.completeness import (
 )
 from regional_server.dashboard.filters import Filters, select_regions
 from regional_server.dashboard.headline import Headline, headline
-from regional_server.indicators import Coverage, Indicators, Table, compute_indicators
-from regional_server.perturb import NoiseTable, noise_table
+from regional_server.indicators import (
+    Coverage,
+    Indicators,
+    Table,
+    compute_indicators,
+    countries_table,
+)
+from regional_server.national.read import pushed_region_ids
+from regional_server.national.sources import published_sources
+from regional_server.perturb import NO_NOISE, Cell, NoiseTable, cell_sum, noise_table
 from regional_server.rollup import week_label, weeks_between
 from regional_server.store.completeness import completeness_cells
 from regional_server.store.kiosks import SilentKiosk, kiosk_overview
@@ -51,6 +59,10 @@ class DashboardData:
     does not show them: built only when asked, ``region_completeness``)."""
     completeness_series: dict[str, list[float | None]] = field(default_factory=dict)
     """``completeness_rate`` and ``timeliness_rate`` over ``chart_weeks``."""
+    country_table: Table | None = None
+    """The regions table's figures per country (the chosen regions only)."""
+    pushed: dict[str, str] = field(default_factory=dict)
+    """Chosen regions pushed by a child server: region code -> the server's name."""
 
     @property
     def week_labels(self) -> list[str]:
@@ -90,11 +102,31 @@ def build_dashboard(
     previous = [weeks[0] - timedelta(weeks=n - i) for i in range(n)]
     chart_weeks = [weeks[-1] - timedelta(weeks=k) for k in range(max(n, CHART_WEEKS) - 1, -1, -1)]
     first = min(previous[0], chart_weeks[0])
-    by_week = totals_by_week(conn, ids, first, weeks[-1]) if ids else {}
-    by_region = totals_by_region(conn, ids, weeks[0], weeks[-1]) if ids else {}
-    overview = kiosk_overview(conn, ids, now, silent_days, SILENT_SHOWN) if ids else None
-    cov = overview.coverage if overview else {}
     table = noise or noise_table()
+    pushed = pushed_region_ids(conn, ids)
+    if pushed:
+        # Regions pushed by child servers: every figure is a published one, summed
+        # without new noise (docs/national-view.md).
+        src = published_sources(
+            conn,
+            ids,
+            frozenset(pushed),
+            first,
+            weeks[0],
+            weeks[-1],
+            now,
+            silent_days,
+            SILENT_SHOWN,
+            table,
+            threshold,
+        )
+        by_week, by_region, cov, overview = src.by_week, src.by_region, src.coverage, src.overview
+        table = NO_NOISE
+    else:
+        by_week = totals_by_week(conn, ids, first, weeks[-1]) if ids else {}
+        by_region = totals_by_region(conn, ids, weeks[0], weeks[-1]) if ids else {}
+        overview = kiosk_overview(conn, ids, now, silent_days, SILENT_SHOWN) if ids else None
+        cov = overview.coverage if overview else {}
     region_cov = [cov.get(r.id, Coverage()) for r in regions]
     indicators = compute_indicators(
         [(week_label(w), by_week.get(w, {})) for w in weeks],
@@ -138,6 +170,7 @@ def build_dashboard(
         key: [v if isinstance(v := row.values[key], float) else None for row in chart_done.rows]
         for key in ("completeness_rate", "timeliness_rate")
     }
+    countries = countries_table(country_rows(regions, by_region, region_cov), threshold, table)
     head = headline(
         [by_week.get(w, {}) for w in weeks],
         [by_week.get(w, {}) for w in previous],
@@ -161,4 +194,32 @@ def build_dashboard(
         done_table,
         done_regions,
         series,
+        countries,
+        {r.code: pushed[r.id] for r in regions if r.id in pushed},
     )
+
+
+def country_rows(
+    regions: list[Region], by_region: dict[int, dict[str, Cell]], coverage: list[Coverage]
+) -> list[tuple[str, str, dict[str, Cell], Coverage]]:
+    """One row per country: its regions' cells summed (a cell of its own; with pushed
+    regions, a sum of published figures)."""
+    out: dict[str, tuple[dict[str, Cell], list[Coverage]]] = {}
+    for region, cov in zip(regions, coverage, strict=True):
+        counts, covs = out.setdefault(region.country, ({}, []))
+        for name, cell in by_region.get(region.id, {}).items():
+            counts[name] = counts.get(name, Cell()) + cell
+        covs.append(cov)
+    return [
+        (
+            country,
+            country,
+            counts,
+            Coverage(
+                cell_sum(c.enrolled for c in covs),
+                cell_sum(c.active for c in covs),
+                cell_sum(c.on_newest for c in covs),
+            ),
+        )
+        for country, (counts, covs) in sorted(out.items())
+    ]

@@ -223,3 +223,52 @@ alert_prefs = Table(
     Column("digest", Boolean, nullable=False),
     Column("last_digest_at", BigInteger, nullable=True),
 )
+
+child_servers = Table(
+    "child_servers",
+    metadata,
+    # Regional servers that push their published region aggregates to this one
+    # (docs/national-view.md). Their public key is pinned here by an administrator.
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("public_key", String(100), nullable=False, unique=True),
+    # Space-separated region codes and country codes it may speak for.
+    Column("regions", Text, nullable=False),
+    Column("countries", Text, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_push_at", BigInteger, nullable=True),
+)
+
+child_regions = Table(
+    "child_regions",
+    metadata,
+    # A region whose figures come from a child server, not from kiosks; its coverage
+    # as the child published it (NULL: hidden) at ``generated_at``.
+    Column("region_id", Integer, ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True),
+    Column("child_id", Integer, ForeignKey("child_servers.id", ondelete="CASCADE"), nullable=False),
+    Column("generated_at", BigInteger, nullable=False),
+    Column("kiosks_enrolled", BigInteger, nullable=True),
+    Column("kiosks_active", BigInteger, nullable=True),
+    Column("kiosks_on_newest", BigInteger, nullable=True),
+)
+
+pushed_weekly = Table(
+    "pushed_weekly",
+    metadata,
+    # A figure as a child server published it: already perturbed; NULL = hidden there
+    # (its value never reaches this server). No row for a week: no data.
+    Column("region_id", Integer, ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True),
+    Column("week_start", Date, primary_key=True),
+    Column("name", String(80), primary_key=True),
+    Column("value", BigInteger, nullable=True),
+)
+
+parent_pushes = Table(
+    "parent_pushes",
+    metadata,
+    # Push ids already applied: a retried push is a no-op.
+    Column("push_id", String(36), primary_key=True),
+    Column("child_id", Integer, ForeignKey("child_servers.id", ondelete="CASCADE"), nullable=False),
+    Column("received_at", BigInteger, nullable=False, index=True),
+)

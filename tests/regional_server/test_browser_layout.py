@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from regional_server.dashboard.i18n import LANGUAGES
+from regional_server.national.children import register_child
+from regional_server.national.receive import apply_push
 from tests.conftest import REPO_ROOT, require
 from tests.regional_server.helpers import PASSWORD, World
 from tests.regional_server.test_browser import CHROMIUM, CHROMIUM_ARGS, db_kind, live_server
+from tests.regional_server.test_national import KEY_A, MONDAY, _figures, _push
 
 __all__ = ["db_kind", "live_server"]  # fixtures shared with test_browser
 
@@ -27,6 +33,7 @@ PAGES = (
     "/admin/codes",
     "/admin/kiosks",
     "/admin/dhis2",
+    "/admin/children",
     "/account",
     "/docs",
 )
@@ -51,9 +58,14 @@ OVERFLOW_JS = """() => {
 
 
 def test_every_page_fits_at_390_and_1366_in_every_language(
-    live_server: str, world: World, tmp_path: Path
+    live_server: str, world: World, tmp_path: Path, engine: Engine
 ) -> None:
     require(os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is not installed")
+    # A child server and a region it pushed: the admin pages list it, the dashboard
+    # shows a pushed region and a second country (docs/national-view.md).
+    with engine.begin() as conn:
+        child = register_child(conn, "uganda-1", KEY_A, ["KE-MSA"], ["UG"], int(time.time()))
+        apply_push(conn, child, _push("UG-KLA", {MONDAY: _figures(120)}, country="UG"), 0)
     from playwright.sync_api import sync_playwright
 
     shots = tmp_path / "layout"

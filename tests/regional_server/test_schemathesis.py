@@ -34,12 +34,13 @@ from schemathesis.core.result import Ok
 
 from kiosk_agent.contracts.report import signing_string
 from regional_server import feeds
-from regional_server.admin import account, codes, dhis2, fleet, regions, users
+from regional_server.admin import account, children, codes, dhis2, fleet, regions, users
 from regional_server.api import enroll, reports
 from regional_server.app import create_app
 from regional_server.dashboard import apidocs, pages
 from regional_server.db.engine import make_engine
 from regional_server.db.migrate import upgrade
+from regional_server.national import route as national_route
 from regional_server.settings import Settings
 from tests.regional_server.helpers import Clock, Kiosk, csrf_of, make_world, new_code
 
@@ -56,6 +57,8 @@ ROUTERS = (
     apidocs.router,
     dhis2.router,
     fleet.router,
+    national_route.router,
+    children.router,
 )
 
 
@@ -107,6 +110,7 @@ OPERATIONS = (
     "GET /api/v1/dhis2/dataValueSets",
     "GET /api/v1/dhis2/adx",
     "GET /api/v1/fleet",
+    "POST /api/v1/parent/aggregates",
 )
 
 
@@ -228,6 +232,9 @@ EVERY_ROUTE = (
     "GET /admin/dhis2",
     "POST /admin/dhis2",
     "GET /admin/fleet",
+    "GET /admin/children",
+    "POST /admin/children",
+    "POST /admin/children/{child_id}",
 )
 _HEADER_NAMES = (
     "Accept",
@@ -241,6 +248,9 @@ _HEADER_NAMES = (
     "X-Kiosk-Id",
     "X-Kiosk-Timestamp",
     "X-Kiosk-Signature",
+    "X-Server-Key",
+    "X-Server-Timestamp",
+    "X-Server-Signature",
     "If-None-Match",
     "Origin",
     "Referer",

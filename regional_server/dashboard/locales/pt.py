@@ -27,6 +27,19 @@ PT: dict[str, str] = {
     "weekly_title": "Indicadores por semana",
     "blocked_title": "Tentativas bloqueadas por categoria",
     "regions_title": "Regiões",
+    "countries_title": "Países",
+    "silent_elsewhere": "Os quiosques de {regions} são acompanhados nos seus próprios "
+    "servidores regionais: nenhum dado por quiosque sai deles.",
+    "admin_children": "Servidores filhos",
+    "children_intro": "Servidores regionais que podem enviar os seus números publicados a "
+    "este servidor, cada um com a sua chave e as regiões ou países pelos quais pode "
+    "falar. A chave de um servidor é o que este comando mostra nele:",
+    "new_child": "Registar um servidor filho",
+    "server_key": "Chave",
+    "last_push": "Último envio",
+    "pushed_note": "Os números de {regions} vêm de outros servidores regionais, tal como "
+    "os publicaram. Um total ou um país soma números publicados; um número oculto "
+    "(<{threshold}) não lhe acrescenta nada.",
     "week": "Semana",
     "total": "Total",
     "sessions": "Sessões",

@@ -4,7 +4,7 @@ Two nullable columns on ``kiosks``, set from each stored report's optional ``con
 and ``settings`` (NULL: the built-in pack / no overlay, or a kiosk too old to say).
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

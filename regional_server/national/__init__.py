@@ -1,0 +1,1 @@
+"""A national or international view: regional servers push published aggregates to a parent."""

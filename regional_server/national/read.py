@@ -1,0 +1,122 @@
+"""The parent's dashboard rows for regions pushed by child servers.
+
+Pushed figures are already published (perturbed on the child), so they come back as
+cells to be summed and shown without new noise (``perturb.NO_NOISE``): a figure is
+``Cell(value)``, a hidden one ``Cell(hidden=1)`` (its value never reached this server,
+so it adds nothing to any sum; a sum of hidden parts only stays hidden). Family figures
+come back under one counter name each (``FAMILY_COUNTER``) so that the dashboard's
+``indicators.family_of`` sums them like kiosk counters.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import date
+
+from sqlalchemy import Connection, select
+
+from regional_server.db.models import child_regions, child_servers, pushed_weekly
+from regional_server.indicators import Coverage
+from regional_server.national.payload import Published
+from regional_server.perturb import Cell
+
+FAMILY_COUNTER = {
+    "sessions": "sessions.all",
+    "notices_shown": "notices.shown.all",
+    "notices_acknowledged": "notices.acknowledged",
+    "feedback_helpful": "notices.feedback.helpful.all",
+    "feedback_not_helpful": "notices.feedback.not_helpful.all",
+    "tamper": "tamper.all",
+    "p2p": "p2p.all",
+}
+
+
+def as_cell(value: Published) -> Cell:
+    """A published figure as a part of a sum: its value, or one hidden part."""
+    return Cell(0, 0, 1) if value is None else Cell(value)
+
+
+def figures_to_cells(figures: Mapping[str, Published]) -> dict[str, Cell]:
+    """Published figures (families and ``blocked.<cat>``) as counter -> cell."""
+    return {FAMILY_COUNTER.get(name, name): as_cell(v) for name, v in figures.items()}
+
+
+def pushed_region_ids(conn: Connection, ids: frozenset[int]) -> dict[int, str]:
+    """Which of ``ids`` are pushed by a child server: region id -> the child's name."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(child_regions.c.region_id, child_servers.c.name)
+        .join(child_servers, child_servers.c.id == child_regions.c.child_id)
+        .where(child_regions.c.region_id.in_(sorted(ids)))
+    )
+    return {rid: name for rid, name in rows}
+
+
+def _rows(
+    conn: Connection, ids: frozenset[int], first: date, last: date
+) -> list[tuple[int, date, str, Published]]:
+    return [
+        (rid, week, name, value)
+        for rid, week, name, value in conn.execute(
+            select(
+                pushed_weekly.c.region_id,
+                pushed_weekly.c.week_start,
+                pushed_weekly.c.name,
+                pushed_weekly.c.value,
+            ).where(
+                pushed_weekly.c.region_id.in_(sorted(ids)),
+                pushed_weekly.c.week_start >= first,
+                pushed_weekly.c.week_start <= last,
+            )
+        )
+    ]
+
+
+def pushed_by_week(
+    conn: Connection, ids: frozenset[int], first: date, last: date
+) -> dict[date, dict[str, Cell]]:
+    """week -> counter -> sum of the regions' published figures."""
+    out: dict[date, dict[str, Cell]] = defaultdict(dict)
+    for _rid, week, name, value in _rows(conn, ids, first, last):
+        counter = FAMILY_COUNTER.get(name, name)
+        out[week][counter] = out[week].get(counter, Cell()) + as_cell(value)
+    return out
+
+
+def pushed_by_region(
+    conn: Connection, ids: frozenset[int], first: date, last: date
+) -> dict[int, dict[str, Cell]]:
+    """region id -> counter -> sum of the weeks' published figures."""
+    out: dict[int, dict[str, Cell]] = defaultdict(dict)
+    for rid, _week, name, value in _rows(conn, ids, first, last):
+        counter = FAMILY_COUNTER.get(name, name)
+        out[rid][counter] = out[rid].get(counter, Cell()) + as_cell(value)
+    return out
+
+
+def pushed_by_region_week(
+    conn: Connection, ids: frozenset[int], first: date, last: date
+) -> dict[tuple[int, date], dict[str, Cell]]:
+    """(region id, week) -> counter -> the published figure (DHIS2 exports)."""
+    out: dict[tuple[int, date], dict[str, Cell]] = defaultdict(dict)
+    for rid, week, name, value in _rows(conn, ids, first, last):
+        out[(rid, week)][FAMILY_COUNTER.get(name, name)] = as_cell(value)
+    return out
+
+
+def pushed_coverage(conn: Connection, ids: frozenset[int]) -> dict[int, Coverage]:
+    """The kiosk figures each region's child published with its last push."""
+    rows = conn.execute(
+        select(
+            child_regions.c.region_id,
+            child_regions.c.kiosks_enrolled,
+            child_regions.c.kiosks_active,
+            child_regions.c.kiosks_on_newest,
+        ).where(child_regions.c.region_id.in_(sorted(ids)))
+    )
+    return {
+        rid: Coverage(as_cell(enrolled), as_cell(active), as_cell(newest))
+        for rid, enrolled, active, newest in rows
+    }
