@@ -238,6 +238,14 @@ class HubOutbox:
             )
         return int(cur.rowcount)
 
+    def held_bytes(self) -> tuple[int, int]:
+        """(reports, body bytes) held for the next round."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM held WHERE state = 'held'"
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM held GROUP BY state").fetchall()
@@ -269,7 +277,7 @@ def forward(outbox: HubOutbox, session: Any, server: str, now: float) -> dict[st
 
     outbox.expire_old(now)
     url = server.rstrip("/") + REPORTS_PATH
-    tally = {"sent": 0, "duplicates": 0, "rejected": 0, "bytes": 0}
+    tally = {"sent": 0, "duplicates": 0, "rejected": 0, "bytes": 0, "requests": 0}
     error = None
     held = outbox.held()
     single = False
@@ -295,6 +303,7 @@ def forward(outbox: HubOutbox, session: Any, server: str, now: float) -> dict[st
             held = []
             break
         tally["bytes"] += len(body) + len(response.content)
+        tally["requests"] += 1
         if response.status_code in (404, 405):
             single, held = True, chunk + held  # an older server: one POST each
             break
@@ -376,6 +385,7 @@ def _forward_one_by_one(
         except requests.RequestException as e:
             return f"could not reach {server}: {e}"[:300]
         tally["bytes"] += len(h.body) + len(response.content)
+        tally["requests"] += 1
         code = response.status_code
         answer = None
         if code in (200, 201):

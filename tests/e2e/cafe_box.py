@@ -227,8 +227,10 @@ class Box:
         )
         self.procs.append((relay, relay_log))
         wait_for(
-            lambda: b"ready" in (self.tmp / "logs" / "wan-relay.log").read_bytes()
-            or relay.poll() is not None,
+            lambda: (
+                b"ready" in (self.tmp / "logs" / "wan-relay.log").read_bytes()
+                or relay.poll() is not None
+            ),
             20,
             "the uplink relay did not start",
         )
@@ -570,9 +572,7 @@ def day_count(node: Node, name: str) -> int:
 
 
 @contextlib.contextmanager
-def cafe_box(
-    tmp: Path, kiosks: int = 5, delay: float = 0.15, loss: float = 0.01
-) -> Iterator[Box]:
+def cafe_box(tmp: Path, kiosks: int = 5, delay: float = 0.15, loss: float = 0.01) -> Iterator[Box]:
     box = Box(tmp, kiosks, delay, loss)
     try:
         box.build()

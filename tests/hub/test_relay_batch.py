@@ -140,9 +140,8 @@ def test_lean_client_hello_still_checks_the_certificate(tmp_path: Path) -> None:
             session.verify = str(tls.ca_pem)
             lean_client_hello(session)
             assert session.get(url, timeout=10).status_code == 200
-            context = session.get_adapter("https://").poolmanager.connection_pool_kw[
-                "ssl_context"
-            ]
+            adapter: Any = session.get_adapter("https://")
+            context = adapter.poolmanager.connection_pool_kw["ssl_context"]
             assert not context.options & OP_TLSEXT_PADDING
         with requests.Session() as session:
             session.verify = str(other.ca_pem)  # a server this CA did not sign
