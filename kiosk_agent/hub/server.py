@@ -28,7 +28,14 @@ from kiosk_agent.contracts.report import SIGNATURE_WINDOW_SECONDS
 from kiosk_agent.hub import console, gates, http, relay, roles
 from kiosk_agent.hub.http import is_loopback
 from kiosk_agent.hub.link import CafeLink
-from kiosk_agent.hub.mirror import Mirror, Served, mirror_fetch
+from kiosk_agent.hub.mirror import (
+    DIR_KINDS,
+    Mirror,
+    Served,
+    fresh_for,
+    mirror_fetch,
+    mirrored_dirs,
+)
 from kiosk_agent.hub.registry import HeartbeatError, Registry, parse_heartbeat
 from kiosk_agent.reporting.uploader import decide
 from kiosk_agent.service.context import ServiceContext
@@ -82,10 +89,10 @@ class HubComponent:
     async def start(self) -> None:
         self.outbox = await asyncio.to_thread(relay.HubOutbox.in_state_dir, self.ctx.state_dir)
         self.mirror = Mirror(
-            self.config.filter.feeds,
+            mirrored_dirs(self.config),
             self.ctx.state_dir,
             self._fetch,
-            self.config.filter.update_every,
+            {kind: fresh_for(self.config, kind) for kind in DIR_KINDS},
         )
         listen = self.config.cafe.hub_listen
         self._server = await asyncio.start_server(self._serve, listen.host, listen.port)
