@@ -251,6 +251,7 @@ class Mirror:
         self, feed: MirroredDir, directory: Path, name: str, etag: str | None
     ) -> dict[str, Any]:
         self.upstream_fetches += 1
+        started = time.monotonic()
         params = {
             "url": f"{feed.url.rstrip('/')}/{name}",
             "dest": str(directory / name),
@@ -259,10 +260,17 @@ class Mirror:
             "kind": feed.kind,
         }
         try:
-            return await self.fetch(params)
+            result = await self.fetch(params)
         except Exception as e:  # a crashed or killed worker: the kiosks go direct
             log.warning("hub mirror: fetching %s failed: %s", name, e)
             return {"result": "failed", "detail": str(e)[:300]}
+        log.info(
+            "hub mirror: %s %s in %.1f s",
+            name,
+            result.get("result"),
+            time.monotonic() - started,
+        )
+        return result
 
     def _etag(self, path: Path) -> str:
         st = path.stat()

@@ -296,7 +296,7 @@ class Box:
 
     # -- the region --------------------------------------------------------------------
 
-    def start_region(self) -> str:
+    def start_region(self, uses: int = 20) -> str:
         data = self.tmp / "region"
         data.mkdir(parents=True, exist_ok=True)
         server = [sys.executable, "-m", "regional_server"]
@@ -315,7 +315,7 @@ class Box:
                 "--expires",
                 "1d",
                 "--uses",
-                "20",
+                str(uses),
             ],
             check=True,
             env=env,
