@@ -212,7 +212,10 @@ async def upload_report(
 @router.post(
     REPORTS_PATH + BATCH_PATH_SUFFIX,
     summary="Several kiosks' signed reports in one request (a café hub's relay round)",
-    responses={200: {"description": "One result per item"}, 400: {"model": ErrorOut}},
+    responses={
+        200: {"description": "One result per item"},
+        **{s: {"model": ErrorOut} for s in (400, 413, 415)},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
