@@ -347,7 +347,7 @@ class FeedUpdater:
     async def _check(self, feed_config: FeedConfig, state: FeedState) -> CheckResult:
         """One check, in a worker process (or in a thread, see the class)."""
         applied = self.holder.versions()
-        hub = await self._hub_for(state)
+        hub, bundle_hub = await self._hub_for(state)
         if self.config_path is None:
             check = FeedCheck(
                 feed_config,
@@ -360,6 +360,7 @@ class FeedUpdater:
                 bundle_etag=state.bundle_etag,
                 allowed_lists=allowed_lists(feed_config, state),
                 hub=hub,
+                bundle_hub=bundle_hub,
             )
             return await asyncio.to_thread(check.run)
         from kiosk_agent.service.worker import WorkerError, run_worker
@@ -373,6 +374,7 @@ class FeedUpdater:
             state.bundle_etag,
             allowed_lists(feed_config, state),
             hub,
+            bundle_hub,
         )
         try:
             answer = await run_worker(
@@ -385,12 +387,14 @@ class FeedUpdater:
         except ValueError as e:
             return CheckResult("rejected", "worker_bad_output", detail=f"the worker's answer: {e}")
 
-    async def _hub_for(self, state: FeedState) -> str | None:
-        """The café hub to ask first, or None (no hub, or this list is too old to wait
-        for one: ``hub.roles.use_hub_for_feed``)."""
+    async def _hub_for(self, state: FeedState) -> tuple[str | None, str | None]:
+        """(the café hub to ask first, the hub to take bundles from): (hub, None) while
+        the list is fresh; (None, hub) once it is too old to wait for the hub
+        (``hub.roles.use_hub_for_feed``): the manifest then comes from the server, which
+        a withholding hub cannot fake, and the bundle it names from the hub first."""
         client = self.ctx.components.get("hub-client")
         if client is None:
-            return None
+            return None, None
         now = time.time()
         if state.first_seen is None:
             state.first_seen = now
@@ -399,7 +403,7 @@ class FeedUpdater:
             await wait_ready(40.0)  # a kiosk's first check waits for the hub to be found
         hub = getattr(client, "current_hub", lambda: None)()
         if not isinstance(hub, str):
-            return None
+            return None, None
         from kiosk_agent.hub.roles import use_hub_for_feed
 
         fresh = use_hub_for_feed(
@@ -409,7 +413,7 @@ class FeedUpdater:
             direct_at=state.direct_at,
             update_every=self.config.filter.update_every,
         )
-        return hub if fresh else None
+        return (hub, None) if fresh else (None, hub)
 
     async def _take(self, checked: CheckResult) -> Outcome:
         """Open the index a check wrote (a memory map: no entries are read here)."""

@@ -1,7 +1,7 @@
 """The café in a box (issue 18): a hub and 5 real ``kiosk-agent service`` processes on a
 bridged LAN, a 1 Mbit/s uplink with 150 ms each way and 1 % loss each way, and the
-real regional server over TLS in a "region" namespace. Root only (network namespaces); skipped with the reason otherwise, failed
-under ``CI=true``.
+real regional server over TLS in a "region" namespace. Root only (network
+namespaces); skipped with the reason otherwise, failed under ``CI=true``.
 
 Measured on the uplink interface, in one run:
 - a full bundle and three deltas cross once: 5 kiosks with the hub ≤ 1.2 × one kiosk

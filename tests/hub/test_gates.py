@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,17 @@ from kiosk_agent.hub.gates import (
     relay_spent,
     spent_today,
 )
+from kiosk_agent.hub.roles import feed_key
+from kiosk_agent.hub.server import HubComponent
+from kiosk_agent.reporting.events import FeedRejected
 from kiosk_agent.reporting.uploader import (
     CONNECTION_OVERHEAD_BYTES,
     REQUEST_OVERHEAD_BYTES,
     LinkReading,
 )
+from kiosk_agent.service.context import ServiceContext
 from tests.filter.test_updater import delta, entries, full
-from tests.hub.test_loopback import Kiosk, hub_setup
+from tests.hub.test_loopback import Kiosk, hub_config, hub_setup
 
 __all__ = ["hub_setup"]  # the fixture, used by name
 
@@ -140,5 +145,50 @@ def test_updater_waits_for_the_cafe_link(
         manifest.publish(feed_dir, [full(priv, v3, 3), delta(priv, v2, v3, 2, 3)])
         [now] = await kiosk.updater.update_all()  # the operator's check
         assert now.result == "applied" and kiosk.version() == 3
+
+    asyncio.run(run())
+
+
+def _age(kiosk: Kiosk, url: str) -> None:
+    """Make the kiosk's list older than the withholding bound."""
+    state = kiosk.updater.states[url]
+    old = time.time() - 3 * kiosk.updater.config.filter.update_every
+    state.applied_at = state.direct_at = state.first_seen = old
+
+
+def test_past_the_bound_the_manifest_from_the_server_the_bundle_from_the_hub(
+    tmp_path: Path, hub_setup: tuple[Path, Ed25519PrivateKey, str]
+) -> None:
+    feed_dir, priv, pub = hub_setup
+    url = feed_dir.as_uri()
+
+    async def run() -> None:
+        hub = HubComponent(ServiceContext(hub_config(tmp_path, url, pub)))
+        await hub.start()
+        assert hub.address is not None and hub.mirror is not None
+        kiosk = Kiosk(tmp_path, "k", url, pub, f"http://127.0.0.1:{hub.address[1]}")
+        try:
+            await kiosk.start()
+            assert await kiosk.update() == "applied"
+            v1, v2 = entries("blocked.test"), entries("b.test")
+            manifest.publish(feed_dir, [full(priv, v2, 2), delta(priv, v1, v2, 1, 2)])
+            _age(kiosk, url)
+            assert await kiosk.update() == "applied" and kiosk.version() == 2
+            state = kiosk.updater.states[url]
+            assert state.direct_at is not None and state.direct_at > time.time() - 60
+            assert hub.mirror.fetched == ["full-1.bundle", "delta-1-2.bundle"]
+            # a hub that hands an older bundle under the new name is refused and counted;
+            # the server's copy is applied
+            v3 = entries("c.test")
+            manifest.publish(feed_dir, [full(priv, v3, 3), delta(priv, v2, v3, 2, 3)])
+            mirrored = hub.mirror.root / feed_key(url)
+            (mirrored / "delta-2-3.bundle").write_bytes(
+                (mirrored / "delta-1-2.bundle").read_bytes()
+            )
+            _age(kiosk, url)
+            assert await kiosk.update() == "applied" and kiosk.version() == 3
+            assert [e.reason for e in kiosk.events if isinstance(e, FeedRejected)] == ["rollback"]
+        finally:
+            await hub.stop()
 
     asyncio.run(run())
