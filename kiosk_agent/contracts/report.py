@@ -333,6 +333,10 @@ def now_utc() -> datetime:
 BATCH_PATH_SUFFIX = "/batch"
 MAX_BATCH_ITEMS = 200
 MAX_BATCH_BYTES = 4 * 1024 * 1024
+BATCH_ENCODING = "deflate"
+"""A hub compresses a whole batch (``Content-Encoding: deflate``, zlib format): items
+handed as plain JSON share their keys, date and list names across the batch, which
+each item's own gzip could not. The server inflates it within ``MAX_BATCH_BYTES``."""
 
 
 @dataclass(frozen=True)

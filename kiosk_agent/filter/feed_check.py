@@ -274,12 +274,19 @@ class FeedCheck:
 
     hub: str | None = None
     """The café hub to ask first (``http://ADDRESS:PORT``), or None."""
+    bundle_hub: str | None = None
+    """A café hub to take bundle files from, the manifest coming from the server: a kiosk
+    past the withholding bound (``hub.roles.use_hub_for_feed``) reads what is current
+    from the server, and the bundle that names from the hub first (verified the same
+    way, and it must be the version the server's manifest names)."""
+    _hub_refusal: str | None = None
 
     def run(self) -> CheckResult:
-        if self.hub is None or self.feed_config.url.endswith(".bundle"):
-            return self._run()
         from dataclasses import replace
 
+        if self.hub is None or self.feed_config.url.endswith(".bundle"):
+            result = self._run()
+            return replace(result, hub_reason=self._hub_refusal) if self._hub_refusal else result
         from kiosk_agent.hub.roles import HUB_WAIT, hub_feed_url
 
         fetcher = HttpFetcher(*self._hub_fetcher_args())
@@ -364,13 +371,48 @@ class FeedCheck:
         if name is None:
             self.etags["manifest_etag"] = fetched.etag
             return CheckResult("up_to_date")
-        outcome = self._fetch_and_apply(fetcher, base, name, applied)
+        outcome = self._from_bundle_hub(name, applied, m.latest) or self._fetch_and_apply(
+            fetcher, base, name, applied
+        )
         if outcome.reason == "base_mismatch" and name != m.full:
             # The delta does not fit the index on disk (a damaged or replaced index): the
             # full bundle repairs that in the same check.
             outcome = self._fetch_and_apply(fetcher, base, m.full, None)
         if outcome.result == "applied":
             self.etags["manifest_etag"] = fetched.etag
+        return outcome
+
+    def _from_bundle_hub(self, name: str, applied: int | None, latest: int) -> CheckResult | None:
+        """The bundle ``name`` (of version ``latest``, as the server's manifest says) from
+        ``bundle_hub``, applied; None when the hub cannot serve it or serves anything
+        else (then the server's copy is fetched; a refusal is kept as the hub's)."""
+        if self.bundle_hub is None:
+            return None
+        from kiosk_agent.hub.roles import HUB_WAIT, hub_feed_url
+
+        fetcher = HttpFetcher(*self._hub_fetcher_args())
+        fetcher.timeout = (HUB_WAIT[0], 120.0)
+        base = hub_feed_url(self.bundle_hub, self.feed_config.url)
+        try:
+            fetched = fetcher.fetch(f"{base}/{name}", None, MAX_BUNDLE)
+        except FetchError:
+            return None
+        assert fetched.path is not None
+        try:
+            try:
+                version = feed.read_header(fetched.path).version
+            except feed.FeedError as e:
+                self._hub_refusal = e.code
+                return None
+            if version != latest:  # an older signed bundle under the new name: withheld
+                self._hub_refusal = "rollback"
+                return None
+            outcome = self._apply(fetched.path, applied, single=False)
+        finally:
+            fetched.discard()
+        if outcome.result == "rejected" and outcome.reason != "base_mismatch":
+            self._hub_refusal = outcome.reason
+            return None
         return outcome
 
     def _fetch_and_apply(
@@ -437,12 +479,14 @@ def check_params(
     bundle_etag: str | None,
     allowed_lists: tuple[str, ...] = (),
     hub: str | None = None,
+    bundle_hub: str | None = None,
 ) -> dict[str, Any]:
     """The worker job's parameters (the service's view: trust keys, versions, ETags, the
     lists the feed may carry)."""
     return {
         "lists": list(allowed_lists),
         "hub": hub,
+        "bundle_hub": bundle_hub,
         "url": feed_config.url,
         "trust": list(feed_config.trust),
         "state_dir": str(state_dir),
@@ -492,7 +536,9 @@ def feed_check_job(config: Config, params: Mapping[str, Any]) -> dict[str, Any]:
         bundle_etag=_param_str(params, "bundle_etag"),
         allowed_lists=tuple(lists),
         hub=_param_str(params, "hub"),
+        bundle_hub=_param_str(params, "bundle_hub"),
     )
-    if check.hub is not None and not check.hub.startswith("http://"):
-        raise ValueError("job parameter hub is not a hub address")
+    for hub in (check.hub, check.bundle_hub):
+        if hub is not None and not hub.startswith("http://"):
+            raise ValueError("job parameter hub is not a hub address")
     return check.run().to_json()

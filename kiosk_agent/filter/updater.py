@@ -178,6 +178,10 @@ class FeedUpdater:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._operator = False
+        self.waiting_for_link: list[str] = []
+        """Feeds whose last scheduled check waited for a busy café link."""
+        self.link_deferrals = 0
         injected = bool(self.fetchers) or self.clock is not None
         from kiosk_agent.service.worker import config_file
 
@@ -219,8 +223,9 @@ class FeedUpdater:
                 await self._task
 
     def request_update(self) -> None:
-        """Check every feed now (operator's "update now")."""
+        """Check every feed now (operator's "update now": the café's link is not asked)."""
         if self._wake is not None:
+            self._operator = True
             self._wake.set()
 
     async def _run(self) -> None:
@@ -232,21 +237,59 @@ class FeedUpdater:
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
             self._wake.clear()
+            operator, self._operator = self._operator, False
             try:
-                await self.update_all()
+                await self.update_all(link_gate=not operator)
             except Exception:  # a bug here must not stop future updates
                 log.exception("feed update failed")
             delay = next_delay(self.config.filter.update_every, self.rng)
+            if self.waiting_for_link:
+                from kiosk_agent.hub.gates import busy_retry
+
+                delay = min(delay, busy_retry(self.config.filter.update_every))
 
     # -- updating -----------------------------------------------------------------------
 
-    async def update_all(self) -> list[Outcome]:
-        """Check every configured feed once; returns each feed's outcome."""
+    async def update_all(self, *, link_gate: bool = False) -> list[Outcome]:
+        """Check every configured feed once; returns each feed's outcome. With
+        ``link_gate``, a feed whose check may wait for a busy café link
+        (``hub.gates.feed_gate``) is left for a retry soon, and has no outcome."""
         async with self._lock:
             outcomes = []
+            self.waiting_for_link = []
             for feed_config in self.config.filter.feeds:
+                if link_gate and not self._link_allows(feed_config):
+                    self.waiting_for_link.append(feed_config.url)
+                    continue
                 outcomes.append(await self.update_feed(feed_config))
             return outcomes
+
+    def _link_allows(self, feed_config: FeedConfig) -> bool:
+        """Whether this feed's check may use the café's uplink now (protection first:
+        ``hub.gates.feed_gate``). Only a kiosk with a hub has the café's reading."""
+        client = self.ctx.components.get("hub-client")
+        reading = getattr(client, "cafe_link", None)
+        if client is None or reading is None:
+            return True
+        from kiosk_agent.hub.gates import busy_retry, feed_gate, last_current
+
+        state = self.states.get(feed_config.url) or FeedState(feed_config.url)
+        gate = feed_gate(
+            now=time.time(),
+            utilization=reading.utilization,
+            max_utilization=self.config.reporting.max_link_utilization,
+            has_list=state.list_id is not None and state.list_id in self.holder.versions(),
+            last_current=last_current(state.applied_at, state.last_check, state.last_result),
+            update_every=self.config.filter.update_every,
+        )
+        if not gate.go:
+            self.link_deferrals += 1
+            log.info(
+                "feed %s: the café's link is busy; checking again in %.0f s",
+                _origin(feed_config.url),
+                busy_retry(self.config.filter.update_every),
+            )
+        return gate.go
 
     async def update_feed(self, feed_config: FeedConfig) -> Outcome:
         state = self.states.setdefault(feed_config.url, FeedState(feed_config.url))
@@ -304,7 +347,7 @@ class FeedUpdater:
     async def _check(self, feed_config: FeedConfig, state: FeedState) -> CheckResult:
         """One check, in a worker process (or in a thread, see the class)."""
         applied = self.holder.versions()
-        hub = await self._hub_for(state)
+        hub, bundle_hub = await self._hub_for(state)
         if self.config_path is None:
             check = FeedCheck(
                 feed_config,
@@ -317,6 +360,7 @@ class FeedUpdater:
                 bundle_etag=state.bundle_etag,
                 allowed_lists=allowed_lists(feed_config, state),
                 hub=hub,
+                bundle_hub=bundle_hub,
             )
             return await asyncio.to_thread(check.run)
         from kiosk_agent.service.worker import WorkerError, run_worker
@@ -330,6 +374,7 @@ class FeedUpdater:
             state.bundle_etag,
             allowed_lists(feed_config, state),
             hub,
+            bundle_hub,
         )
         try:
             answer = await run_worker(
@@ -342,12 +387,14 @@ class FeedUpdater:
         except ValueError as e:
             return CheckResult("rejected", "worker_bad_output", detail=f"the worker's answer: {e}")
 
-    async def _hub_for(self, state: FeedState) -> str | None:
-        """The café hub to ask first, or None (no hub, or this list is too old to wait
-        for one: ``hub.roles.use_hub_for_feed``)."""
+    async def _hub_for(self, state: FeedState) -> tuple[str | None, str | None]:
+        """(the café hub to ask first, the hub to take bundles from): (hub, None) while
+        the list is fresh; (None, hub) once it is too old to wait for the hub
+        (``hub.roles.use_hub_for_feed``): the manifest then comes from the server, which
+        a withholding hub cannot fake, and the bundle it names from the hub first."""
         client = self.ctx.components.get("hub-client")
         if client is None:
-            return None
+            return None, None
         now = time.time()
         if state.first_seen is None:
             state.first_seen = now
@@ -356,7 +403,7 @@ class FeedUpdater:
             await wait_ready(40.0)  # a kiosk's first check waits for the hub to be found
         hub = getattr(client, "current_hub", lambda: None)()
         if not isinstance(hub, str):
-            return None
+            return None, None
         from kiosk_agent.hub.roles import use_hub_for_feed
 
         fresh = use_hub_for_feed(
@@ -366,7 +413,7 @@ class FeedUpdater:
             direct_at=state.direct_at,
             update_every=self.config.filter.update_every,
         )
-        return hub if fresh else None
+        return (hub, None) if fresh else (None, hub)
 
     async def _take(self, checked: CheckResult) -> Outcome:
         """Open the index a check wrote (a memory map: no entries are read here)."""
@@ -409,6 +456,8 @@ class FeedUpdater:
             "feed_versions": self.holder.versions(),  # read by reporting for each report
             "lists": lists,
             "last_update": self.last_update,
+            "waiting_for_link": len(self.waiting_for_link),
+            "link_deferrals": self.link_deferrals,
         }
 
 

@@ -108,8 +108,13 @@ class HubClient:
             "hub": self.hub,
             "last_ok": self.last_ok,
             "notices_today": self._notices_today(),
-            "ui_running": None,
+            "ui_running": self._ui_running(),
         }
+
+    def _ui_running(self) -> bool | None:
+        control = self.ctx.components.get("control")
+        running = getattr(control, "ui_running", None)
+        return running() if callable(running) else None
 
     async def _candidates_now(self) -> list[str]:
         mode = self.config.cafe.hub

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from kiosk_agent.contracts.report import encode_body
+from kiosk_agent.contracts.report import MAX_BODY_BYTES, encode_body
 from kiosk_agent.hub.roles import API, HUB_WAIT, report_route
 from kiosk_agent.net.clock import Clock
 from kiosk_agent.reporting.held import Held
@@ -101,11 +101,18 @@ def hand_off_round(
             continue
         if stored.clock_epoch in clock.corrections:
             continue  # its period must move first: the direct uploader's rules do that
-        body = encode_body(stored.to_report(enrollment.kiosk_id, held.content, held.settings))
+        report = stored.to_report(enrollment.kiosk_id, held.content, held.settings)
+        # Plain JSON on the LAN: the hub compresses the whole batch, where the reports'
+        # common keys, date and list names cost once (each report's own gzip could not
+        # share them). Signed over these bytes, as the server will check them.
+        body = report.to_bytes()
+        encoding: dict[str, str] = {}
+        if len(body) > MAX_BODY_BYTES:
+            body, encoding = encode_body(report), {"Content-Encoding": "gzip"}
         timestamp = int(clock.now())
         headers = {
             "Content-Type": "application/json",
-            "Content-Encoding": "gzip",
+            **encoding,
             "X-Report-Id": rid,
             **key.signed_headers(enrollment.kiosk_id, "POST", path, timestamp, body),
         }

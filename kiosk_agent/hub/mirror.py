@@ -1,14 +1,22 @@
-"""The hub's feed mirror: a pull-through cache of the regional server's feed directories.
+"""The hub's mirror: a pull-through cache of the regional server's signed directories.
 
-The hub mirrors the feeds of its own config (``filter.feeds``), each under
-``feed_key(url)`` (kiosks of the café share the config, so they know the key; a kiosk
-cannot make the hub fetch any other URL). ``manifest.json`` is fetched again, with its
-ETag, when the cached copy is older than ``MANIFEST_FRESH``; a bundle file is fetched the
-first time any kiosk asks for it and then served from disk, so a full bundle and each
-delta cross the café's uplink once whatever the number of PCs. Fetches run in a worker
+The hub mirrors the directories of its own config, each under ``feed_key(url)`` (kiosks
+of the café share the config, so they know the key; a kiosk cannot make the hub fetch
+any other URL): the feeds (``filter.feeds``) and the signed directories of
+``updates`` (key announcements, content packs, the region's and the café's settings
+overlays, ``updates.check.source_urls``) whose trust keys are set. What each kind of
+directory holds and how the hub checks it is one ``DirKind`` in ``DIR_KINDS``; the
+signed kinds mirrored are ``SIGNED_DIRS`` (adding a kind is one entry in each).
+
+``manifest.json`` is fetched again, with its ETag, when the cached copy is older than
+``fresh_for`` (at most ``MANIFEST_FRESH``); any other file is fetched the first time a
+kiosk asks for it and then served from disk, so a full bundle and each delta cross the
+café's uplink once whatever the number of PCs. Fetches run in a worker
 (``mirror_fetch_job``: ``requests`` and TLS stay out of the service), one at a time per
 file (the PCs asking at once wait for the same download). The hub checks every bundle
-against its own trusted keys before serving it; kiosks check again with theirs.
+against its own trusted keys before serving it, and every signed file for its kind and
+shape (its signature may need key announcements the hub has not applied: each kiosk
+checks it with its own keys and chain, as it would from the server).
 """
 
 from __future__ import annotations
@@ -27,8 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk_agent.atomic import write_atomic
-from kiosk_agent.config import FeedConfig
-from kiosk_agent.contracts import manifest
+from kiosk_agent.contracts import manifest, signed_dir
 from kiosk_agent.hub.roles import feed_key
 
 log = logging.getLogger(__name__)
@@ -40,9 +47,90 @@ again (``fresh_for``: a quarter of ``update_every``, so a new version reaches th
 PCs within 1.25 × ``update_every``, and the café's PCs checking at different moments
 cost the uplink one revalidation per quarter interval, not one each)."""
 FETCH_TIMEOUT = 3600.0
-_FILE = re.compile(r"^(?:manifest\.json|full-\d{1,19}\.bundle|delta-\d{1,19}-\d{1,19}\.bundle)\Z")
 
 FetchJob = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class DirKind:
+    """A kind of mirrored directory: the files it may hold (besides ``manifest.json``)
+    and the size limits; the checks are ``_check_manifest`` and ``_check_file``."""
+
+    name: str
+    files: re.Pattern[str]
+    max_manifest: int
+    max_file: int
+
+
+DIR_KINDS = {
+    k.name: k
+    for k in (
+        DirKind(
+            "feed",
+            re.compile(r"^(?:full-\d{1,19}\.bundle|delta-\d{1,19}-\d{1,19}\.bundle)\Z"),
+            manifest.MAX_MANIFEST,
+            512 * 1024 * 1024,
+        ),
+        DirKind("keys", re.compile(r"^keys-\d{1,19}\.signed\Z"), signed_dir.MAX_MANIFEST, 1 << 20),
+        DirKind(
+            "content",
+            re.compile(r"^content-\d{1,19}\.signed\Z"),
+            signed_dir.MAX_MANIFEST,
+            16 << 20,
+        ),
+        DirKind(
+            "settings",
+            re.compile(r"^settings-\d{1,19}\.signed\Z"),
+            signed_dir.MAX_MANIFEST,
+            1 << 20,
+        ),
+    )
+}
+SIGNED_DIRS = {
+    "keys": "keys",
+    "content": "content",
+    "settings": "settings",
+    "cafe_settings": "settings",  # a café's own overlay: a settings directory
+}
+"""The ``updates`` sources the hub mirrors (``updates.check.source_urls`` names) → their
+``DIR_KINDS`` kind; mirrored when the kiosks would read it (``updates.<kind>.trust``, or
+``updates.keys.roots`` for announcements, set)."""
+
+
+@dataclass(frozen=True)
+class MirroredDir:
+    """One directory the hub mirrors: its URL, kind and the hub's trust keys for it."""
+
+    url: str
+    kind: str
+    trust: tuple[str, ...]
+
+
+def mirrored_dirs(config: Any) -> dict[str, MirroredDir]:
+    """The directories of the hub's own config, by ``feed_key(url)``: its feeds, and the
+    signed directories whose kind has trust keys (kiosks ignore a kind without them)."""
+    from kiosk_agent.updates.check import source_urls
+
+    dirs = {
+        feed_key(f.url): MirroredDir(f.url, "feed", tuple(f.trust))
+        for f in config.filter.feeds
+        if not f.url.endswith(".bundle")
+    }
+    urls = source_urls(config)
+    for source, kind in SIGNED_DIRS.items():
+        url = urls.get(source)
+        section = getattr(config.updates, kind)
+        trust = tuple(section.roots if kind == "keys" else section.trust)
+        if url and trust:
+            dirs[feed_key(url)] = MirroredDir(url, kind, trust)
+    return dirs
+
+
+def fresh_for(config: Any, kind: str) -> float:
+    """How long a mirrored manifest of ``kind`` is served before the hub revalidates it:
+    a quarter of how often kiosks check it, at most ``MANIFEST_FRESH``."""
+    every = config.filter.update_every if kind == "feed" else config.updates.check_every
+    return float(min(MANIFEST_FRESH, every / 4))
 
 
 @dataclass
@@ -68,13 +156,14 @@ class Mirror:
 
     def __init__(
         self,
-        feeds: tuple[FeedConfig, ...],
+        dirs: Mapping[str, MirroredDir],
         state_dir: Path,
         fetch: FetchJob,
-        update_every: float = 4 * MANIFEST_FRESH,
+        fresh: Mapping[str, float] | None = None,
     ) -> None:
-        self.fresh_for = min(MANIFEST_FRESH, update_every / 4)
-        self.feeds = {feed_key(f.url): f for f in feeds if not f.url.endswith(".bundle")}
+        self.fresh = dict(fresh or {})
+        """Seconds a manifest is served before revalidation, per kind (``fresh_for``)."""
+        self.feeds = dict(dirs)
         self.root = Path(state_dir) / MIRROR_DIR
         self.fetch = fetch
         self.checked: dict[str, float] = {}
@@ -86,17 +175,29 @@ class Mirror:
 
     def status(self) -> dict[str, Any]:
         mirrored = {}
-        for key in self.feeds:
-            with contextlib.suppress(OSError, manifest.ManifestError):
-                m = manifest.read_manifest(self.root / key)
-                if m is not None:
-                    mirrored[m.list_id] = m.latest
-        return {"feeds": len(self.feeds), "mirrored": mirrored, "fetches": self.upstream_fetches}
+        for key, d in self.feeds.items():
+            with contextlib.suppress(OSError, manifest.ManifestError, signed_dir.ManifestError):
+                if d.kind == "feed":
+                    m = manifest.read_manifest(self.root / key)
+                    if m is not None:
+                        mirrored[m.list_id] = m.latest
+                else:
+                    s = signed_dir.read_manifest(self.root / key)
+                    if s is not None:
+                        mirrored[s.subject] = s.latest
+        return {
+            "directories": len(self.feeds),
+            "feeds": sum(d.kind == "feed" for d in self.feeds.values()),
+            "mirrored": mirrored,
+            "fetches": self.upstream_fetches,
+        }
 
     async def get(self, key: str, name: str) -> Served:
         feed = self.feeds.get(key)
-        if feed is None or not _FILE.match(name):
-            return Served(404, message="this hub does not mirror that feed")
+        if feed is None or not (
+            name == manifest.MANIFEST or DIR_KINDS[feed.kind].files.match(name)
+        ):
+            return Served(404, message="this hub does not mirror that directory")
         flight = (key, name)
         if flight in self._flights:  # another PC asked for the same file: share the fetch
             return await asyncio.shield(self._flights[flight])
@@ -113,11 +214,12 @@ class Mirror:
         finally:
             del self._flights[flight]
 
-    async def _get(self, feed: FeedConfig, key: str, name: str) -> Served:
+    async def _get(self, feed: MirroredDir, key: str, name: str) -> Served:
         directory = self.root / key
         path = directory / name
         if name == manifest.MANIFEST:
-            fresh = time.monotonic() - self.checked.get(key, -1e9) < self.fresh_for
+            fresh_for = self.fresh.get(feed.kind, MANIFEST_FRESH)
+            fresh = time.monotonic() - self.checked.get(key, -1e9) < fresh_for
             if not fresh or not path.exists():
                 await self._refresh_manifest(feed, key, directory)
         elif not path.exists():
@@ -129,7 +231,7 @@ class Mirror:
             return Served(502, message="the regional server could not be reached")
         return Served(200, path, await asyncio.to_thread(self._etag, path))
 
-    async def _refresh_manifest(self, feed: FeedConfig, key: str, directory: Path) -> None:
+    async def _refresh_manifest(self, feed: MirroredDir, key: str, directory: Path) -> None:
         path = directory / manifest.MANIFEST
         etag_file = directory / ".manifest-etag"
         etag = None
@@ -143,23 +245,32 @@ class Mirror:
             new_etag = result.get("etag")
             with contextlib.suppress(OSError):
                 write_atomic(etag_file, str(new_etag or "").encode())
-            await asyncio.to_thread(_prune, directory)
+            await asyncio.to_thread(_prune, directory, feed.kind)
 
     async def _run_fetch(
-        self, feed: FeedConfig, directory: Path, name: str, etag: str | None
+        self, feed: MirroredDir, directory: Path, name: str, etag: str | None
     ) -> dict[str, Any]:
         self.upstream_fetches += 1
+        started = time.monotonic()
         params = {
             "url": f"{feed.url.rstrip('/')}/{name}",
             "dest": str(directory / name),
             "etag": etag,
             "trust": list(feed.trust),
+            "kind": feed.kind,
         }
         try:
-            return await self.fetch(params)
+            result = await self.fetch(params)
         except Exception as e:  # a crashed or killed worker: the kiosks go direct
             log.warning("hub mirror: fetching %s failed: %s", name, e)
             return {"result": "failed", "detail": str(e)[:300]}
+        log.info(
+            "hub mirror: %s %s in %.1f s",
+            name,
+            result.get("result"),
+            time.monotonic() - started,
+        )
+        return result
 
     def _etag(self, path: Path) -> str:
         st = path.stat()
@@ -171,31 +282,61 @@ class Mirror:
         return etag
 
 
-def _prune(directory: Path) -> None:
-    """Remove bundle files the mirrored manifest no longer names."""
+def _prune(directory: Path, kind: str = "feed") -> None:
+    """Remove the files the mirrored manifest no longer names."""
     try:
-        m = manifest.read_manifest(directory)
-    except (OSError, manifest.ManifestError):
+        if kind == "feed":
+            m = manifest.read_manifest(directory)
+            keep = set() if m is None else set(m.files())
+        else:
+            s = signed_dir.read_manifest(directory)
+            keep = set() if s is None else set(s.files.values())
+    except (OSError, manifest.ManifestError, signed_dir.ManifestError):
         return
-    if m is None:
+    if not keep:
         return
-    keep = set(m.files())
-    for path in directory.glob("*.bundle"):
-        if path.name not in keep:
+    files = DIR_KINDS[kind].files
+    for path in directory.iterdir():
+        if files.match(path.name) and path.name not in keep:
             with contextlib.suppress(OSError):
                 path.unlink()
+
+
+def _check_manifest(kind: str, data: bytes) -> None:
+    if kind == "feed":
+        manifest.parse_manifest(data)
+        return
+    m = signed_dir.parse_manifest(data)
+    if m.kind != kind:
+        raise signed_dir.ManifestError(f"a {m.kind} manifest where {kind} was expected")
+
+
+def _check_file(kind: str, path: Path, trust: tuple[str, ...]) -> None:
+    """A feed bundle: its signature with the hub's keys. A signed file: its kind and
+    shape (kiosks verify the signature with their own keys and announcements)."""
+    from kiosk_agent.contracts import feed, signed
+
+    if kind == "feed":
+        feed.verify_signature(path, trust)
+        return
+    claims = signed.read_signed_header(path.read_bytes()).claims
+    if claims.kind != kind:
+        raise signed.SignedError("wrong_kind", f"a {claims.kind} file where {kind} was expected")
 
 
 def mirror_fetch(config: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     """Fetch one feed file into the mirror (blocking): a manifest is checked for shape,
     a bundle for its signature with the hub's trusted keys, before it is moved in."""
-    from kiosk_agent.contracts import feed
+    from kiosk_agent.contracts import signed
     from kiosk_agent.filter.feed_check import FetchError, default_fetchers
 
     url = params.get("url")
     dest = params.get("dest")
     etag = params.get("etag")
     trust = params.get("trust")
+    kind = params.get("kind", "feed")
+    if kind not in DIR_KINDS:
+        raise ValueError("job parameter kind is not a mirrored kind")
     if not isinstance(url, str) or not isinstance(dest, str):
         raise ValueError("job parameters url and dest must be strings")
     if etag is not None and not isinstance(etag, str):
@@ -208,7 +349,8 @@ def mirror_fetch(config: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     fetcher = default_fetchers(config, target.parent / ".downloads").get(scheme)
     if fetcher is None:
         return {"result": "failed", "detail": f"unsupported scheme {scheme}"}
-    limit = manifest.MAX_MANIFEST if target.name == manifest.MANIFEST else 512 * 1024 * 1024
+    spec = DIR_KINDS[kind]
+    limit = spec.max_manifest if target.name == manifest.MANIFEST else spec.max_file
     try:
         fetched = fetcher.fetch(url, etag, limit)
     except FetchError as e:
@@ -217,13 +359,13 @@ def mirror_fetch(config: Any, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"result": "not_modified", "etag": fetched.etag}
     try:
         if target.name == manifest.MANIFEST:
-            manifest.parse_manifest(fetched.path.read_bytes())
+            _check_manifest(kind, fetched.path.read_bytes())
         else:
-            feed.verify_signature(fetched.path, tuple(trust))
+            _check_file(kind, fetched.path, tuple(trust))
         tmp = target.with_name(f".{target.name}.tmp")
         shutil.copyfile(fetched.path, tmp)
         os.replace(tmp, target)
-    except (manifest.ManifestError, feed.FeedError, OSError) as e:
+    except (manifest.ManifestError, signed_dir.ManifestError, signed.SignedError, OSError) as e:
         return {"result": "failed", "detail": f"{target.name}: {e}"[:300]}
     finally:
         fetched.discard()

@@ -26,10 +26,17 @@ from typing import Any
 
 from kiosk_agent.config import Config
 from kiosk_agent.contracts.report import SIGNATURE_WINDOW_SECONDS
-from kiosk_agent.hub import console, http, relay, roles
+from kiosk_agent.hub import console, gates, http, relay, roles
 from kiosk_agent.hub.http import is_loopback
 from kiosk_agent.hub.link import CafeLink
-from kiosk_agent.hub.mirror import Mirror, Served, mirror_fetch
+from kiosk_agent.hub.mirror import (
+    DIR_KINDS,
+    Mirror,
+    Served,
+    fresh_for,
+    mirror_fetch,
+    mirrored_dirs,
+)
 from kiosk_agent.hub.registry import HeartbeatError, Registry, parse_heartbeat
 from kiosk_agent.reporting.uploader import decide
 from kiosk_agent.service.context import ServiceContext
@@ -39,6 +46,8 @@ log = logging.getLogger(__name__)
 RELAY_CHECK_EVERY = 5.0
 RELAY_TIMEOUT = 900.0
 FETCH_TIMEOUT = 3600.0
+BUDGET_META = "budget"
+"""The hub's relay bytes charged today (``{"day", "bytes"}``, in its outbox)."""
 MAX_REQUESTS_PER_MINUTE = 600
 """Per LAN address: 40 PCs beat every 5 s (12/min each); far above, something is wrong."""
 
@@ -69,6 +78,8 @@ class HubComponent:
         self._advert: Any = None
         self._hits: dict[str, list[float]] = {}
         self.last_relay: dict[str, Any] | None = None
+        self.deferred: str | None = None
+        """Why the last due relay round waited (link, off-peak window, budget), or None."""
         self.relay_rounds = 0
         from kiosk_agent.service.worker import config_file
 
@@ -84,10 +95,10 @@ class HubComponent:
     async def start(self) -> None:
         self.outbox = await asyncio.to_thread(relay.HubOutbox.in_state_dir, self.ctx.state_dir)
         self.mirror = Mirror(
-            self.config.filter.feeds,
+            mirrored_dirs(self.config),
             self.ctx.state_dir,
             self._fetch,
-            self.config.filter.update_every,
+            {kind: fresh_for(self.config, kind) for kind in DIR_KINDS},
         )
         listen = self.config.cafe.hub_listen
         self._server = await asyncio.start_server(self._serve, listen.host, listen.port)
@@ -137,6 +148,7 @@ class HubComponent:
             "reports": self.outbox.counts() if self.outbox else {},
             "relay_rounds": self.relay_rounds,
             "last_relay": self.last_relay,
+            "relay_deferred": self.deferred,
             "mirror": self.mirror.status() if self.mirror else {},
             "feed_versions": {},
         }
@@ -198,21 +210,40 @@ class HubComponent:
                     SIGNATURE_WINDOW_SECONDS - roles.SIGNATURE_MARGIN
                 )
                 rp = self.config.reporting
+                day = _local_day(now)
+                budget = await asyncio.to_thread(outbox.get_meta, BUDGET_META, {})
+                count, body_bytes = await asyncio.to_thread(outbox.held_bytes)
                 decision = decide(
                     utilization=None if reading is None else reading.utilization,
                     max_utilization=rp.max_link_utilization,
                     local_time=_local_time(now),
                     offpeak=rp.offpeak,
-                    bytes_sent_today=0,
-                    next_bytes=0,
+                    bytes_sent_today=gates.spent_today(budget, day),
+                    # one request per relay.BATCH reports
+                    next_bytes=gates.relay_estimate(body_bytes, -(-count // relay.BATCH)),
                     daily_budget=rp.daily_budget_bytes,
                     # A signature about to expire goes now: waiting would cost a re-send.
+                    # The budget is never skipped: held past the bound, a kiosk's report
+                    # goes out under that kiosk's own budget.
                     ignore_link=urgent or reading is None,
                 )
                 if not decision.send:
+                    self.deferred = decision.reason
                     log.debug("hub relay deferred: %s", decision.reason)
                     continue
-                await self.relay_round()
+                self.deferred = None
+                result = await self.relay_round()
+                spent = gates.relay_spent(
+                    int(result.get("bytes") or 0),
+                    int(result.get("requests") or 0),
+                    max(1, int(result.get("connections") or 0)),
+                )
+                total = gates.spent_today(
+                    await asyncio.to_thread(outbox.get_meta, BUDGET_META, {}), day
+                )
+                await asyncio.to_thread(
+                    outbox.set_meta, BUDGET_META, {"day": day, "bytes": total + spent}
+                )
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -342,6 +373,12 @@ class HubComponent:
             while chunk := await asyncio.to_thread(f.read, 1 << 16):
                 writer.write(chunk)
                 await writer.drain()
+
+
+def _local_day(now: float) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(now).date().isoformat()
 
 
 def _local_time(now: float) -> Any:

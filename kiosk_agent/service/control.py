@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 MAX_WAIT = 60.0
 EVENT_BACKLOG = 1000
+UI_SILENT = 90.0
+"""The notices program reconnects its events long poll at once (it asks for 25 s); past
+this long with none open it is taken as not running (the café hub's console says so)."""
 UI_EVENTS: tuple[type[Event], ...] = (
     NoticeShown,
     NoticeAcknowledged,
@@ -334,6 +337,21 @@ class ControlServer:
         self._unsubscribe: Callable[[], None] | None = None
         self._unsubscribe_today: Callable[[], None] | None = None
         self.address: tuple[str, int] | None = None
+        self.started = time.monotonic()
+        self._ui_polls = 0
+        self._ui_last: float | None = None
+
+    def ui_running(self, now: float | None = None) -> bool | None:
+        """Whether the notices program (``kiosk-agent ui``) is running: it keeps a long
+        poll of ``GET /v1/events`` open all the time, so one is open now or ended less
+        than ``UI_SILENT`` s ago. None (not known yet) in the service's first
+        ``UI_SILENT`` s, while a UI started with the session may still be connecting."""
+        now = time.monotonic() if now is None else now
+        if self._ui_polls > 0 or (self._ui_last is not None and now - self._ui_last < UI_SILENT):
+            return True
+        if now - self.started < UI_SILENT:
+            return None
+        return False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -477,7 +495,12 @@ class ControlServer:
             raise HttpError(400, "after must be an integer and wait a number of seconds") from None
         if after > self.events.last_seq:
             after = 0  # the service restarted: start again from what it has
-        items = await self.events.wait_after(after, wait)
+        self._ui_polls += 1
+        try:
+            items = await self.events.wait_after(after, wait)
+        finally:
+            self._ui_polls -= 1
+            self._ui_last = time.monotonic()
         nxt = items[-1]["seq"] if items else max(after, 0)
         return {"next": nxt, "events": items}
 

@@ -72,12 +72,19 @@ class CheckAnswer:
     key_changes: list[str] = field(default_factory=list)
     key_refusals: list[str] = field(default_factory=list)
     """The codes of every announcement refused in this check (each is counted)."""
+    hub_refusals: list[tuple[str, str]] = field(default_factory=list)
+    """(kind, code) of what the café hub served and this kiosk refused (each is counted;
+    the regional server was then asked itself)."""
+    via_hub: bool = False
+    """Every directory was read through the café hub (not the regional server)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "results": [r.to_json() for r in self.results],
             "key_changes": list(self.key_changes),
             "key_refusals": list(self.key_refusals),
+            "hub_refusals": [list(x) for x in self.hub_refusals],
+            "via_hub": self.via_hub,
         }
 
 
@@ -180,8 +187,57 @@ class UpdatesCheck:
     """``download.Opener`` for http(s) release downloads (resumable); None: file:// only."""
     running_version: str | None = None
     """The service's program version (a worker may be started from another build)."""
+    hub: str | None = None
+    """The café hub to read the directories through first (docs/cafe-hub.md)."""
+
+    def __post_init__(self) -> None:
+        self._fetch = self.fetch
 
     def run(self) -> CheckAnswer:
+        """One check: through the café hub first, when there is one; anything it could
+        not serve or served and was refused, again from the regional server itself. Every
+        file is verified with this kiosk's own keys either way, so a hub can withhold or
+        replay (refused as a rollback), never make a kiosk accept something."""
+        if self.hub is None:
+            return self._run(self.fetch)
+        direct = self.fetch
+        hub = self.hub
+        # Releases are not mirrored by the hub (docs/fleet.md): read from the server.
+        urls = [u for k, u in source_urls(self.config).items() if u and k != "release"]
+
+        def via_hub(url: str, limit: int) -> bytes:
+            from kiosk_agent.hub.roles import hub_feed_url
+
+            base, _, name = url.rstrip("/").rpartition("/")
+            if base not in urls:
+                return direct(url, limit)
+            return direct(f"{hub_feed_url(hub, base)}/{name}", limit)
+
+        answer = self._run(via_hub)
+        # The release step read the regional server already (above), so its outcome,
+        # staged or deferred included, needs no second read, and a second read must not
+        # download for another slice.
+        release = [r for r in answer.results if r.kind == "release"]
+        if all(
+            r.result in ("applied", "up_to_date", "off")
+            for r in answer.results
+            if r.kind != "release"
+        ):
+            answer.via_hub = True
+            return answer
+        again = self._run(direct, release=False)
+        again.results.extend(release)
+        again.key_changes[:0] = answer.key_changes
+        again.key_refusals[:0] = answer.key_refusals
+        again.hub_refusals = [
+            (r.kind, r.reason or "other")
+            for r in answer.results
+            if r.result == "rejected" and r.kind != "keys"
+        ]
+        return again
+
+    def _run(self, fetch: Fetch, *, release: bool = True) -> CheckAnswer:
+        self._fetch = fetch
         answer = CheckAnswer()
         urls = source_urls(self.config)
         state = load_trust_state(self.config.state_dir)
@@ -201,6 +257,8 @@ class UpdatesCheck:
                 answer.results.append(KindResult(kind, "off"))
                 continue
             answer.results.append(step(url, trust))
+        if not release:
+            return answer
         url = urls["release"]
         trust = self._trust("release", state)
         if not url or not trust:
@@ -290,7 +348,7 @@ class UpdatesCheck:
 
     def _manifest(self, url: str) -> signed_dir.Manifest:
         return signed_dir.parse_manifest(
-            self.fetch(f"{url.rstrip('/')}/{signed_dir.MANIFEST}", signed_dir.MAX_MANIFEST)
+            self._fetch(f"{url.rstrip('/')}/{signed_dir.MANIFEST}", signed_dir.MAX_MANIFEST)
         )
 
     def _names(self, url: str, applied: int | None, *, chain: bool) -> list[str]:
@@ -309,7 +367,7 @@ class UpdatesCheck:
         result = KindResult("keys", "up_to_date", version=state.version)
         for name in names:
             try:
-                data = self.fetch(f"{url.rstrip('/')}/{name}", MAX_FILE)
+                data = self._fetch(f"{url.rstrip('/')}/{name}", MAX_FILE)
                 state, change = keys.accept(
                     data, state, self.config.updates.keys.roots, now=self.now()
                 )
@@ -335,7 +393,7 @@ class UpdatesCheck:
             names = self._names(url, applied, chain=False)
             if not names:
                 return KindResult(kind, "up_to_date", version=applied)
-            return self.fetch(f"{url.rstrip('/')}/{names[0]}", MAX_FILE)
+            return self._fetch(f"{url.rstrip('/')}/{names[0]}", MAX_FILE)
         except Unreachable as e:
             return KindResult(kind, "unreachable", "unreachable", detail=str(e))
         except signed_dir.ManifestError as e:
@@ -425,8 +483,9 @@ def apply_overlay(
 
 def parse_answer(obj: object) -> CheckAnswer:
     """A worker's answer, trusting nothing; ``ValueError`` for anything else."""
-    if not isinstance(obj, dict) or set(obj) != {"results", "key_changes", "key_refusals"}:
-        raise ValueError("the answer is not {results, key_changes, key_refusals}")
+    base = {"results", "key_changes", "key_refusals"}
+    if not isinstance(obj, dict) or not base <= set(obj) <= base | {"hub_refusals", "via_hub"}:
+        raise ValueError("the answer is not {results, key_changes, key_refusals[, hub_*]}")
     results, changes, refusals = obj["results"], obj["key_changes"], obj["key_refusals"]
     if not all(isinstance(x, list) and len(x) <= 200 for x in (results, changes, refusals)):
         raise ValueError("results, key_changes and key_refusals must be short lists")
@@ -456,6 +515,24 @@ def parse_answer(obj: object) -> CheckAnswer:
         if not (isinstance(code, str) and code.isidentifier() and len(code) <= 32):
             raise ValueError("a refusal code that is not a token")
         out.key_refusals.append(code)
+    hub_refusals = obj.get("hub_refusals", [])
+    if not isinstance(hub_refusals, list) or len(hub_refusals) > len(KINDS):
+        raise ValueError("hub_refusals must be a short list")
+    for item in hub_refusals:
+        if not (
+            isinstance(item, list)
+            and len(item) == 2
+            and item[0] in KINDS
+            and isinstance(item[1], str)
+            and item[1].isidentifier()
+            and len(item[1]) <= 32
+        ):
+            raise ValueError("a hub refusal that is not [kind, code]")
+        out.hub_refusals.append((item[0], item[1]))
+    via_hub = obj.get("via_hub", False)
+    if not isinstance(via_hub, bool):
+        raise ValueError("via_hub must be true or false")
+    out.via_hub = via_hub
     return out
 
 
@@ -474,6 +551,9 @@ def updates_check_job(config: Config, params: Mapping[str, Any]) -> dict[str, An
     running = params.get("running_version")
     if running is not None and not isinstance(running, str):
         raise ValueError("job parameter running_version is not a string")
+    hub = params.get("hub")
+    if hub is not None and not (isinstance(hub, str) and hub.startswith("http://")):
+        raise ValueError("job parameter hub is not an http:// address")
     source = Path(config.source)
     local = config_overlay.read_local(source) if source.is_file() else {}
     from kiosk_agent.filter.feed_check import HttpFetcher
@@ -493,5 +573,6 @@ def updates_check_job(config: Config, params: Mapping[str, Any]) -> dict[str, An
         link_room=link_room,
         opener=opener,
         running_version=running,
+        hub=hub,
     )
     return check.run().to_json()

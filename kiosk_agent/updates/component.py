@@ -69,6 +69,9 @@ class UpdatesComponent:
         self._wake: asyncio.Event | None = None
         self._last_check: float | None = None  # monotonic
         self._switch_started: float | None = None  # monotonic
+        self._direct_at = time.monotonic()
+        """When a check last read the regional server itself (monotonic; the start counts:
+        a kiosk that restarts gives a withholding hub one more bound at most)."""
 
     async def start(self) -> None:
         try:
@@ -139,16 +142,33 @@ class UpdatesComponent:
             "kiosk_id": enrollment.kiosk_id if enrollment else None,
             "link_room": self.link_room(),
             "running_version": __version__,  # the service's program, not the worker's
+            "hub": self._hub(),
         }
         try:
             raw = await run_worker("updates-check", path, params, timeout=CHECK_TIMEOUT)
-            return parse_answer(raw)
+            answer = parse_answer(raw)
+            if not answer.via_hub:
+                self._direct_at = time.monotonic()
+            return answer
         except WorkerError as e:
             return CheckAnswer([KindResult("content", "rejected", e.reason, detail=e.detail)])
         except ValueError as e:
             return CheckAnswer(
                 [KindResult("content", "rejected", "worker_bad_output", detail=str(e))]
             )
+
+    def _hub(self) -> str | None:
+        """The café hub to read through first: while one answers, and the regional server
+        itself was read less than ``STALE_FACTOR`` × ``check_every`` ago (a hub that
+        withholds a new version delays this kiosk by that bound at most)."""
+        from kiosk_agent.hub.roles import STALE_FACTOR
+
+        client = self.ctx.components.get("hub-client")
+        hub = getattr(client, "current_hub", lambda: None)()
+        if not isinstance(hub, str):
+            return None
+        every = self.ctx.config.updates.check_every
+        return hub if time.monotonic() - self._direct_at < STALE_FACTOR * every else None
 
     def take(self, answer: CheckAnswer) -> None:
         """Publish the events of one answer and remember it for ``status``."""
@@ -158,6 +178,11 @@ class UpdatesComponent:
             self.ctx.bus.publish(KeyChanged(how))
         for code in answer.key_refusals:
             self.ctx.bus.publish(SignedRejected("keys", code))
+        for kind, code in answer.hub_refusals:
+            log.warning("the café hub served a %s that was refused (%s)", kind, code)
+            self.ctx.bus.publish(
+                SignedRejected("settings" if kind == "cafe_settings" else kind, code)
+            )
         for r in answer.results:
             self.last[r.kind] = r.to_json()
             if r.result == "rejected" and r.kind == "keys" and answer.key_refusals:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import zlib
 from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidSignature
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from kiosk_agent.contracts.report import (
+    BATCH_ENCODING,
     BATCH_PATH_SUFFIX,
     HEADER_KIOSK_ID,
     HEADER_SIGNATURE,
@@ -212,7 +214,10 @@ async def upload_report(
 @router.post(
     REPORTS_PATH + BATCH_PATH_SUFFIX,
     summary="Several kiosks' signed reports in one request (a café hub's relay round)",
-    responses={200: {"description": "One result per item"}, 400: {"model": ErrorOut}},
+    responses={
+        200: {"description": "One result per item"},
+        **{s: {"model": ErrorOut} for s in (400, 413, 415)},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -223,16 +228,20 @@ async def upload_report(
     },
 )
 async def upload_batch(
-    request: Request, ctx: Annotated[ServerContext, Depends(get_ctx)]
+    request: Request,
+    ctx: Annotated[ServerContext, Depends(get_ctx)],
+    content_encoding: Annotated[str | None, Header(alias="Content-Encoding", max_length=40)] = None,
 ) -> JSONResponse:
     """Several kiosks' signed reports in one request (a café hub's relay round).
 
     The batch itself carries no authority: each item is checked exactly as its own POST
     to ``REPORTS_PATH`` would be (the kiosk signed that path), and stored idempotently.
+    The batch may be compressed as a whole (``Content-Encoding: deflate`` or ``gzip``);
+    it is inflated within the same ``MAX_BATCH_BYTES``.
     The answer lists each item's result in order: ``stored``, ``duplicate``, or the
     error code with its HTTP status (``{"error": code, "status": n}``).
     """
-    body = await read_body_capped(request, MAX_BATCH_BYTES)
+    body = inflate_batch(await read_body_capped(request, MAX_BATCH_BYTES), content_encoding)
     try:
         items = decode_batch(body)
     except ReportError as e:
@@ -254,3 +263,23 @@ async def upload_batch(
         except ApiError as e:
             results.append({"error": e.code, "status": e.status})
     return JSONResponse({"results": results}, status_code=200)
+
+
+def inflate_batch(body: bytes, content_encoding: str | None) -> bytes:
+    """A batch body as sent, inflated if compressed, never past ``MAX_BATCH_BYTES`` (a
+    small body that would inflate without bound is refused before it is all inflated)."""
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in (BATCH_ENCODING, "gzip"):
+        raise ApiError(415, "unsupported_encoding", f"use {BATCH_ENCODING}, gzip or none")
+    d = zlib.decompressobj(wbits=32 + zlib.MAX_WBITS)  # zlib or gzip, by its header
+    try:
+        out = d.decompress(body, MAX_BATCH_BYTES + 1)
+    except zlib.error:
+        raise ApiError(400, "invalid_batch", f"the body is not valid {encoding}") from None
+    if len(out) > MAX_BATCH_BYTES:
+        raise ApiError(413, "body_too_large", f"batch inflates past {MAX_BATCH_BYTES} bytes")
+    if not d.eof or d.unused_data:
+        raise ApiError(400, "invalid_batch", f"the {encoding} body is cut short or trailed")
+    return out

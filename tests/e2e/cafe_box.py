@@ -6,9 +6,10 @@ Topology (documentation addresses only)::
     k1..kN, hub, rogue  --eth0-- [bridge in "up", 192.0.2.1/24]  "up"  --uplink--  "region"
       192.0.2.11.., .10, .99                                198.51.100.1      198.51.100.2
 
-``up`` routes between the LAN and the region; both ends of the uplink are shaped with
-``tc`` tbf to 1 Mbit/s (this kernel has no netem, so no added delay or loss). Byte
-counters are read on the uplink interface in ``up``; TCP connections to the region are
+``up`` routes between the LAN and the region over a TUN device at each end and a packet
+relay between them (``wan_relay``: 150 ms each way, 1 % of packets dropped each way;
+this kernel has no netem); each end is shaped with ``tc`` tbf to 1 Mbit/s. Byte
+counters (IP bytes) are read on ``up0`` in ``up``; TCP connections to the region are
 counted by an nft rule there.
 """
 
@@ -108,6 +109,11 @@ class Node:
 class Box:
     tmp: Path
     kiosks: int = 5
+    delay: float = 0.15
+    """Seconds added each way by the uplink relay (a 300 ms round trip)."""
+    loss: float = 0.01
+    """Probability that the uplink relay drops a packet (each way)."""
+    rate: str = "1mbit"
     prefix: str = field(default_factory=lambda: f"kb{os.getpid() % 100000}")
     namespaces: list[str] = field(default_factory=list)
     procs: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = field(default_factory=list)
@@ -194,18 +200,49 @@ class Box:
             self.run("ip", "-n", n, "addr", "add", f"{self.lan_ip(role)}/24", "dev", "eth0")
             self.run("ip", "-n", n, "link", "set", "eth0", "up")
             self.run("ip", "-n", n, "route", "add", "default", "via", "192.0.2.1")
-        self.uplink = f"{p}u0"
-        self.run("ip", "link", "add", self.uplink, "type", "veth", "peer", "name", f"{p}u1")
-        self.run("ip", "link", "set", self.uplink, "netns", up)
-        self.run("ip", "link", "set", f"{p}u1", "netns", self.ns("region"))
-        self.run("ip", "-n", up, "addr", "add", "198.51.100.1/24", "dev", self.uplink)
-        self.run("ip", "-n", up, "link", "set", self.uplink, "up")
+        # The uplink: a TUN device at each end ("up0" in up, "rg0" in region) and the
+        # packet relay between them adding the delay and the loss (tests/e2e/wan_relay.py);
+        # tbf on each device shapes the rate of what it sends.
+        self.uplink = "up0"
         region = self.ns("region")
-        self.run("ip", "-n", region, "addr", "add", f"{REGION_IP}/24", "dev", f"{p}u1")
-        self.run("ip", "-n", region, "link", "set", f"{p}u1", "up")
-        self.run("ip", "-n", region, "route", "add", "192.0.2.0/24", "via", "198.51.100.1")
+        for role, dev in (("up", "up0"), ("region", "rg0")):
+            self.run("ip", "-n", self.ns(role), "tuntap", "add", "dev", dev, "mode", "tun")
+        relay_log = (self.tmp / "logs" / "wan-relay.log").open("ab")
+        relay = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.e2e.wan_relay",
+                f"{up}:up0",
+                f"{region}:rg0",
+                "--delay",
+                str(self.delay),
+                "--loss",
+                str(self.loss),
+            ],
+            stdout=relay_log,
+            stderr=subprocess.STDOUT,
+            env=self.env(),
+            cwd=REPO,
+        )
+        self.procs.append((relay, relay_log))
+        wait_for(
+            lambda: (
+                b"ready" in (self.tmp / "logs" / "wan-relay.log").read_bytes()
+                or relay.poll() is not None
+            ),
+            20,
+            "the uplink relay did not start",
+        )
+        if relay.poll() is not None:
+            raise RuntimeError("the uplink relay failed: see logs/wan-relay.log")
+        self.run("ip", "-n", up, "addr", "add", "198.51.100.1/24", "dev", "up0")
+        self.run("ip", "-n", up, "link", "set", "up0", "up")
+        self.run("ip", "-n", region, "addr", "add", f"{REGION_IP}/24", "dev", "rg0")
+        self.run("ip", "-n", region, "link", "set", "rg0", "up")
+        self.run("ip", "-n", region, "route", "add", "192.0.2.0/24", "dev", "rg0")
         self.run(*self.nsx("up", "sysctl", "-qw", "net.ipv4.ip_forward=1"))
-        for role, dev in (("up", self.uplink), ("region", f"{p}u1")):
+        for role, dev in (("up", "up0"), ("region", "rg0")):
             self.run(
                 *self.nsx(
                     role,
@@ -217,7 +254,7 @@ class Box:
                     "root",
                     "tbf",
                     "rate",
-                    "1mbit",
+                    self.rate,
                     "burst",
                     "32kbit",
                     "latency",
@@ -259,7 +296,7 @@ class Box:
 
     # -- the region --------------------------------------------------------------------
 
-    def start_region(self) -> str:
+    def start_region(self, uses: int = 20) -> str:
         data = self.tmp / "region"
         data.mkdir(parents=True, exist_ok=True)
         server = [sys.executable, "-m", "regional_server"]
@@ -278,7 +315,7 @@ class Box:
                 "--expires",
                 "1d",
                 "--uses",
-                "20",
+                str(uses),
             ],
             check=True,
             env=env,
@@ -535,8 +572,8 @@ def day_count(node: Node, name: str) -> int:
 
 
 @contextlib.contextmanager
-def cafe_box(tmp: Path, kiosks: int = 5) -> Iterator[Box]:
-    box = Box(tmp, kiosks)
+def cafe_box(tmp: Path, kiosks: int = 5, delay: float = 0.15, loss: float = 0.01) -> Iterator[Box]:
+    box = Box(tmp, kiosks, delay, loss)
     try:
         box.build()
         yield box

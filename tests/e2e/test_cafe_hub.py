@@ -1,13 +1,13 @@
 """The café in a box (issue 18): a hub and 5 real ``kiosk-agent service`` processes on a
-bridged LAN, a 1 Mbit/s uplink, and the real regional server over TLS in a "region"
-namespace. Root only (network namespaces); skipped with the reason otherwise, failed
-under ``CI=true``.
+bridged LAN, a 1 Mbit/s uplink with 150 ms each way and 1 % loss each way, and the
+real regional server over TLS in a "region" namespace. Root only (network
+namespaces); skipped with the reason otherwise, failed under ``CI=true``.
 
 Measured on the uplink interface, in one run:
 - a full bundle and three deltas cross once: 5 kiosks with the hub ≤ 1.2 × one kiosk
   alone (no hub);
-- the 5 kiosks' reports cross in one TLS connection, and cost fewer bytes per kiosk
-  than each kiosk's own upload (printed; docs/BENCHMARKS.md has the figures);
+- the 5 kiosks' reports cross in one TLS connection, at most 1 KB per kiosk (IP bytes,
+  handshake included), fewer than each kiosk's own upload (docs/BENCHMARKS.md);
 - a kiosk whose service stopped shows "NOT protected" on the console within a minute;
 - the hub killed (holding reports it had not forwarded): kiosks keep blocking, fetch
   from the regional server, upload their own reports; the server has every count once;
@@ -44,7 +44,7 @@ from tests.e2e.cafe_box import (
 )
 from tests.filter.feed_helpers import keypair
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(900)  # 5-10 min at a load of 10-20 on 2 cores
 
 
 def _require_root() -> None:
@@ -83,7 +83,9 @@ def _feed_run(box: Box, run: str, kiosks: int, hub: bool, code: str) -> int:
     pcs = [*nodes, *([hub_node] if hub_node else [])]
     wait_for(lambda: all(box.version(n) == 1 for n in pcs), 90, "v1 not applied everywhere")
     for _ in range(3):
-        _reach_versions(box, pcs, pub.publish())
+        # up to 15 s of the hub's manifest freshness, then two worker fetches over a
+        # 300 ms round trip with loss, on a loaded machine
+        _reach_versions(box, pcs, pub.publish(), timeout=120)
     used = box.uplink_bytes() - before
     for n in nodes:
         state = box.feed_state(n)
@@ -195,6 +197,7 @@ def test_cafe_in_a_box(tmp_path: Path) -> None:
         via_hub = box.report_bytes() - before
         assert box.connections() - conns == 1  # the 5 reports in one connection
         print(f"reports of 5 kiosks through the hub: {via_hub} bytes, {via_hub / 5:.0f} per kiosk")
+        assert via_hub / 5 <= 1024  # a kiosk-day's report ≤ 1 KB on the uplink (809-822 B)
 
         # -- the console: a stopped kiosk is "not protected" within a minute -------------
         stopped = nodes[-1]

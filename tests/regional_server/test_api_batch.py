@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
+import zlib
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +16,7 @@ from kiosk_agent.contracts.report import (
     HEADER_KIOSK_ID,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
+    MAX_BATCH_BYTES,
     BatchItem,
     ReportError,
     decode_batch,
@@ -69,6 +73,52 @@ def test_each_item_is_checked_as_its_own_post(
         REPORTS_PATH, content=items[1].body, headers=signed_headers(b, items[1].body, now)
     )
     assert single.json()["status"] == "duplicate"
+
+
+def test_a_compressed_batch_of_plain_items(
+    client: TestClient, engine: Engine, world: World, clock: Clock
+) -> None:
+    """What a hub sends: items signed over plain JSON, the whole batch deflated (or
+    gzipped); each item is still checked against the bytes its kiosk signed."""
+    code = new_code(engine, world.region_a, clock, uses=2)
+    a, b = enroll(client, code), enroll(client, code)
+    now = int(clock())
+    items = []
+    for kiosk, n in ((a, 2), (b, 3)):
+        body = make_report(kiosk, {"sessions.login": n}).to_bytes()
+        h = signed_headers(kiosk, body, now)
+        items.append(
+            BatchItem(h[HEADER_KIOSK_ID], h[HEADER_TIMESTAMP], h[HEADER_SIGNATURE], None, body)
+        )
+    plain = encode_batch(items)
+    r = client.post(
+        REPORTS_PATH + "/batch",
+        content=zlib.compress(plain, 9),
+        headers={"Content-Encoding": "deflate"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["results"] == ["stored", "stored"]
+    r = client.post(
+        REPORTS_PATH + "/batch", content=gzip.compress(plain), headers={"Content-Encoding": "gzip"}
+    )
+    assert r.json()["results"] == ["duplicate", "duplicate"]
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding", "status"),
+    [
+        (zlib.compress(b"\0" * (MAX_BATCH_BYTES + 10), 9), "deflate", 413),  # a bomb
+        (zlib.compress(b"k 1 s - 1\n{")[:-3], "deflate", 400),  # cut short
+        (zlib.compress(b"k 1 s - 1\n{") + b"more", "deflate", 400),  # trailed
+        (b"not deflate at all", "deflate", 400),
+        (zlib.compress(b"k 1 s - 1\n{"), "br", 415),
+    ],
+)
+def test_compressed_batch_refused(
+    client: TestClient, body: bytes, encoding: str, status: int
+) -> None:
+    r = client.post(REPORTS_PATH + "/batch", content=body, headers={"Content-Encoding": encoding})
+    assert r.status_code == status, r.text
 
 
 def test_malformed_batch_is_refused(client: TestClient) -> None:

@@ -116,6 +116,27 @@ def test_token_is_required(api: Api) -> None:
     assert api.call("DELETE", "/v1/status")[0] == 405
 
 
+def test_ui_running_from_its_events_long_poll(api: Api) -> None:
+    """The notices program keeps an events long poll open: that is how the service (and
+    the café hub's console) knows it runs."""
+    from kiosk_agent.service.control import UI_SILENT
+
+    server = api.server
+    start = server.started
+    assert server.ui_running(start + 1) is None  # just started: not known yet
+    assert server.ui_running(start + UI_SILENT + 1) is False
+    poll = threading.Thread(target=api.call, args=("GET", "/v1/events?after=0&wait=2"))
+    poll.start()
+    deadline = time.monotonic() + 5
+    while server._ui_polls == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.ui_running(start + UI_SILENT + 1) is True  # a poll is open
+    poll.join(10)
+    ended = time.monotonic()
+    assert server.ui_running(ended + 1) is True  # between two polls
+    assert server.ui_running(ended + UI_SILENT + 1) is False  # silent since
+
+
 def test_events_long_poll_and_ui_events(api: Api) -> None:
     _status, body = api.call("GET", "/v1/events?after=0&wait=0")
     assert body == {"next": 0, "events": []}
