@@ -12,14 +12,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiosk_agent.atomic import write_atomic, write_text_atomic
+from kiosk_agent.contracts.private_key import load_or_create_key, public_key_text
 from kiosk_agent.contracts.report import (
     HEADER_KIOSK_ID,
     HEADER_SIGNATURE,
@@ -54,40 +53,11 @@ class KioskKey:
     @classmethod
     def load_or_create(cls, state_dir: Path) -> KioskKey:
         """The key in ``state_dir/kiosk-key.pem``, made (mode 0600) if there is none."""
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        path = Path(state_dir) / KEY_FILE
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            key = Ed25519PrivateKey.generate()
-            pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            # The temp file is created 0600 by mkstemp: the key is never readable by others.
-            write_atomic(path, pem, mode=0o600)
-            log.info("made the kiosk's key pair in %s", path)
-            return cls(key)
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077 and os.name != "nt":
-            log.warning("%s was readable by others (mode %o); restricting it to 0600", path, mode)
-            os.chmod(path, 0o600)
-        loaded = serialization.load_pem_private_key(data, password=None)
-        if not isinstance(loaded, Ed25519PrivateKey):
-            raise ValueError(f"{path} does not hold an Ed25519 private key")
-        return cls(loaded)
+        return cls(load_or_create_key(Path(state_dir) / KEY_FILE, "the kiosk's"))
 
     def public_key_text(self) -> str:
         """``ed25519:<base64 of the 32 raw public key bytes>``."""
-        from cryptography.hazmat.primitives import serialization
-
-        raw = self._key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        return "ed25519:" + base64.b64encode(raw).decode("ascii")
+        return public_key_text(self._key)
 
     def sign(self, data: bytes) -> bytes:
         return self._key.sign(data)
