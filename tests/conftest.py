@@ -6,11 +6,12 @@ missing, except under ``CI=true``: CI installs every tool, so a missing one fail
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,20 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # (in-process or as children, which inherit this) neither browse for nor advertise a café
 # hub. The café-in-a-box test removes it inside the namespaces it makes.
 os.environ["KIOSK_AGENT_NO_MDNS"] = "1"
+
+# Test files that make Tk windows and photos.
+_TK_TESTS = ("/tests/notices/", "/tests/test_ui", "/tests/installer/test_wizard_tk.py")
+
+
+@pytest.fixture(autouse=True)
+def _tk_objects_die_on_the_main_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Collect a Tk test's leftovers (photos, widgets of a destroyed root) on the main
+    thread right after it. Left to the collector, they may be freed later on another
+    thread (a test client's event loop), where Tcl aborts the whole run (it did once:
+    "Fatal Python error: Aborted" while garbage-collecting in an anyio thread)."""
+    yield
+    if any(part in str(request.node.path) for part in _TK_TESTS):
+        gc.collect()
 
 
 def require(condition: bool, reason: str) -> None:

@@ -183,7 +183,10 @@ class NoticeWindow:
         if self.top is not None:
             self.top.destroy()
             self.top = None
+        # Photos die here, on the Tk thread: one left to the garbage collector may be
+        # freed on another thread, where Tcl aborts the process.
         self._images.clear()
+        self._ack_images.clear()
         self.on_close()
 
     def screen_size(self) -> tuple[int, int]:
