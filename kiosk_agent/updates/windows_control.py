@@ -27,6 +27,8 @@ from kiosk_agent.atomic import write_atomic
 from kiosk_agent.installer import release
 from kiosk_agent.platform.base import InstallLayout, PlatformError
 from kiosk_agent.platform.windows_services import (
+    HELPER_TASK,
+    HELPER_XML_NAME,
     TASK_NAME,
     WindowsServices,
     command_line,
@@ -35,8 +37,6 @@ from kiosk_agent.platform.windows_services import (
 )
 from kiosk_agent.updates.service_control import ControlError
 
-HELPER_TASK = "\\kiosk-agent\\release-switch"
-HELPER_XML_NAME = "kiosk-agent-release-switch.xml"
 EXECUTABLE = "kiosk-agent.exe"
 STOP_WAIT = 30.0  # seconds for the ended task to leave the Running state
 

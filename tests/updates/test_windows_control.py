@@ -13,11 +13,10 @@ import pytest
 from kiosk_agent.config import Config
 from kiosk_agent.installer import release
 from kiosk_agent.platform.base import CommandResult
-from kiosk_agent.platform.windows_services import RUN_KEY, RUN_VALUE, TASK_NAME
+from kiosk_agent.platform.windows_services import HELPER_TASK, RUN_KEY, RUN_VALUE, TASK_NAME
 from kiosk_agent.updates.service_control import ControlError, control_for
 from kiosk_agent.updates.switch import kill_tree_command
 from kiosk_agent.updates.windows_control import (
-    HELPER_TASK,
     WindowsControl,
     render_helper_task_xml,
     windows_control,
