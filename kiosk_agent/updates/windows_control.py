@@ -11,7 +11,9 @@ as SYSTEM), not as a child process: Task Scheduler ends a task's whole process t
 (its job object) on ``/End``, and whether that job allows ``CREATE_BREAKAWAY_FROM_JOB``
 is not documented. A task of its own is what ``systemd-run`` is on Linux. Windows has
 no ``ExecStopPost``: if the helper dies after stopping the service, the service task's
-own triggers (at boot, and every five minutes with ``IgnoreNew``) start it again.
+own triggers (at boot, and every five minutes with ``IgnoreNew``) start it again. The
+service asks whether that task runs (``helper_running``) before it finishes a switch whose
+helper seems gone, as it probes the helper's pid on Linux.
 """
 
 from __future__ import annotations
@@ -75,6 +77,17 @@ def render_helper_task_xml(argv: Sequence[str], working_dir: str) -> str:
   </Actions>
 </Task>
 """
+
+
+def helper_state_command() -> list[str]:
+    folder, name = HELPER_TASK.rsplit("\\", 1)
+    return [
+        "powershell",
+        "-NoProfile",
+        "-NonInteractive",
+        "-Command",
+        f"(Get-ScheduledTask -TaskPath '{folder}\\' -TaskName '{name}').State",
+    ]
 
 
 @dataclasses.dataclass
@@ -156,6 +169,13 @@ class WindowsControl:
         if win(argv[0]) == stable and current is not None:
             return [win(self.program_dir / current / self.executable_name), *argv[1:]]
         return [win(argv[0]), *argv[1:]]
+
+    def helper_running(self, helper: tuple[str, int] | None) -> bool:
+        """Whether the switch helper's task runs now: what ``release_state.helper_alive``
+        asks on Linux (a pid cannot be probed there: ``os.kill(pid, 0)`` would end it).
+        A task that cannot be queried (never created) is taken as not running."""
+        result = self._services()._run(helper_state_command(), check=False)
+        return result.returncode == 0 and result.stdout.strip() == "Running"
 
     def spawn_helper(self, argv: Sequence[str]) -> None:
         xml_path = PureWindowsPath(win(self.program_dir)) / HELPER_XML_NAME

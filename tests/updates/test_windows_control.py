@@ -178,3 +178,51 @@ def test_control_for_is_the_windows_task_on_windows(
     command = replace(config.updates.release, service="command", stop_command=("x",))
     other = control_for(replace(config, updates=replace(config.updates, release=command)))
     assert not isinstance(other, WindowsControl)
+
+
+@pytest.mark.parametrize(
+    ("answer", "running"),
+    [
+        (CommandResult(0, "Running\r\n"), True),
+        (CommandResult(0, "Ready\r\n"), False),
+        (CommandResult(1, "", "No MSFT_ScheduledTask objects found"), False),  # never created
+    ],
+)
+def test_helper_running_asks_the_helper_task(
+    tmp_path: Path, answer: CommandResult, running: bool
+) -> None:
+    runner = FakeRunner(lambda argv: answer)
+    assert control(tmp_path, runner).helper_running(("unknown", 7)) is running
+    assert runner.calls == [
+        ["powershell", "-NoProfile", "-NonInteractive", "-Command",
+         "(Get-ScheduledTask -TaskPath '\\kiosk-agent\\' -TaskName 'release-switch').State"],
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("task", "phase"), [("Running", "switched"), ("Ready", "staged")])
+def test_the_service_leaves_a_switch_alone_while_the_helper_task_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task: str, phase: str
+) -> None:
+    """Windows: the service started by the helper (step 4) must not take the switch over;
+    a helper task that ended (a crash) leaves a switch the service takes up again."""
+    from kiosk_agent.reporting.events import EventBus
+    from kiosk_agent.service.context import ServiceContext
+    from kiosk_agent.updates import release_state as rs
+    from kiosk_agent.updates import windows_control as wc
+    from kiosk_agent.updates.component import UpdatesComponent
+
+    installed(tmp_path)  # the stable command names OLD: the switch did not get that far
+    runner = FakeRunner(lambda argv: CommandResult(0, task))
+    recorded = control(tmp_path, runner)
+    monkeypatch.setattr(wc, "windows_control", lambda config_path, program_dir: recorded)
+    monkeypatch.setattr("sys.platform", "win32")
+    config = Config(state_dir=tmp_path / "state", source=str(tmp_path / "agent.yaml"))
+    switched = rs.ReleaseState(
+        phase="switched", candidate=rs.Candidate(1_000_001_000_000, "1.1.0", NEW), previous=OLD,
+        attempts=1, helper=("unknown", 7),
+    )  # fmt: skip
+    rs.save(config.state_dir, switched)
+    component = UpdatesComponent(ServiceContext(config, bus=EventBus()))
+    monkeypatch.setattr(component, "start_switch", lambda: None)
+    component.settle_release()
+    assert rs.load(config.state_dir).phase == phase
