@@ -21,13 +21,10 @@ from typing import Any, Protocol
 
 from kiosk_agent.config import Config
 from kiosk_agent.installer import release
+from kiosk_agent.updates.control_error import ControlError as ControlError
 
 HELPER_UNIT = "kiosk-agent-release-switch"
 _HELPERS: list[subprocess.Popen[bytes]] = []
-
-
-class ControlError(Exception):
-    """A stop, start or switch command failed."""
 
 
 class ServiceControl(Protocol):

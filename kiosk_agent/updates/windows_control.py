@@ -37,7 +37,7 @@ from kiosk_agent.platform.windows_services import (
     restart_commands,
     win,
 )
-from kiosk_agent.updates.service_control import ControlError
+from kiosk_agent.updates.control_error import ControlError
 
 EXECUTABLE = "kiosk-agent.exe"
 STOP_WAIT = 30.0  # seconds for the ended task to leave the Running state
