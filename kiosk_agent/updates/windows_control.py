@@ -172,7 +172,7 @@ class WindowsControl:
 
     def helper_running(self, helper: tuple[str, int] | None) -> bool:
         """Whether the switch helper's task runs now: what ``release_state.helper_alive``
-        asks on Linux (a pid cannot be probed there: ``os.kill(pid, 0)`` would end it).
+        asks on Linux (on Windows a pid is not probed: ``os.kill(pid, 0)`` would end it).
         A task that cannot be queried (never created) is taken as not running."""
         result = self._services()._run(helper_state_command(), check=False)
         return result.returncode == 0 and result.stdout.strip() == "Running"
