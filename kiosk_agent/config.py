@@ -650,7 +650,7 @@ class ReleaseConfig:
         default="auto",
         metadata=key(
             _choice(SERVICE_MANAGERS),
-            "expected auto (systemd) or command (stop_command and start_command)",
+            "expected auto (systemd; on Windows the task) or command (stop_command, start_command)",
         ),
     )
     stop_command: tuple[str, ...] = field(

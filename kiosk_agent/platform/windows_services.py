@@ -33,6 +33,9 @@ TASK_NAME = "\\kiosk-agent\\service"
 RUN_KEY = r"HKLM\Software\Microsoft\Windows\CurrentVersion\Run"
 RUN_VALUE = "kiosk-agent-ui"
 TASK_XML_NAME = "kiosk-agent-task.xml"
+# The one-shot task that runs a program switch (``updates/windows_control.py``).
+HELPER_TASK = "\\kiosk-agent\\release-switch"
+HELPER_XML_NAME = "kiosk-agent-release-switch.xml"
 
 SID_SYSTEM = "*S-1-5-18"
 SID_ADMINISTRATORS = "*S-1-5-32-544"
@@ -185,6 +188,7 @@ def uninstall_commands(layout: InstallLayout) -> list[list[str]]:
     return [
         ["schtasks", "/End", "/TN", TASK_NAME],
         ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"],
+        ["schtasks", "/Delete", "/TN", HELPER_TASK, "/F"],  # absent until a program switch
         ["reg", "delete", RUN_KEY, "/v", RUN_VALUE, "/f"],
         # The UI in every session, but never the uninstaller itself (same image name; run
         # from the one-file download it is two processes, the unpacking parent and the
@@ -290,10 +294,11 @@ class WindowsServices:
 
             commands = [[fill(a) for a in argv] for argv in uninstall_commands(layout)]
             steps += self._run_all(commands, check=False)
-        xml = layout.on_disk(Path(win(PureWindowsPath(win(layout.program_dir)) / TASK_XML_NAME)))
-        if xml.exists():
-            xml.unlink()
-            steps.append(f"removed {TASK_XML_NAME}")
+        for name in (TASK_XML_NAME, HELPER_XML_NAME):
+            xml = layout.on_disk(Path(win(PureWindowsPath(win(layout.program_dir)) / name)))
+            if xml.exists():
+                xml.unlink()
+                steps.append(f"removed {name}")
         return steps
 
     def service_running(self, layout: InstallLayout) -> bool | None:

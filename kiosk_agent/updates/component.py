@@ -239,7 +239,9 @@ class UpdatesComponent:
         control = control_for(self.ctx.config)
         if control is not None:
             running = release.current_release(control.program_dir, control.executable_name)
-            settled = rs.settle(state, running, rs.helper_alive(state.helper))
+            # Windows: the helper's task is asked (no pid probe there: windows_control).
+            alive = getattr(control, "helper_running", rs.helper_alive)(state.helper)
+            settled = rs.settle(state, running, alive)
             if settled.state != state:
                 if settled.point_at is not None:
                     control.point_at(settled.point_at)

@@ -6,7 +6,8 @@ and the switch helper started with ``systemd-run`` so that stopping the service 
 stop the helper too (systemd ends every process of a unit's control group). ``command``
 runs the configured ``stop_command`` / ``start_command`` (another service manager, and
 the end-to-end test's stand-in for systemd) and starts the helper in a session of its
-own. Windows is not covered yet: releases are off there (docs/fleet.md, "Not built yet").
+own. On Windows ``auto`` is the Task Scheduler task that ``install`` registers
+(``windows_control.py``).
 """
 
 from __future__ import annotations
@@ -20,13 +21,10 @@ from typing import Any, Protocol
 
 from kiosk_agent.config import Config
 from kiosk_agent.installer import release
+from kiosk_agent.updates.control_error import ControlError as ControlError
 
 HELPER_UNIT = "kiosk-agent-release-switch"
 _HELPERS: list[subprocess.Popen[bytes]] = []
-
-
-class ControlError(Exception):
-    """A stop, start or switch command failed."""
 
 
 class ServiceControl(Protocol):
@@ -138,16 +136,18 @@ class SystemdControl:
 
 
 def control_for(config: Config) -> ServiceControl | None:
-    """How this PC's service is switched, or None where program updates are off (Windows,
-    a source checkout without an installed release)."""
+    """How this PC's service is switched, or None where program updates are off (a source
+    checkout without an installed release)."""
     r = config.updates.release
-    if sys.platform == "win32":
-        return None
+    source = config.source.split(" + ")[0]
+    if sys.platform == "win32" and r.service != "command":
+        from kiosk_agent.updates.windows_control import windows_control
+
+        return windows_control(Path(source), r.program_dir)
     program_dir = r.program_dir or Path("/opt/kiosk-agent")
     executable_name = "kiosk-agent"
     if release.current_release(program_dir, executable_name) is None:
         return None
     if r.service == "command":
         return CommandControl(program_dir, executable_name, r.stop_command, r.start_command)
-    source = config.source.split(" + ")[0]
     return SystemdControl(program_dir, executable_name, Path(source))

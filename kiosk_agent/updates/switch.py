@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,9 +168,24 @@ def _with_previous(state: rs.ReleaseState, previous: str | None) -> rs.ReleaseSt
     return replace(state, previous=previous)
 
 
+def kill_tree_command(pid: int) -> list[str]:
+    """Windows: end a process and every process it started (no sessions, no killpg)."""
+    return ["taskkill", "/T", "/F", "/PID", str(pid)]
+
+
 def _end(proc: subprocess.Popen[bytes]) -> None:
     """Stop the trial service and every process it started (its own session)."""
     if proc.poll() is not None:
+        return
+    if sys.platform == "win32":  # pragma: no cover - Windows only (command tested as text)
+        from kiosk_agent.platform.base import run_command
+
+        run_command(kill_tree_command(proc.pid))
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
         return
     try:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -152,10 +152,15 @@ def test_start_and_uninstall_commands(tmp_path: Path) -> None:
         ["schtasks", "/Run", "/TN", TASK_NAME],
     ]
     runner.calls.clear()
+    helper_xml = tmp_path / "C/Program Files/kiosk-agent/kiosk-agent-release-switch.xml"
+    helper_xml.write_bytes(b"written by a program switch")
     p.uninstall(layout)
-    assert runner.programs() == ["schtasks", "schtasks", "reg", "taskkill", "taskkill"]
+    assert not helper_xml.exists()
+    assert runner.programs() == ["schtasks", "schtasks", "schtasks", "reg", "taskkill", "taskkill"]
     assert runner.calls[1] == ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"]
-    kill = runner.calls[3]
+    # The program switch's one-shot task (updates/windows_control.py) goes too.
+    assert runner.calls[2] == ["schtasks", "/Delete", "/TN", "\\kiosk-agent\\release-switch", "/F"]
+    kill = runner.calls[4]
     assert f"PID ne {os.getpid()}" in kill and f"PID ne {os.getppid()}" in kill
     assert not any("{" in a for a in kill)
     assert not (tmp_path / "C/Program Files/kiosk-agent/kiosk-agent-task.xml").exists()
