@@ -105,6 +105,21 @@ def on_block_page(page: Any, world: World, timeout: float = 10.0) -> bool:
     return False
 
 
+def page_text(page: Any, timeout: float = 10.0) -> str:
+    """The page's HTML once it stops navigating: the guard may send a tab to the block
+    page twice (before the request and again when the listed page commits), and
+    Playwright refuses ``content()`` while the second navigation is under way."""
+    for _ in range(int(timeout * 10)):
+        try:
+            page.wait_for_load_state("load")
+            return str(page.content())
+        except Exception as e:
+            if "navigating" not in str(e):
+                raise
+            page.wait_for_timeout(100)
+    return str(page.content())
+
+
 def guard_stats(browser: Any) -> Any:
     """The extension's own counters (checked, skipped, asked, blocked, errors)."""
     return browser.service_workers[0].evaluate("guard().then((g) => g.stats)")
@@ -120,7 +135,7 @@ def test_listed_https_page_is_replaced_by_the_block_page(world: World, browser: 
     visit(page, world.url("pages.test", LISTED_PATH))
     assert on_block_page(page, world), repr((page.url, world.guard_counts(), guard_stats(browser)))
     page.wait_for_load_state("load")
-    assert english_title() in page.content()  # Accept-Language en-US: the English page
+    assert english_title() in page_text(page)  # Accept-Language en-US: the English page
     assert "pages.test" not in page.content()  # the page names no site
     after = world.guard_counts()
     assert after["hits"] - before["hits"] == 1
@@ -171,7 +186,7 @@ def test_dns_blocked_https_host_shows_the_block_page_not_the_error(
     counted = world.today().get("blocked.csam", 0)
     visit(page, world.url("dns-blocked.test", "/"))
     assert on_block_page(page, world), page.url
-    assert english_title() in page.content()
+    assert english_title() in page_text(page)
     # an unlisted name that does not resolve keeps the browser's own error
     other = browser.new_page()
     visit(other, world.url("nowhere.test", "/"))

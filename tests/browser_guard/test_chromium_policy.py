@@ -26,7 +26,7 @@ from kiosk_agent.filter.guard import CRX_PATH, UPDATE_PATH, load_package, update
 from kiosk_agent.installer.browser_guard import xpi_bytes
 from kiosk_agent.platform.browser_policies import GuardPolicy, chromium_policy
 from kiosk_agent.platform.linux_browsers import CHROMIUM_POLICY_NAME
-from tests.browser_guard.test_chromium import english_title, on_block_page, visit
+from tests.browser_guard.test_chromium import english_title, on_block_page, page_text, visit
 from tests.browser_guard.world import (
     CHROMIUM,
     CHROMIUM_FLAGS,
@@ -140,7 +140,7 @@ def test_policy_installs_the_signed_package_and_it_blocks(world: World, browser:
     before = world.guard_counts()["hits"]
     visit(page, world.url("pages.test", LISTED_PATH))
     assert on_block_page(page, world), (page.url, world.guard_counts())
-    assert english_title() in page.content()
+    assert english_title() in page_text(page)
     assert world.guard_counts()["hits"] == before + 1
     page.close()
 
