@@ -195,7 +195,11 @@ def test_cafe_in_a_box(tmp_path: Path) -> None:
         wait_for(lambda: len(box.server_reports()) >= 5, 60, "the hub did not forward")
         time.sleep(2)  # the connection's closing packets
         via_hub = box.report_bytes() - before
-        assert box.connections() - conns == 1  # the 5 reports in one connection
+        # The 5 reports in one connection. The counter counts SYN packets, and on this
+        # lossy uplink (1 % each way) a lost SYN or SYN-ACK makes one connection send a
+        # second SYN: one retransmission is allowed (a CI run saw 2 SYNs here), five
+        # connections (one per kiosk) never pass.
+        assert box.connections() - conns <= 2
         print(f"reports of 5 kiosks through the hub: {via_hub} bytes, {via_hub / 5:.0f} per kiosk")
         assert via_hub / 5 <= 1024  # a kiosk-day's report ≤ 1 KB on the uplink (809-822 B)
 
@@ -225,7 +229,8 @@ def test_cafe_in_a_box(tmp_path: Path) -> None:
         box.upload_now(nodes)
         time.sleep(2)
         direct = box.report_bytes() - before
-        assert box.connections() - conns == len(nodes)  # each kiosk its own connection
+        # Each kiosk its own connection (a lost SYN may add a retransmitted one).
+        assert len(nodes) <= box.connections() - conns <= len(nodes) + 2
         print(f"reports sent directly: {direct / len(nodes):.0f} bytes per kiosk")
         assert via_hub / 5 < direct / len(nodes)
         # nothing lost, nothing counted twice: the server holds exactly what was counted
