@@ -252,6 +252,9 @@ class UiApp:
                 elif action == "pause":
                     self.client.pause(pin, 15)
                     message = loc.text("tray.pause")
+                elif action == "postpone-update":
+                    self.client.postpone_update(pin)
+                    message = loc.text("tray.postpone_update")
                 else:
                     message = today_text(loc, self.client.today(pin))
             except ControlAuthError:

@@ -181,3 +181,39 @@ def test_a_new_overlay_changes_the_languages_before_the_next_notice(
         if app.notice.is_open:
             app.notice.close()
         root.destroy()
+
+
+class _OperatorClient:
+    """Records the operator calls the tray's PIN dialog leads to."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def postpone_update(self, pin: str) -> dict[str, Any]:
+        self.calls.append(("postpone_update", pin))
+        return {"status": "postponed", "until": 0}
+
+
+def test_the_tray_postpones_a_program_update_with_the_pin() -> None:
+    from types import SimpleNamespace
+
+    from kiosk_agent.content.locales import load_locale
+
+    client = _OperatorClient()
+    shown: list[tuple[str, str]] = []
+    done = threading.Event()
+
+    def call_soon(fn: Any) -> None:
+        fn()
+        done.set()
+
+    fake = SimpleNamespace(
+        locale=load_locale("fr"),
+        client=client,
+        call_soon=call_soon,
+        toasts=SimpleNamespace(show=lambda _loc, title, message: shown.append((title, message))),
+    )
+    UiApp._run_operator(fake, "postpone-update", "2468")  # type: ignore[arg-type]
+    assert done.wait(10)
+    assert client.calls == [("postpone_update", "2468")]
+    assert shown == [("Gérant du cybercafé", "Reporter d'un jour les mises à jour du programme")]

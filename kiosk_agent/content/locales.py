@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -366,7 +366,37 @@ def _load_locale(code: str, directory: Path) -> Locale:
     path = directory / f"{code}.yaml"
     if not _CODE.match(code) or not path.is_file():
         raise LocaleError(f"no locale {code!r} in {directory}")
-    return parse_locale(code, path.read_text(encoding="utf-8"))
+    loc = parse_locale(code, path.read_text(encoding="utf-8"))
+    if directory == active.BUILTIN_LOCALES:
+        return loc
+    try:
+        own = _load_locale(code, active.BUILTIN_LOCALES)
+    except LocaleError:  # a language the program does not ship: English fills the gaps
+        own = _load_locale(REFERENCE, active.BUILTIN_LOCALES)
+    return with_program_texts(loc, own)
+
+
+def with_program_texts(pack: Locale, own: Locale) -> Locale:
+    """``pack``'s locale with the texts it lacks taken from the program's ``own``.
+
+    A content pack is checked against its own English, so a pack built before a program
+    update lacks the keys the newer program added (a menu entry, a message): the
+    program's own translation stands in for those, instead of a ``KeyError`` on the
+    kiosk, and the pack's texts (helplines, tips) stay. Tips are never mixed: a pack's
+    tips are its own set."""
+    missing = {
+        k: v
+        for k, v in own.strings.items()
+        if k not in pack.strings and not k.startswith("notice.tips.")
+    }
+    if not missing:
+        return pack
+    return replace(
+        pack,
+        strings={**pack.strings, **missing},
+        plurals={**{k: f for k, f in own.plurals.items() if k in missing}, **pack.plurals},
+        plural_rules=pack.plural_rules or (own.plural_rules if own.code == pack.code else {}),
+    )
 
 
 def load_all(directory: Path | None = None) -> dict[str, Locale]:

@@ -138,7 +138,7 @@ class TrayActions:
     set_language: Callable[[str], None]
     report_abuse: Callable[[], None] | None  # None: no report address for this country
     helpline: Callable[[], None]
-    operator: Callable[[str], None]  # "update-now" | "pause" | "today"
+    operator: Callable[[str], None]  # "update-now" | "pause" | "postpone-update" | "today"
 
 
 def menu_entries(
@@ -180,6 +180,11 @@ def menu_entries(
                     _bind(actions.operator, "update-now"),
                 ),
                 Entry("operator.pause", t("tray.pause"), _bind(actions.operator, "pause")),
+                Entry(
+                    "operator.postpone_update",
+                    t("tray.postpone_update"),
+                    _bind(actions.operator, "postpone-update"),
+                ),
                 Entry("operator.today", t("tray.today"), _bind(actions.operator, "today")),
             ),
         )

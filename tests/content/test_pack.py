@@ -84,6 +84,34 @@ def test_applied_pack_is_drawn_without_restart(tmp_path: Path) -> None:
     assert (state / "content" / "v3" / "locales" / "en.yaml").stat().st_mode & 0o644 == 0o644
 
 
+def _without_key(yaml_text: str, key: str) -> str:
+    """A locale file without one ``tray:`` line (a pack built before the key existed)."""
+    lines = [line for line in yaml_text.split("\n") if not line.startswith(f"  {key}: ")]
+    assert len(lines) == len(yaml_text.split("\n")) - 1
+    return "\n".join(lines)
+
+
+def test_a_pack_older_than_the_program_is_drawn_with_the_programs_new_texts(
+    tmp_path: Path,
+) -> None:
+    """A pack built before this program added a text (here the tray's postpone entry)
+    passes its own checks; the kiosk draws the pack's texts and, for the key it lacks,
+    the program's own translation, never a KeyError."""
+    state = tmp_path / "state"
+    files = edited(tmp_path, "Older pack title", helpline="1190")
+    older = {code: _without_key(text, "postpone_update") for code, text in files.locales.items()}
+    older_files = pack.PackFiles(older, files.countries, files.images)
+    assert pack.check_files(older_files) == []  # consistent with its own English
+    assert pack.install_pack(state, sign(older_files, 2), [PUB], now=NOW) == 2
+    active.use_state_dir(state)
+    en, km = load_locale("en"), load_locale("km")
+    assert en.text("notice.title") == "Older pack title"  # the pack's text
+    assert en.text("tray.postpone_update") == "Postpone program updates for a day"
+    builtin_km = load_locale("km", active.BUILTIN_LOCALES)
+    assert km.text("tray.postpone_update") == builtin_km.text("tray.postpone_update")
+    assert contact_lines(en, country_for("KE")).helpline_number == "1190"
+
+
 def test_bad_pack_with_a_good_signature_is_refused(tmp_path: Path) -> None:
     state = tmp_path / "state"
     pack.install_pack(state, sign(edited(tmp_path, "Good"), 2), [PUB], now=NOW)

@@ -117,12 +117,13 @@ def test_menu_entries() -> None:
     assert [c.key for c in operator.children] == [
         "operator.update_now",
         "operator.pause",
+        "operator.postpone_update",
         "operator.today",
     ]
     for child in operator.children:
         assert child.action is not None
         child.action()
-    assert calls.log == ["op:update-now", "op:pause", "op:today"]
+    assert calls.log == ["op:update-now", "op:pause", "op:postpone-update", "op:today"]
     no_report = menu_entries(load_locale("en"), ["en"], "x", Calls().actions(with_report=False))
     assert [e.key for e in no_report] == ["status", "show_notice", "helpline", "operator"]
 
