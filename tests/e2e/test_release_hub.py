@@ -6,9 +6,11 @@ the program from the server.
 
 The server's file route is reached through a counting relay in this test (uvicorn's
 access log is off), which records each request for a release file and the bytes it sent.
-The programs are ``tests/installer/fakes.fake_onefile`` archives: this test stops at
-``staged`` (downloaded, verified, unpacked beside the running release); the switch
-itself is ``tests/e2e/test_program_update.py``'s.
+The programs are small PyInstaller PKG archives that are not runnable (like
+``tests/installer/fakes.fake_onefile``); ``KIOSK_RELEASE_TEST_MB=25`` pads the released one
+to a real program's size (docs/BENCHMARKS.md). This test stops at ``staged`` (downloaded,
+verified, unpacked beside the running release); the switch itself is
+``tests/e2e/test_program_update.py``'s.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from __future__ import annotations
 import http.client
 import http.server
 import json
+import os
 import threading
+import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,12 +40,35 @@ from kiosk_agent.net.ports import free_port
 from kiosk_agent.updates import release_state as rs
 from tests.conftest import require
 from tests.e2e.test_signed_updates import World, get, wait_for
-from tests.installer.fakes import fake_onefile
+from tests.installer.fakes import FAKE_BOOTLOADER, FAKE_LAUNCHER, fake_onefile
 
 pytestmark = pytest.mark.slow
 
 VERSION = "0.6.0"
 NAME = f"release-{release_contract.version_number(VERSION)}.signed"
+
+
+def program(path: Path, megabytes: int) -> Path:
+    """A one-file program ``install_release`` can lay out, padded with ``megabytes`` MB of
+    random bytes (random: nothing on the way could compress them)."""
+    from kiosk_agent.installer.carchive import Entry, build_archive
+
+    def entry(name: str, code: str, data: bytes) -> Entry:
+        return Entry(name, code, zlib.compress(data), len(data), True)
+
+    padding = os.urandom(megabytes << 20)
+    pkg = build_archive(
+        [
+            entry("kiosk_agent_main", "s", b"pretend entry script"),
+            entry("kiosk-agent-launcher/kiosk-agent", "x", FAKE_LAUNCHER),
+            Entry("libpadding.so", "b", padding, len(padding), False),
+            Entry("pyi-contents-directory _internal", "o", b"", 0, False),
+        ],
+        311,
+        b"libpython3.11.so.1.0",
+    )
+    path.write_bytes(FAKE_BOOTLOADER + pkg)
+    return path
 
 
 class CountingRelay:
@@ -185,8 +213,10 @@ def test_releases_cross_the_uplink_once_and_a_tampered_hub_copy_is_refused(
         pc("k1")
         pc("k2")
         wait_for("both kiosks heard by the hub", lambda: hub_pcs() >= 2, world, 60)
-        program = fake_onefile(tmp / "kiosk-agent-0.6.0")
-        out = world.server("publish-release", str(program), "--version", VERSION,
+        megabytes = int(os.environ.get("KIOSK_RELEASE_TEST_MB", "0") or 0)
+        released = program(tmp / "kiosk-agent-0.6.0", megabytes)
+        started = time.monotonic()
+        out = world.server("publish-release", str(released), "--version", VERSION,
                            "--key", str(key), "--trust", pub)  # fmt: skip
         assert "published release release version 0.6.0" in out, out
         size = len((tmp / "server" / "feeds" / "releases" / NAME).read_bytes())
@@ -197,7 +227,10 @@ def test_releases_cross_the_uplink_once_and_a_tampered_hub_copy_is_refused(
         # One program download for the café (the hub's), whatever the number of kiosks.
         assert [d[0] for d in downloads] == [f"/feeds/releases/{NAME}"], downloads
         assert sum(d[3] for d in downloads) == size
-        print(f"program bytes from the server, 2 kiosks through the hub: {size} (one download)")
+        sent = sum(d[3] for d in downloads)
+        took = time.monotonic() - started
+        print(f"release of {size:,} B: 2 kiosks staged it through the hub {took:.1f} s after")
+        print(f"publishing; the server sent {sent:,} B of it in {len(downloads)} download(s)")
 
         # A tampered copy on the hub: a third kiosk refuses it, counts it, and takes the
         # program from the regional server.
@@ -206,8 +239,10 @@ def test_releases_cross_the_uplink_once_and_a_tampered_hub_copy_is_refused(
         data[-200] ^= 1
         mirrored.write_bytes(bytes(data))
         pc("k3")
-        wait_for("k3 staged", lambda: candidate(configs["k3"]) == VERSION, world, 120)
+        wait_for("k3 staged", lambda: candidate(configs["k3"]) == VERSION, world, 180)
         downloads = relay.program_downloads()
+        sent = sum(d[3] for d in downloads)
+        print(f"after a tampered hub copy: the server sent {sent:,} B in {len(downloads)}")
         assert len(downloads) == 2 and sum(d[3] for d in downloads) == 2 * size, downloads
         wait_for("the refusal counted",
                  lambda: "release.rejected.bad_signature" in counters(world, paths["k3"]),
