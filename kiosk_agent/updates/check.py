@@ -414,8 +414,12 @@ class UpdatesCheck:
         except download.DownloadPaused as e:
             return KindResult("release", "deferred", "download_paused", target, str(e))
         except download.DownloadError as e:
-            if e.status == 503 and not self._hub_wait_over(target, now):
-                return KindResult("release", "deferred", "hub_fetching", target, str(e))
+            # A cut on the LAN keeps what arrived: resumed from the hub at the next check
+            # rather than 25 MB more over the café's uplink; both waits share one bound.
+            cut = e.status is None and part.is_file() and part.stat().st_size > 0
+            if (e.status == 503 or cut) and not self._hub_wait_over(target, now):
+                why = "hub_fetching" if e.status == 503 else "download_paused"
+                return KindResult("release", "deferred", why, target, str(e))
             return None
         except OSError:
             return None

@@ -440,3 +440,73 @@ def test_the_release_gate_is_the_kiosks_link_rule() -> None:
     assert release_gate(
         utilization=None, max_utilization=0.5, local_time=dtime(12), offpeak=None
     ) == (True, "no_reading")
+
+
+def _padded_program(size: int) -> bytes:
+    """A one-file program ``install_release`` lays out, with ``size`` random bytes in it."""
+    import os
+    import zlib
+
+    from kiosk_agent.installer.carchive import Entry, build_archive
+    from tests.installer.fakes import FAKE_BOOTLOADER, FAKE_LAUNCHER
+
+    padding = os.urandom(size)
+    launcher = zlib.compress(FAKE_LAUNCHER)
+    pkg = build_archive(
+        [
+            Entry("kiosk-agent-launcher/kiosk-agent", "x", launcher, len(FAKE_LAUNCHER), True),
+            Entry("libpadding.so", "b", padding, size, False),
+            Entry("pyi-contents-directory _internal", "o", b"", 0, False),
+        ],
+        311,
+        b"libpython3.11.so.1.0",
+    )
+    return FAKE_BOOTLOADER + pkg
+
+
+def test_a_download_cut_on_the_lan_resumes_from_the_hub(cafe: Cafe) -> None:
+    # Large enough that the first try writes some chunks before the cut.
+    cafe.region.publish("1.1.0", program=_padded_program(1 << 20))
+    whole = (cafe.region.feeds / NAME11).read_bytes()
+    manifest = (cafe.region.feeds / "manifest.json").read_bytes()
+    base = f"/hub/v1/feeds/{cafe.key}/"
+    seen: list[str | None] = []
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == base + "manifest.json":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(manifest)))
+                self.end_headers()
+                self.wfile.write(manifest)
+                return
+            seen.append(self.headers.get("Range"))
+            a = plan_range(self.headers.get("Range"), None, '"e"', len(whole))
+            self.send_response(a.status)
+            if a.content_range(len(whole)):
+                self.send_header("Content-Range", str(a.content_range(len(whole))))
+            self.send_header("Content-Length", str(a.length))
+            self.end_headers()
+            body = whole[a.start : a.end + 1]
+            if len(seen) == 1:  # the LAN drops half-way through the first try
+                body = body[: len(body) // 2]
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        k = cafe.kiosk("k")
+        (cafe.region.feeds / NAME11).unlink()  # only the hub has it
+        got, _ = check(k, url)
+        assert (got.result, got.reason) == ("deferred", "download_paused")
+        got, answer = check(k, url)
+        assert (got.result, got.version) == ("staged", V11) and answer.hub_refusals == []
+        assert seen[0] is None and seen[1] is not None and seen[1].startswith("bytes=")
+        assert seen[1] != "bytes=0-"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
