@@ -510,3 +510,17 @@ def test_a_download_cut_on_the_lan_resumes_from_the_hub(cafe: Cafe) -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_junk_manifest_from_the_hub_is_counted_and_the_servers_read(
+    cafe: Cafe, rogue: tuple[Path, str]
+) -> None:
+    root, url = rogue
+    cafe.region.publish("1.1.0")
+    served = root / "hub" / "v1" / "feeds" / cafe.key
+    served.mkdir(parents=True)
+    (served / "manifest.json").write_text('{"kind": "release", "latest": "lots"}')
+    (served / NAME11).write_bytes(b"never asked for: the hub's manifest was refused")
+    got, answer = check(cafe.kiosk("k"), url)
+    assert answer.hub_refusals == [("release", "bad_manifest")]
+    assert (got.result, got.version) == ("staged", V11)  # manifest and program from the server
