@@ -532,6 +532,7 @@ def fetch_release(
             return download.requests_opener(fetcher.session())(url, headers)
 
         opener = open_
+    resumed = part.is_file() and part.stat().st_size > 0
     try:
         download.download(
             url, part, DIR_KINDS["release"].max_file, opener,
@@ -551,6 +552,10 @@ def fetch_release(
         os.replace(part, target)
     except signed.SignedError as e:
         part.unlink(missing_ok=True)  # never resume onto bytes that failed the checks
+        if resumed:
+            # The partial bytes may be what a power cut damaged, not the server's fault:
+            # the next round downloads it whole before the hub refuses it for hours.
+            return {"result": "failed", "detail": f"resumed file refused ({e.code}): again"}
         return {"result": "rejected", "reason": e.code, "detail": str(e)[:300]}
     except OSError as e:
         return {"result": "failed", "detail": f"{target.name}: {e}"[:300]}

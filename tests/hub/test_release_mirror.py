@@ -524,3 +524,26 @@ def test_a_junk_manifest_from_the_hub_is_counted_and_the_servers_read(
     got, answer = check(cafe.kiosk("k"), url)
     assert answer.hub_refusals == [("release", "bad_manifest")]
     assert (got.result, got.version) == ("staged", V11)  # manifest and program from the server
+
+
+def test_a_damaged_partial_file_is_downloaded_again_not_refused(cafe: Cafe) -> None:
+    """A power cut can leave bad bytes at the end of the partial file: the verification
+    refuses the resumed file, and the hub starts again instead of refusing the release."""
+    cafe.region.publish("1.1.0")
+    whole = (cafe.region.feeds / NAME11).read_bytes()
+    cafe.mirror_dir.mkdir(parents=True)
+    part = cafe.mirror_dir / f".{NAME11}.part"
+    part.write_bytes(whole[:100] + b"\0" * 100)  # the tail the disk never got
+    httpd, seen = _range_server(whole)
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/{NAME11}"
+        target = cafe.mirror_dir / NAME11
+        first = mirror_mod.fetch_release(cafe.hub_config, url, target, (PUB,), 60.0)
+        assert first["result"] == "failed" and not part.exists() and not target.exists()
+        second = mirror_mod.fetch_release(cafe.hub_config, url, target, (PUB,), 60.0)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert second == {"result": "fetched", "bytes": len(whole)}
+    assert [s["range"] for s in seen] == ["bytes=200-", None]
+    assert target.read_bytes() == whole
