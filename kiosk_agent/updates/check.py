@@ -405,6 +405,7 @@ class UpdatesCheck:
         from kiosk_agent.updates import release_state as rs
 
         part = rs.folder(self.config.state_dir) / "download" / f"{name}.hub.part"
+        resumed = part.is_file() and part.stat().st_size > 0
         try:
             download.download(
                 f"{hub_feed_url(hub, url.rstrip('/'))}/{name}", part, MAX_RELEASE,
@@ -429,6 +430,10 @@ class UpdatesCheck:
                 raise signed.Rollback(f"the hub served version {f.claims.version} as {name}")
         except signed.SignedError as e:
             part.unlink(missing_ok=True)  # never resume onto bytes that failed the checks
+            if resumed and not self._hub_wait_over(target, now):
+                # The partial bytes may be what a power cut damaged on this PC: the whole
+                # file from the hub at the next check before the hub is blamed (counted).
+                return KindResult("release", "deferred", "download_again", target, str(e))
             self._hub_refused.append(("release", e.code))
             return None
         finally:

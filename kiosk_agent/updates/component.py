@@ -42,6 +42,8 @@ FIRST_CHECK_DELAY = (1.0, 10.0)
 RESUME_AFTER = 300.0
 """A release download paused at the end of a check goes on this soon, not a whole
 ``check_every`` later."""
+SOONER = ("download_paused", "download_again", "hub_fetching")
+"""Release reasons after which the next check comes ``RESUME_AFTER`` later."""
 SWITCH_RETRY = 300.0
 HUB_READY_WAIT = 40.0
 MIN_REQUEST_GAP = 300.0
@@ -112,7 +114,7 @@ class UpdatesComponent:
                 log.exception("updates check failed")
             every = self.ctx.config.updates.check_every
             # A paused download, or the café hub fetching the release for the café.
-            if self.last.get("release", {}).get("reason") in ("download_paused", "hub_fetching"):
+            if self.last.get("release", {}).get("reason") in SOONER:
                 every = min(every, RESUME_AFTER)
             due = time.monotonic() + every * (1 + self.rng.uniform(-0.1, 0.1))
 

@@ -547,3 +547,52 @@ def test_a_damaged_partial_file_is_downloaded_again_not_refused(cafe: Cafe) -> N
     assert second == {"result": "fetched", "bytes": len(whole)}
     assert [s["range"] for s in seen] == ["bytes=200-", None]
     assert target.read_bytes() == whole
+
+
+def test_a_damaged_partial_from_the_hub_is_fetched_whole_before_the_hub_is_blamed(
+    cafe: Cafe,
+) -> None:
+    cafe.region.publish("1.1.0")
+    whole = (cafe.region.feeds / NAME11).read_bytes()
+    served: dict[str, bytes] = {
+        f"/hub/v1/feeds/{cafe.key}/manifest.json": (
+            cafe.region.feeds / "manifest.json"
+        ).read_bytes(),
+        f"/hub/v1/feeds/{cafe.key}/{NAME11}": whole,
+    }
+    seen: list[str | None] = []
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = served[self.path]
+            if self.path.endswith(".signed"):
+                seen.append(self.headers.get("Range"))
+            a = plan_range(self.headers.get("Range"), None, '"e"', len(data))
+            self.send_response(a.status)
+            if a.content_range(len(data)):
+                self.send_header("Content-Range", str(a.content_range(len(data))))
+            self.send_header("Content-Length", str(a.length))
+            self.end_headers()
+            self.wfile.write(data[a.start : a.end + 1])
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        k = cafe.kiosk("k")
+        part = k.config.state_dir / "release" / "download" / f"{NAME11}.hub.part"
+        part.parent.mkdir(parents=True)
+        part.write_bytes(whole[:100] + b"\0" * 100)  # what a power cut left on this PC
+        (cafe.region.feeds / NAME11).unlink()  # only the hub has it
+        got, answer = check(k, url)
+        assert (got.result, got.reason) == ("deferred", "download_again")
+        assert answer.hub_refusals == [] and not part.exists()
+        got, answer = check(k, url)
+        assert (got.result, got.version) == ("staged", V11) and answer.hub_refusals == []
+        assert seen == ["bytes=200-", None]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
