@@ -10,8 +10,13 @@ link or not: a list that is late is a risk to children, a busy link only an anno
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time as dtime
 
-from kiosk_agent.reporting.uploader import CONNECTION_OVERHEAD_BYTES, REQUEST_OVERHEAD_BYTES
+from kiosk_agent.reporting.uploader import (
+    CONNECTION_OVERHEAD_BYTES,
+    REQUEST_OVERHEAD_BYTES,
+    in_window,
+)
 
 FEED_WAIT_BOUND = 2.0
 """A check waits for the link only while the list was known current less than this many
@@ -94,3 +99,22 @@ def spent_today(meta: object, day: str) -> int:
         return 0
     value = meta.get("bytes", 0)
     return value if isinstance(value, int) and value > 0 else 0
+
+
+def release_gate(
+    *,
+    utilization: float | None,
+    max_utilization: float,
+    local_time: dtime,
+    offpeak: tuple[str, str] | None,
+) -> tuple[bool, str]:
+    """Whether the hub may download a program release for the café now: the rule a kiosk
+    applies to its own release download (``updates/component.py``, ``link_room``): inside
+    ``reporting.offpeak`` when one is set, and the café's link at or under
+    ``max_utilization``. A link not measured yet does not hold it back (a release is
+    not urgent, but a hub that just started must not wait for a reading for ever)."""
+    if offpeak is not None and not in_window(local_time, offpeak):
+        return False, "outside_offpeak"
+    if utilization is not None and utilization > max_utilization:
+        return False, "link_busy"
+    return True, "link_has_room" if utilization is not None else "no_reading"

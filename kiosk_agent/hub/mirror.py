@@ -17,6 +17,12 @@ file (the PCs asking at once wait for the same download). The hub checks every b
 against its own trusted keys before serving it, and every signed file for its kind and
 shape (its signature may need key announcements the hub has not applied: each kiosk
 checks it with its own keys and chain, as it would from the server).
+
+Program releases (``DirKind.background``) are not fetched while a kiosk waits: a kiosk's
+request marks the release wanted (503 meanwhile) and the hub's release round
+(``release_round``) downloads it once for the café when the link has room, resumable,
+verifies it with the hub's own release keys, and only then offers it
+(docs/cafe-hub.md, "Program releases through the hub").
 """
 
 from __future__ import annotations
@@ -47,6 +53,12 @@ again (``fresh_for``: a quarter of ``update_every``, so a new version reaches th
 PCs within 1.25 × ``update_every``, and the café's PCs checking at different moments
 cost the uplink one revalidation per quarter interval, not one each)."""
 FETCH_TIMEOUT = 3600.0
+RELEASE_SLICE = 1200.0
+"""One release fetch downloads for at most this long (as a kiosk's check does); the rest
+comes at the next round, resumed from the partial file."""
+REFUSED_RETRY = 6 * 3600.0
+"""A release the hub refused (bad signature, wrong version: a hostile or broken server)
+is not downloaded again for this long; kiosks asking for it go to the server meanwhile."""
 
 FetchJob = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -60,6 +72,10 @@ class DirKind:
     files: re.Pattern[str]
     max_manifest: int
     max_file: int
+    background: bool = False
+    """Files fetched by the hub's own release round (``Mirror.release_round``: resumable,
+    when the café's link has room) instead of while a kiosk waits: a program release is
+    minutes over a café's link, longer than a kiosk waits for an answer."""
 
 
 DIR_KINDS = {
@@ -84,6 +100,13 @@ DIR_KINDS = {
             signed_dir.MAX_MANIFEST,
             1 << 20,
         ),
+        DirKind(
+            "release",
+            re.compile(r"^release-\d{1,19}\.signed\Z"),
+            signed_dir.MAX_MANIFEST,
+            80 * 1024 * 1024,  # updates.check.MAX_RELEASE (kiosks read no larger one)
+            background=True,
+        ),
     )
 }
 SIGNED_DIRS = {
@@ -91,6 +114,7 @@ SIGNED_DIRS = {
     "content": "content",
     "settings": "settings",
     "cafe_settings": "settings",  # a café's own overlay: a settings directory
+    "release": "release",  # program releases: fetched in the hub's release round
 }
 """The ``updates`` sources the hub mirrors (``updates.check.source_urls`` names) → their
 ``DIR_KINDS`` kind; mirrored when the kiosks would read it (``updates.<kind>.trust``, or
@@ -172,6 +196,15 @@ class Mirror:
         self.upstream_fetches = 0
         self.fetched: list[str] = []
         """Bundle files fetched from upstream, in order (status, tests)."""
+        self.wanted: dict[str, set[str]] = {}
+        """Release files a kiosk asked for and the hub has not got yet, per directory."""
+        self.refused: dict[tuple[str, str], float] = {}
+        """(key, name) of releases the hub refused, with when (monotonic)."""
+        self.release_deferred: str | None = None
+        """Why the last release round waited (``link_busy``, ``outside_offpeak``), or None."""
+        self.release_results: list[dict[str, Any]] = []
+        """The last release fetches' results (status; at most 10)."""
+        self.release_wake: asyncio.Event | None = None
 
     def status(self) -> dict[str, Any]:
         mirrored = {}
@@ -190,6 +223,12 @@ class Mirror:
             "feeds": sum(d.kind == "feed" for d in self.feeds.values()),
             "mirrored": mirrored,
             "fetches": self.upstream_fetches,
+            "releases": {
+                "wanted": sorted(n for names in self.wanted.values() for n in names),
+                "deferred": self.release_deferred,
+                "refused": sorted(name for _, name in self.refused),
+                "last": self.release_results[-3:],
+            },
         }
 
     async def get(self, key: str, name: str) -> Served:
@@ -222,6 +261,8 @@ class Mirror:
             fresh = time.monotonic() - self.checked.get(key, -1e9) < fresh_for
             if not fresh or not path.exists():
                 await self._refresh_manifest(feed, key, directory)
+        elif not path.exists() and DIR_KINDS[feed.kind].background:
+            return self._want(key, directory, name)
         elif not path.exists():
             result = await self._run_fetch(feed, directory, name, None)
             if result.get("result") != "fetched":
@@ -230,6 +271,56 @@ class Mirror:
         if not path.exists():
             return Served(502, message="the regional server could not be reached")
         return Served(200, path, await asyncio.to_thread(self._etag, path))
+
+    def _want(self, key: str, directory: Path, name: str) -> Served:
+        """A kiosk asked for a release the hub has not got: the release round fetches it
+        if the mirrored manifest offers it (503 meanwhile: the kiosk waits a bounded time
+        for the hub, docs/cafe-hub.md); 404 (the kiosk goes to the server) otherwise."""
+        if name not in release_keep(directory):
+            return Served(404, message="this hub does not offer that release")
+        refused = self.refused.get((key, name))
+        if refused is not None and time.monotonic() - refused < REFUSED_RETRY:
+            return Served(502, message="the hub refused that release from upstream")
+        self.wanted.setdefault(key, set()).add(name)
+        if self.release_wake is not None:
+            self.release_wake.set()
+        return Served(503, message="the hub is fetching this release; ask again later")
+
+    async def release_round(self, gate: Callable[[], tuple[bool, str]]) -> None:
+        """Fetch the releases kiosks asked for (and partial ones a power cut left), one
+        at a time, each in slices of ``RELEASE_SLICE``, while ``gate`` says the café's
+        link has room; prune releases the manifest no longer offers."""
+        for key, d in self.feeds.items():
+            if not DIR_KINDS[d.kind].background:
+                continue
+            directory = self.root / key
+            keep = await asyncio.to_thread(release_keep, directory)
+            await asyncio.to_thread(_prune, directory, d.kind)
+            partial = {p.name[1:-5] for p in _partials(directory)}
+            wanted = self.wanted.setdefault(key, set())
+            wanted &= keep
+            for name in sorted((wanted | partial) & keep):
+                if (directory / name).exists():
+                    wanted.discard(name)
+                    continue
+                refused = self.refused.get((key, name))
+                if refused is not None and time.monotonic() - refused < REFUSED_RETRY:
+                    wanted.discard(name)
+                    continue
+                go, reason = gate()
+                if not go:
+                    self.release_deferred = reason
+                    return
+                self.release_deferred = None
+                result = await self._run_fetch(d, directory, name, None)
+                self.release_results = [*self.release_results[-9:], {"file": name, **result}]
+                if result.get("result") == "fetched":
+                    self.fetched.append(name)
+                    wanted.discard(name)
+                elif result.get("result") == "rejected":
+                    log.warning("hub mirror: release %s refused: %s", name, result.get("detail"))
+                    self.refused[(key, name)] = time.monotonic()
+                    wanted.discard(name)
 
     async def _refresh_manifest(self, feed: MirroredDir, key: str, directory: Path) -> None:
         path = directory / manifest.MANIFEST
@@ -282,8 +373,48 @@ class Mirror:
         return etag
 
 
+def release_keep(directory: Path) -> set[str]:
+    """The release files the hub offers: the mirrored manifest's latest and, while a new
+    release is staged, its stable one (every kiosk's target is one of the two:
+    ``signed_dir.target_version``). Older releases are never a kiosk's target."""
+    try:
+        m = signed_dir.read_manifest(directory)
+    except (OSError, signed_dir.ManifestError):
+        return set()
+    if m is None:
+        return set()
+    versions = {m.latest} | ({m.rollout.stable} if m.rollout is not None else set())
+    return {m.files[v] for v in versions if v in m.files}
+
+
+def _partials(directory: Path) -> list[Path]:
+    """Release downloads in progress (``.<name>.part``, never served)."""
+    files = DIR_KINDS["release"].files
+    try:
+        return [
+            p
+            for p in directory.iterdir()
+            if p.name.startswith(".") and p.name.endswith(".part") and files.match(p.name[1:-5])
+        ]
+    except OSError:
+        return []
+
+
 def _prune(directory: Path, kind: str = "feed") -> None:
-    """Remove the files the mirrored manifest no longer names."""
+    """Remove the files the mirrored manifest no longer names (for releases: that it no
+    longer offers, ``release_keep``, partial downloads included: the disk bound)."""
+    if kind == "release":
+        keep = release_keep(directory)
+        if not keep:
+            return
+        partial = {p.name: p.name[1:-5] for p in _partials(directory)}
+        with contextlib.suppress(OSError):
+            for path in directory.iterdir():
+                name = partial.get(path.name, path.name)
+                if DIR_KINDS[kind].files.match(name) and name not in keep:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+        return
     try:
         if kind == "feed":
             m = manifest.read_manifest(directory)
@@ -345,6 +476,11 @@ def mirror_fetch(config: Any, params: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError("job parameter trust must be a list of keys")
     target = Path(dest)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if DIR_KINDS[kind].background and target.name != manifest.MANIFEST:
+        seconds = params.get("seconds", RELEASE_SLICE)
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+            raise ValueError("job parameter seconds must be a positive number")
+        return fetch_release(config, url, target, tuple(trust), float(seconds))
     scheme = url.split(":", 1)[0]
     fetcher = default_fetchers(config, target.parent / ".downloads").get(scheme)
     if fetcher is None:
@@ -370,6 +506,60 @@ def mirror_fetch(config: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     finally:
         fetched.discard()
     return {"result": "fetched", "etag": fetched.etag}
+
+
+def fetch_release(
+    config: Any, url: str, target: Path, trust: tuple[str, ...], seconds: float
+) -> dict[str, Any]:
+    """Download a program release into ``.<name>.part`` (resuming what a cut or a power
+    cut left, for at most ``seconds``), verify it as a kiosk would (the hub's release
+    keys as its announcements left them, signature, size, SHA-256, expiry, and the
+    version its name says), and only then move it to ``target``: a kiosk is never
+    served a partial or unverified file. Blocking; runs in the ``hub-fetch`` worker."""
+    from kiosk_agent.contracts import keys, release, signed
+    from kiosk_agent.net.clock import clock_for
+    from kiosk_agent.updates import download
+    from kiosk_agent.updates.check import load_trust_state
+
+    part = target.with_name(f".{target.name}.part")
+    opener: download.Opener | None = None
+    if url.startswith(("http://", "https://")):
+        from kiosk_agent.filter.feed_check import HttpFetcher
+
+        fetcher = HttpFetcher(config, target.parent / ".downloads")
+
+        def open_(url: str, headers: dict[str, str]) -> Any:
+            return download.requests_opener(fetcher.session())(url, headers)
+
+        opener = open_
+    resumed = part.is_file() and part.stat().st_size > 0
+    try:
+        download.download(
+            url, part, DIR_KINDS["release"].max_file, opener,
+            deadline=time.monotonic() + seconds,
+        )  # fmt: skip
+    except download.DownloadPaused as e:
+        return {"result": "paused", "detail": str(e)[:300]}
+    except download.DownloadError as e:
+        return {"result": "failed", "detail": str(e)[:300]}
+    now = clock_for(config.state_dir).now()
+    trusted = keys.effective_keys(trust, load_trust_state(config.state_dir), now)
+    try:
+        f = release.read_release(part.read_bytes(), trusted, floor=None, now=now)
+        if target.name != f"release-{f.claims.version}.signed":
+            raise signed.Rollback(f"{target.name} holds version {f.claims.version}")
+        size = part.stat().st_size
+        os.replace(part, target)
+    except signed.SignedError as e:
+        part.unlink(missing_ok=True)  # never resume onto bytes that failed the checks
+        if resumed:
+            # The partial bytes may be what a power cut damaged, not the server's fault:
+            # the next round downloads it whole before the hub refuses it for hours.
+            return {"result": "failed", "detail": f"resumed file refused ({e.code}): again"}
+        return {"result": "rejected", "reason": e.code, "detail": str(e)[:300]}
+    except OSError as e:
+        return {"result": "failed", "detail": f"{target.name}: {e}"[:300]}
+    return {"result": "fetched", "bytes": size}
 
 
 def mirror_fetch_job(config: Any, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from kiosk_agent.config import Config
+from kiosk_agent.contracts import manifest
 from kiosk_agent.contracts.report import SIGNATURE_WINDOW_SECONDS
-from kiosk_agent.hub import console, gates, http, relay, roles
+from kiosk_agent.hub import console, gates, http, ranges, relay, roles
 from kiosk_agent.hub.http import is_loopback
 from kiosk_agent.hub.link import CafeLink
 from kiosk_agent.hub.mirror import (
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 RELAY_CHECK_EVERY = 5.0
 RELAY_TIMEOUT = 900.0
 FETCH_TIMEOUT = 3600.0
+RELEASE_ROUND_EVERY = 60.0
+"""Seconds between the hub's release rounds (``Mirror.release_round``) when no kiosk's
+request wakes one: a round waiting for the link checks the gate again this often."""
 BUDGET_META = "budget"
 """The hub's relay bytes charged today (``{"day", "bytes"}``, in its outbox)."""
 MAX_REQUESTS_PER_MINUTE = 600
@@ -100,12 +104,14 @@ class HubComponent:
             self._fetch,
             {kind: fresh_for(self.config, kind) for kind in DIR_KINDS},
         )
+        self.mirror.release_wake = asyncio.Event()
         listen = self.config.cafe.hub_listen
         self._server = await asyncio.start_server(self._serve, listen.host, listen.port)
         sock = self._server.sockets[0].getsockname()
         self.address = (sock[0], sock[1])
         log.info("café hub on http://%s:%d (console: %s)", *self.address, self.console_url())
         self._tasks.append(asyncio.create_task(self._relay_loop(), name="hub-relay"))
+        self._tasks.append(asyncio.create_task(self._release_loop(), name="hub-releases"))
         if not is_loopback(listen.host):
             from kiosk_agent.hub import discovery
 
@@ -188,6 +194,34 @@ class HubComponent:
         self.last_relay = {"at": time.time(), **result}
         log.info("hub relay round: %s", result)
         return result
+
+    def release_gate(self) -> tuple[bool, str]:
+        """Whether the café's link has room for a release download now (``gates``)."""
+        reading = self.link.monitor.reading()
+        rp = self.config.reporting
+        return gates.release_gate(
+            utilization=None if reading is None else reading.utilization,
+            max_utilization=rp.max_link_utilization,
+            local_time=_local_time(time.time()),
+            offpeak=rp.offpeak,
+        )
+
+    async def _release_loop(self) -> None:
+        """Program releases kiosks asked for are downloaded once for the café, here, when
+        the link has room (``Mirror.release_round``)."""
+        assert self.mirror is not None and self.mirror.release_wake is not None
+        mirror, wake = self.mirror, self.mirror.release_wake
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RELEASE_ROUND_EVERY):
+                    await wake.wait()
+            wake.clear()
+            try:
+                await mirror.release_round(self.release_gate)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("hub release round failed")
 
     async def _relay_loop(self) -> None:
         assert self.outbox is not None
@@ -350,7 +384,10 @@ class HubComponent:
         key, _, name = rest.partition("/")
         served: Served = await self.mirror.get(key, name)
         if served.status != 200 or served.path is None:
-            writer.write(http.Response.json(served.status, {"error": served.message}).to_bytes())
+            error = http.Response.json(served.status, {"error": served.message})
+            if served.status == 503:  # a release the hub is fetching for the café
+                error.headers["Retry-After"] = str(int(RELEASE_ROUND_EVERY))
+            writer.write(error.to_bytes())
             await writer.drain()
             return
         if served.etag and request.headers.get("if-none-match") == served.etag:
@@ -359,20 +396,39 @@ class HubComponent:
             return
         path = served.path
         size = path.stat().st_size
-        head = http.Response(
-            200, content_type="application/octet-stream", headers={"ETag": served.etag or ""}
-        )
-        head_bytes = head.to_bytes(head_only=True).replace(
-            b"Content-Length: 0", f"Content-Length: {size}".encode()
-        )
-        writer.write(head_bytes)
-        if request.method == "HEAD":
+        headers = {"ETag": served.etag or "", "Accept-Ranges": "bytes"}
+        answer = ranges.whole(size)
+        if name != manifest.MANIFEST and request.method == "GET":
+            # A ~25 MB release cut on the café's link resumes (docs/cafe-hub.md).
+            answer = ranges.plan_range(
+                request.headers.get("range"), request.headers.get("if-range"), headers["ETag"], size
+            )
+        content_range = answer.content_range(size)
+        if content_range is not None:
+            headers["Content-Range"] = content_range
+        writer.write(_file_head(answer.status, answer.length, headers))
+        if request.method == "HEAD" or answer.status == 416:
             await writer.drain()
             return
         with path.open("rb") as f:  # streamed: a full bundle never sits whole in memory
-            while chunk := await asyncio.to_thread(f.read, 1 << 16):
+            f.seek(answer.start)
+            left = answer.length
+            while left > 0 and (chunk := await asyncio.to_thread(f.read, min(left, 1 << 16))):
+                left -= len(chunk)
                 writer.write(chunk)
                 await writer.drain()
+
+
+_FILE_REASONS = {200: "OK", 206: "Partial Content", 416: "Range Not Satisfiable"}
+
+
+def _file_head(status: int, length: int, headers: dict[str, str]) -> bytes:
+    """The head of a mirrored file's answer (``http.Response`` knows no 206/416)."""
+    lines = [f"HTTP/1.1 {status} {_FILE_REASONS[status]}"]
+    lines += ["Content-Type: application/octet-stream", f"Content-Length: {length}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _local_day(now: float) -> str:

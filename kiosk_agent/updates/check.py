@@ -44,6 +44,11 @@ MAX_RELEASE = 80 * 1024 * 1024
 RELEASE_DOWNLOAD_SECONDS = 1200.0
 """One check downloads for at most this long (the worker's own limit is 30 min); the
 rest comes at the next check, which the service then runs sooner (``component.py``)."""
+HUB_RELEASE_WAIT = 2.0
+"""A kiosk waits for the café hub to fetch a release (its 503) at most this many
+``updates.check_every`` from the first time it asked for that version, then downloads it
+from the regional server itself: a hub that never gets it delays an update that long."""
+HUB_WAIT_FILE = "hub-wait.json"
 RESULTS = ("applied", "up_to_date", "rejected", "unreachable", "off", "staged", "deferred")
 KINDS = ("keys", "content", "settings", "cafe_settings", "release")
 
@@ -189,9 +194,16 @@ class UpdatesCheck:
     """The service's program version (a worker may be started from another build)."""
     hub: str | None = None
     """The café hub to read the directories through first (docs/cafe-hub.md)."""
+    release_hub: str | None = None
+    """The café hub to take a release's program from first even when ``hub`` is None
+    because the manifests are read from the server (the withholding bound): the server's
+    manifest names the version, so the hub can only serve that one or be refused."""
 
     def __post_init__(self) -> None:
         self._fetch = self.fetch
+        self._hub_pass = False
+        self._hub_refused: list[tuple[str, str]] = []
+        """(kind, code) of releases the hub served and this kiosk refused."""
 
     def run(self) -> CheckAnswer:
         """One check: through the café hub first, when there is one; anything it could
@@ -202,8 +214,7 @@ class UpdatesCheck:
             return self._run(self.fetch)
         direct = self.fetch
         hub = self.hub
-        # Releases are not mirrored by the hub (docs/fleet.md): read from the server.
-        urls = [u for k, u in source_urls(self.config).items() if u and k != "release"]
+        urls = [u for u in source_urls(self.config).values() if u]
 
         def via_hub(url: str, limit: int) -> bytes:
             from kiosk_agent.hub.roles import hub_feed_url
@@ -213,10 +224,11 @@ class UpdatesCheck:
                 return direct(url, limit)
             return direct(f"{hub_feed_url(hub, base)}/{name}", limit)
 
-        answer = self._run(via_hub)
-        # The release step read the regional server already (above), so its outcome,
-        # staged or deferred included, needs no second read, and a second read must not
-        # download for another slice.
+        answer = self._run(via_hub, hub_pass=True)
+        # The release step went to the regional server itself already when the hub could
+        # not serve it or served what was refused (``_release``), so its outcome, staged
+        # or deferred included, needs no second read, and a second read must not download
+        # for another slice.
         release = [r for r in answer.results if r.kind == "release"]
         if all(
             r.result in ("applied", "up_to_date", "off")
@@ -224,6 +236,7 @@ class UpdatesCheck:
             if r.kind != "release"
         ):
             answer.via_hub = True
+            answer.hub_refusals = list(self._hub_refused)
             return answer
         again = self._run(direct, release=False)
         again.results.extend(release)
@@ -232,12 +245,13 @@ class UpdatesCheck:
         again.hub_refusals = [
             (r.kind, r.reason or "other")
             for r in answer.results
-            if r.result == "rejected" and r.kind != "keys"
-        ]
+            if r.result == "rejected" and r.kind not in ("keys", "release")
+        ] + self._hub_refused
         return again
 
-    def _run(self, fetch: Fetch, *, release: bool = True) -> CheckAnswer:
+    def _run(self, fetch: Fetch, *, release: bool = True, hub_pass: bool = False) -> CheckAnswer:
         self._fetch = fetch
+        self._hub_pass = hub_pass
         answer = CheckAnswer()
         urls = source_urls(self.config)
         state = load_trust_state(self.config.state_dir)
@@ -281,8 +295,21 @@ class UpdatesCheck:
         state_dir = self.config.state_dir
         state = rs.load(state_dir)
         running = release.running_number(self.running_version or __version__)
+        from_hub = self._hub_pass and self.hub is not None
+        file_hub = self.hub if from_hub else self.release_hub
         try:
-            m = self._manifest(url)
+            try:
+                m = self._manifest(url)
+            except (Unreachable, signed_dir.ManifestError) as e:
+                if not from_hub:
+                    raise
+                # The hub could not serve the manifest (or served junk): the server's.
+                if isinstance(e, signed_dir.ManifestError):
+                    self._hub_refused.append(("release", "bad_manifest"))
+                file_hub = None
+                m = signed_dir.parse_manifest(
+                    self.fetch(_manifest_url(url), signed_dir.MAX_MANIFEST)
+                )
         except Unreachable as e:
             return KindResult("release", "unreachable", "unreachable", detail=str(e))
         except signed_dir.ManifestError as e:
@@ -299,24 +326,33 @@ class UpdatesCheck:
         if not self.link_room:
             return KindResult("release", "deferred", "link_busy", version=target)
         name = m.files[target]
+        floor = rs.floor_version(state, running)
+        deadline = time.monotonic() + RELEASE_DOWNLOAD_SECONDS
+        f: signed.SignedFile | None = None
+        if file_hub is not None:
+            got = self._release_from_hub(file_hub, url, name, target, trust, floor, now, deadline)
+            if isinstance(got, KindResult):
+                return got  # paused, or the hub is fetching it for the café
+            f = got  # None: the hub cannot serve it, or served what was refused
         part = rs.folder(state_dir) / "download" / f"{name}.part"
-        try:
-            download.download(
-                f"{url.rstrip('/')}/{name}", part, MAX_RELEASE, self.opener,
-                deadline=time.monotonic() + RELEASE_DOWNLOAD_SECONDS,
-            )  # fmt: skip
-            data = part.read_bytes()
-        except download.DownloadPaused as e:
-            return KindResult("release", "deferred", "download_paused", target, str(e))
-        except (download.DownloadError, OSError) as e:
-            return KindResult("release", "unreachable", "unreachable", detail=str(e))
-        try:
-            f = release.read_release(data, trust, floor=rs.floor_version(state, running), now=now)
-        except signed.SignedError as e:
-            part.unlink(missing_ok=True)  # never resume onto bytes that failed the checks
-            return KindResult("release", "rejected", e.code, detail=str(e))
-        finally:
-            del data
+        if f is None:
+            try:
+                download.download(
+                    f"{url.rstrip('/')}/{name}", part, MAX_RELEASE, self.opener,
+                    deadline=deadline,
+                )  # fmt: skip
+                data = part.read_bytes()
+            except download.DownloadPaused as e:
+                return KindResult("release", "deferred", "download_paused", target, str(e))
+            except (download.DownloadError, OSError) as e:
+                return KindResult("release", "unreachable", "unreachable", detail=str(e))
+            try:
+                f = release.read_release(data, trust, floor=floor, now=now)
+            except signed.SignedError as e:
+                part.unlink(missing_ok=True)  # never resume onto bytes that failed the checks
+                return KindResult("release", "rejected", e.code, detail=str(e))
+            finally:
+                del data
         program_version = release.version_text(f.claims.version)
         program = part.with_name("program")
         try:
@@ -339,17 +375,98 @@ class UpdatesCheck:
         previous = installed.current_release(control.program_dir, control.executable_name)
         rs.save(state_dir, replace(state, phase="staged", candidate=candidate,
                                    previous=previous, attempts=0))  # fmt: skip
-        part.unlink(missing_ok=True)
+        for done in (
+            part,
+            part.with_name(f"{name}.hub.part"),
+            rs.folder(state_dir) / HUB_WAIT_FILE,
+        ):
+            done.unlink(missing_ok=True)
         return KindResult("release", "staged", version=f.claims.version, detail=program_version)
+
+    def _release_from_hub(
+        self,
+        hub: str,
+        url: str,
+        name: str,
+        target: int,
+        trust: frozenset[str],
+        floor: int | None,
+        now: float,
+        deadline: float,
+    ) -> signed.SignedFile | KindResult | None:
+        """The release from the café hub, verified with this kiosk's own keys and
+        required to be the version the manifest named (a replayed older file is a
+        ``rollback``); a ``KindResult`` to wait (a paused download, or the hub fetching
+        it for the café, within ``HUB_RELEASE_WAIT``); None to download it from the
+        regional server (the hub cannot serve it, or served what was refused: counted)."""
+        from kiosk_agent.contracts import release
+        from kiosk_agent.hub.roles import hub_feed_url
+        from kiosk_agent.updates import download
+        from kiosk_agent.updates import release_state as rs
+
+        part = rs.folder(self.config.state_dir) / "download" / f"{name}.hub.part"
+        resumed = part.is_file() and part.stat().st_size > 0
+        try:
+            download.download(
+                f"{hub_feed_url(hub, url.rstrip('/'))}/{name}", part, MAX_RELEASE,
+                self.opener, deadline=deadline,
+            )  # fmt: skip
+            data = part.read_bytes()
+        except download.DownloadPaused as e:
+            return KindResult("release", "deferred", "download_paused", target, str(e))
+        except download.DownloadError as e:
+            # A cut on the LAN keeps what arrived: resumed from the hub at the next check
+            # rather than 25 MB more over the café's uplink; both waits share one bound.
+            cut = e.status is None and part.is_file() and part.stat().st_size > 0
+            if (e.status == 503 or cut) and not self._hub_wait_over(target, now):
+                why = "hub_fetching" if e.status == 503 else "download_paused"
+                return KindResult("release", "deferred", why, target, str(e))
+            return None
+        except OSError:
+            return None
+        try:
+            f = release.read_release(data, trust, floor=floor, now=now)
+            if f.claims.version != target:
+                raise signed.Rollback(f"the hub served version {f.claims.version} as {name}")
+        except signed.SignedError as e:
+            part.unlink(missing_ok=True)  # never resume onto bytes that failed the checks
+            if resumed and not self._hub_wait_over(target, now):
+                # The partial bytes may be what a power cut damaged on this PC: the whole
+                # file from the hub at the next check before the hub is blamed (counted).
+                return KindResult("release", "deferred", "download_again", target, str(e))
+            self._hub_refused.append(("release", e.code))
+            return None
+        finally:
+            del data
+        return f
+
+    def _hub_wait_over(self, target: int, now: float) -> bool:
+        """Whether this kiosk has waited ``HUB_RELEASE_WAIT`` × ``check_every`` for the hub
+        to fetch release ``target`` (counted from its first 503 for that version)."""
+        from kiosk_agent.updates import release_state as rs
+
+        path = rs.folder(self.config.state_dir) / HUB_WAIT_FILE
+        since: float | None = None
+        try:
+            mark = json.loads(path.read_text("utf-8"))
+            if isinstance(mark, dict) and mark.get("version") == target:
+                value = mark.get("since")
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    since = float(value)
+        except (OSError, ValueError):
+            pass
+        if since is None or since > now:  # first wait for this version (or a clock reset)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(path, json.dumps({"version": target, "since": now}) + "\n")
+            return False
+        return hub_wait_over(since, now, self.config.updates.check_every)
 
     def _trust(self, kind: str, state: keys.TrustState) -> frozenset[str]:
         pinned = getattr(self.config.updates, kind).trust
         return keys.effective_keys(pinned, state, self.now())
 
     def _manifest(self, url: str) -> signed_dir.Manifest:
-        return signed_dir.parse_manifest(
-            self._fetch(f"{url.rstrip('/')}/{signed_dir.MANIFEST}", signed_dir.MAX_MANIFEST)
-        )
+        return signed_dir.parse_manifest(self._fetch(_manifest_url(url), signed_dir.MAX_MANIFEST))
 
     def _names(self, url: str, applied: int | None, *, chain: bool) -> list[str]:
         m = self._manifest(url)
@@ -434,6 +551,16 @@ class UpdatesCheck:
             # Most cafés have no overlay of their own: a missing directory is no failure.
             return KindResult("cafe_settings", "off") if got.result == "unreachable" else got
         return apply_overlay(self.config, self.local, got, trust, now=self.now(), which="cafe")
+
+
+def _manifest_url(url: str) -> str:
+    return f"{url.rstrip('/')}/{signed_dir.MANIFEST}"
+
+
+def hub_wait_over(since: float, now: float, check_every: float) -> bool:
+    """Pure: a kiosk that first found the hub fetching a release at ``since`` goes to the
+    regional server itself once ``HUB_RELEASE_WAIT`` × ``check_every`` has passed."""
+    return now - since >= HUB_RELEASE_WAIT * check_every
 
 
 def apply_overlay(
@@ -554,6 +681,11 @@ def updates_check_job(config: Config, params: Mapping[str, Any]) -> dict[str, An
     hub = params.get("hub")
     if hub is not None and not (isinstance(hub, str) and hub.startswith("http://")):
         raise ValueError("job parameter hub is not an http:// address")
+    release_hub = params.get("release_hub", hub)
+    if release_hub is not None and not (
+        isinstance(release_hub, str) and release_hub.startswith("http://")
+    ):
+        raise ValueError("job parameter release_hub is not an http:// address")
     source = Path(config.source)
     local = config_overlay.read_local(source) if source.is_file() else {}
     from kiosk_agent.filter.feed_check import HttpFetcher
@@ -574,5 +706,6 @@ def updates_check_job(config: Config, params: Mapping[str, Any]) -> dict[str, An
         opener=opener,
         running_version=running,
         hub=hub,
+        release_hub=release_hub,
     )
     return check.run().to_json()

@@ -42,7 +42,10 @@ FIRST_CHECK_DELAY = (1.0, 10.0)
 RESUME_AFTER = 300.0
 """A release download paused at the end of a check goes on this soon, not a whole
 ``check_every`` later."""
+SOONER = ("download_paused", "download_again", "hub_fetching")
+"""Release reasons after which the next check comes ``RESUME_AFTER`` later."""
 SWITCH_RETRY = 300.0
+HUB_READY_WAIT = 40.0
 MIN_REQUEST_GAP = 300.0
 """An operator's "update now" (or the café hub's tests, pressing it every few seconds
 while they wait for a list) adds a check at most this long after the last one: each check
@@ -110,7 +113,8 @@ class UpdatesComponent:
             except Exception:  # a bug here must not stop later checks
                 log.exception("updates check failed")
             every = self.ctx.config.updates.check_every
-            if self.last.get("release", {}).get("reason") == "download_paused":
+            # A paused download, or the café hub fetching the release for the café.
+            if self.last.get("release", {}).get("reason") in SOONER:
                 every = min(every, RESUME_AFTER)
             due = time.monotonic() + every * (1 + self.rng.uniform(-0.1, 0.1))
 
@@ -137,12 +141,21 @@ class UpdatesComponent:
         path = config_file(self.ctx.config.source.split(" + ")[0])
         if path is None:
             return CheckAnswer([KindResult(k, "off") for k in ("keys", "content", "settings")])
+        # A check right after the PC starts waits (bounded) for the café hub to be found,
+        # as the first feed check does: PCs booting together would otherwise each
+        # download a new program release from the regional server.
+        wait_ready = getattr(self.ctx.components.get("hub-client"), "wait_ready", None)
+        if wait_ready is not None:
+            await wait_ready(HUB_READY_WAIT)
         enrollment = load_enrollment(self.ctx.state_dir)
         params = {
             "kiosk_id": enrollment.kiosk_id if enrollment else None,
             "link_room": self.link_room(),
             "running_version": __version__,  # the service's program, not the worker's
             "hub": self._hub(),
+            # The program itself from the hub even past the withholding bound (the
+            # server's manifest then names the version the hub must serve).
+            "release_hub": self._hub(bounded=False),
         }
         try:
             raw = await run_worker("updates-check", path, params, timeout=CHECK_TIMEOUT)
@@ -157,16 +170,18 @@ class UpdatesComponent:
                 [KindResult("content", "rejected", "worker_bad_output", detail=str(e))]
             )
 
-    def _hub(self) -> str | None:
-        """The café hub to read through first: while one answers, and the regional server
-        itself was read less than ``STALE_FACTOR`` × ``check_every`` ago (a hub that
-        withholds a new version delays this kiosk by that bound at most)."""
+    def _hub(self, *, bounded: bool = True) -> str | None:
+        """The café hub to read through first: while one answers, and (``bounded``) the
+        regional server itself was read less than ``STALE_FACTOR`` × ``check_every`` ago
+        (a hub that withholds a new version delays this kiosk by that bound at most)."""
         from kiosk_agent.hub.roles import STALE_FACTOR
 
         client = self.ctx.components.get("hub-client")
         hub = getattr(client, "current_hub", lambda: None)()
         if not isinstance(hub, str):
             return None
+        if not bounded:
+            return hub
         every = self.ctx.config.updates.check_every
         return hub if time.monotonic() - self._direct_at < STALE_FACTOR * every else None
 

@@ -23,7 +23,13 @@ _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)\Z")
 
 
 class DownloadError(Exception):
-    """The server could not be reached or answered what this reader cannot use."""
+    """The server could not be reached or answered what this reader cannot use;
+    ``status`` is the HTTP status of an answer this reader could not use, if any (a café
+    hub's 503: it is fetching the file for the café)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class DownloadPaused(DownloadError):
@@ -103,7 +109,9 @@ def download(
         if plan.action == "error":
             if response.status_code in (206, 416):
                 part.unlink(missing_ok=True)  # a range the server will not honour
-            raise DownloadError(f"the server answered HTTP {response.status_code}")
+            raise DownloadError(
+                f"the server answered HTTP {response.status_code}", response.status_code
+            )
         mode = "ab" if plan.action == "append" else "wb"
         size = have if plan.action == "append" else 0
         try:

@@ -144,3 +144,23 @@ def test_a_try_stops_at_its_deadline_and_the_next_goes_on(tmp_path: Path) -> Non
     assert have == 4000 and part.read_bytes() == DATA[:have]
     download.download("https://x.test/r", part, 10**6, Server())
     assert part.read_bytes() == DATA
+
+
+def test_an_answer_it_cannot_use_names_its_status(tmp_path: Path) -> None:
+    """A café hub's 503 (it is fetching the release for the café) is told from a hub that
+    cannot be reached: the kiosk waits for the first, goes to the server for the second."""
+
+    def busy(url: str, headers: dict[str, str]) -> Any:
+        return Answer(503, b"{}", {"Retry-After": "60"}, None)
+
+    with pytest.raises(download.DownloadError) as raised:
+        download.download("http://hub.test/r", tmp_path / "r.part", 10**6, busy)
+    assert raised.value.status == 503
+    assert not (tmp_path / "r.part").exists()
+
+    def down(url: str, headers: dict[str, str]) -> Any:
+        raise ConnectionRefusedError("no hub")
+
+    with pytest.raises(download.DownloadError) as raised:
+        download.download("http://hub.test/r", tmp_path / "r.part", 10**6, down)
+    assert raised.value.status is None
