@@ -334,7 +334,7 @@ def _blocks_and_allows(resolver: HostPort, world: World) -> None:
              world, 60)  # fmt: skip
 
 
-def _spawn_script(world: World, name: str, *argv: str, env: dict[str, str]) -> None:
+def _spawn_script(world: World, name: str, *argv: str, env: dict[str, str] | None = None) -> None:
     import subprocess
 
     log = (world.tmp / f"{name}.log").open("wb")
@@ -344,18 +344,20 @@ def _spawn_script(world: World, name: str, *argv: str, env: dict[str, str]) -> N
             [sys.executable, *argv],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=world.env if env is None else env,
             cwd=world.tmp,
             start_new_session=True,
         )
     )
 
 
-def _run_command(command: Path, *argv: str, env: dict[str, str]) -> str:
+def _run_command(command: Path, *argv: str, env: dict[str, str] | None = None) -> str:
+    """The stable command's output (it must succeed)."""
     import subprocess
 
     done = subprocess.run(
-        [str(command), *argv], capture_output=True, text=True, timeout=60, check=False, env=env,
+        [str(command), *argv], capture_output=True, text=True, timeout=60, check=False,
+        env=dict(os.environ) if env is None else env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done.stdout
