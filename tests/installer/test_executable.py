@@ -279,7 +279,7 @@ def _require_namespaces() -> None:
 
 def test_installed_program_shapes_without_system_libraries(installed: Path) -> None:
     """The unpacked program a café runs carries FriBiDi too (the one-file program is
-    checked by build.sh itself: the fixture above asserts its OK)."""
+    checked by build.sh itself: tests/program_builds.py asserts its OK)."""
     _require_namespaces()
     (release,) = _releases(installed)
     top = installed / "opt/kiosk-agent" / release
