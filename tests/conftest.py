@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# The real one-file programs, built once per session for every test that needs one.
+from tests.program_builds import executable, executable_next  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

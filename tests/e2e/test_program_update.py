@@ -2,12 +2,14 @@
 verified, tried, switched to and counted; one that does not answer DNS is rolled back
 (issue 21).
 
-The one-file programs are small stand-ins, not PyInstaller builds (those take minutes
-and 25 MB each): PyInstaller PKG archives (``installer/carchive.py``) whose one-folder
-launcher is a shell script running this checkout with another ``__version__``. The
-release machinery (signing, download, verification, ``install_release`` unpacking, the
-switch, the rollback) treats them as it treats a real build; the program inside is the
-only thing that differs (docs/fleet.md says so).
+Releases A and B are real one-file programs built with installer/build.sh
+(tests/program_builds.py, shared with tests/installer/test_executable.py): A is the
+checkout's version, B the same tree built as the next minor version
+(``KIOSK_BUILD_VERSION``). The broken release C is a small stand-in: a PyInstaller PKG
+archive (``installer/carchive.py``) whose one-folder launcher is a shell script whose
+``service`` never answers. A real build cannot be made to hang without a fault switch in
+the product, and a third build would cost CI minutes; the rollback depends only on the
+candidate not answering DNS, which the stand-in does (docs/fleet.md says so).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import shlex
 import sys
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +33,7 @@ from kiosk_agent.demo.run import DEMO_PIN, agent_config, have_module
 from kiosk_agent.demo.upstream import DemoUpstream
 from kiosk_agent.installer import release
 from kiosk_agent.installer.carchive import Entry, build_archive
-from kiosk_agent.net.dns_probe import answers
+from kiosk_agent.net.dns_probe import answers, resolve
 from kiosk_agent.net.ports import free_port
 from tests.conftest import REPO_ROOT, require
 from tests.e2e.test_signed_updates import World, get, wait_for
@@ -158,7 +161,33 @@ class Gaps:
         self._thread.join(5)
 
 
-def test_a_release_is_applied_and_a_broken_one_rolled_back(world: World) -> None:
+DEMO_KEY = REPO_ROOT / "config" / "demo" / "DEMO-feed-signing.key"
+
+
+def _demo_trust() -> str:
+    pub = (REPO_ROOT / "config" / "demo" / "DEMO-feed-signing.pub").read_text()
+    return next(line for line in pub.splitlines() if line.startswith("ed25519:"))
+
+
+def _service_exe(supervisor_dir: Path) -> str:
+    """The file the supervised service runs from (its pid's /proc exe link)."""
+    try:
+        pid = int((supervisor_dir / "running").read_text())
+        return os.readlink(f"/proc/{pid}/exe")
+    except (OSError, ValueError):
+        return ""
+
+
+def test_a_real_build_is_applied_and_a_broken_one_rolled_back(
+    world: World, executable: Path, executable_next: Path
+) -> None:
+    """Release A: the session's build of the checkout (``kiosk_agent.__version__``),
+    installed as `install` leaves it. Release B: the same tree built as the next minor
+    version (KIOSK_BUILD_VERSION). C: a stand-in whose service never answers."""
+    from kiosk_agent import __version__ as version_a
+    from tests.program_builds import next_version
+
+    version_b, version_c = next_version(version_a), next_version(version_a, 2)
     tmp = world.tmp
     key, pub = world.keygen("release")
     world.server("init-db")
@@ -168,14 +197,22 @@ def test_a_release_is_applied_and_a_broken_one_rolled_back(world: World) -> None
                 module="regional_server")  # fmt: skip
     wait_for("the server", lambda: "csrf" in get(f"{server}/login"), world)
 
-    # The kiosk as `install` leaves it: release 0.5.0 unpacked, the stable command on it.
+    # The kiosk as `install` leaves it: release A unpacked, the stable command on it.
     program_dir = tmp / "opt"
-    first = standin_program(tmp / "kiosk-agent-0.5.0", "0.5.0")
     staged = release.install_release(
-        first, program_dir, release.new_release_name("0.5.0"), "kiosk-agent"
+        executable, program_dir, release.new_release_name(version_a), "kiosk-agent"
     )
     release.point_command_at(program_dir, staged.name, "kiosk-agent")
     command = program_dir / "kiosk-agent"
+    # The frozen programs run without this checkout on their path.
+    frozen_env = {k: v for k, v in world.env.items() if k not in ("PYTHONPATH", "DISPLAY")}
+
+    # A DEMO list from a file, so each program's service shows blocked and allowed names.
+    listed = tmp / "DEMO-list.txt"
+    listed.write_text("blocked-demo.test\n")
+    bundle = tmp / "demo.bundle"
+    world.run("feed", "build", "--key", str(DEMO_KEY), "--list-id", "demo", "--version", "1",
+              "--category", f"abuse={listed}", "--out", str(bundle))  # fmt: skip
 
     upstream = DemoUpstream().start()
     try:
@@ -185,6 +222,7 @@ def test_a_release_is_applied_and_a_broken_one_rolled_back(world: World) -> None
             blockpage_port=free_port(), server=server, trust=None,
         )  # fmt: skip
         data["reporting"]["server"] = None
+        data["filter"]["feeds"] = [{"url": bundle.as_uri(), "trust": [_demo_trust()]}]
         supervisor_dir = tmp / "supervisor"
         manage = [sys.executable, str(SUPERVISOR)]
         data["updates"] = {
@@ -202,18 +240,20 @@ def test_a_release_is_applied_and_a_broken_one_rolled_back(world: World) -> None
         config = tmp / "agent.yaml"
         config.write_text(yaml.safe_dump(data))
         _spawn_script(world, "supervisor", str(SUPERVISOR), "run", str(supervisor_dir), "--",
-                      str(command), "service", "--config", str(config))  # fmt: skip
-        wait_for("DNS from 0.5.0", lambda: answers(resolver) is not None, world)
-        assert release_status(world, config)["program_version"] == "0.5.0"
+                      str(command), "service", "--config", str(config), env=frozen_env)  # fmt: skip
+        wait_for(f"DNS from {version_a}", lambda: answers(resolver) is not None, world, 120)
+        assert release_status(world, config)["program_version"] == version_a
+        assert _service_exe(supervisor_dir).startswith(str(program_dir / staged.name))
+        _blocks_and_allows(resolver, world)
         gaps = Gaps(resolver)
 
-        # 0.6.0: published, downloaded, verified, tried, switched to, counted.
-        second = standin_program(tmp / "kiosk-agent-0.6.0", "0.6.0")
+        # B: published, downloaded, verified, tried, switched to, counted.
+        started = time.monotonic()
         out = world.server(
-            "publish-release", str(second), "--version", "0.6.0", "--key", str(key),
+            "publish-release", str(executable_next), "--version", version_b, "--key", str(key),
             "--trust", pub,
         )  # fmt: skip
-        assert "published release release version 0.6.0" in out, out
+        assert f"published release release version {version_b}" in out, out
 
         def runs(version: str) -> bool:
             try:
@@ -223,22 +263,27 @@ def test_a_release_is_applied_and_a_broken_one_rolled_back(world: World) -> None
             except (AssertionError, ValueError, KeyError):
                 return False
 
-        wait_for("0.6.0 answering", lambda: runs("0.6.0"), world, 180)
+        wait_for(f"{version_b} answering", lambda: runs(version_b), world, 300)
+        applied_seconds = time.monotonic() - started
         applied_gap = gaps.longest()
         text = subprocess_status_text(world, config)
-        assert "Program version 0.6.0." in text, text
-        version_out = _run_command(command, "--version")
-        assert "0.6.0" in version_out
-        assert answers(resolver) is not None
+        assert f"Program version {version_b}." in text, text
+        assert _run_command(command, "--version", env=frozen_env).strip() == (
+            f"kiosk-agent {version_b}"
+        )
+        (release_b,) = [p.name for p in program_dir.glob(f"app-{version_b}-*")]
+        assert _service_exe(supervisor_dir).startswith(str(program_dir / release_b))
+        _blocks_and_allows(resolver, world)
         wait_for("updates.applied counted",
                  lambda: "updates.applied" in world.run("report", "show", "--json",
                                                         "--config", str(config)),
                  world, 60)  # fmt: skip
 
-        # 0.7.0 never answers DNS: tried, refused, the service runs 0.6.0 again.
-        broken = standin_program(tmp / "kiosk-agent-0.7.0", "0.7.0", answers_dns=False)
-        world.server("publish-release", str(broken), "--version", "0.7.0", "--key", str(key))
-        number = release_contract.version_number("0.7.0")
+        # C never answers DNS: tried, refused, the service runs B again.
+        broken = standin_program(tmp / f"kiosk-agent-{version_c}", version_c, answers_dns=False)
+        started = time.monotonic()
+        world.server("publish-release", str(broken), "--version", version_c, "--key", str(key))
+        number = release_contract.version_number(version_c)
 
         def refused() -> bool:
             try:
@@ -246,14 +291,25 @@ def test_a_release_is_applied_and_a_broken_one_rolled_back(world: World) -> None
             except (AssertionError, ValueError, KeyError):
                 return False
 
-        wait_for("0.7.0 refused", refused, world, 180)
-        wait_for("0.6.0 answering again", lambda: runs("0.6.0"), world, 60)
+        wait_for(f"{version_c} refused", refused, world, 180)
+        wait_for(f"{version_b} answering again", lambda: runs(version_b), world, 120)
+        rollback_seconds = time.monotonic() - started
         rollback_gap = gaps.longest()
         gaps.stop()
         # docs/BENCHMARKS.md: how long the PC resolves nothing during a switch.
-        print(f"DNS gap: switch applied {applied_gap:.1f} s, rolled back {rollback_gap:.1f} s")
-        assert rollback_gap < 20 + 15  # the health bound, plus stopping and starting
-        assert "0.6.0" in _run_command(command, "--version")
+        print(
+            f"\nreal builds: {version_b} applied {applied_seconds:.0f} s after publishing, "
+            f"DNS gap {applied_gap:.1f} s; {version_c} rolled back {rollback_seconds:.0f} s "
+            f"after publishing, DNS gap {rollback_gap:.1f} s"
+        )
+        # An applied switch: two starts of the installed program (about 1 s measured); a
+        # rollback: the health bound, plus stopping and starting.
+        assert applied_gap < 15 and rollback_gap < 20 + 15
+        assert _run_command(command, "--version", env=frozen_env).strip() == (
+            f"kiosk-agent {version_b}"
+        )
+        assert _service_exe(supervisor_dir).startswith(str(program_dir / release_b))
+        _blocks_and_allows(resolver, world)
         wait_for("updates.rolled_back counted",
                  lambda: "updates.rolled_back" in world.run("report", "show", "--json",
                                                             "--config", str(config)),
@@ -268,7 +324,17 @@ def test_a_release_is_applied_and_a_broken_one_rolled_back(world: World) -> None
         upstream.stop()
 
 
-def _spawn_script(world: World, name: str, *argv: str) -> None:
+def _blocks_and_allows(resolver: HostPort, world: World) -> None:
+    """The running service resolves an allowed name and blocks a listed one (the list is
+    applied in the background after the resolver answers, so the block is waited for)."""
+    assert resolve(resolver, "news.example") == (0, ["192.0.2.10"])
+    # The upstream has a record for this listed name: NXDOMAIN means the kiosk blocked it.
+    wait_for("the DEMO list applied",
+             lambda: resolve(resolver, "bad-pictures.blocked-demo.test") == (3, []),
+             world, 60)  # fmt: skip
+
+
+def _spawn_script(world: World, name: str, *argv: str, env: dict[str, str] | None = None) -> None:
     import subprocess
 
     log = (world.tmp / f"{name}.log").open("wb")
@@ -278,18 +344,20 @@ def _spawn_script(world: World, name: str, *argv: str) -> None:
             [sys.executable, *argv],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=world.env,
+            env=world.env if env is None else env,
             cwd=world.tmp,
             start_new_session=True,
         )
     )
 
 
-def _run_command(command: Path, *argv: str) -> str:
+def _run_command(command: Path, *argv: str, env: dict[str, str] | None = None) -> str:
+    """The stable command's output (it must succeed)."""
     import subprocess
 
     done = subprocess.run(
         [str(command), *argv], capture_output=True, text=True, timeout=60, check=False,
-        env=dict(os.environ),
+        env=dict(os.environ) if env is None else env,
     )  # fmt: skip
-    return done.stdout + done.stderr
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -1,7 +1,8 @@
-"""The one-file program, built once per test session with installer/build.sh, smoke-tested,
-and the unpacked program that `install --root` lays out from it.
+"""The one-file program, built once per test session with installer/build.sh
+(tests/program_builds.py: ``executable``, and ``executable_next`` built as the next
+version), smoke-tested, and the unpacked program that `install --root` lays out from it.
 
-Slow (a PyInstaller build takes about a minute here); CI runs it with the rest.
+Slow (a PyInstaller build takes one to three minutes here); CI runs it with the rest.
 """
 
 from __future__ import annotations
@@ -18,34 +19,6 @@ import pytest
 from tests.conftest import REPO_ROOT, require, require_tool
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def executable(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build dist/kiosk-agent into a session temp folder (shared by every test here)."""
-    require_tool("xvfb-run")
-    require_tool("objdump")
-    out = tmp_path_factory.mktemp("exe")
-    env = dict(os.environ)
-    env["KIOSK_BUILD_WORK"] = str(out / "work")
-    env["PYTHON"] = os.environ.get("KIOSK_BUILD_PYTHON", sys.executable)
-    env.pop("DISPLAY", None)  # build.sh must provide its own X display for pystray's hook
-    done = subprocess.run(
-        ["bash", str(REPO_ROOT / "installer" / "build.sh"), str(out / "dist")],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "OK" in done.stdout  # check_bundle.py: size budget, tray backends, Tk data
-    if sys.platform == "linux" and os.geteuid() == 0:  # and text shaping, libraries hidden
-        assert "match the sources with the system's shaping libraries hidden: OK" in done.stdout
-    exe = out / "dist" / "kiosk-agent"
-    assert exe.is_file()
-    return exe
 
 
 def _run(exe: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -306,7 +279,7 @@ def _require_namespaces() -> None:
 
 def test_installed_program_shapes_without_system_libraries(installed: Path) -> None:
     """The unpacked program a café runs carries FriBiDi too (the one-file program is
-    checked by build.sh itself: the fixture above asserts its OK)."""
+    checked by build.sh itself: tests/program_builds.py asserts its OK)."""
     _require_namespaces()
     (release,) = _releases(installed)
     top = installed / "opt/kiosk-agent" / release
@@ -330,25 +303,49 @@ def test_check_bundle_fails_when_the_bundled_fribidi_is_removed(
         assert f"{locale} notice without the system's shaping libraries" in done.stdout
 
 
-def test_a_second_build_has_the_same_contents(
-    executable: Path, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_a_second_build_has_the_same_contents(executable: Path, executable_next: Path) -> None:
     """`make exe` twice from the same lock and tree: the same unpacked contents
-    (installer/compare_builds.py; docs/reproducible-builds.md)."""
-    out = tmp_path_factory.mktemp("exe2")
-    env = dict(os.environ)
-    env["KIOSK_BUILD_WORK"] = str(out / "work")
-    env["PYTHON"] = os.environ.get("KIOSK_BUILD_PYTHON", sys.executable)
-    env.pop("DISPLAY", None)
+    (installer/compare_builds.py; docs/reproducible-builds.md). The second build is the
+    one made as the next version (KIOSK_BUILD_VERSION; the update test needs it anyway,
+    so CI builds twice, not three times): exactly the generated version module differs,
+    and the frozen-module archive holding it; every other entry and module is the same."""
+    from installer import compare_builds
+
+    left, right = compare_builds.unpacked(executable), compare_builds.unpacked(executable_next)
+    assert "PYZ:kiosk_agent_build" in set(right) - set(left)
+    found = compare_builds.differences(executable, executable_next)
+    pyz = [n for n in left if ":" not in n and (n.endswith(".pyz") or n.startswith("PYZ"))]
+    assert found == [f"only in {executable_next}: PYZ:kiosk_agent_build"] + [
+        f"differs: {n}" for n in sorted(pyz)
+    ], found
+    assert len(left) > 900  # the whole program was compared, not an empty archive
+
+
+def test_a_build_made_as_another_version_says_so(executable_next: Path, tmp_path: Path) -> None:
+    """KIOSK_BUILD_VERSION: `--version`, and the release folder `install` names."""
+    from kiosk_agent import __version__
+    from tests.program_builds import next_version
+
+    wanted = next_version(__version__)
+    done = _run(executable_next, "--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"kiosk-agent {wanted}"
+    answers = tmp_path / "a.yaml"
+    answers.write_text(ANSWERS)
+    root = tmp_path / "root"
+    done = _run(executable_next, "install", "--root", str(root), "--answers", str(answers))
+    assert done.returncode == 0, done.stderr
+    (release,) = _releases(root)
+    assert release.startswith(f"app-{wanted}-")
+    done = _run(root / "opt/kiosk-agent/kiosk-agent", "--version")
+    assert done.stdout.strip() == f"kiosk-agent {wanted}", done.stderr
+
+
+def test_build_refuses_a_version_that_cannot_be_published(tmp_path: Path) -> None:
+    """Checked before PyInstaller starts (the same rule as `kiosk-server publish-release`)."""
+    env = dict(os.environ, KIOSK_BUILD_VERSION="1.3.0-rc1", KIOSK_BUILD_WORK=str(tmp_path / "w"))
     done = subprocess.run(
-        ["bash", str(REPO_ROOT / "installer" / "build.sh"), str(out / "dist")],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False,
+        ["bash", str(REPO_ROOT / "installer" / "build.sh"), str(tmp_path / "dist")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    compared = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "installer" / "compare_builds.py"), str(executable),
-         str(out / "dist" / "kiosk-agent")],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert compared.returncode == 0, compared.stdout[-3000:]
-    assert " 0 differ" in compared.stdout
+    assert done.returncode == 2 and "not a version like 1.3.0" in done.stderr
+    assert not (tmp_path / "w").exists() and not (tmp_path / "dist").exists()
