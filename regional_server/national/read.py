@@ -3,7 +3,9 @@
 Pushed figures are already published (perturbed on the child), so they come back as
 cells to be summed and shown without new noise (``perturb.NO_NOISE``): a figure is
 ``Cell(value)``, a hidden one ``Cell(hidden=1)`` (its value never reached this server,
-so it adds nothing to any sum; a sum of hidden parts only stays hidden). Family figures
+so it adds nothing to any sum; a sum of hidden parts only stays hidden). The dashboard's
+sums are taken in the database (``GROUP BY``, with a count of the hidden parts), not row
+by row here: a year of 50 regions is ~34,000 figures. Family figures
 come back under one counter name each (``FAMILY_COUNTER``) so that the dashboard's
 ``indicators.family_of`` sums them like kiosk counters.
 """
@@ -11,10 +13,11 @@ come back under one counter name each (``FAMILY_COUNTER``) so that the dashboard
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from regional_server.db.models import child_regions, child_servers, pushed_weekly
 from regional_server.indicators import Coverage
@@ -74,14 +77,35 @@ def _rows(
     ]
 
 
+_SUM = func.coalesce(func.sum(pushed_weekly.c.value), 0)
+_HIDDEN = func.count() - func.count(pushed_weekly.c.value)
+"""Summed in the database: the figures' sum (a hidden one, NULL, adds nothing) and how
+many were hidden, i.e. the sum of ``as_cell`` of each, as one row per group."""
+
+
+def _summed(
+    conn: Connection, by: ColumnElement[Any], ids: frozenset[int], first: date, last: date
+) -> Iterator[tuple[Any, str, Cell]]:
+    rows = conn.execute(
+        select(by, pushed_weekly.c.name, _SUM, _HIDDEN)
+        .where(
+            pushed_weekly.c.region_id.in_(sorted(ids)),
+            pushed_weekly.c.week_start >= first,
+            pushed_weekly.c.week_start <= last,
+        )
+        .group_by(by, pushed_weekly.c.name)
+    )
+    for group, name, total, hidden in rows:
+        yield group, FAMILY_COUNTER.get(name, name), Cell(int(total), 0, int(hidden))
+
+
 def pushed_by_week(
     conn: Connection, ids: frozenset[int], first: date, last: date
 ) -> dict[date, dict[str, Cell]]:
     """week -> counter -> sum of the regions' published figures."""
     out: dict[date, dict[str, Cell]] = defaultdict(dict)
-    for _rid, week, name, value in _rows(conn, ids, first, last):
-        counter = FAMILY_COUNTER.get(name, name)
-        out[week][counter] = out[week].get(counter, Cell()) + as_cell(value)
+    for week, counter, cell in _summed(conn, pushed_weekly.c.week_start, ids, first, last):
+        out[week][counter] = cell
     return out
 
 
@@ -90,9 +114,8 @@ def pushed_by_region(
 ) -> dict[int, dict[str, Cell]]:
     """region id -> counter -> sum of the weeks' published figures."""
     out: dict[int, dict[str, Cell]] = defaultdict(dict)
-    for rid, _week, name, value in _rows(conn, ids, first, last):
-        counter = FAMILY_COUNTER.get(name, name)
-        out[rid][counter] = out[rid].get(counter, Cell()) + as_cell(value)
+    for rid, counter, cell in _summed(conn, pushed_weekly.c.region_id, ids, first, last):
+        out[rid][counter] = cell
     return out
 
 

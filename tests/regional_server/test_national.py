@@ -43,6 +43,7 @@ from regional_server.national.payload import (
     parse_push,
 )
 from regional_server.national.push import EX_TEMPFAIL, push_parent
+from regional_server.national.read import pushed_by_region, pushed_by_region_week, pushed_by_week
 from regional_server.national.receive import PushRefused, apply_push
 from regional_server.perturb import Cell, noise_table, published_cell
 from regional_server.settings import Settings, SettingsError, settings_from_mapping
@@ -261,6 +262,46 @@ def test_re_push_replaces_and_never_double_counts(engine: Engine, clock: Clock) 
     regions = _rows(_dashboard(engine, clock).indicators.regions)
     # The second push replaced the weeks: 40, not 80 or 89, and the dropped week is gone.
     assert regions["KE-B"]["sessions"] == 40
+
+
+_FIGURE = st.none() | st.integers(min_value=0, max_value=2**40)
+_WEEK_FIGURES = st.dictionaries(
+    st.sampled_from(["sessions", "tamper", "p2p", "blocked.malware", "blocked.phishing"]),
+    _FIGURE,
+)
+
+
+def test_database_sums_are_the_sums_of_each_published_figure(engine: Engine, clock: Clock) -> None:
+    """The dashboard's sums (``GROUP BY`` in the database) equal the sum, figure by
+    figure, of ``as_cell``: a hidden figure adds nothing and counts as one hidden part."""
+    now = int(clock())
+    with engine.begin() as conn:
+        child = register_child(conn, "kenya", KEY_A, [], ["KE"], now)
+    generated = iter(range(1_000, 10**9))
+    weeks = [MONDAY - timedelta(weeks=k) for k in range(4)]
+
+    @hyp_settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.dictionaries(st.sampled_from(weeks), _WEEK_FIGURES), min_size=3, max_size=3))
+    def run(pushes: list[dict[date, dict[str, int | None]]]) -> None:
+        with engine.begin() as conn:
+            for i, by_week in enumerate(pushes):
+                push = _push(f"KE-{i}", by_week, generated_at=next(generated))
+                assert apply_push(conn, child, push, now) == "stored"
+            ids = frozenset(r.id for r in list_regions(conn))
+            first, last = weeks[-1], weeks[1]  # a range that leaves a week out
+            each = pushed_by_region_week(conn, ids, first, last)
+            want_week: dict[date, dict[str, Cell]] = {}
+            want_region: dict[int, dict[str, Cell]] = {}
+            for (rid, week), cells in each.items():
+                for name, cell in cells.items():
+                    of_week = want_week.setdefault(week, {})
+                    of_week[name] = of_week.get(name, Cell()) + cell
+                    of_region = want_region.setdefault(rid, {})
+                    of_region[name] = of_region.get(name, Cell()) + cell
+            assert pushed_by_week(conn, ids, first, last) == want_week
+            assert pushed_by_region(conn, ids, first, last) == want_region
+
+    run()
 
 
 def test_a_child_speaks_only_for_its_regions(engine: Engine, clock: Clock) -> None:
