@@ -19,9 +19,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
+from regional_server.completeness import WeekCells
 from regional_server.db.models import child_regions, child_servers, pushed_weekly
 from regional_server.indicators import Coverage
-from regional_server.national.payload import Published
+from regional_server.national.payload import COMPLETENESS, Published
 from regional_server.perturb import Cell
 
 FAMILY_COUNTER = {
@@ -58,8 +59,10 @@ def pushed_region_ids(conn: Connection, ids: frozenset[int]) -> dict[int, str]:
 
 
 def _rows(
-    conn: Connection, ids: frozenset[int], first: date, last: date
+    conn: Connection, ids: frozenset[int], first: date, last: date, completeness: bool = False
 ) -> list[tuple[int, date, str, Published]]:
+    """Each figure; the dashboard's counters, or (``completeness``) the completeness ones."""
+    names = pushed_weekly.c.name.in_(COMPLETENESS)
     return [
         (rid, week, name, value)
         for rid, week, name, value in conn.execute(
@@ -72,6 +75,7 @@ def _rows(
                 pushed_weekly.c.region_id.in_(sorted(ids)),
                 pushed_weekly.c.week_start >= first,
                 pushed_weekly.c.week_start <= last,
+                names if completeness else ~names,
             )
         )
     ]
@@ -92,6 +96,7 @@ def _summed(
             pushed_weekly.c.region_id.in_(sorted(ids)),
             pushed_weekly.c.week_start >= first,
             pushed_weekly.c.week_start <= last,
+            pushed_weekly.c.name.not_in(COMPLETENESS),
         )
         .group_by(by, pushed_weekly.c.name)
     )
@@ -127,6 +132,24 @@ def pushed_by_region_week(
     for rid, week, name, value in _rows(conn, ids, first, last):
         out[(rid, week)][FAMILY_COUNTER.get(name, name)] = as_cell(value)
     return out
+
+
+def pushed_completeness(
+    conn: Connection, ids: frozenset[int], first: date, last: date
+) -> dict[tuple[int, date], WeekCells]:
+    """(region id, week) -> kiosks expected, reports received and on time as published
+    (a figure a child did not send counts as 0, as it did before children sent them)."""
+    parts: dict[tuple[int, date], dict[str, Cell]] = defaultdict(dict)
+    for rid, week, name, value in _rows(conn, ids, first, last, completeness=True):
+        parts[(rid, week)][name] = as_cell(value)
+    return {
+        k: WeekCells(
+            p.get("kiosks_expected", Cell()),
+            p.get("reports_received", Cell()),
+            p.get("reports_on_time", Cell()),
+        )
+        for k, p in parts.items()
+    }
 
 
 def pushed_coverage(conn: Connection, ids: frozenset[int]) -> dict[int, Coverage]:

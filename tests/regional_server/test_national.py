@@ -135,7 +135,9 @@ def test_parse_push_refuses_any_changed_field_cleanly(key: str, value: object, n
 
 @given(
     st.dictionaries(
-        st.sampled_from(["sessions", "tamper", "p2p", "blocked.malware", "blocked.x_y"]),
+        st.sampled_from(
+            ["sessions", "tamper", "p2p", "blocked.malware", "blocked.x_y", "reports_on_time"]
+        ),
         st.none() | st.integers(min_value=0, max_value=2**40),
     ),
     st.integers(min_value=0, max_value=3),
@@ -302,6 +304,42 @@ def test_database_sums_are_the_sums_of_each_published_figure(engine: Engine, clo
             assert pushed_by_region(conn, ids, first, last) == want_region
 
     run()
+
+
+def test_pushed_completeness(engine: Engine, clock: Clock) -> None:
+    """Completeness pushed per week is shown as published and summed like the other
+    figures (a hidden part adds nothing); it never makes a week "have data" in the
+    indicator tables."""
+    now = int(clock())
+    week2 = MONDAY - timedelta(weeks=1)
+    done = {"kiosks_expected": 20, "reports_received": 18, "reports_on_time": None}
+    with engine.begin() as conn:
+        child = register_child(conn, "kenya", KEY_A, [], ["KE"], now)
+        only_done = {"kiosks_expected": 20, "reports_received": 0, "reports_on_time": 0}
+        a = _push("KE-A", {MONDAY: _figures(40) | done, week2: only_done})
+        apply_push(conn, child, a, now)
+        hidden = dict.fromkeys(done)
+        apply_push(conn, child, _push("KE-B", {MONDAY: _figures(9) | hidden}), now)
+    data = _dashboard(engine, clock)
+    assert data.completeness is not None
+    rows = _rows(data.completeness)
+    assert rows["2026-W45"] == {
+        "kiosks_expected": 20,  # KE-A's 20 and nothing of KE-B's hidden figure
+        "reports_received": 18,
+        "reports_on_time": None,  # only hidden parts: hidden, not 0
+        "completeness_rate": 90.0,
+        "timeliness_rate": None,
+    }
+    assert rows["2026-W44"]["kiosks_expected"] == 20
+    assert rows["2026-W44"]["reports_received"] == 0 and rows["2026-W44"]["completeness_rate"] == 0
+    assert rows["2026-W43"]["kiosks_expected"] == 0  # nothing pushed: nothing expected
+    assert rows["total"]["kiosks_expected"] == 40 and rows["total"]["reports_received"] == 18
+    weekly = _rows(data.indicators.weekly)
+    assert weekly["2026-W44"]["sessions"] == "no_data"  # completeness alone is not data
+    assert weekly["2026-W45"]["sessions"] == 49
+    only_b = _dashboard(engine, clock, ("KE-B",))
+    assert only_b.completeness is not None
+    assert _rows(only_b.completeness)["2026-W45"]["kiosks_expected"] is None
 
 
 def test_a_child_speaks_only_for_its_regions(engine: Engine, clock: Clock) -> None:
@@ -495,11 +533,14 @@ def test_dhis2_exports_pushed_regions_as_published(
     with engine.begin() as conn:
         child = register_child(conn, "kenya", KEY_A, ["KE-MSA"], [], now)
         figures = _figures(40, **{"tamper": None, "blocked.malware": 7})
+        figures |= {"kiosks_expected": 12, "reports_received": 11, "reports_on_time": None}
         apply_push(conn, child, _push("KE-MSA", {MONDAY: figures}), now)
         mapping = {
             "dataSet": "pBOMPrpg1QX",
             "dataElements": {"sessions": "fbfJHSPpUQD", "tamper": "cYeuwXTCPkU"}
-            | {"blocked": "Jtf34kNZhzP", "p2p": "kB4BbPyXKf1"},
+            | {"blocked": "Jtf34kNZhzP", "p2p": "kB4BbPyXKf1"}
+            | {"kiosks_expected": "Ex7ectedK1o", "reports_on_time": "OnT1meRepor"}
+            | {"reports_received": "Rece1vedRep"},
             "orgUnits": {"KE-MSA": "DiszpKrYNg8"},
         }
         save_document(conn, MAPPING_DOCUMENT, json.dumps(mapping), now)
@@ -512,4 +553,6 @@ def test_dhis2_exports_pushed_regions_as_published(
         ("fbfJHSPpUQD", "DiszpKrYNg8", "2026W45", "40"),
         ("Jtf34kNZhzP", "DiszpKrYNg8", "2026W45", "7"),  # blocked: its categories summed
         ("kB4BbPyXKf1", "DiszpKrYNg8", "2026W45", "0"),
+        ("Ex7ectedK1o", "DiszpKrYNg8", "2026W45", "12"),  # completeness, as pushed
+        ("Rece1vedRep", "DiszpKrYNg8", "2026W45", "11"),
     }
