@@ -315,7 +315,11 @@ def test_pushed_completeness(engine: Engine, clock: Clock) -> None:
     done = {"kiosks_expected": 20, "reports_received": 18, "reports_on_time": None}
     with engine.begin() as conn:
         child = register_child(conn, "kenya", KEY_A, [], ["KE"], now)
-        only_done = {"kiosks_expected": 20, "reports_received": 0, "reports_on_time": 0}
+        only_done: dict[str, int | None] = {
+            "kiosks_expected": 20,
+            "reports_received": 0,
+            "reports_on_time": 0,
+        }
         a = _push("KE-A", {MONDAY: _figures(40) | done, week2: only_done})
         apply_push(conn, child, a, now)
         hidden = dict.fromkeys(done)
