@@ -24,6 +24,7 @@ from kiosk_agent.contracts.report import EnrollRequest, Report, signing_string
 from kiosk_agent.contracts.signed import public_key_string
 from regional_server.admin.dhis2 import MAPPING as MAPPING_DOCUMENT
 from regional_server.auth.sessions import CurrentUser
+from regional_server.completeness import WeekCells
 from regional_server.dashboard.filters import Filters
 from regional_server.dashboard.view import DashboardData, build_dashboard
 from regional_server.db.models import pushed_weekly
@@ -31,6 +32,7 @@ from regional_server.indicators import Table, Value
 from regional_server.national.children import ChildError, get_child, register_child
 from regional_server.national.collect import week_figures
 from regional_server.national.payload import (
+    COMPLETENESS,
     COVERAGE,
     FAMILIES,
     HEADER_KEY,
@@ -43,7 +45,13 @@ from regional_server.national.payload import (
     parse_push,
 )
 from regional_server.national.push import EX_TEMPFAIL, push_parent
-from regional_server.national.read import pushed_by_region, pushed_by_region_week, pushed_by_week
+from regional_server.national.read import (
+    FAMILY_COUNTER,
+    as_cell,
+    pushed_by_region,
+    pushed_by_week,
+    pushed_completeness,
+)
 from regional_server.national.receive import PushRefused, apply_push
 from regional_server.perturb import Cell, noise_table, published_cell
 from regional_server.settings import Settings, SettingsError, settings_from_mapping
@@ -268,14 +276,17 @@ def test_re_push_replaces_and_never_double_counts(engine: Engine, clock: Clock) 
 
 _FIGURE = st.none() | st.integers(min_value=0, max_value=2**40)
 _WEEK_FIGURES = st.dictionaries(
-    st.sampled_from(["sessions", "tamper", "p2p", "blocked.malware", "blocked.phishing"]),
+    st.sampled_from(
+        ["sessions", "tamper", "p2p", "blocked.malware", "blocked.phishing", *COMPLETENESS]
+    ),
     _FIGURE,
 )
 
 
 def test_database_sums_are_the_sums_of_each_published_figure(engine: Engine, clock: Clock) -> None:
-    """The dashboard's sums (``GROUP BY`` in the database) equal the sum, figure by
-    figure, of ``as_cell``: a hidden figure adds nothing and counts as one hidden part."""
+    """The dashboard's sums and completeness (grouped in the database) equal what each
+    stored figure gives through ``as_cell``, added up here: a hidden figure adds nothing
+    and counts as one hidden part; completeness figures are not counters."""
     now = int(clock())
     with engine.begin() as conn:
         child = register_child(conn, "kenya", KEY_A, [], ["KE"], now)
@@ -291,17 +302,35 @@ def test_database_sums_are_the_sums_of_each_published_figure(engine: Engine, clo
                 assert apply_push(conn, child, push, now) == "stored"
             ids = frozenset(r.id for r in list_regions(conn))
             first, last = weeks[-1], weeks[1]  # a range that leaves a week out
-            each = pushed_by_region_week(conn, ids, first, last)
+            stored = conn.execute(
+                select(
+                    pushed_weekly.c.region_id,
+                    pushed_weekly.c.week_start,
+                    pushed_weekly.c.name,
+                    pushed_weekly.c.value,
+                ).where(pushed_weekly.c.week_start.between(first, last))
+            ).all()
             want_week: dict[date, dict[str, Cell]] = {}
             want_region: dict[int, dict[str, Cell]] = {}
-            for (rid, week), cells in each.items():
-                for name, cell in cells.items():
-                    of_week = want_week.setdefault(week, {})
-                    of_week[name] = of_week.get(name, Cell()) + cell
-                    of_region = want_region.setdefault(rid, {})
-                    of_region[name] = of_region.get(name, Cell()) + cell
+            want_done: dict[tuple[int, date], dict[str, Cell]] = {}
+            for rid, week, name, value in stored:
+                cell = as_cell(value)
+                if name in COMPLETENESS:
+                    want_done.setdefault((rid, week), {})[name] = cell
+                    continue
+                counter = FAMILY_COUNTER.get(name, name)
+                of_week = want_week.setdefault(week, {})
+                of_week[counter] = of_week.get(counter, Cell()) + cell
+                of_region = want_region.setdefault(rid, {})
+                of_region[counter] = of_region.get(counter, Cell()) + cell
             assert pushed_by_week(conn, ids, first, last) == want_week
             assert pushed_by_region(conn, ids, first, last) == want_region
+            done = pushed_completeness(conn, ids, first, last)
+            assert set(done) == set(want_done)
+            for key, cells in want_done.items():
+                assert done[key] == WeekCells(
+                    *(cells.get(name, Cell()) for name in COMPLETENESS)
+                ), key
 
     run()
 
