@@ -141,12 +141,19 @@ def build_dashboard(
         [(week_label(w), by_week.get(w, {})) for w in chart_weeks], [], threshold, table
     )
     if pushed:
-        done = published_completeness(
-            conn, ids, frozenset(pushed), chart_weeks, timely_days, own_noise, threshold
+        per_week, done = published_completeness(
+            conn,
+            ids,
+            frozenset(pushed),
+            chart_weeks,
+            timely_days,
+            own_noise,
+            threshold,
+            region_completeness,
         )
     else:
         done = completeness_cells(conn, ids, chart_weeks, timely_days) if ids else {}
-    per_week = sum_regions(done, ids, chart_weeks)
+        per_week = sum_regions(done, ids, chart_weeks)
     chart_done = completeness_table(
         "completeness",
         list(zip(map(week_label, chart_weeks), per_week, strict=True)),

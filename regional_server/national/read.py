@@ -13,7 +13,7 @@ come back under one counter name each (``FAMILY_COUNTER``) so that the dashboard
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -133,44 +133,54 @@ def pushed_by_region_week(
     return out
 
 
-def _figure_of(name: str) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
-    """In a (region, week) group: the figure ``name``'s value and whether it was sent."""
-    is_name = pushed_weekly.c.name == name
-    return (
-        func.sum(case((is_name, pushed_weekly.c.value))),
-        func.count(case((is_name, 1))),
-    )
+def _completeness_sums() -> list[ColumnElement[Any]]:
+    """Per completeness figure: the sum of its values and the count of its hidden ones."""
+    cols: list[ColumnElement[Any]] = []
+    for name in COMPLETENESS:
+        is_name = pushed_weekly.c.name == name
+        cols.append(func.coalesce(func.sum(case((is_name, pushed_weekly.c.value))), 0))
+        cols.append(func.count(case((is_name & pushed_weekly.c.value.is_(None), 1))))
+    return cols
 
 
-def _sent_cell(value: int | None, sent: int) -> Cell:
-    """A figure as a part of a sum; one not sent counts as 0 (``pushed_completeness``)."""
-    return as_cell(None if value is None else int(value)) if sent else Cell()
-
-
-def pushed_completeness(
-    conn: Connection, ids: frozenset[int], first: date, last: date
-) -> dict[tuple[int, date], WeekCells]:
-    """(region id, week) -> kiosks expected, reports received and on time as published
-    (a figure a child did not send counts as 0, as it did before children sent them).
-    One row per region and week: the three figures side by side, from the database."""
+def _completeness(
+    conn: Connection,
+    group: Sequence[ColumnElement[Any]],
+    ids: frozenset[int],
+    first: date,
+    last: date,
+) -> Iterator[tuple[tuple[Any, ...], WeekCells]]:
     rows = conn.execute(
-        select(
-            pushed_weekly.c.region_id,
-            pushed_weekly.c.week_start,
-            *(col for name in COMPLETENESS for col in _figure_of(name)),
-        )
+        select(*group, *_completeness_sums())
         .where(
             pushed_weekly.c.region_id.in_(sorted(ids)),
             pushed_weekly.c.week_start >= first,
             pushed_weekly.c.week_start <= last,
             pushed_weekly.c.name.in_(COMPLETENESS),
         )
-        .group_by(pushed_weekly.c.region_id, pushed_weekly.c.week_start)
+        .group_by(*group)
     )
-    return {
-        (rid, week): WeekCells(_sent_cell(e, es), _sent_cell(r, rs), _sent_cell(o, os))
-        for rid, week, e, es, r, rs, o, os in rows
-    }
+    n = len(group)
+    for row in rows:
+        e, eh, r, rh, o, oh = (int(v) for v in row[n:])
+        yield tuple(row[:n]), WeekCells(Cell(e, 0, eh), Cell(r, 0, rh), Cell(o, 0, oh))
+
+
+def pushed_completeness(
+    conn: Connection, ids: frozenset[int], first: date, last: date
+) -> dict[tuple[int, date], WeekCells]:
+    """(region id, week) -> kiosks expected, reports received and on time as published
+    (a figure a child did not send counts as 0, as it did before children sent them)."""
+    group = [pushed_weekly.c.region_id, pushed_weekly.c.week_start]
+    return {(rid, week): c for (rid, week), c in _completeness(conn, group, ids, first, last)}
+
+
+def pushed_completeness_by_week(
+    conn: Connection, ids: frozenset[int], first: date, last: date
+) -> dict[date, WeekCells]:
+    """week -> the regions' completeness figures summed (in the database)."""
+    group = [pushed_weekly.c.week_start]
+    return {week: c for (week,), c in _completeness(conn, group, ids, first, last)}
 
 
 def pushed_coverage(conn: Connection, ids: frozenset[int]) -> dict[int, Coverage]:

@@ -16,7 +16,7 @@ from datetime import date
 
 from sqlalchemy import Connection
 
-from regional_server.completeness import WeekCells
+from regional_server.completeness import WeekCells, sum_regions
 from regional_server.indicators import Coverage
 from regional_server.national.collect import week_figures
 from regional_server.national.read import (
@@ -24,6 +24,7 @@ from regional_server.national.read import (
     pushed_by_region,
     pushed_by_week,
     pushed_completeness,
+    pushed_completeness_by_week,
     pushed_coverage,
 )
 from regional_server.perturb import Cell, NoiseTable, published_cell
@@ -96,12 +97,14 @@ def published_completeness(
     timely_days: int,
     noise: NoiseTable,
     threshold: int,
-) -> dict[tuple[int, date], WeekCells]:
-    """Completeness cells (of published figures) for ``ids`` over ``weeks``: this
-    server's own regions published as it would push them, then the pushed ones."""
+    per_region: bool,
+) -> tuple[list[WeekCells], dict[tuple[int, date], WeekCells]]:
+    """Completeness of published figures for ``ids`` over ``weeks``: per week, the
+    regions together; and per (region, week), the pushed regions only if ``per_region``
+    (exports). This server's own regions are published as it would push them."""
     local = ids - pushed
     own = completeness_cells(conn, local, weeks, timely_days) if local else {}
-    out = {
+    by_region = {
         k: WeekCells(
             published_cell(c.expected, noise, threshold),
             published_cell(c.received, noise, threshold),
@@ -109,5 +112,11 @@ def published_completeness(
         )
         for k, c in own.items()
     }
-    out.update(pushed_completeness(conn, pushed, weeks[0], weeks[-1]))
-    return out
+    sums = pushed_completeness_by_week(conn, pushed, weeks[0], weeks[-1])
+    per_week = [
+        c + sums.get(w, WeekCells())
+        for c, w in zip(sum_regions(by_region, local, weeks), weeks, strict=True)
+    ]
+    if per_region:
+        by_region.update(pushed_completeness(conn, pushed, weeks[0], weeks[-1]))
+    return per_week, by_region

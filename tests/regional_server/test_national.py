@@ -51,6 +51,7 @@ from regional_server.national.read import (
     pushed_by_region,
     pushed_by_week,
     pushed_completeness,
+    pushed_completeness_by_week,
 )
 from regional_server.national.receive import PushRefused, apply_push
 from regional_server.perturb import Cell, noise_table, published_cell
@@ -327,10 +328,12 @@ def test_database_sums_are_the_sums_of_each_published_figure(engine: Engine, clo
             assert pushed_by_region(conn, ids, first, last) == want_region
             done = pushed_completeness(conn, ids, first, last)
             assert set(done) == set(want_done)
-            for key, cells in want_done.items():
-                assert done[key] == WeekCells(
-                    *(cells.get(name, Cell()) for name in COMPLETENESS)
-                ), key
+            want_done_week: dict[date, WeekCells] = {}
+            for (_rid, week), cells in want_done.items():
+                region_week = WeekCells(*(cells.get(name, Cell()) for name in COMPLETENESS))
+                assert done[(_rid, week)] == region_week
+                want_done_week[week] = want_done_week.get(week, WeekCells()) + region_week
+            assert pushed_completeness_by_week(conn, ids, first, last) == want_done_week
 
     run()
 
@@ -370,6 +373,13 @@ def test_pushed_completeness(engine: Engine, clock: Clock) -> None:
     weekly = _rows(data.indicators.weekly)
     assert weekly["2026-W44"]["sessions"] == "no_data"  # completeness alone is not data
     assert weekly["2026-W45"]["sessions"] == 49
+    filters = Filters((), None, MONDAY - timedelta(weeks=3), MONDAY + timedelta(days=6))
+    with engine.connect() as conn:  # the exports' view: per region too, same weeks
+        export = build_dashboard(conn, _admin(engine), filters, now, 5, region_completeness=True)
+    assert export.completeness is not None and _rows(export.completeness) == rows
+    by_region = {t.key: _rows(t) for t in export.completeness_regions}
+    assert by_region["completeness:KE-A"]["2026-W45"]["reports_received"] == 18
+    assert by_region["completeness:KE-B"]["2026-W45"]["kiosks_expected"] is None
     only_b = _dashboard(engine, clock, ("KE-B",))
     assert only_b.completeness is not None
     assert _rows(only_b.completeness)["2026-W45"]["kiosks_expected"] is None
