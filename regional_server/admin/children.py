@@ -22,15 +22,7 @@ router = APIRouter(include_in_schema=False)
 
 
 PAGE = ListPage("admin_children.html", lambda conn: {"children": list_children(conn)})
-
-
-@router.get("/admin/children")
-def children_page(
-    request: Request,
-    user: Annotated[CurrentUser, Depends(require_admin)],
-    ctx: Annotated[ServerContext, Depends(get_ctx)],
-) -> Response:
-    return PAGE.show(request, ctx, user)
+PAGE.add_page(router, "/admin/children")
 
 
 @router.post("/admin/children")

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection
 
 from regional_server.auth.sessions import CurrentUser
-from regional_server.context import ServerContext
+from regional_server.context import ServerContext, get_ctx
 from regional_server.dashboard.i18n import translate
-from regional_server.web import check_csrf, language_of, render
+from regional_server.web import check_csrf, language_of, render, require_admin
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,18 @@ class ListPage:
             user=user,
             status=status,
         )
+
+    def add_page(self, router: APIRouter, path: str) -> None:
+        """``GET path``: the page, for admins only."""
+
+        def page(
+            request: Request,
+            user: Annotated[CurrentUser, Depends(require_admin)],
+            ctx: Annotated[ServerContext, Depends(get_ctx)],
+        ) -> Response:
+            return self.show(request, ctx, user)
+
+        router.add_api_route(path, page, methods=["GET"], name=path.strip("/").replace("/", "_"))
 
     def saved(self, request: Request, ctx: ServerContext, user: CurrentUser) -> Response:
         return self.show(request, ctx, user, translate(language_of(request), "saved"), status=201)

@@ -17,15 +17,7 @@ router = APIRouter(include_in_schema=False)
 
 
 PAGE = ListPage("admin_regions.html", lambda conn: {"regions": list_regions(conn)})
-
-
-@router.get("/admin/regions")
-def regions_page(
-    request: Request,
-    user: Annotated[CurrentUser, Depends(require_admin)],
-    ctx: Annotated[ServerContext, Depends(get_ctx)],
-) -> Response:
-    return PAGE.show(request, ctx, user)
+PAGE.add_page(router, "/admin/regions")
 
 
 @router.post("/admin/regions")

@@ -31,15 +31,7 @@ PAGE = ListPage(
     "admin_users.html",
     lambda conn: {"users": list_users(conn), "regions": list_regions(conn), "roles": ROLES},
 )
-
-
-@router.get("/admin/users")
-def users_page(
-    request: Request,
-    user: Annotated[CurrentUser, Depends(require_admin)],
-    ctx: Annotated[ServerContext, Depends(get_ctx)],
-) -> Response:
-    return PAGE.show(request, ctx, user)
+PAGE.add_page(router, "/admin/users")
 
 
 @router.post("/admin/users")
