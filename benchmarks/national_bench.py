@@ -1,6 +1,7 @@
 """A parent server's dashboard (docs/national-view.md): 50 regions pushed by 5 child
-servers (5 countries), a year of weekly published figures each, served by
-``kiosk-server serve``; p50/p95 and server CPU of the page, CSV and JSON as an admin.
+servers (5 countries), a year of weekly published figures each (completeness included),
+served by ``kiosk-server serve``; p50/p95 and server CPU of the page, CSV and JSON as an
+admin.
 
     python -m benchmarks.national_bench [--db sqlite|postgresql|both] [--weeks 53]
 """
@@ -53,6 +54,11 @@ def load_parent(engine: Any, weeks: int, regions: int = 50, children: int = 5) -
                     }
                     for cat in CATEGORIES:
                         figures[f"blocked.{cat}"] = rng.randint(0, 60)
+                    expected = rng.randint(20, 400)
+                    received = rng.randint(expected // 2, expected)
+                    figures["kiosks_expected"] = expected
+                    figures["reports_received"] = received
+                    figures["reports_on_time"] = rng.randint(received // 2, received)
                     for name in figures:  # about one figure in ten hidden (<5)
                         if rng.random() < 0.1:
                             figures[name] = None

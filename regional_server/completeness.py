@@ -176,7 +176,7 @@ def sum_regions(
     additions had cost 10 ms a page.
     """
     ids = set(region_ids)
-    acc: dict[date, list[int]] = {w: [0] * 6 for w in weeks}
+    acc: dict[date, list[int]] = {w: [0] * 9 for w in weeks}
     for (region_id, week), c in cells.items():
         a = acc.get(week)
         if a is None or region_id not in ids:
@@ -187,9 +187,15 @@ def sum_regions(
         a[3] += c.received.key
         a[4] += c.on_time.value
         a[5] += c.on_time.key
+        # Hidden parts: figures a child server published hidden (docs/national-view.md).
+        a[6] += c.expected.hidden
+        a[7] += c.received.hidden
+        a[8] += c.on_time.hidden
     return [
         WeekCells(
-            Cell(a[0], a[1] % KEY_RANGE), Cell(a[2], a[3] % KEY_RANGE), Cell(a[4], a[5] % KEY_RANGE)
+            Cell(a[0], a[1] % KEY_RANGE, a[6]),
+            Cell(a[2], a[3] % KEY_RANGE, a[7]),
+            Cell(a[4], a[5] % KEY_RANGE, a[8]),
         )
         for a in (acc[w] for w in weeks)
     ]

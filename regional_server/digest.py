@@ -35,6 +35,7 @@ from regional_server.store.alerts import (
     subscriptions,
 )
 from regional_server.store.users import get_user
+from regional_server.transport import is_loopback
 
 SMTP_TIMEOUT = 30.0
 
@@ -72,9 +73,18 @@ class Outcome:
 
 
 def smtp_sender(settings: Settings) -> Callable[[Sequence[EmailMessage]], None]:
-    """Sends messages over one SMTP connection, as ``smtp_security`` says."""
+    """Sends messages over one SMTP connection, as ``smtp_security`` says: ``starttls``
+    and ``tls`` check the server's certificate and name against the system's CA store
+    (``SSL_CERT_FILE`` names another bundle) and never fall back to plain SMTP (a server
+    that offers no STARTTLS is an error); ``none`` only to a relay on loopback."""
     if not settings.smtp_host or not settings.smtp_from:
         raise DigestError("set smtp_host and smtp_from in the server settings to send e-mail")
+    if settings.smtp_security == "none" and not is_loopback(settings.smtp_host):
+        # Plain SMTP would carry the digest, and the password if any, in clear.
+        raise DigestError(
+            f"smtp_security: none is for a relay on this machine, not {settings.smtp_host}:"
+            " use starttls or tls"
+        )
 
     def send(messages: Sequence[EmailMessage]) -> None:
         if not messages:

@@ -24,7 +24,8 @@ def is_https(scope: Scope) -> bool:
     return scope.get("scheme") in ("https", "wss")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address literal (no name is resolved)."""
     if host == "localhost":
         return True
     try:
@@ -41,7 +42,7 @@ def secure_cookies(scope: Scope, configured: bool | None) -> bool:
     if is_https(scope):
         return True
     server = scope.get("server")
-    return not (server and _is_loopback(str(server[0])))
+    return not (server and is_loopback(str(server[0])))
 
 
 def cookie_secure(request: Request, settings: Settings) -> bool:

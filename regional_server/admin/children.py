@@ -9,43 +9,20 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from regional_server.admin.list_form import ListPage
 from regional_server.api.errors import MAX_ROW_ID
 from regional_server.auth.sessions import CurrentUser
 from regional_server.context import ServerContext, get_ctx
 from regional_server.dashboard.i18n import translate
 from regional_server.db.models import child_servers
 from regional_server.national.children import ChildError, list_children, register_child, set_active
-from regional_server.web import check_csrf, language_of, render, require_admin
+from regional_server.web import check_csrf, language_of, require_admin
 
 router = APIRouter(include_in_schema=False)
 
 
-def _page(
-    request: Request,
-    ctx: ServerContext,
-    user: CurrentUser,
-    message: str = "",
-    error: str = "",
-    status: int = 200,
-) -> Response:
-    with ctx.engine.connect() as conn:
-        children = list_children(conn)
-    return render(
-        request,
-        "admin_children.html",
-        {"children": children, "message": message, "error": error},
-        user=user,
-        status=status,
-    )
-
-
-@router.get("/admin/children")
-def children_page(
-    request: Request,
-    user: Annotated[CurrentUser, Depends(require_admin)],
-    ctx: Annotated[ServerContext, Depends(get_ctx)],
-) -> Response:
-    return _page(request, ctx, user)
+PAGE = ListPage("admin_children.html", lambda conn: {"children": list_children(conn)})
+PAGE.add_page(router, "/admin/children")
 
 
 @router.post("/admin/children")
@@ -59,13 +36,14 @@ def children_register(
     countries: Annotated[str, Form(max_length=2000)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    check_csrf(user, csrf_token)
-    try:
-        with ctx.engine.begin() as conn:
-            register_child(conn, name, key, [regions], [countries], ctx.now())
-    except ChildError as e:
-        return _page(request, ctx, user, error=str(e), status=400)
-    return _page(request, ctx, user, message=translate(language_of(request), "saved"), status=201)
+    return PAGE.submit(
+        request,
+        ctx,
+        user,
+        csrf_token,
+        lambda conn: register_child(conn, name, key, [regions], [countries], ctx.now()),
+        ChildError,
+    )
 
 
 @router.post("/admin/children/{child_id}")
@@ -82,13 +60,9 @@ def children_set_active(
         name = conn.execute(
             select(child_servers.c.name).where(child_servers.c.id == child_id)
         ).scalar()
-        if name is None:
-            return _page(
-                request,
-                ctx,
-                user,
-                error=translate(language_of(request), "error_not_found"),
-                status=404,
-            )
-        set_active(conn, name, active == "1")
-    return _page(request, ctx, user, message=translate(language_of(request), "saved"))
+        if name is not None:
+            set_active(conn, name, active == "1")
+    lang = language_of(request)
+    if name is None:
+        return PAGE.show(request, ctx, user, error=translate(lang, "error_not_found"), status=404)
+    return PAGE.show(request, ctx, user, translate(lang, "saved"))

@@ -24,7 +24,11 @@ from regional_server.dhis2 import (
     to_adx,
     to_data_value_sets,
 )
-from regional_server.national.read import pushed_by_region_week, pushed_region_ids
+from regional_server.national.read import (
+    pushed_by_region_week,
+    pushed_completeness,
+    pushed_region_ids,
+)
 from regional_server.perturb import NO_NOISE, noise_table
 from regional_server.rollup import weeks_between
 from regional_server.store.completeness import completeness_cells
@@ -117,6 +121,7 @@ def _values(
             pushed_cells = (
                 pushed_by_region_week(conn, pushed, weeks[0], weeks[-1]) if pushed else {}
             )
+            pushed_done = pushed_completeness(conn, pushed, weeks[0], weeks[-1]) if pushed else {}
     except FilterError as e:
         raise ApiError(e.status, "not_found" if e.status == 404 else "bad_filter", str(e)) from None
     codes = {r.id: r.code for r in regions}
@@ -128,12 +133,13 @@ def _values(
         s.suppression_threshold,
         {(codes[rid], week): c for (rid, week), c in done.items()},
     )
-    if pushed_cells:
+    if pushed_cells or pushed_done:
         values += data_values(
             {(codes[rid], week): c for (rid, week), c in pushed_cells.items()},
             current[0],
             NO_NOISE,
             s.suppression_threshold,
+            {(codes[rid], week): c for (rid, week), c in pushed_done.items()},
         )
         values.sort(key=lambda v: (v.org_unit, v.week))
     return values, current[0]

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
+from regional_server.admin.list_form import ListPage
 from regional_server.api.errors import MAX_ROW_ID, ApiError
 from regional_server.auth.sessions import CurrentUser
 from regional_server.context import ServerContext, get_ctx
-from regional_server.dashboard.i18n import translate
 from regional_server.store.regions import list_regions
 from regional_server.store.users import (
     ROLES,
@@ -22,38 +22,16 @@ from regional_server.store.users import (
     set_role,
     set_user_regions,
 )
-from regional_server.web import check_csrf, language_of, render, require_admin
+from regional_server.web import check_csrf, require_admin
 
 router = APIRouter(include_in_schema=False)
 
 
-def _page(
-    request: Request,
-    ctx: ServerContext,
-    user: CurrentUser,
-    message: str = "",
-    error: str = "",
-    status: int = 200,
-) -> Response:
-    with ctx.engine.connect() as conn:
-        users = list_users(conn)
-        regions = list_regions(conn)
-    return render(
-        request,
-        "admin_users.html",
-        {"users": users, "regions": regions, "roles": ROLES, "message": message, "error": error},
-        user=user,
-        status=status,
-    )
-
-
-@router.get("/admin/users")
-def users_page(
-    request: Request,
-    user: Annotated[CurrentUser, Depends(require_admin)],
-    ctx: Annotated[ServerContext, Depends(get_ctx)],
-) -> Response:
-    return _page(request, ctx, user)
+PAGE = ListPage(
+    "admin_users.html",
+    lambda conn: {"users": list_users(conn), "regions": list_regions(conn), "roles": ROLES},
+)
+PAGE.add_page(router, "/admin/users")
 
 
 @router.post("/admin/users")
@@ -67,21 +45,22 @@ def users_create(
     regions: Annotated[list[str] | None, Form()] = None,
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    check_csrf(user, csrf_token)
-    try:
-        with ctx.engine.begin() as conn:
-            create_user(
-                conn,
-                email,
-                password,
-                role,
-                regions or [],
-                ctx.now(),
-                ctx.settings.password_scrypt_n,
-            )
-    except UserError as e:
-        return _page(request, ctx, user, error=str(e), status=400)
-    return _page(request, ctx, user, message=translate(language_of(request), "saved"), status=201)
+    return PAGE.submit(
+        request,
+        ctx,
+        user,
+        csrf_token,
+        lambda conn: create_user(
+            conn,
+            email,
+            password,
+            role,
+            regions or [],
+            ctx.now(),
+            ctx.settings.password_scrypt_n,
+        ),
+        UserError,
+    )
 
 
 @router.post("/admin/users/{user_id}")

@@ -24,7 +24,7 @@ from regional_server.indicators import (
     countries_table,
 )
 from regional_server.national.read import pushed_region_ids
-from regional_server.national.sources import published_sources
+from regional_server.national.sources import published_completeness, published_sources
 from regional_server.perturb import NO_NOISE, Cell, NoiseTable, cell_sum, noise_table
 from regional_server.rollup import week_label, weeks_between
 from regional_server.store.completeness import completeness_cells
@@ -102,7 +102,7 @@ def build_dashboard(
     previous = [weeks[0] - timedelta(weeks=n - i) for i in range(n)]
     chart_weeks = [weeks[-1] - timedelta(weeks=k) for k in range(max(n, CHART_WEEKS) - 1, -1, -1)]
     first = min(previous[0], chart_weeks[0])
-    table = noise or noise_table()
+    table = own_noise = noise or noise_table()
     pushed = pushed_region_ids(conn, ids)
     if pushed:
         # Regions pushed by child servers: every figure is a published one, summed
@@ -140,8 +140,20 @@ def build_dashboard(
     chart = compute_indicators(
         [(week_label(w), by_week.get(w, {})) for w in chart_weeks], [], threshold, table
     )
-    done = completeness_cells(conn, ids, chart_weeks, timely_days) if ids else {}
-    per_week = sum_regions(done, ids, chart_weeks)
+    if pushed:
+        per_week, done = published_completeness(
+            conn,
+            ids,
+            frozenset(pushed),
+            chart_weeks,
+            timely_days,
+            own_noise,
+            threshold,
+            region_completeness,
+        )
+    else:
+        done = completeness_cells(conn, ids, chart_weeks, timely_days) if ids else {}
+        per_week = sum_regions(done, ids, chart_weeks)
     chart_done = completeness_table(
         "completeness",
         list(zip(map(week_label, chart_weeks), per_week, strict=True)),

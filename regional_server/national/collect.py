@@ -12,11 +12,13 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection, select
 
+from regional_server.completeness import WeekCells
 from regional_server.db.models import child_regions
 from regional_server.indicators import Coverage, family_cells, shown_count
 from regional_server.national.payload import FAMILIES, Published, Push
 from regional_server.perturb import Cell, NoiseTable
 from regional_server.rollup import epoch_to_date, week_start
+from regional_server.store.completeness import completeness_cells
 from regional_server.store.kiosks import kiosk_overview
 from regional_server.store.regions import Region, list_regions
 from regional_server.store.rollups import totals_by_region_week
@@ -39,6 +41,17 @@ def week_figures(
     return out
 
 
+def completeness_figures(
+    cells: WeekCells, noise: NoiseTable, threshold: int
+) -> dict[str, Published]:
+    """A region's week of reporting completeness as published (``COMPLETENESS``)."""
+    return {
+        "kiosks_expected": _figure(cells.expected, noise, threshold),
+        "reports_received": _figure(cells.received, noise, threshold),
+        "reports_on_time": _figure(cells.on_time, noise, threshold),
+    }
+
+
 def pushed_weeks(now: int, weeks: int) -> tuple[date, date]:
     """The ``weeks`` ISO weeks ending with the current one (first and last Monday)."""
     last = week_start(epoch_to_date(now))
@@ -59,6 +72,7 @@ def collect_push(
     noise: NoiseTable,
     threshold: int,
     silent_days: int = 7,
+    timely_days: int = 3,
 ) -> Push:
     """``region``'s push for the last ``weeks`` weeks, with a fresh push id."""
     first, last = pushed_weeks(now, weeks)
@@ -68,6 +82,10 @@ def collect_push(
         for (_rid, week), counts in sorted(cells.items())
         if counts
     }
+    mondays = [first + timedelta(weeks=k) for k in range(weeks)]
+    done = completeness_cells(conn, frozenset({region.id}), mondays, timely_days)
+    for (_rid, week), c in sorted(done.items()):
+        by_week.setdefault(week, {}).update(completeness_figures(c, noise, threshold))
     cov = kiosk_overview(conn, frozenset({region.id}), now, silent_days, 0).coverage.get(
         region.id, Coverage()
     )

@@ -38,6 +38,9 @@ FAMILIES = (
 )
 """Pushed as one figure each; ``blocked`` is pushed per category (``blocked.<cat>``)."""
 COVERAGE = ("kiosks_enrolled", "kiosks_active", "kiosks_on_newest")
+COMPLETENESS = ("kiosks_expected", "reports_received", "reports_on_time")
+"""Reporting completeness and timeliness of the week, pushed per week (optional: a child
+of before they were pushed sends none); not counters of the dashboard's tables."""
 _NAME = re.compile(r"blocked\.[a-z0-9_]{1,64}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -66,7 +69,7 @@ class Push:
 
 
 def valid_name(name: str) -> bool:
-    return name in FAMILIES or bool(_NAME.fullmatch(name))
+    return name in FAMILIES or name in COMPLETENESS or bool(_NAME.fullmatch(name))
 
 
 def encode_push(push: Push) -> bytes:

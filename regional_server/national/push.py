@@ -101,6 +101,7 @@ def push_parent(
                         noise,
                         settings.suppression_threshold,
                         settings.silent_after_days,
+                        settings.report_timely_days,
                     )
                 ),
             )

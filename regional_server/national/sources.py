@@ -10,21 +10,25 @@ where a hidden part adds nothing (docs/national-view.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import Connection
 
+from regional_server.completeness import WeekCells, sum_regions
 from regional_server.indicators import Coverage
 from regional_server.national.collect import week_figures
 from regional_server.national.read import (
     figures_to_cells,
     pushed_by_region,
     pushed_by_week,
+    pushed_completeness,
+    pushed_completeness_by_week,
     pushed_coverage,
 )
 from regional_server.perturb import Cell, NoiseTable, published_cell
+from regional_server.store.completeness import completeness_cells
 from regional_server.store.kiosks import KioskOverview, kiosk_overview
 from regional_server.store.rollups import totals_by_region, totals_by_week
 
@@ -83,3 +87,36 @@ def published_sources(
     }
     coverage.update(pushed_coverage(conn, pushed))
     return Sources(by_week, by_region, coverage, overview)
+
+
+def published_completeness(
+    conn: Connection,
+    ids: frozenset[int],
+    pushed: frozenset[int],
+    weeks: Sequence[date],
+    timely_days: int,
+    noise: NoiseTable,
+    threshold: int,
+    per_region: bool,
+) -> tuple[list[WeekCells], dict[tuple[int, date], WeekCells]]:
+    """Completeness of published figures for ``ids`` over ``weeks``: per week, the
+    regions together; and per (region, week), the pushed regions only if ``per_region``
+    (exports). This server's own regions are published as it would push them."""
+    local = ids - pushed
+    own = completeness_cells(conn, local, weeks, timely_days) if local else {}
+    by_region = {
+        k: WeekCells(
+            published_cell(c.expected, noise, threshold),
+            published_cell(c.received, noise, threshold),
+            published_cell(c.on_time, noise, threshold),
+        )
+        for k, c in own.items()
+    }
+    sums = pushed_completeness_by_week(conn, pushed, weeks[0], weeks[-1])
+    per_week = [
+        c + sums.get(w, WeekCells())
+        for c, w in zip(sum_regions(by_region, local, weeks), weeks, strict=True)
+    ]
+    if per_region:
+        by_region.update(pushed_completeness(conn, pushed, weeks[0], weeks[-1]))
+    return per_week, by_region

@@ -24,6 +24,7 @@ from kiosk_agent.contracts.report import EnrollRequest, Report, signing_string
 from kiosk_agent.contracts.signed import public_key_string
 from regional_server.admin.dhis2 import MAPPING as MAPPING_DOCUMENT
 from regional_server.auth.sessions import CurrentUser
+from regional_server.completeness import WeekCells
 from regional_server.dashboard.filters import Filters
 from regional_server.dashboard.view import DashboardData, build_dashboard
 from regional_server.db.models import pushed_weekly
@@ -31,6 +32,7 @@ from regional_server.indicators import Table, Value
 from regional_server.national.children import ChildError, get_child, register_child
 from regional_server.national.collect import week_figures
 from regional_server.national.payload import (
+    COMPLETENESS,
     COVERAGE,
     FAMILIES,
     HEADER_KEY,
@@ -43,6 +45,14 @@ from regional_server.national.payload import (
     parse_push,
 )
 from regional_server.national.push import EX_TEMPFAIL, push_parent
+from regional_server.national.read import (
+    FAMILY_COUNTER,
+    as_cell,
+    pushed_by_region,
+    pushed_by_week,
+    pushed_completeness,
+    pushed_completeness_by_week,
+)
 from regional_server.national.receive import PushRefused, apply_push
 from regional_server.perturb import Cell, noise_table, published_cell
 from regional_server.settings import Settings, SettingsError, settings_from_mapping
@@ -134,7 +144,9 @@ def test_parse_push_refuses_any_changed_field_cleanly(key: str, value: object, n
 
 @given(
     st.dictionaries(
-        st.sampled_from(["sessions", "tamper", "p2p", "blocked.malware", "blocked.x_y"]),
+        st.sampled_from(
+            ["sessions", "tamper", "p2p", "blocked.malware", "blocked.x_y", "reports_on_time"]
+        ),
         st.none() | st.integers(min_value=0, max_value=2**40),
     ),
     st.integers(min_value=0, max_value=3),
@@ -261,6 +273,116 @@ def test_re_push_replaces_and_never_double_counts(engine: Engine, clock: Clock) 
     regions = _rows(_dashboard(engine, clock).indicators.regions)
     # The second push replaced the weeks: 40, not 80 or 89, and the dropped week is gone.
     assert regions["KE-B"]["sessions"] == 40
+
+
+_FIGURE = st.none() | st.integers(min_value=0, max_value=2**40)
+_WEEK_FIGURES = st.dictionaries(
+    st.sampled_from(
+        ["sessions", "tamper", "p2p", "blocked.malware", "blocked.phishing", *COMPLETENESS]
+    ),
+    _FIGURE,
+)
+
+
+def test_database_sums_are_the_sums_of_each_published_figure(engine: Engine, clock: Clock) -> None:
+    """The dashboard's sums and completeness (grouped in the database) equal what each
+    stored figure gives through ``as_cell``, added up here: a hidden figure adds nothing
+    and counts as one hidden part; completeness figures are not counters."""
+    now = int(clock())
+    with engine.begin() as conn:
+        child = register_child(conn, "kenya", KEY_A, [], ["KE"], now)
+    generated = iter(range(1_000, 10**9))
+    weeks = [MONDAY - timedelta(weeks=k) for k in range(4)]
+
+    @hyp_settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.dictionaries(st.sampled_from(weeks), _WEEK_FIGURES), min_size=3, max_size=3))
+    def run(pushes: list[dict[date, dict[str, int | None]]]) -> None:
+        with engine.begin() as conn:
+            for i, by_week in enumerate(pushes):
+                push = _push(f"KE-{i}", by_week, generated_at=next(generated))
+                assert apply_push(conn, child, push, now) == "stored"
+            ids = frozenset(r.id for r in list_regions(conn))
+            first, last = weeks[-1], weeks[1]  # a range that leaves a week out
+            stored = conn.execute(
+                select(
+                    pushed_weekly.c.region_id,
+                    pushed_weekly.c.week_start,
+                    pushed_weekly.c.name,
+                    pushed_weekly.c.value,
+                ).where(pushed_weekly.c.week_start.between(first, last))
+            ).all()
+            want_week: dict[date, dict[str, Cell]] = {}
+            want_region: dict[int, dict[str, Cell]] = {}
+            want_done: dict[tuple[int, date], dict[str, Cell]] = {}
+            for rid, week, name, value in stored:
+                cell = as_cell(value)
+                if name in COMPLETENESS:
+                    want_done.setdefault((rid, week), {})[name] = cell
+                    continue
+                counter = FAMILY_COUNTER.get(name, name)
+                of_week = want_week.setdefault(week, {})
+                of_week[counter] = of_week.get(counter, Cell()) + cell
+                of_region = want_region.setdefault(rid, {})
+                of_region[counter] = of_region.get(counter, Cell()) + cell
+            assert pushed_by_week(conn, ids, first, last) == want_week
+            assert pushed_by_region(conn, ids, first, last) == want_region
+            done = pushed_completeness(conn, ids, first, last)
+            assert set(done) == set(want_done)
+            want_done_week: dict[date, WeekCells] = {}
+            for (_rid, week), cells in want_done.items():
+                region_week = WeekCells(*(cells.get(name, Cell()) for name in COMPLETENESS))
+                assert done[(_rid, week)] == region_week
+                want_done_week[week] = want_done_week.get(week, WeekCells()) + region_week
+            assert pushed_completeness_by_week(conn, ids, first, last) == want_done_week
+
+    run()
+
+
+def test_pushed_completeness(engine: Engine, clock: Clock) -> None:
+    """Completeness pushed per week is shown as published and summed like the other
+    figures (a hidden part adds nothing); it never makes a week "have data" in the
+    indicator tables."""
+    now = int(clock())
+    week2 = MONDAY - timedelta(weeks=1)
+    done = {"kiosks_expected": 20, "reports_received": 18, "reports_on_time": None}
+    with engine.begin() as conn:
+        child = register_child(conn, "kenya", KEY_A, [], ["KE"], now)
+        only_done: dict[str, int | None] = {
+            "kiosks_expected": 20,
+            "reports_received": 0,
+            "reports_on_time": 0,
+        }
+        a = _push("KE-A", {MONDAY: _figures(40) | done, week2: only_done})
+        apply_push(conn, child, a, now)
+        hidden = dict.fromkeys(done)
+        apply_push(conn, child, _push("KE-B", {MONDAY: _figures(9) | hidden}), now)
+    data = _dashboard(engine, clock)
+    assert data.completeness is not None
+    rows = _rows(data.completeness)
+    assert rows["2026-W45"] == {
+        "kiosks_expected": 20,  # KE-A's 20 and nothing of KE-B's hidden figure
+        "reports_received": 18,
+        "reports_on_time": None,  # only hidden parts: hidden, not 0
+        "completeness_rate": 90.0,
+        "timeliness_rate": None,
+    }
+    assert rows["2026-W44"]["kiosks_expected"] == 20
+    assert rows["2026-W44"]["reports_received"] == 0 and rows["2026-W44"]["completeness_rate"] == 0
+    assert rows["2026-W43"]["kiosks_expected"] == 0  # nothing pushed: nothing expected
+    assert rows["total"]["kiosks_expected"] == 40 and rows["total"]["reports_received"] == 18
+    weekly = _rows(data.indicators.weekly)
+    assert weekly["2026-W44"]["sessions"] == "no_data"  # completeness alone is not data
+    assert weekly["2026-W45"]["sessions"] == 49
+    filters = Filters((), None, MONDAY - timedelta(weeks=3), MONDAY + timedelta(days=6))
+    with engine.connect() as conn:  # the exports' view: per region too, same weeks
+        export = build_dashboard(conn, _admin(engine), filters, now, 5, region_completeness=True)
+    assert export.completeness is not None and _rows(export.completeness) == rows
+    by_region = {t.key: _rows(t) for t in export.completeness_regions}
+    assert by_region["completeness:KE-A"]["2026-W45"]["reports_received"] == 18
+    assert by_region["completeness:KE-B"]["2026-W45"]["kiosks_expected"] is None
+    only_b = _dashboard(engine, clock, ("KE-B",))
+    assert only_b.completeness is not None
+    assert _rows(only_b.completeness)["2026-W45"]["kiosks_expected"] is None
 
 
 def test_a_child_speaks_only_for_its_regions(engine: Engine, clock: Clock) -> None:
@@ -454,11 +576,14 @@ def test_dhis2_exports_pushed_regions_as_published(
     with engine.begin() as conn:
         child = register_child(conn, "kenya", KEY_A, ["KE-MSA"], [], now)
         figures = _figures(40, **{"tamper": None, "blocked.malware": 7})
+        figures |= {"kiosks_expected": 12, "reports_received": 11, "reports_on_time": None}
         apply_push(conn, child, _push("KE-MSA", {MONDAY: figures}), now)
         mapping = {
             "dataSet": "pBOMPrpg1QX",
             "dataElements": {"sessions": "fbfJHSPpUQD", "tamper": "cYeuwXTCPkU"}
-            | {"blocked": "Jtf34kNZhzP", "p2p": "kB4BbPyXKf1"},
+            | {"blocked": "Jtf34kNZhzP", "p2p": "kB4BbPyXKf1"}
+            | {"kiosks_expected": "Ex7ectedK1o", "reports_on_time": "OnT1meRepor"}
+            | {"reports_received": "Rece1vedRep"},
             "orgUnits": {"KE-MSA": "DiszpKrYNg8"},
         }
         save_document(conn, MAPPING_DOCUMENT, json.dumps(mapping), now)
@@ -471,4 +596,6 @@ def test_dhis2_exports_pushed_regions_as_published(
         ("fbfJHSPpUQD", "DiszpKrYNg8", "2026W45", "40"),
         ("Jtf34kNZhzP", "DiszpKrYNg8", "2026W45", "7"),  # blocked: its categories summed
         ("kB4BbPyXKf1", "DiszpKrYNg8", "2026W45", "0"),
+        ("Ex7ectedK1o", "DiszpKrYNg8", "2026W45", "12"),  # completeness, as pushed
+        ("Rece1vedRep", "DiszpKrYNg8", "2026W45", "11"),
     }

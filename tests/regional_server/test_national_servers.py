@@ -212,6 +212,14 @@ def test_push_to_a_parent(servers: tuple[Server, Server]) -> None:
         assert {k: parent_weeks[week][k] for k in WEEKLY_SAME} == {
             k: values[k] for k in WEEKLY_SAME
         }, week
+    # Completeness too (pushed per week): the child's published weeks, figure for figure.
+    parent_done = {r["key"]: r["values"] for r in national["completeness"]["rows"]}
+    child_done = {r["key"]: r["values"] for r in regional["completeness"]["rows"]}
+    assert parent_done == child_done
+    assert any(
+        isinstance(v["kiosks_expected"], int) and v["kiosks_expected"] > 0
+        for v in parent_done.values()
+    )
     assert isinstance(parent_weeks["total"]["sessions"], int)
     assert parent_weeks["total"]["sessions"] > 1000
     before = _rows(national, "regions")["KE-NBO"]
