@@ -6,8 +6,10 @@ namespaces); skipped with the reason otherwise, failed under ``CI=true``.
 Measured on the uplink interface, in one run:
 - a full bundle and three deltas cross once: 5 kiosks with the hub ≤ 1.2 × one kiosk
   alone (no hub);
-- the 5 kiosks' reports cross in one TLS connection, at most 1 KB per kiosk (IP bytes,
-  handshake included), fewer than each kiosk's own upload (docs/BENCHMARKS.md);
+- the 5 kiosks' reports cross in one TLS connection (connections counted by source
+  port, so a SYN sent again is not a second one), at most 1 KB per kiosk (IP bytes,
+  handshake and retransmissions included), fewer than each kiosk's own upload
+  (docs/BENCHMARKS.md); the region is ``kiosk-server serve --tls-cert``;
 - a kiosk whose service stopped shows "NOT protected" on the console within a minute;
 - the hub killed (holding reports it had not forwarded): kiosks keep blocking, fetch
   from the regional server, upload their own reports; the server has every count once;
@@ -203,10 +205,12 @@ def test_cafe_in_a_box(tmp_path: Path) -> None:
             f"reports of 5 kiosks through the hub: {via_hub} bytes, {via_hub / 5:.0f} per "
             f"kiosk ({box.syn_packets() - syns} SYN packets for 1 connection)"
         )
-        # A kiosk-day's report on the uplink: 809-842 B in most runs, but the 1 % loss's
-        # retransmissions add bytes, and one run measured 1,028 B. The 1 KB target is not
-        # held in every run (docs/BENCHMARKS.md); this bound catches a real regression.
-        assert via_hub / 5 <= 1200
+        # A kiosk-day's report on the uplink, the 1 % loss's retransmissions included:
+        # ≈ 680 B (a round of ≈ 3.4 KB: no session tickets, one write per request). The
+        # largest packet of a round is the batch request (≈ 1.05 KB), so one lost packet
+        # and its retransmission still stay within the issue's 1 KB per kiosk-day; the
+        # code before measured 809-1,028 B (docs/BENCHMARKS.md).
+        assert via_hub / 5 <= 1000
 
         # -- the console: a stopped kiosk is "not protected" within a minute -------------
         stopped = nodes[-1]
