@@ -1,8 +1,9 @@
 """One hub relay round's bytes on the wire, part by part (issue 18): ``python -m
 benchmarks.relay_round``. Root: a network namespace of its own (loopback only) with nft
 counters on the report port, the real ``kiosk-server serve --tls-cert`` and the hub's
-real ``relay.forward`` with 5 held reports (not enrolled kiosks: the server answers each
-item 401, the same size as a real round's answer within a few bytes). No delay, no loss:
+real ``relay.forward`` with 5 held reports (of kiosks not enrolled: the server answers
+each item with an error code, a longer answer than a real round's "stored", the same in
+every variant, so the differences hold). No delay, no loss:
 the café in a box (tests/e2e/test_cafe_hub.py) measures those; this one compares
 variants side by side in seconds: the server's session tickets, the relay's one write
 per request.
