@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from kiosk_agent import __version__
 from kiosk_agent.errors import UserError
@@ -85,6 +86,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # the workers get the list through the environment, like the config path.
         os.environ[ENV_TRUSTED_PROXIES] = args.forwarded_allow_ips
     settings = _settings(args)
+    tls: dict[str, Any] = {}
+    if args.tls_key and not args.tls_cert:
+        raise UserError("--tls-key needs --tls-cert")
+    if args.tls_cert:
+        from regional_server.tls import uvicorn_context_factory
+
+        for name in filter(None, (args.tls_cert, args.tls_key)):
+            if not Path(name).is_file():
+                raise UserError(f"cannot read {name}: no such file")
+        tls = {
+            "ssl_certfile": args.tls_cert,
+            "ssl_keyfile": args.tls_key,
+            # uvicorn builds the context in each worker through this factory; it sets
+            # the session tickets (none unless tls_session_tickets says so).
+            "ssl_context_factory": uvicorn_context_factory(settings.tls_session_tickets),
+        }
     _engine(settings).dispose()
     if args.config:
         os.environ[ENV_CONFIG] = str(Path(args.config).resolve())
@@ -100,6 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=False,  # done by the app, from trusted_proxies only
         log_level="info",
         access_log=False,
+        **tls,
     )
     return 0
 
@@ -376,6 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRS",
         help="comma-separated proxy addresses or networks to trust (127.0.0.1)",
     )
+    p.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help=(
+            "serve HTTPS with this PEM certificate chain (the key in it or in --tls-key); "
+            "no TLS session tickets unless the settings' tls_session_tickets asks"
+        ),
+    )
+    p.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("init-db", help="create or upgrade the database schema")

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from regional_server.perturb import DEFAULT_MAX_NOISE, DEFAULT_NOISE_VARIANCE, MIN_THRESHOLD
+from regional_server.tls import MAX_TICKETS
 
 ENV_DB = "KIOSK_SERVER_DB"
 ENV_DATA = "KIOSK_SERVER_DATA"
@@ -99,6 +100,10 @@ class Settings:
     made up by the next one."""
     password_scrypt_n: int = MIN_SCRYPT_N
     """scrypt cost for new hashes; older, cheaper hashes are redone at the next login."""
+    tls_session_tickets: int = 0
+    """TLS session tickets sent per connection by ``serve --tls-cert`` (TLS 1.3; with 0
+    no TLS 1.2 ticket either). None by default: no kiosk client resumes a session, and
+    each ticket is ≈ 250 bytes on a café's metered uplink (``regional_server/tls.py``)."""
 
     @property
     def db_url(self) -> str:
@@ -140,6 +145,7 @@ _KEYS: dict[str, str] = {
     "smtp_from": "an e-mail address such as alerts@example.org",
     "parent_url": "an https:// URL (plain http:// only to a loopback address), or empty",
     "parent_push_weeks": "an integer from 1 to 53",
+    "tls_session_tickets": f"an integer from 0 to {MAX_TICKETS}",
 }
 
 
@@ -188,6 +194,8 @@ def _check(problems: list[str], key: str, value: Any) -> Any:
         ok = isinstance(value, str) and (value == "" or _parent_url_ok(value))
     elif key == "parent_push_weeks":
         ok = type(value) is int and 1 <= value <= 53
+    elif key == "tls_session_tickets":
+        ok = type(value) is int and 0 <= value <= MAX_TICKETS
     elif key == "sqlite_synchronous":
         ok = isinstance(value, str) and value.upper() in ("FULL", "NORMAL")
         value = value.upper() if ok else value

@@ -335,7 +335,17 @@ def forward(outbox: HubOutbox, session: Any, server: str, now: float) -> dict[st
 
 
 BATCH = 100
-_BARE = {"Accept": None, "Accept-Encoding": None, "User-Agent": None, "Connection": None}
+SKIP_HEADER = "@@@SKIP_HEADER@@@"
+"""``urllib3.util.SKIP_HEADER`` (not imported: the hub's service never loads urllib3):
+urllib3 then sends no ``User-Agent`` of its own and http.client no ``Accept-Encoding``."""
+_BARE: dict[str, str | None] = {
+    # None drops requests' session defaults; SKIP_HEADER the ones urllib3 and http.client
+    # would add back (``python-urllib3/2.x``, ``identity``): 61 bytes per request.
+    "Accept": None,
+    "Accept-Encoding": SKIP_HEADER,
+    "User-Agent": SKIP_HEADER,
+    "Connection": None,
+}
 
 
 def _record(
@@ -440,6 +450,50 @@ def lean_client_hello(session: Any) -> None:
     adapter.poolmanager.connection_pool_kw["ssl_context"] = context
 
 
+def one_write_requests(session: Any) -> None:
+    """The session's HTTPS requests with a ``bytes`` body go out in one socket write.
+
+    urllib3 (and http.client under it) writes a request's head, then its body: over TLS
+    two records, and with the TCP_NODELAY urllib3 sets, two TCP segments on the café's
+    uplink (each with its 52 bytes of TCP/IP headers). Here the writes of one request
+    are held and sent together once it is complete. The session's pools keep their own
+    connection class (the agent's direct name lookups) under this one. urllib3 is
+    imported here, in the relay's worker, never in the hub's service."""
+    from urllib3.connection import HTTPConnection
+
+    class OneWrite(HTTPConnection):
+        _held: list[bytes] | None = None
+
+        def request(
+            self, method: str, url: str, body: Any = None, headers: Any = None, **kwargs: Any
+        ) -> None:
+            if not isinstance(body, bytes):
+                super().request(method, url, body=body, headers=headers, **kwargs)
+                return
+            self._held = []
+            try:
+                super().request(method, url, body=body, headers=headers, **kwargs)
+                data = b"".join(self._held)
+            finally:
+                self._held = None
+            super().send(data)
+
+        def send(self, data: Any) -> None:
+            if self._held is not None and isinstance(data, bytes | bytearray | memoryview):
+                self._held.append(bytes(data))
+            else:
+                super().send(data)
+
+    manager = session.get_adapter("https://").poolmanager
+    pool = manager.pool_classes_by_scheme["https"]
+    # OneWrite first: its request/send wrap the pool's class (which still connects).
+    connection = type("OneWrite" + pool.ConnectionCls.__name__, (OneWrite, pool.ConnectionCls), {})
+    manager.pool_classes_by_scheme = {
+        **manager.pool_classes_by_scheme,
+        "https": type("OneWrite" + pool.__name__, (pool,), {"ConnectionCls": connection}),
+    }
+
+
 def relay_job(config: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     """``kiosk-agent worker hub-relay``: one forwarding round of the hub."""
     from kiosk_agent.net.clock import clock_for
@@ -459,6 +513,7 @@ def relay_job(config: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     outbox = HubOutbox.in_state_dir(config.state_dir)
     session = session_for_config(config, clock=clock)
     lean_client_hello(session)
+    one_write_requests(session)
     try:
         return forward(outbox, session, server, clock.now())
     finally:

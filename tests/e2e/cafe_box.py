@@ -261,12 +261,15 @@ class Box:
                     "400ms",
                 )
             )
-        # Count the TCP connections the café opens to the region.
+        # Count the TCP connections the café opens to the region: each opening SYN adds
+        # its (source address, source port) to a set, so a SYN sent again after a loss
+        # (same port) is one connection; the SYN counter beside it counts packets.
         for rule in (
             "add table inet cafe",
+            "add set inet cafe conns { type ipv4_addr . inet_service; flags dynamic; size 65535; }",
             "add chain inet cafe forward { type filter hook forward priority 0; }",
             f"add rule inet cafe forward ip daddr {REGION_IP} tcp dport 8444 "
-            "tcp flags & (syn|ack) == syn counter",
+            "tcp flags & (syn|ack) == syn counter add @conns { ip saddr . tcp sport }",
             f"add rule inet cafe forward ip daddr {REGION_IP} tcp dport 8444 counter",
             f"add rule inet cafe forward ip saddr {REGION_IP} tcp sport 8444 counter",
         ):
@@ -286,8 +289,21 @@ class Box:
                     found.append(expr["counter"])
         return found
 
+    def forget_connections(self) -> None:
+        """Empty the set of report connections (before a step that counts them)."""
+        self.run(*self.nsx("up", "nft", "flush", "set", "inet", "cafe", "conns"))
+
     def connections(self) -> int:
-        """TCP connections opened to the regional server's report port."""
+        """TCP connections opened to the regional server's report port since
+        ``forget_connections``: distinct (address, port) pairs of opening SYNs."""
+        out = self.run(*self.nsx("up", "nft", "-j", "list", "set", "inet", "cafe", "conns"))
+        for item in json.loads(out)["nftables"]:
+            if "set" in item:
+                return len(item["set"].get("elem", []))
+        raise RuntimeError("no set conns in the nft table")
+
+    def syn_packets(self) -> int:
+        """Opening SYN packets to the report port (retransmitted ones included)."""
         return int(self._counters()[0]["packets"])
 
     def report_bytes(self) -> int:
@@ -325,46 +341,24 @@ class Box:
         ).stdout
         code = out.strip().splitlines()[-1].strip()
         self.tls = make_tls_files(self.tmp / "tls", [REGION_IP])
-        self.spawn(
-            "region",
-            "region",
-            "-m",
-            "uvicorn",
-            "--factory",
-            "regional_server.asgi:create_from_env",
-            "--host",
-            REGION_IP,
-            "--port",
-            "8443",
-            "--ssl-keyfile",
-            str(self.tls.key_pem),
-            "--ssl-certfile",
-            str(self.tls.cert_pem),
-            "--no-date-header",
-            "--no-server-header",
-            "--log-level",
-            "warning",
-        )
-        self.spawn(
-            "region",
-            "region-reports",
-            "-m",
-            "uvicorn",
-            "--factory",
-            "regional_server.asgi:create_from_env",
-            "--host",
-            REGION_IP,
-            "--port",
-            "8444",
-            "--ssl-keyfile",
-            str(self.tls.key_pem),
-            "--ssl-certfile",
-            str(self.tls.cert_pem),
-            "--no-date-header",
-            "--no-server-header",
-            "--log-level",
-            "warning",
-        )
+        # The production path: ``kiosk-server serve`` with its own TLS (no session
+        # tickets by default, regional_server/tls.py), once per port, one database.
+        for port, name in (("8443", "region"), ("8444", "region-reports")):
+            self.spawn(
+                "region",
+                name,
+                "-m",
+                "regional_server",
+                "serve",
+                "--host",
+                REGION_IP,
+                "--port",
+                port,
+                "--tls-cert",
+                str(self.tls.cert_pem),
+                "--tls-key",
+                str(self.tls.key_pem),
+            )
         wait_for(self._port_open, 60, "the regional server did not start")
         self.key, self.pub = keypair()
         return code

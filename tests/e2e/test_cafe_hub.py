@@ -6,8 +6,10 @@ namespaces); skipped with the reason otherwise, failed under ``CI=true``.
 Measured on the uplink interface, in one run:
 - a full bundle and three deltas cross once: 5 kiosks with the hub ≤ 1.2 × one kiosk
   alone (no hub);
-- the 5 kiosks' reports cross in one TLS connection, at most 1 KB per kiosk (IP bytes,
-  handshake included), fewer than each kiosk's own upload (docs/BENCHMARKS.md);
+- the 5 kiosks' reports cross in one TLS connection (connections counted by source
+  port, so a SYN sent again is not a second one), at most 1 KB per kiosk (IP bytes,
+  handshake and retransmissions included), fewer than each kiosk's own upload
+  (docs/BENCHMARKS.md); the region is ``kiosk-server serve --tls-cert``;
 - a kiosk whose service stopped shows "NOT protected" on the console within a minute;
 - the hub killed (holding reports it had not forwarded): kiosks keep blocking, fetch
   from the regional server, upload their own reports; the server has every count once;
@@ -189,22 +191,26 @@ def test_cafe_in_a_box(tmp_path: Path) -> None:
 
         # -- reports through the hub: one TLS connection ----------------------------------
         _make_counts(box, nodes, "a")
-        before, conns = box.report_bytes(), box.connections()
+        box.forget_connections()
+        before, syns = box.report_bytes(), box.syn_packets()
         outputs = box.upload_now(nodes)
         assert all("holds the rest" in o for o in outputs), outputs
         wait_for(lambda: len(box.server_reports()) >= 5, 60, "the hub did not forward")
         time.sleep(2)  # the connection's closing packets
         via_hub = box.report_bytes() - before
-        # The 5 reports in one connection. The counter counts SYN packets, and on this
-        # lossy uplink (1 % each way) a lost SYN or SYN-ACK makes one connection send a
-        # second SYN: one retransmission is allowed (a CI run saw 2 SYNs here), five
-        # connections (one per kiosk) never pass.
-        assert box.connections() - conns <= 2
-        print(f"reports of 5 kiosks through the hub: {via_hub} bytes, {via_hub / 5:.0f} per kiosk")
-        # A kiosk-day's report on the uplink: 809-842 B in most runs, but the 1 % loss's
-        # retransmissions add bytes, and one run measured 1,028 B. The 1 KB target is not
-        # held in every run (docs/BENCHMARKS.md); this bound catches a real regression.
-        assert via_hub / 5 <= 1200
+        # The 5 reports in one connection (a SYN sent again after a loss is the same
+        # connection: the box counts distinct source ports).
+        assert box.connections() == 1
+        print(
+            f"reports of 5 kiosks through the hub: {via_hub} bytes, {via_hub / 5:.0f} per "
+            f"kiosk ({box.syn_packets() - syns} SYN packets for 1 connection)"
+        )
+        # A kiosk-day's report on the uplink, the 1 % loss's retransmissions included:
+        # ≈ 680 B (a round of ≈ 3.4 KB: no session tickets, one write per request). The
+        # largest packet of a round is the batch request (≈ 1.05 KB), so one lost packet
+        # and its retransmission still stay within the issue's 1 KB per kiosk-day; the
+        # code before measured 809-1,028 B (docs/BENCHMARKS.md).
+        assert via_hub / 5 <= 1000
 
         # -- the console: a stopped kiosk is "not protected" within a minute -------------
         stopped = nodes[-1]
@@ -228,12 +234,13 @@ def test_cafe_in_a_box(tmp_path: Path) -> None:
         assert all(box.blocked(n, f"still.{BLOCKED}") for n in nodes)
         _reach_versions(box, nodes, pub.publish(), timeout=90)
         assert all(box.feed_state(n).get("direct_at") for n in nodes)
-        before, conns = box.report_bytes(), box.connections()
+        box.forget_connections()
+        before = box.report_bytes()
         box.upload_now(nodes)
         time.sleep(2)
         direct = box.report_bytes() - before
-        # Each kiosk its own connection (a lost SYN may add a retransmitted one).
-        assert len(nodes) <= box.connections() - conns <= len(nodes) + 2
+        # Each kiosk its own connection, exactly one each.
+        assert box.connections() == len(nodes)
         print(f"reports sent directly: {direct / len(nodes):.0f} bytes per kiosk")
         assert via_hub / 5 < direct / len(nodes)
         # nothing lost, nothing counted twice: the server holds exactly what was counted

@@ -148,3 +148,45 @@ def test_lean_client_hello_still_checks_the_certificate(tmp_path: Path) -> None:
             lean_client_hello(session)
             with pytest.raises(requests.exceptions.SSLError):
                 session.get(url, timeout=10)
+
+
+def test_one_write_sends_a_request_in_one_socket_write(tmp_path: Path, monkeypatch: Any) -> None:
+    """urllib3 writes a request's head and body apart (two TLS records, two segments);
+    the relay's session writes each request once, body intact, through the agent's own
+    connection class (direct name lookups)."""
+    import http.client
+
+    from kiosk_agent.hub.relay import lean_client_hello, one_write_requests
+    from kiosk_agent.net.direct_http import direct_session
+    from tests.reporting.report_server import ReportServer
+    from tests.tls_certs import make_tls_files
+
+    writes: list[bytes] = []
+    original = http.client.HTTPConnection.send
+
+    def counted(self: http.client.HTTPConnection, data: Any) -> None:
+        writes.append(bytes(data))
+        original(self, data)
+
+    monkeypatch.setattr(http.client.HTTPConnection, "send", counted)
+    tls = make_tls_files(tmp_path / "tls", ["127.0.0.1"])
+    body = json.dumps({"mode": "ok", "pad": "x" * 900}).encode()
+    with ReportServer(tls=tls.server_context()) as server:
+        url = f"https://127.0.0.1:{server.port}/test/mode"
+        for one_write, expected in ((False, 2), (True, 1)):
+            writes.clear()
+            with direct_session([], ca_bundle=str(tls.ca_pem)) as session:
+                lean_client_hello(session)
+                if one_write:
+                    one_write_requests(session)
+                response = session.post(url, data=body, timeout=10)
+                assert response.status_code == 200 and response.json() == {"mode": "ok"}
+                response = session.post(url, data=body, timeout=10)
+                assert response.status_code == 200
+                adapter: Any = session.get_adapter("https://")
+                pool = adapter.poolmanager.pool_classes_by_scheme["https"]
+                assert pool.__name__.startswith("OneWrite") is one_write
+            assert len(writes) == 2 * expected
+            assert writes[-1].endswith(body)
+            assert writes[-expected].startswith(b"POST /test/mode HTTP/1.1\r\n")
+        assert server.state.totals()["requests"] == 4
