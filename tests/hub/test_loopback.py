@@ -4,9 +4,6 @@ relayed with the kiosk's own signature and acknowledged, and the fallbacks."""
 from __future__ import annotations
 
 import asyncio
-import functools
-import http.server
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,26 +131,6 @@ def test_feeds_cross_once_and_kiosks_verify(
             await hub.stop()
 
     asyncio.run(run())
-
-
-class RogueHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def rogue(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    root = tmp_path / "rogue"
-    root.mkdir()
-    handler = functools.partial(RogueHandler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.mark.parametrize("attack", ["replay", "other_key"])

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import functools
 import http.client
 import http.server
 import shutil
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -172,26 +171,6 @@ def test_a_tampered_file_on_the_hub_is_refused_counted_and_fetched_direct(cafe: 
         assert not list((k2.config.state_dir / "release" / "download").glob("*.part"))
 
     with_hub(cafe, body)
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def rogue(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    root = tmp_path / "rogue"
-    root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root))
-    )
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_a_hub_replaying_an_older_release_is_refused_as_a_rollback(

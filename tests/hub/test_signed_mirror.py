@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import functools
-import http.server
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -94,26 +91,6 @@ def test_kiosks_read_packs_and_overlays_through_the_hub(region: Region, tmp_path
             await hub.stop()
 
     asyncio.run(run())
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def rogue(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    root = tmp_path / "rogue"
-    root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root))
-    )
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_a_rogue_hub_cannot_hand_a_pack(
