@@ -357,8 +357,14 @@ def shipped_codes(directory: Path | None = None) -> list[str]:
 
 def load_locale(code: str, directory: Path | None = None) -> Locale:
     """The locale ``code`` from ``directory`` (default: the applied content pack's, see
-    ``content/active.py``); raises ``LocaleError`` if absent or unreadable."""
-    return _load_locale(code, active.locales_dir() if directory is None else directory)
+    ``content/active.py``, with the program's own texts for keys the pack lacks: see
+    ``with_program_texts``); raises ``LocaleError`` if absent or unreadable."""
+    if directory is not None:
+        return _load_locale(code, directory)
+    folder = active.locales_dir()
+    if folder == active.BUILTIN_LOCALES:
+        return _load_locale(code, folder)
+    return _pack_locale(code, folder)
 
 
 @cache
@@ -366,9 +372,12 @@ def _load_locale(code: str, directory: Path) -> Locale:
     path = directory / f"{code}.yaml"
     if not _CODE.match(code) or not path.is_file():
         raise LocaleError(f"no locale {code!r} in {directory}")
-    loc = parse_locale(code, path.read_text(encoding="utf-8"))
-    if directory == active.BUILTIN_LOCALES:
-        return loc
+    return parse_locale(code, path.read_text(encoding="utf-8"))
+
+
+@cache
+def _pack_locale(code: str, directory: Path) -> Locale:
+    loc = _load_locale(code, directory)
     try:
         own = _load_locale(code, active.BUILTIN_LOCALES)
     except LocaleError:  # a language the program does not ship: English fills the gaps
@@ -402,7 +411,6 @@ def with_program_texts(pack: Locale, own: Locale) -> Locale:
 def load_all(directory: Path | None = None) -> dict[str, Locale]:
     """Every readable locale in ``directory`` (default: the applied pack's; unreadable ones
     are left to ``notices check``)."""
-    directory = active.locales_dir() if directory is None else directory
     out: dict[str, Locale] = {}
     for code in shipped_codes(directory):
         try:
