@@ -589,38 +589,39 @@ class FilterConfig:
     )
 
 
-@dataclass(frozen=True)
-class SignedSourceConfig:
-    """Where a kiosk reads one kind of signed file, and the keys pinned for it."""
-
-    url: str | None = field(
+def _signed_dir_url() -> Any:
+    """A ``url`` key: the directory of one kind of signed file (its manifest.json)."""
+    return field(
         default=None,
         metadata=key(
             _url(("https", "http", "file")),
             "expected an https:// or file:// URL of a directory with manifest.json",
         ),
     )
-    trust: tuple[str, ...] = field(
+
+
+def _pinned_keys() -> Any:
+    """A list of pinned Ed25519 public keys (``trust``, ``roots``)."""
+    return field(
         default=(),
         metadata=key(_list_of(_trust_key), "expected a list of 'ed25519:BASE64' public keys"),
     )
+
+
+@dataclass(frozen=True)
+class SignedSourceConfig:
+    """Where a kiosk reads one kind of signed file, and the keys pinned for it."""
+
+    url: str | None = _signed_dir_url()
+    trust: tuple[str, ...] = _pinned_keys()
 
 
 @dataclass(frozen=True)
 class KeysConfig:
     """Key announcements (docs/keys.md): where to read them, and the region's root keys."""
 
-    url: str | None = field(
-        default=None,
-        metadata=key(
-            _url(("https", "http", "file")),
-            "expected an https:// or file:// URL of a directory with manifest.json",
-        ),
-    )
-    roots: tuple[str, ...] = field(
-        default=(),
-        metadata=key(_list_of(_trust_key), "expected a list of 'ed25519:BASE64' public keys"),
-    )
+    url: str | None = _signed_dir_url()
+    roots: tuple[str, ...] = _pinned_keys()
 
 
 SERVICE_MANAGERS = ("auto", "command")
@@ -631,17 +632,8 @@ class ReleaseConfig:
     """Program releases (docs/fleet.md, "Program releases"): where to read them, the
     release keys, and how this PC's service is stopped and started for the switch."""
 
-    url: str | None = field(
-        default=None,
-        metadata=key(
-            _url(("https", "http", "file")),
-            "expected an https:// or file:// URL of a directory with manifest.json",
-        ),
-    )
-    trust: tuple[str, ...] = field(
-        default=(),
-        metadata=key(_list_of(_trust_key), "expected a list of 'ed25519:BASE64' public keys"),
-    )
+    url: str | None = _signed_dir_url()
+    trust: tuple[str, ...] = _pinned_keys()
     program_dir: Path | None = field(
         default=None,
         metadata=key(_path, "expected the folder of the installed program (default: the OS's)"),
