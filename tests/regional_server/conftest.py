@@ -17,12 +17,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
+from kiosk_agent.net.ports import free_port
 from regional_server.app import create_app
 from regional_server.db.engine import make_engine
 from regional_server.db.migrate import upgrade
 from regional_server.settings import Settings
 from tests.conftest import require
-from tests.regional_server.helpers import Clock, World, make_world
+from tests.regional_server.helpers import Clock, MailCollector, World, make_world
 
 PG_URL = os.environ.get(
     "KIOSK_TEST_PG_URL", "postgresql+psycopg://kiosk_test:kiosk_test@127.0.0.1:5432/kiosk_test"
@@ -108,3 +109,18 @@ def client(settings: Settings, engine: Engine, clock: Clock) -> Iterator[TestCli
 def world(engine: Engine, settings: Settings, clock: Clock) -> World:
     """Two regions in two countries, an admin and one coordinator per region."""
     return make_world(engine, settings, clock)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, MailCollector]]:
+    """A plain SMTP relay (aiosmtpd) on loopback: its port, and what it received."""
+    from aiosmtpd.controller import Controller
+
+    handler = MailCollector()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, handler
+    finally:
+        controller.stop()

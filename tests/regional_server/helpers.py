@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import email
 import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import Message
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -148,3 +151,21 @@ def login(client: TestClient, email: str, password: str = PASSWORD) -> Response:
         data={"email": email, "password": password, "csrf_token": token},
         follow_redirects=False,
     )
+
+
+class MailCollector:
+    """An aiosmtpd handler that keeps every message it is given (a plain loopback relay)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, _server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def mail_body(msg: Message) -> str:
+    """A single-part message's text."""
+    payload = msg.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode(msg.get_content_charset() or "utf-8")

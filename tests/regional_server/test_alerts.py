@@ -4,26 +4,24 @@ to a real SMTP server (aiosmtpd on loopback)."""
 from __future__ import annotations
 
 import email
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from email.message import Message
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from kiosk_agent.net.ports import free_port
 from regional_server.digest import send_digests, smtp_sender
 from regional_server.settings import Settings
 from tests.regional_server.helpers import (
     Clock,
     Kiosk,
+    MailCollector,
     World,
     csrf_of,
     enroll,
     login,
+    mail_body,
     make_report,
     new_code,
     upload,
@@ -141,42 +139,13 @@ def test_subscriptions_stay_within_the_grant(
     assert client.post("/alerts", data=bad).status_code == 403
 
 
-class _Collect:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, _server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-def _body(msg: Message) -> str:
-    payload = msg.get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    return payload.decode(msg.get_content_charset() or "utf-8")
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, _Collect]]:
-    from aiosmtpd.controller import Controller
-
-    handler = _Collect()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, handler
-    finally:
-        controller.stop()
-
-
 def test_weekly_digest_in_the_users_language(
     client: TestClient,
     engine: Engine,
     world: World,
     clock: Clock,
     settings: Settings,
-    smtp: tuple[int, _Collect],
+    smtp: tuple[int, MailCollector],
 ) -> None:
     port, received = smtp
     _fill(client, engine, world, clock)
@@ -203,7 +172,7 @@ def test_weekly_digest_in_the_users_language(
     assert msg["Content-Language"] == "fr"
     subject = str(email.header.make_header(email.header.decode_header(msg["Subject"])))
     assert subject == "Alertes sécurité des cybercafés, semaine S47 2026 : 4"
-    body = _body(msg)
+    body = mail_body(msg)
     assert "200 tentatives bloquées" in body
     assert "une liste de blocage <5 fois" in body  # small counts suppressed as on the page
     # Once a week: a second run the same week sends nothing, unless forced.
@@ -215,4 +184,4 @@ def test_weekly_digest_in_the_users_language(
     later = now + 7 * 86400
     outcomes = send_digests(engine, mail, later, smtp_sender(mail))
     assert [(o.alerts, o.sent) for o in outcomes] == [(1, True), (0, False)]
-    assert "2 postes silencieux depuis plus de 7 jours" in _body(received.messages[-1])
+    assert "2 postes silencieux depuis plus de 7 jours" in mail_body(received.messages[-1])

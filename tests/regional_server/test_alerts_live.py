@@ -23,8 +23,15 @@ from kiosk_agent.contracts.report import encode_body
 from kiosk_agent.net.ports import free_port
 from regional_server.rollup import week_label, week_start
 from tests.conftest import REPO_ROOT, cli_env
-from tests.regional_server.helpers import PASSWORD, Kiosk, csrf_of, make_report, signed_headers
-from tests.regional_server.test_alerts import _body, _Collect
+from tests.regional_server.helpers import (
+    PASSWORD,
+    Kiosk,
+    MailCollector,
+    csrf_of,
+    mail_body,
+    make_report,
+    signed_headers,
+)
 
 
 def _run(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
@@ -43,21 +50,7 @@ def _run(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
 
 
 @pytest.fixture
-def smtp() -> Iterator[tuple[int, _Collect]]:
-    from aiosmtpd.controller import Controller
-
-    handler = _Collect()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, handler
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def server(tmp_path: Path, smtp: tuple[int, _Collect]) -> Iterator[tuple[str, dict[str, str]]]:
+def server(tmp_path: Path, smtp: tuple[int, MailCollector]) -> Iterator[tuple[str, dict[str, str]]]:
     config = tmp_path / "server.yaml"
     config.write_text(
         "data_dir: data\n"
@@ -129,7 +122,7 @@ def _near(value: Any, exact: int) -> bool:
 
 
 def test_completeness_alerts_and_digest_with_real_processes(
-    server: tuple[str, dict[str, str]], smtp: tuple[int, _Collect]
+    server: tuple[str, dict[str, str]], smtp: tuple[int, MailCollector]
 ) -> None:
     base, env = server
     code = _run(
@@ -197,7 +190,7 @@ def test_completeness_alerts_and_digest_with_real_processes(
     assert "c@example.org: 2 alerts, sent" in out, out
     (msg,) = smtp[1].messages
     assert msg["To"] == "c@example.org" and msg["Content-Language"] == "pt"
-    body = _body(msg)
+    body = mail_body(msg)
     assert "tentativas bloqueadas" in body and "recusaram uma lista de bloqueio" in body
     assert "already sent this week" in _run(["send-digest"], env)
     assert len(smtp[1].messages) == 1
